@@ -1,0 +1,472 @@
+/**
+ * The agent's bookkeeping and the pure handlers behind `agent.machine.ts`: executors and their
+ * tasks, the per-task status-update streams (at-least-once delivery to the master, one update
+ * outstanding per task, retried with backoff until acknowledged), and the re-registration report.
+ *
+ * Handlers mutate the state they are given and return what to emit: messages to send and
+ * effects (launch or kill an executor process) for the runtime to perform.
+ *
+ * @see Mesos `src/slave/slave.cpp`, `src/slave/task_status_update_manager.cpp`.
+ */
+import type {
+  AgentInfo,
+  ExecutorInfo,
+  FrameworkInfo,
+  StatusUpdateRecord,
+  Task,
+  TaskInfo,
+  TaskStatus,
+} from '../../protocols/records.ts';
+import { isTerminalState, type TaskReason, type TaskState } from '../../protocols/task-states.ts';
+import type { Message } from '../../protocols/messages.ts';
+import { backoffMs, log, send, type Inbound, type KnownMaster, type LogEvent, type SendEvent } from '../common.ts';
+
+/** Agent flags; every timer is a flag. */
+export interface AgentFlags {
+  /** First registration retry; doubles up to `registrationBackoffMaxMs`. @see `--registration_backoff_factor` */
+  registrationBackoffMs: number;
+  registrationBackoffMaxMs: number;
+  /** @see `--executor_registration_timeout` */
+  executorRegistrationTimeoutMs: number;
+  /** @see `--executor_shutdown_grace_period` */
+  executorShutdownGracePeriodMs: number;
+  /** First status-update retry; doubles up to `statusUpdateRetryMaxMs`. */
+  statusUpdateRetryMs: number;
+  statusUpdateRetryMaxMs: number;
+  /** How often deadlines (retries, registration timeouts) are checked. */
+  sweepIntervalMs: number;
+}
+
+/** Mesos' defaults (DESIGN.md §7). */
+export const DEFAULT_AGENT_FLAGS: AgentFlags = {
+  registrationBackoffMs: 1000,
+  registrationBackoffMaxMs: 60_000,
+  executorRegistrationTimeoutMs: 60_000,
+  executorShutdownGracePeriodMs: 5000,
+  statusUpdateRetryMs: 10_000,
+  statusUpdateRetryMaxMs: 600_000,
+  sweepIntervalMs: 1000,
+};
+
+/** One executor the agent runs (or is starting). */
+export interface ExecutorEntry {
+  frameworkId: string;
+  info: ExecutorInfo;
+  /** Generated for a command task: runs the built-in command executor. */
+  commandExecutor: boolean;
+  containerId: string;
+  /** Set once the executor process registered. */
+  pid?: string;
+  phase: 'launching' | 'running' | 'terminating' | 'terminated';
+  launchedAt: number;
+  /** Tasks waiting for the executor to register. */
+  queued: TaskInfo[];
+  /** Tasks sent to (or finished on) the executor, until their terminal update is acknowledged. */
+  tasks: Map<string, Task>;
+}
+
+/** A task's status-update stream. @see `TaskStatusUpdateStream` */
+export interface UpdateStream {
+  frameworkId: string;
+  taskId: string;
+  pending: StatusUpdateRecord[];
+  /** Uuids already accepted: duplicates are dropped. */
+  seen: Set<string>;
+  sentAt?: number;
+  retryMs: number;
+}
+
+/** Effects the runtime performs on the agent's behalf. */
+export type AgentEffect =
+  | {
+      type: 'effect.launchExecutor';
+      frameworkId: string;
+      executorId: string;
+      containerId: string;
+      executor: ExecutorInfo;
+      commandExecutor: boolean;
+      agentId: string;
+    }
+  | { type: 'effect.killExecutor'; frameworkId: string; executorId: string; containerId: string; graceMs: number };
+
+/** What the agent emits. */
+export type AgentEmitted = SendEvent | LogEvent | AgentEffect;
+
+/** The agent's bookkeeping. */
+export interface AgentState {
+  agentId?: string;
+  master?: KnownMaster;
+  frameworks: Map<string, FrameworkInfo>;
+  executors: Map<string, ExecutorEntry>;
+  streams: Map<string, UpdateStream>;
+  metrics: Record<string, number>;
+}
+
+/** What handlers need besides the state. */
+export interface AgentEnv {
+  self: string;
+  info: AgentInfo;
+  flags: AgentFlags;
+  now: number;
+  newId: () => string;
+}
+
+/** An empty state. */
+export function initialAgentState(): AgentState {
+  return { frameworks: new Map(), executors: new Map(), streams: new Map(), metrics: {} };
+}
+
+type Out = AgentEmitted[];
+const key = (frameworkId: string, id: string) => `${frameworkId}/${id}`;
+
+function bump(s: AgentState, k: string, by = 1): void {
+  s.metrics[k] = (s.metrics[k] ?? 0) + by;
+}
+
+function toMaster(s: AgentState, msg: Message, out: Out): void {
+  if (s.master) out.push(send(s.master.pid, msg));
+}
+
+/** The registration message for the current state: first registration or re-registration. */
+export function registrationMessage(s: AgentState, env: AgentEnv): Message {
+  if (!s.agentId) return { type: 'RegisterAgent', body: { agent: env.info, version: '1' } };
+  const tasks: Task[] = [];
+  const executors: ExecutorInfo[] = [];
+  for (const e of s.executors.values()) {
+    if (e.phase === 'terminated') continue;
+    if (!e.commandExecutor) executors.push({ ...e.info, frameworkId: e.frameworkId });
+    for (const t of e.tasks.values()) tasks.push(t);
+    for (const t of e.queued) tasks.push(taskOf(t, e, s.agentId));
+  }
+  const frameworks = [...s.frameworks.values()];
+  return {
+    type: 'ReregisterAgent',
+    body: { agent: { ...env.info, id: s.agentId }, version: '1', tasks, executors, frameworks },
+  };
+}
+
+function taskOf(t: TaskInfo, e: ExecutorEntry, agentId: string): Task {
+  const task: Task = {
+    taskId: t.taskId,
+    name: t.name,
+    frameworkId: e.frameworkId,
+    agentId,
+    state: 'TASK_STAGING',
+    resources: t.resources,
+  };
+  if (!e.commandExecutor) task.executorId = e.info.executorId;
+  return task;
+}
+
+/** `AgentRegistered` / `AgentReregistered`: remember the id and resend every pending update. */
+export function registered(s: AgentState, agentId: string, env: AgentEnv): Out {
+  const out: Out = [];
+  s.agentId = agentId;
+  for (const st of s.streams.values()) sendHead(s, st, env, out);
+  return out;
+}
+
+function sendHead(s: AgentState, st: UpdateStream, env: AgentEnv, out: Out): void {
+  const head = st.pending[0];
+  if (!head || !s.master || !s.agentId) return;
+  const update = { ...head, agentId: s.agentId };
+  const latest = st.pending[st.pending.length - 1]!.status.state;
+  if (latest !== head.status.state) update.latestState = latest;
+  st.sentAt = env.now;
+  toMaster(s, { type: 'StatusUpdate', body: { update } }, out);
+}
+
+/**
+ * Queues `update` on its task's stream (dropping duplicates by uuid) and sends it when it is the
+ * only one outstanding.
+ */
+export function enqueueUpdate(s: AgentState, update: StatusUpdateRecord, env: AgentEnv, out: Out): boolean {
+  const k = key(update.frameworkId, update.status.taskId);
+  let st = s.streams.get(k);
+  if (!st) {
+    st = { frameworkId: update.frameworkId, taskId: update.status.taskId, pending: [], seen: new Set(), retryMs: env.flags.statusUpdateRetryMs };
+    s.streams.set(k, st);
+  }
+  if (st.seen.has(update.uuid)) {
+    out.push(log('warn', 'Ignoring duplicate status update', { taskId: update.status.taskId, uuid: update.uuid }));
+    return false;
+  }
+  st.seen.add(update.uuid);
+  st.pending.push(update);
+  bump(s, 'slave/status_updates');
+  if (st.pending.length === 1) sendHead(s, st, env, out);
+  return true;
+}
+
+/** An update the agent itself generates for a task (executor gone, launch failed, …). */
+function agentUpdate(s: AgentState, e: ExecutorEntry, taskId: string, state: TaskState, reason: TaskReason, message: string, env: AgentEnv, out: Out): void {
+  const status: TaskStatus = { taskId, state, reason, message, source: 'SOURCE_AGENT', timestamp: env.now };
+  if (s.agentId) status.agentId = s.agentId;
+  if (!e.commandExecutor) status.executorId = e.info.executorId;
+  const update: StatusUpdateRecord = { frameworkId: e.frameworkId, status, uuid: env.newId() };
+  if (!e.commandExecutor) update.executorId = e.info.executorId;
+  const t = e.tasks.get(taskId);
+  if (t) t.state = state;
+  enqueueUpdate(s, update, env, out);
+}
+
+/** `StatusUpdateAcknowledgement` from the master: pop the stream and send the next update. */
+export function acknowledged(s: AgentState, ev: Inbound<'StatusUpdateAcknowledgement'>, env: AgentEnv): Out {
+  const out: Out = [];
+  const { frameworkId, taskId, uuid } = ev.body;
+  const st = s.streams.get(key(frameworkId, taskId));
+  const head = st?.pending[0];
+  if (!st || !head || head.uuid !== uuid) {
+    out.push(log('warn', 'Ignoring unexpected status update acknowledgement', { taskId, uuid }));
+    return out;
+  }
+  st.pending.shift();
+  st.sentAt = undefined;
+  st.retryMs = env.flags.statusUpdateRetryMs;
+  if (isTerminalState(head.status.state)) forgetTask(s, frameworkId, taskId, out);
+  if (st.pending.length > 0) sendHead(s, st, env, out);
+  else if (isTerminalState(head.status.state)) s.streams.delete(key(frameworkId, taskId));
+  return out;
+}
+
+function forgetTask(s: AgentState, frameworkId: string, taskId: string, out: Out): void {
+  for (const [k, e] of s.executors) {
+    if (e.frameworkId !== frameworkId || !e.tasks.has(taskId)) continue;
+    e.tasks.delete(taskId);
+    if (e.phase === 'terminated' && e.tasks.size === 0 && e.queued.length === 0) s.executors.delete(k);
+    void out;
+  }
+}
+
+function findExecutorOfTask(s: AgentState, frameworkId: string, taskId: string): ExecutorEntry | undefined {
+  for (const e of s.executors.values()) {
+    if (e.frameworkId === frameworkId && (e.tasks.has(taskId) || e.queued.some((t) => t.taskId === taskId))) return e;
+  }
+  return undefined;
+}
+
+/**
+ * `RunTask` from the master: hand the task to its executor if running, queue it if the executor
+ * is starting, or start the executor (the built-in command executor for command tasks).
+ */
+export function runTask(s: AgentState, ev: Inbound<'RunTask'>, env: AgentEnv): Out {
+  const out: Out = [];
+  const { frameworkId, framework, task } = ev.body;
+  s.frameworks.set(frameworkId, { ...framework, id: frameworkId });
+  const commandExecutor = !task.executor;
+  const info: ExecutorInfo = task.executor ?? {
+    executorId: task.taskId,
+    name: `Command Executor (Task: ${task.taskId})`,
+    command: task.command!,
+    resources: [],
+  };
+  const k = key(frameworkId, info.executorId);
+  let e = s.executors.get(k);
+  if (e && e.phase === 'terminated') {
+    s.executors.delete(k);
+    e = undefined;
+  }
+  if (e && e.phase === 'terminating') {
+    const tmp: ExecutorEntry = { ...e, tasks: new Map() };
+    agentUpdate(s, tmp, task.taskId, 'TASK_LOST', 'REASON_EXECUTOR_TERMINATED', 'Executor is terminating', env, out);
+    return out;
+  }
+  bump(s, 'slave/tasks_staging');
+  if (!e) {
+    e = {
+      frameworkId,
+      info: { ...info, frameworkId },
+      commandExecutor,
+      containerId: env.newId(),
+      phase: 'launching',
+      launchedAt: env.now,
+      queued: [task],
+      tasks: new Map(),
+    };
+    s.executors.set(k, e);
+    out.push({
+      type: 'effect.launchExecutor',
+      frameworkId,
+      executorId: info.executorId,
+      containerId: e.containerId,
+      executor: e.info,
+      commandExecutor,
+      agentId: s.agentId ?? '',
+    });
+    return out;
+  }
+  if (e.phase === 'launching') {
+    e.queued.push(task);
+    return out;
+  }
+  e.tasks.set(task.taskId, taskOf(task, e, s.agentId ?? ''));
+  out.push(send(e.pid!, { type: 'RunTask', body: { frameworkId, framework: s.frameworks.get(frameworkId)!, task } }));
+  return out;
+}
+
+/** `RegisterExecutor`: the executor process is up; hand it its queued tasks. */
+export function registerExecutor(s: AgentState, ev: Inbound<'RegisterExecutor'>, env: AgentEnv): Out {
+  const out: Out = [];
+  const { frameworkId, executorId } = ev.body;
+  const e = s.executors.get(key(frameworkId, executorId));
+  if (!e || (e.phase !== 'launching' && e.pid !== ev.from)) {
+    out.push(log('warn', 'Ignoring executor registration: unknown or not launching', { frameworkId, executorId, from: ev.from }));
+    out.push(send(ev.from, { type: 'ShutdownExecutor', body: {} }));
+    return out;
+  }
+  e.pid = ev.from;
+  if (e.phase === 'launching') e.phase = 'running';
+  const framework = s.frameworks.get(frameworkId) ?? { name: '', id: frameworkId };
+  out.push(send(ev.from, {
+    type: 'ExecutorRegistered',
+    body: { executor: e.info, frameworkId, framework, agentId: s.agentId ?? '', agent: { ...env.info, id: s.agentId } },
+  }));
+  for (const task of e.queued) {
+    e.tasks.set(task.taskId, taskOf(task, e, s.agentId ?? ''));
+    out.push(send(ev.from, { type: 'RunTask', body: { frameworkId, framework, task } }));
+  }
+  e.queued = [];
+  return out;
+}
+
+/** `StatusUpdate` from an executor: record the state, queue it towards the master, acknowledge it. */
+export function executorStatusUpdate(s: AgentState, ev: Inbound<'StatusUpdate'>, env: AgentEnv): Out {
+  const out: Out = [];
+  const { update } = ev.body;
+  const e = s.executors.get(key(update.frameworkId, update.executorId ?? update.status.taskId));
+  if (!e || e.pid !== ev.from) {
+    out.push(log('warn', 'Ignoring status update from an unknown executor', { from: ev.from, taskId: update.status.taskId }));
+    return out;
+  }
+  const t = e.tasks.get(update.status.taskId);
+  if (t) t.state = update.status.state;
+  const u: StatusUpdateRecord = { ...update, status: { ...update.status } };
+  if (s.agentId) {
+    u.agentId = s.agentId;
+    u.status.agentId = s.agentId;
+  }
+  u.status.source ??= 'SOURCE_EXECUTOR';
+  enqueueUpdate(s, u, env, out);
+  out.push(send(ev.from, {
+    type: 'StatusUpdateAcknowledgement',
+    body: { agentId: s.agentId ?? '', frameworkId: update.frameworkId, taskId: update.status.taskId, uuid: update.uuid },
+  }));
+  return out;
+}
+
+/** `KillTask` from the master. */
+export function killTask(s: AgentState, ev: Inbound<'KillTask'>, env: AgentEnv): Out {
+  const out: Out = [];
+  const { frameworkId, taskId } = ev.body;
+  const e = findExecutorOfTask(s, frameworkId, taskId);
+  if (!e) {
+    const status: TaskStatus = { taskId, state: 'TASK_LOST', reason: 'REASON_TASK_UNKNOWN', source: 'SOURCE_AGENT', message: 'Cannot find task', timestamp: env.now };
+    enqueueUpdate(s, { frameworkId, status, uuid: env.newId() }, env, out);
+    return out;
+  }
+  const qi = e.queued.findIndex((t) => t.taskId === taskId);
+  if (qi >= 0) {
+    const [t] = e.queued.splice(qi, 1);
+    e.tasks.set(taskId, taskOf(t!, e, s.agentId ?? ''));
+    agentUpdate(s, e, taskId, 'TASK_KILLED', 'REASON_TASK_UNKNOWN', 'Killed before delivery to the executor', env, out);
+    if (e.queued.length === 0 && e.tasks.size === 0 || [...e.tasks.values()].every((x) => isTerminalState(x.state))) {
+      if (e.phase === 'launching') shutdownExecutor(e, env, out);
+    }
+    return out;
+  }
+  if (e.pid) out.push(send(e.pid, { type: 'KillTask', body: { frameworkId, taskId, agentId: s.agentId } }));
+  return out;
+}
+
+function shutdownExecutor(e: ExecutorEntry, env: AgentEnv, out: Out): void {
+  if (e.phase === 'terminating' || e.phase === 'terminated') return;
+  e.phase = 'terminating';
+  if (e.pid) out.push(send(e.pid, { type: 'ShutdownExecutor', body: { gracePeriodSeconds: env.flags.executorShutdownGracePeriodMs / 1000 } }));
+  out.push({
+    type: 'effect.killExecutor',
+    frameworkId: e.frameworkId,
+    executorId: e.info.executorId,
+    containerId: e.containerId,
+    graceMs: e.pid ? env.flags.executorShutdownGracePeriodMs : 0,
+  });
+}
+
+/** `ShutdownFramework`: shut down every executor of the framework. */
+export function shutdownFramework(s: AgentState, ev: Inbound<'ShutdownFramework'>, env: AgentEnv): Out {
+  const out: Out = [];
+  for (const e of s.executors.values()) {
+    if (e.frameworkId === ev.body.frameworkId) shutdownExecutor(e, env, out);
+  }
+  return out;
+}
+
+/**
+ * An executor process ended. Its unfinished tasks fail (command executor) or are lost (custom
+ * executor), the master learns of the exit, and the entry goes once its updates are acknowledged.
+ */
+export function executorExited(
+  s: AgentState,
+  ev: { frameworkId: string; executorId: string; containerId: string; status: number; message?: string },
+  env: AgentEnv,
+): Out {
+  const out: Out = [];
+  const k = key(ev.frameworkId, ev.executorId);
+  const e = s.executors.get(k);
+  if (!e || e.containerId !== ev.containerId || e.phase === 'terminated') return out;
+  const wasTerminating = e.phase === 'terminating';
+  const reason: TaskReason = e.phase === 'launching' && ev.message ? 'REASON_CONTAINER_LAUNCH_FAILED' : 'REASON_EXECUTOR_TERMINATED';
+  e.phase = 'terminated';
+  for (const t of e.queued) e.tasks.set(t.taskId, taskOf(t, e, s.agentId ?? ''));
+  e.queued = [];
+  for (const t of e.tasks.values()) {
+    if (isTerminalState(t.state)) continue;
+    const state: TaskState = wasTerminating ? 'TASK_KILLED' : e.commandExecutor ? 'TASK_FAILED' : 'TASK_LOST';
+    agentUpdate(s, e, t.taskId, state, reason, ev.message ?? `Executor exited with status ${ev.status}`, env, out);
+  }
+  if (!e.commandExecutor) {
+    toMaster(s, { type: 'ExitedExecutor', body: { agentId: s.agentId ?? '', frameworkId: e.frameworkId, executorId: e.info.executorId, status: ev.status } }, out);
+  }
+  if (e.tasks.size === 0 || [...e.tasks.values()].every((t) => !s.streams.has(key(e.frameworkId, t.taskId)))) s.executors.delete(k);
+  return out;
+}
+
+/** Periodic sweep: retry overdue status updates (doubling the interval) and time out executors that never registered. */
+export function sweep(s: AgentState, env: AgentEnv): Out {
+  const out: Out = [];
+  if (s.master && s.agentId) {
+    for (const st of s.streams.values()) {
+      if (st.sentAt === undefined || st.pending.length === 0) continue;
+      if (env.now - st.sentAt < st.retryMs) continue;
+      st.retryMs = backoffMs(1, st.retryMs, env.flags.statusUpdateRetryMaxMs);
+      bump(s, 'slave/status_update_retries');
+      sendHead(s, st, env, out);
+    }
+  }
+  for (const e of s.executors.values()) {
+    if (e.phase !== 'launching' || env.now - e.launchedAt < env.flags.executorRegistrationTimeoutMs) continue;
+    for (const t of e.queued) e.tasks.set(t.taskId, taskOf(t, e, s.agentId ?? ''));
+    e.queued = [];
+    for (const t of e.tasks.values()) {
+      agentUpdate(s, e, t.taskId, 'TASK_FAILED', 'REASON_EXECUTOR_REGISTRATION_TIMEOUT', 'Executor did not register in time', env, out);
+    }
+    e.phase = 'terminating';
+    out.push({ type: 'effect.killExecutor', frameworkId: e.frameworkId, executorId: e.info.executorId, containerId: e.containerId, graceMs: 0 });
+  }
+  return out;
+}
+
+/** `FrameworkToExecutor` from the master: pass to the executor. */
+export function frameworkToExecutor(s: AgentState, ev: Inbound<'FrameworkToExecutor'>): Out {
+  const e = s.executors.get(key(ev.body.frameworkId, ev.body.executorId));
+  if (!e?.pid) return [log('warn', 'Dropping framework message for an executor that is not running', { executorId: ev.body.executorId })];
+  return [send(e.pid, { type: 'FrameworkToExecutor', body: ev.body })];
+}
+
+/** `ExecutorToFramework` from an executor: pass to the master. */
+export function executorToFramework(s: AgentState, ev: Inbound<'ExecutorToFramework'>): Out {
+  const out: Out = [];
+  const e = s.executors.get(key(ev.body.frameworkId, ev.body.executorId));
+  if (!e || e.pid !== ev.from) return [log('warn', 'Ignoring framework message from an unknown executor', { from: ev.from })];
+  toMaster(s, { type: 'ExecutorToFramework', body: { ...ev.body, agentId: s.agentId ?? '' } }, out);
+  return out;
+}

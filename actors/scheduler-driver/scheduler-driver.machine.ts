@@ -1,0 +1,300 @@
+/**
+ * The scheduler driver: the framework's side of the master conversation. It finds the leader,
+ * subscribes (fails over with its framework id once it has one) with backoff, turns master
+ * messages into scheduler callbacks and scheduler calls into master messages, and acknowledges
+ * status updates.
+ *
+ * Callbacks are emitted as `callback.*` events; the runtime's `SchedulerDriver` invokes the
+ * framework's callbacks object (or forwards them to a scheduler written as an XState actor).
+ *
+ * @see Mesos `src/sched/sched.cpp` (`SchedulerProcess`).
+ */
+import { assign, enqueueActions, setup } from 'xstate';
+import type { Filters, FrameworkInfo, MasterInfo, Offer, TaskInfo, TaskStatus } from '../../protocols/records.ts';
+import { backoffMs, isFromMaster, log, send, type ActorDeps, type Inbound, type KnownMaster, type LogEvent, type SendEvent } from '../common.ts';
+
+/** Driver flags. */
+export interface DriverFlags {
+  /** First subscription retry; doubles up to `registrationBackoffMaxMs`. */
+  registrationBackoffMs: number;
+  registrationBackoffMaxMs: number;
+  /** Acknowledge each status update after the `statusUpdate` callback. @see `implicitAcknowledgements` */
+  implicitAcknowledgements: boolean;
+}
+
+/** Mesos' defaults. */
+export const DEFAULT_DRIVER_FLAGS: DriverFlags = {
+  registrationBackoffMs: 2000,
+  registrationBackoffMaxMs: 60_000,
+  implicitAcknowledgements: true,
+};
+
+/** What the driver is started with. */
+export interface DriverInput {
+  self: string;
+  framework: FrameworkInfo;
+  flags?: Partial<DriverFlags>;
+}
+
+/** The driver machine's context. */
+export interface DriverContext {
+  self: string;
+  framework: FrameworkInfo;
+  flags: DriverFlags;
+  frameworkId?: string;
+  master?: KnownMaster;
+  attempt: number;
+  /** Whether `registered` was ever called: later subscriptions are re-registrations. */
+  everRegistered: boolean;
+}
+
+/** Calls a framework makes. @see `SchedulerDriver` */
+export type DriverCall =
+  | { type: 'driver.launchTasks'; offerIds: string[]; tasks: TaskInfo[]; filters?: Filters }
+  | { type: 'driver.declineOffer'; offerId: string; filters?: Filters }
+  | { type: 'driver.killTask'; taskId: string }
+  | { type: 'driver.reviveOffers' }
+  | { type: 'driver.suppressOffers' }
+  | { type: 'driver.acknowledgeStatusUpdate'; status: TaskStatus }
+  | { type: 'driver.sendFrameworkMessage'; executorId: string; agentId: string; data: Uint8Array }
+  | { type: 'driver.reconcileTasks'; statuses: Array<{ taskId: string; agentId?: string }> }
+  | { type: 'driver.stop'; failover: boolean };
+
+/** Callbacks the driver delivers. @see `Scheduler` */
+export type DriverCallback =
+  | { type: 'callback.registered'; frameworkId: string; master: MasterInfo }
+  | { type: 'callback.reregistered'; master: MasterInfo }
+  | { type: 'callback.disconnected' }
+  | { type: 'callback.resourceOffers'; offers: Offer[] }
+  | { type: 'callback.offerRescinded'; offerId: string }
+  | { type: 'callback.statusUpdate'; status: TaskStatus }
+  | { type: 'callback.frameworkMessage'; executorId: string; agentId: string; data: Uint8Array }
+  | { type: 'callback.agentLost'; agentId: string }
+  | { type: 'callback.executorLost'; executorId: string; agentId: string; status: number }
+  | { type: 'callback.error'; message: string };
+
+/** Every event the driver accepts. */
+export type DriverEvent =
+  | DriverCall
+  | { type: 'detector.leaderChanged'; leader?: KnownMaster }
+  | Inbound<
+      | 'FrameworkRegistered' | 'FrameworkReregistered' | 'FrameworkError' | 'ResourceOffers' | 'OffersRescinded'
+      | 'StatusUpdate' | 'ExecutorToFramework' | 'AgentLost' | 'ExitedExecutor'
+    >;
+
+/** What the driver emits. */
+export type DriverEmitted = SendEvent | LogEvent | DriverCallback;
+
+/** Builds the scheduler-driver machine. */
+export function createSchedulerDriverMachine(deps: ActorDeps) {
+  return setup({
+    types: {
+      context: {} as DriverContext,
+      input: {} as DriverInput,
+      events: {} as DriverEvent,
+      emitted: {} as DriverEmitted,
+    },
+    guards: {
+      isFromLeadingMaster: ({ context, event }) => 'from' in event && isFromMaster(context.master, event),
+      isNewLeader: ({ context, event }) =>
+        event.type === 'detector.leaderChanged' && event.leader !== undefined &&
+        (event.leader.pid !== context.master?.pid || event.leader.epoch !== context.master?.epoch),
+      hasNoLeader: ({ event }) => event.type === 'detector.leaderChanged' && event.leader === undefined,
+    },
+    actions: {
+      recordMaster: assign(({ event }) => (event.type === 'detector.leaderChanged' ? { master: event.leader, attempt: 0 } : {})),
+      forgetMaster: assign({ master: undefined }),
+      bumpAttempt: assign({ attempt: ({ context }) => context.attempt + 1 }),
+      sendSubscribe: enqueueActions(({ context, enqueue }) => {
+        if (!context.master) return;
+        const framework = context.frameworkId ? { ...context.framework, id: context.frameworkId } : context.framework;
+        enqueue.emit(send(context.master.pid, { type: 'SubscribeFramework', body: { framework } }));
+      }),
+      notifyRegistered: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'FrameworkRegistered' && event.type !== 'FrameworkReregistered') return;
+        const first = !context.everRegistered;
+        enqueue.assign({ frameworkId: event.body.frameworkId, everRegistered: true });
+        if (first) enqueue.emit({ type: 'callback.registered', frameworkId: event.body.frameworkId, master: event.body.master });
+        else enqueue.emit({ type: 'callback.reregistered', master: event.body.master });
+      }),
+      notifyDisconnected: enqueueActions(({ enqueue }) => enqueue.emit({ type: 'callback.disconnected' })),
+      notifyError: enqueueActions(({ event, enqueue }) => {
+        if (event.type === 'FrameworkError') enqueue.emit({ type: 'callback.error', message: event.body.message });
+      }),
+      deliverMasterMessage: enqueueActions(({ context, event, enqueue }) => {
+        switch (event.type) {
+          case 'ResourceOffers':
+            enqueue.emit({ type: 'callback.resourceOffers', offers: event.body.offers });
+            break;
+          case 'OffersRescinded':
+            for (const offerId of event.body.offerIds) enqueue.emit({ type: 'callback.offerRescinded', offerId });
+            break;
+          case 'StatusUpdate': {
+            const { update } = event.body;
+            const status: TaskStatus = { ...update.status };
+            // Only updates that came through an agent expect an acknowledgement.
+            if (status.source !== 'SOURCE_MASTER') status.uuid = update.uuid;
+            else delete status.uuid;
+            if (update.agentId && !status.agentId) status.agentId = update.agentId;
+            enqueue.emit({ type: 'callback.statusUpdate', status });
+            if (context.flags.implicitAcknowledgements && status.uuid && status.agentId && context.master && context.frameworkId) {
+              enqueue.emit(send(context.master.pid, {
+                type: 'AcknowledgeStatusUpdate',
+                body: { frameworkId: context.frameworkId, agentId: status.agentId, taskId: status.taskId, uuid: status.uuid },
+              }));
+            }
+            break;
+          }
+          case 'ExecutorToFramework':
+            enqueue.emit({ type: 'callback.frameworkMessage', executorId: event.body.executorId, agentId: event.body.agentId, data: event.body.data });
+            break;
+          case 'AgentLost':
+            enqueue.emit({ type: 'callback.agentLost', agentId: event.body.agentId });
+            break;
+          case 'ExitedExecutor':
+            enqueue.emit({ type: 'callback.executorLost', executorId: event.body.executorId, agentId: event.body.agentId, status: event.body.status });
+            break;
+          default:
+            break;
+        }
+      }),
+      logNotFromMaster: enqueueActions(({ event, enqueue }) => {
+        if ('from' in event) enqueue.emit(log('warn', `Ignoring ${event.type} because it was not sent by the leading master`, { from: event.from }));
+      }),
+      /** Sends a call to the master while subscribed. */
+      sendCall: enqueueActions(({ context, event, enqueue }) => {
+        const to = context.master?.pid;
+        const frameworkId = context.frameworkId;
+        if (!to || !frameworkId) return;
+        switch (event.type) {
+          case 'driver.launchTasks':
+            enqueue.emit(send(to, { type: 'LaunchTasks', body: { frameworkId, offerIds: event.offerIds, tasks: event.tasks, ...(event.filters ? { filters: event.filters } : {}) } }));
+            break;
+          case 'driver.declineOffer':
+            enqueue.emit(send(to, { type: 'DeclineOffers', body: { frameworkId, offerIds: [event.offerId], ...(event.filters ? { filters: event.filters } : {}) } }));
+            break;
+          case 'driver.killTask':
+            enqueue.emit(send(to, { type: 'KillTask', body: { frameworkId, taskId: event.taskId } }));
+            break;
+          case 'driver.reviveOffers':
+            enqueue.emit(send(to, { type: 'ReviveOffers', body: { frameworkId } }));
+            break;
+          case 'driver.suppressOffers':
+            enqueue.emit(send(to, { type: 'SuppressOffers', body: { frameworkId } }));
+            break;
+          case 'driver.acknowledgeStatusUpdate': {
+            const { status } = event;
+            if (status.uuid && status.agentId) {
+              enqueue.emit(send(to, { type: 'AcknowledgeStatusUpdate', body: { frameworkId, agentId: status.agentId, taskId: status.taskId, uuid: status.uuid } }));
+            }
+            break;
+          }
+          case 'driver.sendFrameworkMessage':
+            enqueue.emit(send(to, { type: 'FrameworkToExecutor', body: { frameworkId, agentId: event.agentId, executorId: event.executorId, data: event.data } }));
+            break;
+          case 'driver.reconcileTasks':
+            enqueue.emit(send(to, { type: 'ReconcileTasks', body: { frameworkId, statuses: event.statuses } }));
+            break;
+          case 'driver.stop':
+            enqueue.emit(send(to, event.failover
+              ? { type: 'DeactivateFramework', body: { frameworkId } }
+              : { type: 'TeardownFramework', body: { frameworkId } }));
+            break;
+          default:
+            break;
+        }
+      }),
+      /**
+       * Mesos sched.cpp: a launch while disconnected cannot reach the master, so the driver answers
+       * it itself — TASK_LOST (TASK_DROPPED for partition-aware frameworks), REASON_MASTER_DISCONNECTED.
+       */
+      loseTasksLocally: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'driver.launchTasks') return;
+        const pa = context.framework.capabilities?.includes('PARTITION_AWARE') ?? false;
+        for (const t of event.tasks) {
+          enqueue.emit({
+            type: 'callback.statusUpdate',
+            status: {
+              taskId: t.taskId,
+              state: pa ? 'TASK_DROPPED' : 'TASK_LOST',
+              reason: 'REASON_MASTER_DISCONNECTED',
+              source: 'SOURCE_MASTER',
+              message: 'Master disconnected',
+              timestamp: deps.now(),
+            },
+          });
+        }
+      }),
+    },
+    delays: {
+      registrationBackoff: ({ context }) =>
+        backoffMs(context.attempt, context.flags.registrationBackoffMs, context.flags.registrationBackoffMaxMs),
+    },
+  }).createMachine({
+    id: 'schedulerDriver',
+    context: ({ input }) => ({
+      self: input.self,
+      framework: input.framework,
+      flags: { ...DEFAULT_DRIVER_FLAGS, ...input.flags },
+      frameworkId: input.framework.id,
+      attempt: 0,
+      everRegistered: false,
+    }),
+    initial: 'disconnected',
+    on: {
+      'detector.leaderChanged': [
+        { guard: 'isNewLeader', target: '.subscribing', actions: 'recordMaster' },
+        { guard: 'hasNoLeader', target: '.disconnected', actions: ['forgetMaster'] },
+      ],
+      'driver.launchTasks': { actions: 'loseTasksLocally' },
+      'driver.stop': { target: '.stopped' },
+    },
+    states: {
+      disconnected: {
+        tags: ['disconnected'],
+      },
+      subscribing: {
+        entry: 'sendSubscribe',
+        after: { registrationBackoff: { target: 'subscribing', reenter: true, actions: 'bumpAttempt' } },
+        on: {
+          FrameworkRegistered: [{ guard: 'isFromLeadingMaster', target: 'subscribed', actions: 'notifyRegistered' }, { actions: 'logNotFromMaster' }],
+          FrameworkReregistered: [{ guard: 'isFromLeadingMaster', target: 'subscribed', actions: 'notifyRegistered' }, { actions: 'logNotFromMaster' }],
+          FrameworkError: [{ guard: 'isFromLeadingMaster', target: 'aborted', actions: 'notifyError' }, { actions: 'logNotFromMaster' }],
+        },
+      },
+      subscribed: {
+        tags: ['subscribed'],
+        on: {
+          'detector.leaderChanged': [
+            { guard: 'isNewLeader', target: 'subscribing', actions: ['notifyDisconnected', 'recordMaster'] },
+            { guard: 'hasNoLeader', target: 'disconnected', actions: ['notifyDisconnected', 'forgetMaster'] },
+          ],
+          FrameworkError: [{ guard: 'isFromLeadingMaster', target: 'aborted', actions: 'notifyError' }, { actions: 'logNotFromMaster' }],
+          FrameworkRegistered: { guard: 'isFromLeadingMaster' },
+          FrameworkReregistered: { guard: 'isFromLeadingMaster' },
+          ResourceOffers: [{ guard: 'isFromLeadingMaster', actions: 'deliverMasterMessage' }, { actions: 'logNotFromMaster' }],
+          OffersRescinded: [{ guard: 'isFromLeadingMaster', actions: 'deliverMasterMessage' }, { actions: 'logNotFromMaster' }],
+          StatusUpdate: [{ guard: 'isFromLeadingMaster', actions: 'deliverMasterMessage' }, { actions: 'logNotFromMaster' }],
+          ExecutorToFramework: [{ guard: 'isFromLeadingMaster', actions: 'deliverMasterMessage' }, { actions: 'logNotFromMaster' }],
+          AgentLost: [{ guard: 'isFromLeadingMaster', actions: 'deliverMasterMessage' }, { actions: 'logNotFromMaster' }],
+          ExitedExecutor: [{ guard: 'isFromLeadingMaster', actions: 'deliverMasterMessage' }, { actions: 'logNotFromMaster' }],
+          'driver.launchTasks': { actions: 'sendCall' },
+          'driver.declineOffer': { actions: 'sendCall' },
+          'driver.killTask': { actions: 'sendCall' },
+          'driver.reviveOffers': { actions: 'sendCall' },
+          'driver.suppressOffers': { actions: 'sendCall' },
+          'driver.acknowledgeStatusUpdate': { actions: 'sendCall' },
+          'driver.sendFrameworkMessage': { actions: 'sendCall' },
+          'driver.reconcileTasks': { actions: 'sendCall' },
+          'driver.stop': { target: '#schedulerDriver.stopped', actions: 'sendCall' },
+        },
+      },
+      /** The master refused the framework (failed over elsewhere, or removed). */
+      aborted: { tags: ['aborted'], type: 'final' },
+      stopped: { tags: ['stopped'], type: 'final' },
+    },
+  });
+}
+
+/** The scheduler-driver machine type. */
+export type SchedulerDriverMachine = ReturnType<typeof createSchedulerDriverMachine>;

@@ -1,0 +1,195 @@
+/**
+ * Every message type on the bus: its body schema, which kinds of actor may send it and which may
+ * receive it. The catalogue only grows (new types, new optional fields); a receiver drops what it
+ * does not know.
+ *
+ * Names follow the house rule: requests are imperative `VerbNoun`, facts are nouns or past tense.
+ *
+ * @see Mesos `messages.proto` (v0 driver/agent protocol) — the same conversations, renamed.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ResourcesSchema } from './resources.ts';
+import {
+  AgentInfoSchema,
+  ExecutorInfoSchema,
+  FiltersSchema,
+  FrameworkInfoSchema,
+  MasterInfoSchema,
+  OfferSchema,
+  StatusUpdateRecordSchema,
+  TaskInfoSchema,
+  TaskSchema,
+  TaskStateSchema,
+} from './records.ts';
+import type { ActorKind } from './pid.ts';
+
+const Id = Type.String({ minLength: 1, maxLength: 256 });
+const Ids = Type.Array(Id, { maxItems: 10000 });
+const Bytes = Type.Uint8Array({ maxByteLength: 1 << 20 });
+
+interface Spec<S extends TSchema> {
+  readonly body: S;
+  readonly from: readonly ActorKind[];
+  readonly to: readonly ActorKind[];
+}
+const spec = <S extends TSchema>(from: readonly ActorKind[], to: readonly ActorKind[], body: S): Spec<S> => ({ body, from, to });
+
+/** The catalogue: message type → body schema and the kinds that may send and receive it. */
+export const MESSAGES = {
+  // ── agent ⇄ master ────────────────────────────────────────────────────────────────
+  /** An agent asks to join. @see `RegisterSlaveMessage` */
+  RegisterAgent: spec(['agent'], ['master'], Type.Object({ agent: AgentInfoSchema, version: Type.String() })),
+  /** A known agent (after its or the master's restart) rejoins with what it runs. @see `ReregisterSlaveMessage` */
+  ReregisterAgent: spec(['agent'], ['master'], Type.Object({
+    agent: AgentInfoSchema,
+    version: Type.String(),
+    tasks: Type.Array(TaskSchema),
+    executors: Type.Array(ExecutorInfoSchema),
+    frameworks: Type.Array(FrameworkInfoSchema),
+  })),
+  /** The master admitted an agent. @see `SlaveRegisteredMessage` */
+  AgentRegistered: spec(['master'], ['agent'], Type.Object({
+    agentId: Id,
+    connection: Type.Object({ totalPingTimeoutSeconds: Type.Number() }),
+  })),
+  /** The master took an agent back. @see `SlaveReregisteredMessage` */
+  AgentReregistered: spec(['master'], ['agent'], Type.Object({
+    agentId: Id,
+    connection: Type.Object({ totalPingTimeoutSeconds: Type.Number() }),
+  })),
+  /** An agent leaves for good. @see `UnregisterSlaveMessage` */
+  UnregisterAgent: spec(['agent'], ['master'], Type.Object({ agentId: Id })),
+  /** Master liveness probe. @see `PingSlaveMessage` */
+  Ping: spec(['master'], ['agent'], Type.Object({ connected: Type.Boolean() })),
+  /** Answer to {@link MESSAGES.Ping}. @see `PongSlaveMessage` */
+  Pong: spec(['agent'], ['master'], Type.Object({ agentId: Type.Optional(Id) })),
+  /** Run one task (master → agent, agent → executor). @see `RunTaskMessage` */
+  RunTask: spec(['master', 'agent'], ['agent', 'executor'], Type.Object({
+    frameworkId: Id,
+    framework: FrameworkInfoSchema,
+    task: TaskInfoSchema,
+    schedulerPid: Type.Optional(Type.String()),
+  })),
+  /** Kill one task (scheduler → master → agent → executor). @see `KillTaskMessage` */
+  KillTask: spec(['scheduler', 'master', 'agent'], ['master', 'agent', 'executor'], Type.Object({
+    frameworkId: Id,
+    taskId: Id,
+    agentId: Type.Optional(Id),
+  })),
+  /** Tear down everything of one framework on an agent. @see `ShutdownFrameworkMessage` */
+  ShutdownFramework: spec(['master'], ['agent'], Type.Object({ frameworkId: Id })),
+  /** A status update travelling executor → agent → master → scheduler. @see `StatusUpdateMessage` */
+  StatusUpdate: spec(['executor', 'agent', 'master'], ['agent', 'master', 'scheduler'], Type.Object({
+    update: StatusUpdateRecordSchema,
+  })),
+  /** Acknowledgement travelling master → agent → executor. @see `StatusUpdateAcknowledgementMessage` */
+  StatusUpdateAcknowledgement: spec(['master', 'agent'], ['agent', 'executor'], Type.Object({
+    agentId: Id,
+    frameworkId: Id,
+    taskId: Id,
+    uuid: Id,
+  })),
+  /** An executor ended (agent → master → scheduler). @see `ExitedExecutorMessage` */
+  ExitedExecutor: spec(['agent', 'master'], ['master', 'scheduler'], Type.Object({
+    agentId: Id,
+    frameworkId: Id,
+    executorId: Id,
+    status: Type.Number(),
+  })),
+  /** Opaque data from a scheduler to its executor. @see `FrameworkToExecutorMessage` */
+  FrameworkToExecutor: spec(['scheduler', 'master', 'agent'], ['master', 'agent', 'executor'], Type.Object({
+    agentId: Id,
+    frameworkId: Id,
+    executorId: Id,
+    data: Bytes,
+  })),
+  /** Opaque data from an executor to its scheduler. @see `ExecutorToFrameworkMessage` */
+  ExecutorToFramework: spec(['executor', 'agent', 'master'], ['agent', 'master', 'scheduler'], Type.Object({
+    agentId: Id,
+    frameworkId: Id,
+    executorId: Id,
+    data: Bytes,
+  })),
+
+  // ── scheduler ⇄ master ────────────────────────────────────────────────────────────
+  /** A scheduler registers, or fails over when `framework.id` is set. @see `RegisterFrameworkMessage` */
+  SubscribeFramework: spec(['scheduler'], ['master'], Type.Object({
+    framework: FrameworkInfoSchema,
+    force: Type.Optional(Type.Boolean()),
+  })),
+  /** The master accepted a subscription. @see `FrameworkRegisteredMessage` */
+  FrameworkRegistered: spec(['master'], ['scheduler'], Type.Object({ frameworkId: Id, master: MasterInfoSchema })),
+  /** The master accepted a re-subscription. @see `FrameworkReregisteredMessage` */
+  FrameworkReregistered: spec(['master'], ['scheduler'], Type.Object({ frameworkId: Id, master: MasterInfoSchema })),
+  /** A fatal error for the framework. @see `FrameworkErrorMessage` */
+  FrameworkError: spec(['master'], ['scheduler'], Type.Object({ message: Type.String({ maxLength: 65536 }) })),
+  /** The scheduler ends the framework: tasks are killed, resources freed. @see `UnregisterFrameworkMessage` */
+  TeardownFramework: spec(['scheduler', 'operator'], ['master'], Type.Object({ frameworkId: Id })),
+  /** The scheduler disconnects but the framework may fail over. @see `DeactivateFrameworkMessage` */
+  DeactivateFramework: spec(['scheduler'], ['master'], Type.Object({ frameworkId: Id })),
+  /** Offers for a framework. @see `ResourceOffersMessage` */
+  ResourceOffers: spec(['master'], ['scheduler'], Type.Object({ offers: Type.Array(OfferSchema) })),
+  /** Offers withdrawn. @see `RescindResourceOfferMessage` */
+  OffersRescinded: spec(['master'], ['scheduler'], Type.Object({ offerIds: Ids })),
+  /** Use offers to launch tasks; resources left over are declined with `filters`. @see `LaunchTasksMessage` */
+  LaunchTasks: spec(['scheduler'], ['master'], Type.Object({
+    frameworkId: Id,
+    offerIds: Ids,
+    tasks: Type.Array(TaskInfoSchema, { maxItems: 10000 }),
+    filters: Type.Optional(FiltersSchema),
+  })),
+  /** Refuse offers, optionally for `filters.refuseSeconds`. @see `Call::DECLINE` */
+  DeclineOffers: spec(['scheduler'], ['master'], Type.Object({
+    frameworkId: Id,
+    offerIds: Ids,
+    filters: Type.Optional(FiltersSchema),
+  })),
+  /** Clear filters and resume offers. @see `ReviveOffersMessage` */
+  ReviveOffers: spec(['scheduler'], ['master'], Type.Object({ frameworkId: Id, roles: Type.Optional(Type.Array(Id)) })),
+  /** Stop offers until revived. @see `SuppressOffersMessage` */
+  SuppressOffers: spec(['scheduler'], ['master'], Type.Object({ frameworkId: Id, roles: Type.Optional(Type.Array(Id)) })),
+  /** The scheduler acknowledges a status update. @see `StatusUpdateAcknowledgementMessage` */
+  AcknowledgeStatusUpdate: spec(['scheduler'], ['master'], Type.Object({
+    frameworkId: Id,
+    agentId: Id,
+    taskId: Id,
+    uuid: Id,
+  })),
+  /** Ask for the latest state of tasks (all tasks when `statuses` is empty). @see `ReconcileTasksMessage` */
+  ReconcileTasks: spec(['scheduler'], ['master'], Type.Object({
+    frameworkId: Id,
+    statuses: Type.Array(Type.Object({ taskId: Id, agentId: Type.Optional(Id), state: Type.Optional(TaskStateSchema) })),
+  })),
+  /** An agent is gone. @see `LostSlaveMessage` */
+  AgentLost: spec(['master'], ['scheduler'], Type.Object({ agentId: Id })),
+
+  // ── executor ⇄ agent ───────────────────────────────────────────────────────────────
+  /** An executor process announces itself. @see `RegisterExecutorMessage` */
+  RegisterExecutor: spec(['executor'], ['agent'], Type.Object({ frameworkId: Id, executorId: Id })),
+  /** The agent accepted an executor. @see `ExecutorRegisteredMessage` */
+  ExecutorRegistered: spec(['agent'], ['executor'], Type.Object({
+    executor: ExecutorInfoSchema,
+    frameworkId: Id,
+    framework: FrameworkInfoSchema,
+    agentId: Id,
+    agent: AgentInfoSchema,
+  })),
+  /** The agent tells an executor to stop everything and exit. @see `ShutdownExecutorMessage` */
+  ShutdownExecutor: spec(['agent'], ['executor'], Type.Object({ gracePeriodSeconds: Type.Optional(Type.Number()) })),
+
+  // ── operator ───────────────────────────────────────────────────────────────────────
+  /** Resources an agent currently offers nothing for (reserved for operator surfaces). */
+  UpdateAgentResources: spec(['agent'], ['master'], Type.Object({ agentId: Id, resources: ResourcesSchema })),
+} as const;
+
+/** A known message type name. */
+export type MessageType = keyof typeof MESSAGES;
+/** The body of message type `T`. */
+export type Body<T extends MessageType> = Static<(typeof MESSAGES)[T]['body']>;
+/** A message as an actor sees it: a type and its body. */
+export type Message = { [T in MessageType]: { type: T; body: Body<T> } }[MessageType];
+
+/** True when `t` names a message in the catalogue. */
+export function isMessageType(t: string): t is MessageType {
+  return Object.prototype.hasOwnProperty.call(MESSAGES, t);
+}

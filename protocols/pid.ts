@@ -1,0 +1,99 @@
+/**
+ * Actor addresses and the subject grammar of the bus.
+ *
+ * A PID names one actor: `mesos.<cluster>.<kind>.<id>`. A message of type `T` sent by an actor of
+ * kind `K` under principal `P` travels on `<pid>.<T>.<K>.<P>`, so that
+ * - every actor subscribes to `<pid>.>` (one subscription per actor),
+ * - each actor and message type has its own subject prefix (`<pid>.<T>`),
+ * - a server-side permission can pin what a principal may publish (`mesos.c.master.*.*.scheduler.alice`)
+ *   without renaming any subject when authentication arrives.
+ *
+ * @see libprocess `UPID` (`id@ip:port`) and its `POST /<id>/<name>` message transport.
+ */
+
+/** The kinds of actor that live on the bus. */
+export const ACTOR_KINDS = ['master', 'agent', 'scheduler', 'executor', 'operator'] as const;
+/** One of {@link ACTOR_KINDS}. */
+export type ActorKind = (typeof ACTOR_KINDS)[number];
+
+/** The principal used in subjects until authentication assigns real ones. */
+export const ANONYMOUS_PRINCIPAL = 'anonymous';
+
+/** A parsed PID. */
+export interface Pid {
+  readonly cluster: string;
+  readonly kind: ActorKind;
+  readonly id: string;
+}
+
+/** Thrown when a PID or subject does not follow the grammar. */
+export class PidError extends Error {
+  override name = 'PidError';
+}
+
+const TOKEN = /^[A-Za-z0-9_\-~+=%:@]+$/;
+
+/** True when `s` can stand as one subject token (no dots, spaces or wildcards). */
+export function isToken(s: string): boolean {
+  return s.length > 0 && s.length <= 128 && TOKEN.test(s);
+}
+
+/**
+ * Turns any identifier into a subject-safe token by percent-encoding the characters NATS treats
+ * specially. Identity for ids we generate ourselves.
+ */
+export function toToken(s: string): string {
+  if (isToken(s)) return s;
+  return Array.from(new TextEncoder().encode(s), (b) => {
+    const c = String.fromCharCode(b);
+    return /[A-Za-z0-9_\-~+=:@]/.test(c) ? c : `%${b.toString(16).padStart(2, '0').toUpperCase()}`;
+  }).join('');
+}
+
+/** Builds a PID string from its parts. Throws {@link PidError} on a bad cluster, kind or id. */
+export function pid(cluster: string, kind: ActorKind, id: string): string {
+  if (!isToken(cluster)) throw new PidError(`invalid cluster name '${cluster}'`);
+  if (!ACTOR_KINDS.includes(kind)) throw new PidError(`invalid actor kind '${kind}'`);
+  if (!isToken(id)) throw new PidError(`invalid actor id '${id}'`);
+  return `mesos.${cluster}.${kind}.${id}`;
+}
+
+/** Parses a PID string; `undefined` when it does not follow the grammar. */
+export function parsePid(s: string): Pid | undefined {
+  const parts = s.split('.');
+  if (parts.length !== 4 || parts[0] !== 'mesos') return undefined;
+  const [, cluster, kind, id] = parts as [string, string, string, string];
+  if (!isToken(cluster) || !isToken(id) || !(ACTOR_KINDS as readonly string[]).includes(kind)) return undefined;
+  return { cluster, kind: kind as ActorKind, id };
+}
+
+/** The subject a message of `type` to `to`, sent by an actor of `fromKind`, travels on. */
+export function subjectFor(to: string, type: string, fromKind: ActorKind, principal = ANONYMOUS_PRINCIPAL): string {
+  return `${to}.${type}.${fromKind}.${principal}`;
+}
+
+/** The wildcard subscription that receives everything sent to `to`. */
+export function inboxOf(to: string): string {
+  return `${to}.>`;
+}
+
+/** What the subject of an inbound message says, parsed relative to the receiving PID. */
+export interface SubjectParts {
+  readonly type: string;
+  readonly fromKind: string;
+  readonly principal: string;
+}
+
+/** Splits `<to>.<type>.<fromKind>.<principal>`; `undefined` when the tail has the wrong shape. */
+export function parseSubject(to: string, subject: string): SubjectParts | undefined {
+  if (!subject.startsWith(`${to}.`)) return undefined;
+  const rest = subject.slice(to.length + 1).split('.');
+  if (rest.length !== 3) return undefined;
+  const [type, fromKind, principal] = rest as [string, string, string];
+  return { type, fromKind, principal };
+}
+
+/** The kind of actor a PID string names, or `undefined`. */
+export function kindOf(p: string): ActorKind | undefined {
+  return parsePid(p)?.kind;
+}

@@ -1,0 +1,174 @@
+/**
+ * The records messages carry: framework, agent, executor and task descriptions, offers and
+ * status updates. Each is a TypeBox schema (checked at the edge) plus its static type.
+ *
+ * Compatibility rule: within a protocol version, fields are only ever added, and only as optional.
+ *
+ * @see mesos.proto `FrameworkInfo`, `SlaveInfo`, `ExecutorInfo`, `TaskInfo`, `Offer`, `TaskStatus`.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { ResourcesSchema } from './resources.ts';
+import { AttributesSchema } from './attributes.ts';
+import { TASK_REASONS, TASK_SOURCES, TASK_STATES } from './task-states.ts';
+
+/** A schema accepting exactly the listed strings. */
+export const literalUnion = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)));
+
+/** Any task state. */
+export const TaskStateSchema = literalUnion(TASK_STATES);
+/** Any status-update source. */
+export const TaskSourceSchema = literalUnion(TASK_SOURCES);
+/** Any status-update reason. */
+export const TaskReasonSchema = literalUnion(TASK_REASONS);
+
+const Id = Type.String({ minLength: 1, maxLength: 256 });
+const Name = Type.String({ maxLength: 1024 });
+const Bytes = Type.Uint8Array({ maxByteLength: 1 << 20 });
+
+/** Framework capabilities a scheduler may declare. @see `FrameworkInfo.Capability` */
+export const FRAMEWORK_CAPABILITIES = [
+  'PARTITION_AWARE',
+  'REVOCABLE_RESOURCES',
+  'MULTI_ROLE',
+  'TASK_KILLING_STATE',
+  'GPU_RESOURCES',
+  'RESERVATION_REFINEMENT',
+] as const;
+
+/** What a framework tells the master about itself. @see `FrameworkInfo` */
+export const FrameworkInfoSchema = Type.Object({
+  id: Type.Optional(Id),
+  name: Name,
+  user: Type.Optional(Name),
+  roles: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 64 })),
+  principal: Type.Optional(Name),
+  hostname: Type.Optional(Name),
+  checkpoint: Type.Optional(Type.Boolean()),
+  failoverTimeoutSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+  capabilities: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 32 })),
+});
+/** @see FrameworkInfoSchema */
+export type FrameworkInfo = Static<typeof FrameworkInfoSchema>;
+
+/** What an agent tells the master about itself. @see `SlaveInfo` */
+export const AgentInfoSchema = Type.Object({
+  id: Type.Optional(Id),
+  hostname: Name,
+  resources: ResourcesSchema,
+  attributes: AttributesSchema,
+});
+/** @see AgentInfoSchema */
+export type AgentInfo = Static<typeof AgentInfoSchema>;
+
+/** Where the leading master is. @see `MasterInfo` */
+export const MasterInfoSchema = Type.Object({
+  id: Id,
+  pid: Type.String({ maxLength: 512 }),
+  hostname: Name,
+  epoch: Type.Number(),
+});
+/** @see MasterInfoSchema */
+export type MasterInfo = Static<typeof MasterInfoSchema>;
+
+/** A command to run: a shell string (`shell` true, the default) or a program with arguments. @see `CommandInfo` */
+export const CommandInfoSchema = Type.Object({
+  value: Type.String({ maxLength: 65536 }),
+  shell: Type.Optional(Type.Boolean()),
+  arguments: Type.Optional(Type.Array(Type.String({ maxLength: 65536 }), { maxItems: 1024 })),
+  environment: Type.Optional(Type.Record(Type.String({ maxLength: 1024 }), Type.String({ maxLength: 65536 }))),
+});
+/** @see CommandInfoSchema */
+export type CommandInfo = Static<typeof CommandInfoSchema>;
+
+/** A framework's executor. @see `ExecutorInfo` */
+export const ExecutorInfoSchema = Type.Object({
+  executorId: Id,
+  frameworkId: Type.Optional(Id),
+  name: Type.Optional(Name),
+  command: CommandInfoSchema,
+  resources: ResourcesSchema,
+});
+/** @see ExecutorInfoSchema */
+export type ExecutorInfo = Static<typeof ExecutorInfoSchema>;
+
+/** A task a framework asks to run. Exactly one of `command` (run by the built-in command executor)
+ * or `executor` (the framework's own) is set. @see `TaskInfo` */
+export const TaskInfoSchema = Type.Object({
+  taskId: Id,
+  name: Name,
+  agentId: Id,
+  resources: ResourcesSchema,
+  command: Type.Optional(CommandInfoSchema),
+  executor: Type.Optional(ExecutorInfoSchema),
+  data: Type.Optional(Bytes),
+});
+/** @see TaskInfoSchema */
+export type TaskInfo = Static<typeof TaskInfoSchema>;
+
+/** Refusal filters attached to a decline or accept. @see `Filters` */
+export const FiltersSchema = Type.Object({
+  refuseSeconds: Type.Optional(Type.Number()),
+});
+/** @see FiltersSchema */
+export type Filters = Static<typeof FiltersSchema>;
+
+/** Resources on one agent offered to one framework. @see `Offer` */
+export const OfferSchema = Type.Object({
+  id: Id,
+  frameworkId: Id,
+  agentId: Id,
+  hostname: Name,
+  resources: ResourcesSchema,
+  attributes: AttributesSchema,
+  executorIds: Type.Array(Id),
+});
+/** @see OfferSchema */
+export type Offer = Static<typeof OfferSchema>;
+
+/** The state of one task as reported at one moment. @see `TaskStatus` */
+export const TaskStatusSchema = Type.Object({
+  taskId: Id,
+  state: TaskStateSchema,
+  message: Type.Optional(Type.String({ maxLength: 65536 })),
+  source: Type.Optional(TaskSourceSchema),
+  reason: Type.Optional(TaskReasonSchema),
+  data: Type.Optional(Bytes),
+  agentId: Type.Optional(Id),
+  executorId: Type.Optional(Id),
+  /** Epoch ms when the status was generated. */
+  timestamp: Type.Number(),
+  /** Present on updates that expect an acknowledgement. */
+  uuid: Type.Optional(Id),
+  healthy: Type.Optional(Type.Boolean()),
+  unreachableTime: Type.Optional(Type.Number()),
+});
+/** @see TaskStatusSchema */
+export type TaskStatus = Static<typeof TaskStatusSchema>;
+
+/** One status update in flight from executor to scheduler. @see `StatusUpdate` */
+export const StatusUpdateRecordSchema = Type.Object({
+  frameworkId: Id,
+  executorId: Type.Optional(Id),
+  agentId: Type.Optional(Id),
+  status: TaskStatusSchema,
+  uuid: Id,
+  /** The newest state the agent knows while an older update is still unacknowledged. */
+  latestState: Type.Optional(TaskStateSchema),
+});
+/** @see StatusUpdateRecordSchema */
+export type StatusUpdateRecord = Static<typeof StatusUpdateRecordSchema>;
+
+/** A task as the agent and master know it; carried by re-registration. @see `Task` */
+export const TaskSchema = Type.Object({
+  taskId: Id,
+  name: Name,
+  frameworkId: Id,
+  agentId: Id,
+  executorId: Type.Optional(Id),
+  state: TaskStateSchema,
+  resources: ResourcesSchema,
+  statusUpdateState: Type.Optional(TaskStateSchema),
+  statusUpdateUuid: Type.Optional(Id),
+});
+/** @see TaskSchema */
+export type Task = Static<typeof TaskSchema>;

@@ -1,0 +1,79 @@
+/**
+ * Task states, status-update sources and reasons — the complete Mesos vocabulary from the start,
+ * so that later capabilities (partition awareness, reconciliation, maintenance) add behaviour, not
+ * wire values.
+ *
+ * @see mesos.proto `TaskState`, `TaskStatus.Source`, `TaskStatus.Reason`.
+ */
+
+/** Every task state. The partition-aware ones (`TASK_UNREACHABLE`, `TASK_GONE`, …, `TASK_DROPPED`,
+ * `TASK_UNKNOWN`) are only sent to frameworks that declare `PARTITION_AWARE`. */
+export const TASK_STATES = [
+  'TASK_STAGING',
+  'TASK_STARTING',
+  'TASK_RUNNING',
+  'TASK_KILLING',
+  'TASK_FINISHED',
+  'TASK_FAILED',
+  'TASK_KILLED',
+  'TASK_ERROR',
+  'TASK_LOST',
+  'TASK_DROPPED',
+  'TASK_UNREACHABLE',
+  'TASK_GONE',
+  'TASK_GONE_BY_OPERATOR',
+  'TASK_UNKNOWN',
+] as const;
+/** One of {@link TASK_STATES}. */
+export type TaskState = (typeof TASK_STATES)[number];
+
+const TERMINAL: ReadonlySet<TaskState> = new Set<TaskState>([
+  'TASK_FINISHED',
+  'TASK_FAILED',
+  'TASK_KILLED',
+  'TASK_ERROR',
+  'TASK_LOST',
+  'TASK_DROPPED',
+  'TASK_GONE',
+  'TASK_GONE_BY_OPERATOR',
+]);
+
+/** True for states after which a task never runs again. @see `protobuf::isTerminalState` */
+export function isTerminalState(s: TaskState): boolean {
+  return TERMINAL.has(s);
+}
+
+/** Who generated a status update. */
+export const TASK_SOURCES = ['SOURCE_MASTER', 'SOURCE_AGENT', 'SOURCE_EXECUTOR'] as const;
+/** One of {@link TASK_SOURCES}. */
+export type TaskSource = (typeof TASK_SOURCES)[number];
+
+/** Why a status update was sent. */
+export const TASK_REASONS = [
+  'REASON_COMMAND_EXECUTOR_FAILED',
+  'REASON_CONTAINER_LAUNCH_FAILED',
+  'REASON_CONTAINER_LIMITATION',
+  'REASON_CONTAINER_LIMITATION_DISK',
+  'REASON_CONTAINER_LIMITATION_MEMORY',
+  'REASON_CONTAINER_PREEMPTED',
+  'REASON_EXECUTOR_REGISTRATION_TIMEOUT',
+  'REASON_EXECUTOR_REREGISTRATION_TIMEOUT',
+  'REASON_EXECUTOR_TERMINATED',
+  'REASON_EXECUTOR_UNREGISTERED',
+  'REASON_FRAMEWORK_REMOVED',
+  'REASON_GC_ERROR',
+  'REASON_INVALID_FRAMEWORKID',
+  'REASON_INVALID_OFFERS',
+  'REASON_MASTER_DISCONNECTED',
+  'REASON_RECONCILIATION',
+  'REASON_RESOURCES_UNKNOWN',
+  'REASON_AGENT_DISCONNECTED',
+  'REASON_AGENT_REMOVED',
+  'REASON_AGENT_RESTARTED',
+  'REASON_AGENT_UNKNOWN',
+  'REASON_TASK_INVALID',
+  'REASON_TASK_UNAUTHORIZED',
+  'REASON_TASK_UNKNOWN',
+] as const;
+/** One of {@link TASK_REASONS}. */
+export type TaskReason = (typeof TASK_REASONS)[number];

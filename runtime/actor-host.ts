@@ -1,0 +1,149 @@
+/**
+ * libprocess over a transport: binds a machine to a PID, turns validated inbound messages into
+ * events, publishes the messages the machine emits, logs what it asks to log and hands every
+ * other emitted event (effects, callbacks) to the caller.
+ *
+ * The edge is where bad input stops: anything that fails to decode or validate is logged with its
+ * reason, counted under `bus/dropped/<reason>`, and dropped. Nothing inbound can throw into the
+ * machine's receive loop.
+ *
+ * @see libprocess `spawn`, `ProcessBase::install`, `ProcessBase::send`.
+ */
+import { randomUUID } from 'node:crypto';
+import { createActor, type Actor, type AnyStateMachine, type EventFromLogic, type InputFrom } from 'xstate';
+import { Codec, envelope } from '../protocols/envelope.ts';
+import { inboxOf, kindOf, subjectFor } from '../protocols/pid.ts';
+import type { LogEvent, SendEvent } from '../actors/common.ts';
+import type { Clock, Subscription, Transport } from './types.ts';
+import type { Logger } from './log.ts';
+import { Metrics } from './metrics.ts';
+import type { Inspect } from './inspect.ts';
+import { realClock } from './clock.ts';
+
+/** How to host one actor. */
+export interface HostOptions {
+  pid: string;
+  transport: Transport;
+  logger: Logger;
+  clock?: Clock;
+  codec?: Codec;
+  metrics?: Metrics;
+  inspect?: Inspect;
+  /** Sender principal stamped into outbound subjects. */
+  principal?: string;
+  /** Called with every emitted event that is not `send` or `log`. */
+  onEmit?: (event: { type: string } & Record<string, unknown>) => void;
+}
+
+/** A hosted actor. */
+export interface ActorHost<TLogic extends AnyStateMachine> {
+  readonly pid: string;
+  readonly actor: Actor<TLogic>;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+  /** Sends a local event (lease, detector, driver call) to the machine. */
+  send(event: EventFromLogic<TLogic>): void;
+  /** Unsubscribes and stops the machine. */
+  stop(): void;
+}
+
+let processCodec: Codec | undefined;
+/** The process-wide codec (one msgpack packer per process is the fast default). */
+export function defaultCodec(): Codec {
+  processCodec ??= new Codec();
+  return processCodec;
+}
+
+/** A per-process id source for message ids and machine `newId`. */
+export function idSource(prefix = randomUUID().slice(0, 8)): () => string {
+  let seq = 0;
+  return () => `${prefix}-${(++seq).toString(36)}`;
+}
+
+/** `ActorDeps` backed by a clock: what every machine factory is given. */
+export function depsFor(clock: Clock): { now: () => number; newId: () => string } {
+  return { now: () => clock.now(), newId: () => randomUUID() };
+}
+
+/**
+ * Hosts `machine` at `opts.pid`: subscribes to the PID's inbox, starts the actor and wires its
+ * emitted events. The actor starts before the subscription, so no message is lost to a race.
+ */
+export function hostActor<TLogic extends AnyStateMachine>(
+  machine: TLogic,
+  input: InputFrom<TLogic>,
+  opts: HostOptions,
+): ActorHost<TLogic> {
+  const codec = opts.codec ?? defaultCodec();
+  const metrics = opts.metrics ?? new Metrics();
+  const clock = opts.clock ?? realClock;
+  const log = opts.logger.child({ actor: opts.pid });
+  const fromKind = kindOf(opts.pid);
+  if (!fromKind) throw new Error(`invalid PID '${opts.pid}'`);
+  const nextMsgId = idSource();
+
+  const actor = createActor(machine, {
+    input,
+    clock: clock as never,
+    inspect: opts.inspect as never,
+    id: opts.pid,
+  } as never) as Actor<TLogic>;
+
+  actor.subscribe({
+    error: (err) => {
+      metrics.inc('actor/errors');
+      log.error({ err }, 'machine failed');
+    },
+  });
+
+  actor.on('*', (ev: { type: string } & Record<string, unknown>) => {
+    try {
+      if (ev.type === 'send') {
+        const s = ev as unknown as SendEvent;
+        const bytes = codec.encode(envelope(opts.pid, nextMsgId(), s.msg, s.epoch));
+        opts.transport.publish(subjectFor(s.to, s.msg.type, fromKind, opts.principal), bytes);
+        metrics.inc('bus/sent');
+      } else if (ev.type === 'log') {
+        const l = ev as unknown as LogEvent;
+        log[l.level](l.fields ?? {}, l.msg);
+      } else {
+        opts.onEmit?.(ev);
+      }
+    } catch (err) {
+      metrics.inc('actor/emit_errors');
+      log.error({ err, type: ev.type }, 'failed to handle emitted event');
+    }
+  });
+
+  actor.start();
+
+  const sub: Subscription = opts.transport.subscribe(inboxOf(opts.pid), (subject, data) => {
+    const d = codec.decode(data, opts.pid, subject);
+    if (!d.ok) {
+      metrics.inc('bus/dropped');
+      metrics.inc(`bus/dropped/${d.reason}`);
+      log.warn({ reason: d.reason, detail: d.detail, subject, type: d.type, from: d.from }, 'dropped inbound message');
+      return;
+    }
+    metrics.inc('bus/received');
+    const { type, from, epoch, body } = d.envelope;
+    try {
+      actor.send((epoch === undefined ? { type, from, body } : { type, from, epoch, body }) as never);
+    } catch (err) {
+      metrics.inc('actor/errors');
+      log.error({ err, type }, 'machine rejected event');
+    }
+  });
+
+  return {
+    pid: opts.pid,
+    actor,
+    metrics,
+    clock,
+    send: (event) => actor.send(event),
+    stop: () => {
+      sub.unsubscribe();
+      actor.stop();
+    },
+  };
+}

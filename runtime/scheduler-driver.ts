@@ -1,0 +1,222 @@
+/**
+ * The framework author's API: a `SchedulerDriver` that runs the scheduler-driver machine on the
+ * bus and calls the framework's `Scheduler` callbacks. A scheduler can be a plain object of
+ * callbacks or an XState actor (see {@link schedulerFromActor}).
+ *
+ * ```ts
+ * const driver = new SchedulerDriver(myScheduler, { name: 'pi', roles: ['*'] }, { transport, cluster, detector, logger });
+ * driver.start();
+ * const status = await driver.join();
+ * ```
+ *
+ * @see Mesos `MesosSchedulerDriver` and `Scheduler` (`include/mesos/scheduler.hpp`).
+ */
+import { randomUUID } from 'node:crypto';
+import { waitFor, type AnyActorRef } from 'xstate';
+import {
+  createSchedulerDriverMachine,
+  type DriverCall,
+  type DriverCallback,
+  type DriverFlags,
+  type SchedulerDriverMachine,
+} from '../actors/scheduler-driver/scheduler-driver.machine.ts';
+import type { Filters, FrameworkInfo, MasterInfo, Offer, TaskInfo, TaskStatus } from '../protocols/records.ts';
+import { pid as makePid } from '../protocols/pid.ts';
+import { depsFor, hostActor, type ActorHost } from './actor-host.ts';
+import { realClock } from './clock.ts';
+import type { Inspect } from './inspect.ts';
+import type { Logger } from './log.ts';
+import type { Clock, LeaderDetector, Transport } from './types.ts';
+
+/**
+ * A framework's scheduler: every callback is optional. Each receives the driver so it can answer
+ * (launch on an offer, acknowledge, stop).
+ * @see Mesos `Scheduler`.
+ */
+export interface Scheduler {
+  registered?(driver: SchedulerDriver, frameworkId: string, master: MasterInfo): void;
+  reregistered?(driver: SchedulerDriver, master: MasterInfo): void;
+  disconnected?(driver: SchedulerDriver): void;
+  resourceOffers?(driver: SchedulerDriver, offers: Offer[]): void;
+  offerRescinded?(driver: SchedulerDriver, offerId: string): void;
+  statusUpdate?(driver: SchedulerDriver, status: TaskStatus): void;
+  frameworkMessage?(driver: SchedulerDriver, executorId: string, agentId: string, data: Uint8Array): void;
+  agentLost?(driver: SchedulerDriver, agentId: string): void;
+  executorLost?(driver: SchedulerDriver, executorId: string, agentId: string, status: number): void;
+  error?(driver: SchedulerDriver, message: string): void;
+}
+
+/** Where a driver ended. @see Mesos `Status` (`DRIVER_STOPPED`, `DRIVER_ABORTED`) */
+export type DriverStatus = 'DRIVER_NOT_STARTED' | 'DRIVER_RUNNING' | 'DRIVER_STOPPED' | 'DRIVER_ABORTED';
+
+/** What a driver needs from its process. */
+export interface DriverOptions {
+  transport: Transport;
+  cluster: string;
+  detector: LeaderDetector;
+  logger: Logger;
+  clock?: Clock;
+  inspect?: Inspect;
+  flags?: Partial<DriverFlags>;
+}
+
+/** Runs a framework's scheduler against the leading master. */
+export class SchedulerDriver {
+  readonly pid: string;
+  private host?: ActorHost<SchedulerDriverMachine>;
+  private status: DriverStatus = 'DRIVER_NOT_STARTED';
+  private ended?: Promise<DriverStatus>;
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly framework: FrameworkInfo,
+    private readonly opts: DriverOptions,
+  ) {
+    this.pid = makePid(opts.cluster, 'scheduler', randomUUID().slice(0, 12));
+  }
+
+  /** The machine actor (for inspection and `waitFor`). */
+  get actor() {
+    return this.host?.actor;
+  }
+
+  /** The framework id, once registered. */
+  get frameworkId(): string | undefined {
+    return this.host?.actor.getSnapshot().context.frameworkId;
+  }
+
+  /** Starts the driver: it detects the leader and subscribes. */
+  start(): DriverStatus {
+    if (this.status !== 'DRIVER_NOT_STARTED') return this.status;
+    const clock = this.opts.clock ?? realClock;
+    this.host = hostActor(createSchedulerDriverMachine(depsFor(clock)), { self: this.pid, framework: this.framework, flags: this.opts.flags }, {
+      pid: this.pid,
+      transport: this.opts.transport,
+      logger: this.opts.logger,
+      clock,
+      inspect: this.opts.inspect,
+      onEmit: (ev) => this.deliver(ev as DriverCallback),
+    });
+    const actor = this.host.actor;
+    this.ended = waitFor(actor, (s) => s.status === 'done', { timeout: Infinity }).then((s) => {
+      this.status = s.hasTag('aborted') ? 'DRIVER_ABORTED' : 'DRIVER_STOPPED';
+      void this.opts.detector.stop();
+      return this.status;
+    });
+    this.opts.detector.start((leader) => {
+      this.host?.send({ type: 'detector.leaderChanged', ...(leader ? { leader: { pid: leader.pid, epoch: leader.epoch } } : {}) });
+    });
+    this.status = 'DRIVER_RUNNING';
+    return this.status;
+  }
+
+  /** Resolves when the driver is stopped or aborted. */
+  async join(): Promise<DriverStatus> {
+    if (!this.ended) return this.status;
+    return this.ended;
+  }
+
+  /** `start()` then `join()`. */
+  async run(): Promise<DriverStatus> {
+    this.start();
+    return this.join();
+  }
+
+  /**
+   * Stops the driver. With `failover` the framework stays registered (its tasks keep running) so
+   * another scheduler can take over; without it the framework is torn down.
+   */
+  async stop(failover = false): Promise<DriverStatus> {
+    this.call({ type: 'driver.stop', failover });
+    await this.opts.transport.flush();
+    const s = await this.join();
+    this.host?.stop();
+    return s;
+  }
+
+  /** Launches `tasks` on the given offers (all from one agent); what is left is declined with `filters`. */
+  launchTasks(offerIds: string[], tasks: TaskInfo[], filters?: Filters): void {
+    this.call({ type: 'driver.launchTasks', offerIds, tasks, ...(filters ? { filters } : {}) });
+  }
+
+  /** Declines an offer, refusing its resources for `filters.refuseSeconds` (default 5 s). */
+  declineOffer(offerId: string, filters?: Filters): void {
+    this.call({ type: 'driver.declineOffer', offerId, ...(filters ? { filters } : {}) });
+  }
+
+  /** Asks the master to kill a task. */
+  killTask(taskId: string): void {
+    this.call({ type: 'driver.killTask', taskId });
+  }
+
+  /** Removes all filters and resumes offers. */
+  reviveOffers(): void {
+    this.call({ type: 'driver.reviveOffers' });
+  }
+
+  /** Stops offers until revived. */
+  suppressOffers(): void {
+    this.call({ type: 'driver.suppressOffers' });
+  }
+
+  /** Acknowledges a status update (only needed with `implicitAcknowledgements: false`). */
+  acknowledgeStatusUpdate(status: TaskStatus): void {
+    this.call({ type: 'driver.acknowledgeStatusUpdate', status });
+  }
+
+  /** Sends opaque data to an executor. */
+  sendFrameworkMessage(executorId: string, agentId: string, data: Uint8Array): void {
+    this.call({ type: 'driver.sendFrameworkMessage', executorId, agentId, data });
+  }
+
+  /** Asks for the latest state of tasks; an empty list reconciles all of them. */
+  reconcileTasks(statuses: Array<{ taskId: string; agentId?: string }>): void {
+    this.call({ type: 'driver.reconcileTasks', statuses });
+  }
+
+  private call(c: DriverCall): void {
+    if (!this.host) throw new Error('driver not started');
+    this.host.send(c);
+  }
+
+  private deliver(cb: DriverCallback): void {
+    const s = this.scheduler;
+    try {
+      switch (cb.type) {
+        case 'callback.registered': s.registered?.(this, cb.frameworkId, cb.master); break;
+        case 'callback.reregistered': s.reregistered?.(this, cb.master); break;
+        case 'callback.disconnected': s.disconnected?.(this); break;
+        case 'callback.resourceOffers': s.resourceOffers?.(this, cb.offers); break;
+        case 'callback.offerRescinded': s.offerRescinded?.(this, cb.offerId); break;
+        case 'callback.statusUpdate': s.statusUpdate?.(this, cb.status); break;
+        case 'callback.frameworkMessage': s.frameworkMessage?.(this, cb.executorId, cb.agentId, cb.data); break;
+        case 'callback.agentLost': s.agentLost?.(this, cb.agentId); break;
+        case 'callback.executorLost': s.executorLost?.(this, cb.executorId, cb.agentId, cb.status); break;
+        case 'callback.error': s.error?.(this, cb.message); break;
+        default: break;
+      }
+    } catch (err) {
+      this.opts.logger.error({ err, callback: cb.type }, 'scheduler callback threw');
+    }
+  }
+}
+
+/**
+ * Adapts a scheduler written as an XState actor: every callback is sent to `actor` as an event
+ * (`{ type: 'registered', frameworkId, master }`, `{ type: 'resourceOffers', offers }`, …) with the
+ * driver attached as `driver`, so the actor's actions can call `event.driver.launchTasks(…)`.
+ */
+export function schedulerFromActor(actor: AnyActorRef): Scheduler {
+  return {
+    registered: (driver, frameworkId, master) => actor.send({ type: 'registered', driver, frameworkId, master }),
+    reregistered: (driver, master) => actor.send({ type: 'reregistered', driver, master }),
+    disconnected: (driver) => actor.send({ type: 'disconnected', driver }),
+    resourceOffers: (driver, offers) => actor.send({ type: 'resourceOffers', driver, offers }),
+    offerRescinded: (driver, offerId) => actor.send({ type: 'offerRescinded', driver, offerId }),
+    statusUpdate: (driver, status) => actor.send({ type: 'statusUpdate', driver, status }),
+    frameworkMessage: (driver, executorId, agentId, data) => actor.send({ type: 'frameworkMessage', driver, executorId, agentId, data }),
+    agentLost: (driver, agentId) => actor.send({ type: 'agentLost', driver, agentId }),
+    executorLost: (driver, executorId, agentId, status) => actor.send({ type: 'executorLost', driver, executorId, agentId, status }),
+    error: (driver, message) => actor.send({ type: 'error', driver, message }),
+  };
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// Prepares a checkout to run: installs npm dependencies when they are missing or stale, and makes
+// sure a nats-server binary exists (installing the Debian package when running as root).
+// Runs before `npm start` and `npm test` (pre-scripts). Plain Node, no dependencies.
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const NATS_DIRS = ['/usr/sbin', '/usr/local/bin', '/usr/bin'];
+
+function say(line) {
+  console.log(`[setup] ${line}`);
+}
+
+function fail(line) {
+  console.error(`[setup] ${line}`);
+  process.exit(1);
+}
+
+function mtime(path) {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs a command with inherited output; exits the setup on failure. */
+function run(cmd, args, env = process.env) {
+  say(`running: ${cmd} ${args.join(' ')}`);
+  const res = spawnSync(cmd, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env });
+  if (res.error) fail(`could not run ${cmd}: ${res.error.message}`);
+  if (res.status !== 0) {
+    const how = res.signal ? `signal ${res.signal}` : `exit code ${res.status}`;
+    fail(`'${cmd} ${args.join(' ')}' failed (${how})`);
+  }
+}
+
+function ensureDependencies() {
+  const lock = join(root, 'package-lock.json');
+  const installed = join(root, 'node_modules', '.package-lock.json');
+  const installedAt = mtime(installed);
+  if (existsSync(lock)) {
+    if (installedAt === undefined || installedAt < mtime(lock)) {
+      say(installedAt === undefined ? 'node_modules missing: installing dependencies' : 'package-lock.json changed: reinstalling dependencies');
+      run('npm', ['ci', '--no-audit', '--no-fund']);
+    } else {
+      say('dependencies up to date');
+    }
+  } else if (installedAt === undefined || installedAt < mtime(join(root, 'package.json'))) {
+    say('no package-lock.json: running npm install');
+    run('npm', ['install', '--no-audit', '--no-fund']);
+  } else {
+    say('dependencies up to date');
+  }
+}
+
+function findNatsServer() {
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean).concat(NATS_DIRS);
+  for (const dir of dirs) {
+    const candidate = join(dir, 'nats-server');
+    try {
+      if (statSync(candidate).isFile()) {
+        accessSync(candidate, constants.X_OK);
+        return candidate;
+      }
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function ensureNatsServer() {
+  if (process.env.NATS_URL) {
+    say('NATS_URL is set: not checking for nats-server');
+    return;
+  }
+  const found = findNatsServer();
+  if (found) {
+    say(`nats-server found: ${found}`);
+    return;
+  }
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot) {
+    console.error("nats-server is missing: run 'sudo apt-get install -y nats-server' (or set NATS_URL)");
+    process.exit(1);
+  }
+  say('nats-server missing: installing the Debian package');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  run('apt-get', ['update'], env);
+  run('apt-get', ['install', '-y', '--no-install-recommends', 'nats-server'], env);
+  const installed = findNatsServer();
+  if (!installed) fail('apt-get installed nats-server but no nats-server binary was found afterwards');
+  say(`nats-server installed: ${installed}`);
+}
+
+ensureDependencies();
+ensureNatsServer();
+say('ready');
