@@ -56,8 +56,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
   const containerizer = new PosixContainerizer({ workDir: opts.workDir, commandExecutor: opts.commandExecutor, logger: opts.logger });
   const info = { hostname: opts.hostname ?? osHostname(), resources: opts.resources, attributes: opts.attributes ?? [] };
 
-  // Assigned right below; effects are only emitted after start, by which time it is set.
-  let host!: ActorHost<AgentMachine>;
+  // `host` is defined below; effects are only emitted once it exists.
   const onEffect = (ev: { type: string }) => {
     const e = ev as AgentEffect;
     if (e.type === 'effect.launchExecutor') {
@@ -80,7 +79,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       containerizer.kill(e.containerId, e.graceMs);
     }
   };
-  host = hostActor(createAgentMachine(depsFor(clock)), { self: pid, info, flags: opts.flags }, {
+  const host: ActorHost<AgentMachine> = hostActor(createAgentMachine(depsFor(clock)), { self: pid, info, flags: opts.flags }, {
     pid,
     transport: opts.transport,
     logger: opts.logger,

@@ -54,7 +54,7 @@ export class PosixContainerizer {
 
   /** The sandbox of a container. */
   sandboxOf(req: Pick<LaunchRequest, 'agentId' | 'frameworkId' | 'executorId' | 'containerId'>): string {
-    const safe = (s: string) => s.replace(/[^A-Za-z0-9_.\-]/g, '_');
+    const safe = (s: string) => s.replace(/[^A-Za-z0-9_.-]/g, '_');
     return join(this.opts.workDir, 'agents', safe(req.agentId), 'frameworks', safe(req.frameworkId), 'executors',
       safe(req.executorId), 'runs', safe(req.containerId));
   }

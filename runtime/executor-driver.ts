@@ -67,7 +67,7 @@ export class ExecutorDriver {
     private readonly executor: Executor,
     private readonly opts: { transport: Transport; env: ExecutorEnv; logger: Logger; clock?: Clock; inspect?: Inspect },
   ) {
-    this.pid = makePid(opts.env.cluster, 'executor', opts.env.containerId.replace(/[^A-Za-z0-9_\-]/g, '_'));
+    this.pid = makePid(opts.env.cluster, 'executor', opts.env.containerId.replace(/[^A-Za-z0-9_-]/g, '_'));
   }
 
   /** The machine actor. */

@@ -69,7 +69,15 @@ export function createAgentMachine(deps: ActorDeps) {
   /** Wraps a pure handler as an action that emits its output. */
   const run = (fn: (s: AgentState, ev: any, e: AgentEnv) => AgentEmitted[]) =>
     enqueueActions<AgentContext, AgentEvent, undefined, AgentEvent, never, never, never, never, AgentEmitted>(({ context, event, enqueue }) => {
-      for (const o of fn(context.state, event, env(context))) enqueue.emit(o);
+      let out: AgentEmitted[];
+      try {
+        out = fn(context.state, event, env(context));
+      } catch (err) {
+        // A bug must not take the agent (and its executors' updates) down: report it and go on.
+        context.state.metrics['slave/handler_errors'] = (context.state.metrics['slave/handler_errors'] ?? 0) + 1;
+        out = [log('error', `Failed to handle ${event.type}`, { error: String(err) })];
+      }
+      for (const o of out) enqueue.emit(o);
       enqueue.assign({ state: { ...context.state } });
     });
 

@@ -119,6 +119,7 @@ export function createMasterMachine(deps: ActorDeps) {
             return;
           }
         }
+        try {
         switch (event.type) {
           case 'RegisterAgent': out = registerAgent(s, event, e); reallocate = 'all'; break;
           case 'ReregisterAgent': out = reregisterAgent(s, event, e); reallocate = 'all'; break;
@@ -150,10 +151,13 @@ export function createMasterMachine(deps: ActorDeps) {
           default:
             break;
         }
-        for (const o of out) enqueue.emit(o);
-        if (reallocate) {
-          for (const o of allocateOffers(s, e, reallocate === 'all' ? undefined : reallocate)) enqueue.emit(o);
+        if (reallocate) out.push(...allocateOffers(s, e, reallocate === 'all' ? undefined : reallocate));
+        } catch (err) {
+          // A bug must not take the master down with it: report it and keep serving.
+          s.metrics['master/handler_errors'] = (s.metrics['master/handler_errors'] ?? 0) + 1;
+          enqueue.emit(log('error', `Failed to handle ${event.type}`, { error: String(err), from: event.from }));
         }
+        for (const o of out) enqueue.emit(o);
         enqueue.assign({ state: { ...s } });
       }),
       /** The periodic batch: rescind timed-out offers, then allocate over every agent. */

@@ -10,7 +10,15 @@
  * @see Mesos `src/master/master.cpp` (`Master::_subscribe`, `accept`, `decline`, `kill`, `statusUpdate`,
  * `removeFramework`, `_reconcileTasks`).
  */
-import { add, isEmpty, subtract, type Resources, contains } from '../../protocols/resources.ts';
+import { add, contains, flatten, isEmpty, subtract, type Resources } from '../../protocols/resources.ts';
+
+/**
+ * A framework's totals span agents, where ranges and sets (ports) mean nothing summed; like Mesos'
+ * sorter, frameworks are charged scalar quantities only.
+ */
+function quantities(r: Resources): Resources {
+  return flatten(r).filter((x) => x.type === 'SCALAR');
+}
 import type {
   AgentInfo,
   ExecutorInfo,
@@ -247,14 +255,14 @@ export function reregisterAgent(s: MasterState, ev: Inbound<'ReregisterAgent'>, 
       entry.executors.set(`${e.frameworkId}/${e.executorId}`, { ...e, frameworkId: e.frameworkId });
       entry.used = add(entry.used, e.resources);
       const fw = s.frameworks.get(e.frameworkId);
-      if (fw) fw.used = add(fw.used, e.resources);
+      if (fw) fw.used = add(fw.used, quantities(e.resources));
     }
     for (const t of tasks) {
       const fw = s.frameworks.get(t.frameworkId);
       if (!fw || fw.tasks.has(t.taskId) || isTerminalState(t.state)) continue;
       fw.tasks.set(t.taskId, { task: { ...t }, freed: false });
       entry.used = add(entry.used, t.resources);
-      fw.used = add(fw.used, t.resources);
+      fw.used = add(fw.used, quantities(t.resources));
     }
     bump(s, 'master/slave_reregistrations');
   }
@@ -389,7 +397,7 @@ export function teardownFramework(s: MasterState, fw: FrameworkEntry, env: Maste
       agentIds.add(a.id);
       a.executors.delete(key);
       a.used = subtract(a.used, e.resources);
-      fw.used = subtract(fw.used, e.resources);
+      fw.used = subtract(fw.used, quantities(e.resources));
     }
   }
   for (const agentId of agentIds) {
@@ -415,7 +423,7 @@ function removeOffer(s: MasterState, offerId: string): OfferEntry | undefined {
   if (agent) agent.offered = subtract(agent.offered, o.offer.resources);
   const fw = s.frameworks.get(o.offer.frameworkId);
   if (fw) {
-    fw.offered = subtract(fw.offered, o.offer.resources);
+    fw.offered = subtract(fw.offered, quantities(o.offer.resources));
     fw.offers.delete(offerId);
   }
   return o;
@@ -502,7 +510,7 @@ export function allocateOffers(s: MasterState, env: MasterEnv, onlyAgents?: Read
     };
     s.offers.set(offer.id, { offer, createdAt: env.now });
     agent.offered = add(agent.offered, d.resources);
-    fw.offered = add(fw.offered, d.resources);
+    fw.offered = add(fw.offered, quantities(d.resources));
     fw.offers.add(offer.id);
     fw.allocations += 1;
     bump(s, 'master/offers_sent');
@@ -567,7 +575,7 @@ export function launchTasks(s: MasterState, fw: FrameworkEntry, ev: Inbound<'Lau
       agent.executors.set(`${fw.id}/${task.executor.executorId}`, { ...task.executor, frameworkId: fw.id });
     }
     agent.used = add(agent.used, needed);
-    fw.used = add(fw.used, needed);
+    fw.used = add(fw.used, quantities(needed));
     const entry: TaskEntry = {
       task: {
         taskId: task.taskId,
@@ -646,7 +654,7 @@ function freeTaskResources(s: MasterState, fw: FrameworkEntry, t: TaskEntry): vo
   t.freed = true;
   const agent = s.agents.get(t.task.agentId);
   if (agent) agent.used = subtract(agent.used, t.task.resources);
-  fw.used = subtract(fw.used, t.task.resources);
+  fw.used = subtract(fw.used, quantities(t.task.resources));
 }
 
 /**
@@ -722,7 +730,7 @@ export function exitedExecutor(s: MasterState, ev: Inbound<'ExitedExecutor'>, en
   if (e) {
     agent.executors.delete(key);
     agent.used = subtract(agent.used, e.resources);
-    if (fw) fw.used = subtract(fw.used, e.resources);
+    if (fw) fw.used = subtract(fw.used, quantities(e.resources));
   }
   sendTo(env, fw?.pid, { type: 'ExitedExecutor', body: ev.body }, out);
   return { out, freedOn: e ? agentId : undefined };

@@ -1,0 +1,141 @@
+/**
+ * Command-line flags in Mesos spelling (`--name=value`, `--name value`, `--flag`, `--no-flag`).
+ * Unknown flags and bad values end the process with status 2 and a message naming the token.
+ */
+import { createLogger, type Logger } from '../runtime/log.ts';
+import { createInspect, type Inspect } from '../runtime/inspect.ts';
+
+/** A flag's declaration. */
+export interface FlagSpec {
+  type: 'string' | 'number' | 'boolean' | 'duration';
+  help: string;
+  default?: string | number | boolean;
+}
+
+/** Flags every process takes. */
+export const COMMON_FLAGS = {
+  nats: { type: 'string', help: 'NATS server URLs, comma-separated', default: 'nats://127.0.0.1:4222' },
+  cluster: { type: 'string', help: 'cluster name: the subject namespace and lease bucket', default: 'mesos' },
+  inspect: { type: 'string', help: 'stream machines to the XState inspector: sky (default), ws://host:port, or log' },
+  log_level: { type: 'string', help: 'trace, debug, info, warn, error or silent', default: 'info' },
+  help: { type: 'boolean', help: 'print this help', default: false },
+} as const satisfies Record<string, FlagSpec>;
+
+/** Thrown for a bad flag; the message names the token. */
+export class FlagError extends Error {
+  override name = 'FlagError';
+}
+
+/** Parses a Mesos duration (`10secs`, `1mins`, `500ms`, `2hrs`, `1days`, or a bare number of seconds) to ms. */
+export function parseDuration(token: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ns|us|ms|secs?|s|mins?|m|hrs?|h|days?|d|weeks?|w)?$/.exec(token.trim());
+  if (!m) throw new FlagError(`invalid duration '${token}': expected e.g. 10secs, 500ms, 1mins`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 'secs';
+  const scale: Record<string, number> = {
+    ns: 1e-6, us: 1e-3, ms: 1, sec: 1000, secs: 1000, s: 1000, min: 60_000, mins: 60_000, m: 60_000,
+    hr: 3_600_000, hrs: 3_600_000, h: 3_600_000, day: 86_400_000, days: 86_400_000, d: 86_400_000,
+    week: 604_800_000, weeks: 604_800_000, w: 604_800_000,
+  };
+  return n * scale[unit]!;
+}
+
+type Value<S extends FlagSpec> = S['type'] extends 'boolean' ? boolean : S['type'] extends 'string' ? string : number;
+/** Parsed flags: a value for every declared flag that has a default or was given. */
+export type Parsed<T extends Record<string, FlagSpec>> = { [K in keyof T]: Value<T[K]> | (T[K]['default'] extends undefined ? undefined : never) };
+
+/** Parses `argv` against `specs`; throws {@link FlagError} naming the bad token. */
+export function parseFlags<T extends Record<string, FlagSpec>>(argv: readonly string[], specs: T): Parsed<T> {
+  const out: Record<string, unknown> = {};
+  for (const [k, s] of Object.entries(specs)) if (s.default !== undefined) out[k] = s.type === 'duration' && typeof s.default === 'string' ? parseDuration(s.default) : s.default;
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i]!;
+    if (!token.startsWith('--')) throw new FlagError(`unexpected argument '${token}'`);
+    const eq = token.indexOf('=');
+    let name = token.slice(2, eq < 0 ? undefined : eq).replace(/-/g, '_');
+    let raw: string | undefined = eq < 0 ? undefined : token.slice(eq + 1);
+    let spec = specs[name];
+    if (!spec && name.startsWith('no_') && specs[name.slice(3)]?.type === 'boolean') {
+      name = name.slice(3);
+      spec = specs[name];
+      raw = 'false';
+    }
+    if (!spec) throw new FlagError(`unknown flag '${token}'`);
+    if (raw === undefined) {
+      if (spec.type === 'boolean') raw = 'true';
+      else if (name === 'inspect') raw = 'sky';
+      else {
+        raw = argv[++i];
+        if (raw === undefined) throw new FlagError(`flag '${token}' needs a value`);
+      }
+    }
+    switch (spec.type) {
+      case 'boolean':
+        if (raw !== 'true' && raw !== 'false') throw new FlagError(`invalid value '${raw}' for '--${name}': expected true or false`);
+        out[name] = raw === 'true';
+        break;
+      case 'number': {
+        const n = Number(raw);
+        if (raw.trim() === '' || !Number.isFinite(n)) throw new FlagError(`invalid value '${raw}' for '--${name}': not a number`);
+        out[name] = n;
+        break;
+      }
+      case 'duration':
+        try {
+          out[name] = parseDuration(raw);
+        } catch (e) {
+          throw new FlagError(`invalid value for '--${name}': ${(e as Error).message}`);
+        }
+        break;
+      default:
+        out[name] = raw;
+    }
+  }
+  return out as Parsed<T>;
+}
+
+/** Help text for `specs`. */
+export function usage(command: string, specs: Record<string, FlagSpec>): string {
+  const lines = Object.entries(specs).map(([k, s]) => `  --${k}${s.type === 'boolean' ? '' : '=VALUE'}  ${s.help}${s.default !== undefined ? ` (default: ${String(s.default)})` : ''}`);
+  return `Usage: ${command} [flags]\n${lines.join('\n')}`;
+}
+
+/**
+ * Parses flags for a command, printing help on `--help` and exiting 2 with the error on bad input.
+ * Also builds the process logger and inspector from the common flags.
+ */
+export function commandSetup<T extends Record<string, FlagSpec>>(
+  command: string,
+  specs: T,
+  argv = process.argv.slice(2),
+  loggerOpts: { stderr?: boolean } = {},
+): { flags: Parsed<T & typeof COMMON_FLAGS>; logger: Logger; inspect: Inspect } {
+  const all = { ...COMMON_FLAGS, ...specs } as T & typeof COMMON_FLAGS;
+  let flags: Parsed<T & typeof COMMON_FLAGS>;
+  try {
+    flags = parseFlags(argv, all);
+  } catch (e) {
+    process.stderr.write(`${command}: ${(e as Error).message}\n${usage(command, all)}\n`);
+    process.exit(2);
+  }
+  if (flags.help) {
+    process.stdout.write(`${usage(command, all)}\n`);
+    process.exit(0);
+  }
+  const logger = createLogger({ name: command, level: String(flags.log_level), stderr: loggerOpts.stderr });
+  const inspect = createInspect(flags.inspect as string | undefined, logger);
+  return { flags, logger, inspect };
+}
+
+/** Runs `fn` on SIGINT/SIGTERM once, then exits with `code`. */
+export function onShutdown(fn: () => Promise<void>, code = 0): void {
+  let stopping = false;
+  const handler = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`received ${sig}, shutting down\n`);
+    fn().then(() => process.exit(code), () => process.exit(1));
+  };
+  process.on('SIGINT', () => handler('SIGINT'));
+  process.on('SIGTERM', () => handler('SIGTERM'));
+}

@@ -1,0 +1,62 @@
+/**
+ * `mesos-agent`: registers with the leading master of `--cluster`, offers `--resources`, and runs
+ * executors in sandboxes under `--work_dir`.
+ */
+import { cpus, totalmem, tmpdir, hostname } from 'node:os';
+import { join } from 'node:path';
+import { defaultAgentResources, parseResources } from '../protocols/resources.ts';
+import { parseAttributes } from '../protocols/attributes.ts';
+import { startAgent } from '../runtime/agent.ts';
+import { KvLeaderDetector } from '../runtime/lease.ts';
+import { nodeScriptArgv, siblingPath } from '../runtime/node-command.ts';
+import { connectNats, NatsTransport } from '../runtime/transport-nats.ts';
+import { commandSetup, onShutdown } from './flags.ts';
+
+const { flags, logger, inspect } = commandSetup('mesos-agent', {
+  resources: { type: 'string', help: "resources to offer, e.g. 'cpus:4;mem:4096;ports:[31000-32000]' (default: this machine's)" },
+  attributes: { type: 'string', help: "attributes, e.g. 'rack:r1;zone:a'", default: '' },
+  work_dir: { type: 'string', help: 'where executor sandboxes live', default: join(tmpdir(), 'mesos-ts', 'agent') },
+  hostname: { type: 'string', help: 'hostname advertised to the master', default: hostname() },
+  registration_backoff_factor: { type: 'duration', help: 'first registration retry; doubles up to 1 min', default: '1secs' },
+  executor_registration_timeout: { type: 'duration', help: 'how long an executor may take to register', default: '1mins' },
+  executor_shutdown_grace_period: { type: 'duration', help: 'time between SIGTERM and SIGKILL of an executor', default: '5secs' },
+});
+
+let resources;
+let attributes;
+try {
+  resources = flags.resources
+    ? parseResources(flags.resources)
+    : defaultAgentResources({ cpus: cpus().length, memMb: Math.floor(totalmem() / (1024 * 1024)) });
+  attributes = parseAttributes(flags.attributes);
+} catch (e) {
+  process.stderr.write(`mesos-agent: ${(e as Error).message}\n`);
+  process.exit(2);
+}
+
+const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-agent', logger });
+const transport = new NatsTransport(nc, { logger });
+const agent = startAgent({
+  transport,
+  cluster: flags.cluster,
+  logger,
+  inspect,
+  detector: new KvLeaderDetector({ nc, cluster: flags.cluster, logger }),
+  resources,
+  attributes,
+  hostname: flags.hostname,
+  workDir: flags.work_dir,
+  commandExecutor: nodeScriptArgv(siblingPath(import.meta.url, './mesos-executor.ts')),
+  natsServers: flags.nats,
+  flags: {
+    registrationBackoffMs: flags.registration_backoff_factor,
+    executorRegistrationTimeoutMs: flags.executor_registration_timeout,
+    executorShutdownGracePeriodMs: flags.executor_shutdown_grace_period,
+  },
+});
+logger.info({ pid: agent.pid, workDir: flags.work_dir }, 'agent started');
+agent.registered(Number.POSITIVE_INFINITY).then((id) => logger.info({ agentId: id }, 'agent registered'), () => {});
+onShutdown(async () => {
+  await agent.stop();
+  await transport.close();
+});

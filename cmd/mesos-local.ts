@@ -1,0 +1,38 @@
+/**
+ * `mesos-local`: a whole cluster in one command — an embedded `nats-server` (unless `--nats` is
+ * given), one master and `--agents` agents. Prints how to reach it and runs until interrupted.
+ */
+import { commandSetup, onShutdown } from './flags.ts';
+import { startLocalCluster } from '../runtime/local-cluster.ts';
+import { nodeScriptArgv, siblingPath } from '../runtime/node-command.ts';
+
+const { flags, logger, inspect } = commandSetup('mesos-local', {
+  nats: { type: 'string', help: 'use this NATS server instead of starting one' },
+  cluster: { type: 'string', help: 'cluster name', default: 'local' },
+  agents: { type: 'number', help: 'number of agents', default: 1 },
+  resources: { type: 'string', help: "resources of each agent (default: this machine's)" },
+  work_dir: { type: 'string', help: 'root of the agents’ sandboxes (default: a new temporary directory)' },
+});
+
+let cluster;
+try {
+  cluster = await startLocalCluster({
+    agents: flags.agents,
+    logger,
+    inspect,
+    cluster: flags.cluster,
+    commandExecutor: nodeScriptArgv(siblingPath(import.meta.url, './mesos-executor.ts')),
+    ...(flags.nats ? { natsUrl: flags.nats } : {}),
+    ...(flags.resources ? { resources: flags.resources } : {}),
+    ...(flags.work_dir ? { workDir: flags.work_dir } : {}),
+  });
+} catch (e) {
+  process.stderr.write(`mesos-local: ${(e as Error).message}\n`);
+  process.exit(2);
+}
+process.stdout.write(
+  `mesos-local is up: master ${cluster.master.pid}, ${cluster.agents.length} agent(s)\n` +
+  `  NATS: ${cluster.natsUrl}   cluster: ${cluster.cluster}   sandboxes: ${cluster.workDir}\n` +
+  `  try: npx mesos-execute --nats=${cluster.natsUrl} --cluster=${cluster.cluster} --command="echo hello"\n`,
+);
+onShutdown(() => cluster.stop());

@@ -1,0 +1,44 @@
+/**
+ * `mesos-pi`: the Pi example framework against a running cluster (`--nats`, `--cluster`).
+ * Prints `Pi is roughly 3.14…` and exits 0, or exits 1 if the estimate could not be made.
+ */
+import { KvLeaderDetector } from '../runtime/lease.ts';
+import { nodeScriptCommand, siblingPath } from '../runtime/node-command.ts';
+import { SchedulerDriver } from '../runtime/scheduler-driver.ts';
+import { connectNats, NatsTransport } from '../runtime/transport-nats.ts';
+import { commandSetup } from './flags.ts';
+import { createPiScheduler } from './pi/pi-scheduler.ts';
+
+const { flags, logger, inspect } = commandSetup('mesos-pi', {
+  tasks: { type: 'number', help: 'number of tasks', default: 10 },
+  samples: { type: 'number', help: 'samples per task', default: 2_000_000 },
+  name: { type: 'string', help: 'framework name', default: 'Pi' },
+}, process.argv.slice(2), { stderr: true });
+
+const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-pi', logger });
+const transport = new NatsTransport(nc, { logger });
+const pi = createPiScheduler({
+  tasks: flags.tasks,
+  samplesPerTask: flags.samples,
+  executorCommand: nodeScriptCommand(siblingPath(import.meta.url, './pi/pi-executor.ts')),
+  log: (line) => logger.info(line),
+});
+const driver = new SchedulerDriver(pi, { name: flags.name, roles: ['*'] }, {
+  transport,
+  cluster: flags.cluster,
+  detector: new KvLeaderDetector({ nc, cluster: flags.cluster, logger }),
+  logger,
+  inspect,
+});
+driver.start();
+let code = 0;
+try {
+  const estimate = await pi.result;
+  process.stdout.write(`Pi is roughly ${estimate}\n`);
+} catch (e) {
+  process.stderr.write(`mesos-pi: ${(e as Error).message}\n`);
+  code = 1;
+}
+await driver.stop();
+await transport.close();
+process.exit(code);
