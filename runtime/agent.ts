@@ -12,7 +12,7 @@ import type { Resources } from '../protocols/resources.ts';
 import { pid as makePid } from '../protocols/pid.ts';
 import { depsFor, hostActor, type ActorHost } from './actor-host.ts';
 import { realClock } from './clock.ts';
-import { PosixContainerizer } from './containerizer.ts';
+import { PosixContainerizer, type Containerizer } from './containerizer.ts';
 import type { Inspect } from './inspect.ts';
 import type { Logger } from './log.ts';
 import type { Clock, LeaderDetector, Transport } from './types.ts';
@@ -35,13 +35,15 @@ export interface AgentOptions {
   clock?: Clock;
   inspect?: Inspect;
   id?: string;
+  /** Runs executors; the POSIX containerizer (child processes) by default. */
+  containerizer?: Containerizer;
 }
 
 /** A running agent. */
 export interface AgentHandle {
   readonly pid: string;
   readonly host: ActorHost<AgentMachine>;
-  readonly containerizer: PosixContainerizer;
+  readonly containerizer: Containerizer;
   /** Resolves with the agent id once registered. */
   registered(timeoutMs?: number): Promise<string>;
   /** Stops the agent; executors are killed too unless `keepExecutors`. */
@@ -53,7 +55,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
   const id = opts.id ?? randomUUID().slice(0, 8);
   const pid = makePid(opts.cluster, 'agent', id);
   const clock = opts.clock ?? realClock;
-  const containerizer = new PosixContainerizer({ workDir: opts.workDir, commandExecutor: opts.commandExecutor, logger: opts.logger });
+  const containerizer = opts.containerizer ?? new PosixContainerizer({ workDir: opts.workDir, commandExecutor: opts.commandExecutor, logger: opts.logger });
   const info = { hostname: opts.hostname ?? osHostname(), resources: opts.resources, attributes: opts.attributes ?? [] };
 
   // `host` is defined below; effects are only emitted once it exists.

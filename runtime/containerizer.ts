@@ -39,8 +39,18 @@ export interface ContainerExit {
   message?: string;
 }
 
+/** What an agent needs from a containerizer. */
+export interface Containerizer {
+  /** Starts the executor; `onExit` is called exactly once when it ends or fails to start. Returns the sandbox. */
+  launch(req: LaunchRequest, onExit: (exit: ContainerExit) => void): string;
+  /** Stops a container: ask politely, force after `graceMs`. */
+  kill(containerId: string, graceMs: number): void;
+  /** Kills every container and waits for them to end. */
+  destroyAll(): Promise<void>;
+}
+
 /** Launches and destroys executor processes. */
-export class PosixContainerizer {
+export class PosixContainerizer implements Containerizer {
   private readonly containers = new Map<string, Container>();
 
   constructor(

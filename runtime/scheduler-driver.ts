@@ -98,10 +98,14 @@ export class SchedulerDriver {
       onEmit: (ev) => this.deliver(ev as DriverCallback),
     });
     const actor = this.host.actor;
-    this.ended = waitFor(actor, (s) => s.status === 'done', { timeout: Infinity }).then((s) => {
-      this.status = s.hasTag('aborted') ? 'DRIVER_ABORTED' : 'DRIVER_STOPPED';
+    this.ended = waitFor(actor, (s) => s.status === 'done', { timeout: Infinity }).then(
+      (s) => (s.hasTag('aborted') ? 'DRIVER_ABORTED' : 'DRIVER_STOPPED') as DriverStatus,
+      // Stopped from outside (the actor was stopped before reaching a final state).
+      () => 'DRIVER_STOPPED' as DriverStatus,
+    ).then((status) => {
+      this.status = status;
       void this.opts.detector.stop();
-      return this.status;
+      return status;
     });
     this.opts.detector.start((leader) => {
       this.host?.send({ type: 'detector.leaderChanged', ...(leader ? { leader: { pid: leader.pid, epoch: leader.epoch } } : {}) });
