@@ -1,0 +1,102 @@
+/**
+ * The built-in command executor and the POSIX containerizer, on real child processes.
+ */
+import test from 'ava';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CommandExecutor } from '../../runtime/command-executor.ts';
+import { PosixContainerizer, type ContainerExit } from '../../runtime/containerizer.ts';
+import type { ExecutorDriver } from '../../runtime/executor-driver.ts';
+import { silentLogger } from '../../runtime/log.ts';
+import type { TaskInfo } from '../../protocols/records.ts';
+
+const work = mkdtempSync(join(tmpdir(), 'cmd-exec-test-'));
+test.after.always(() => rmSync(work, { recursive: true, force: true }));
+
+/** Records what the executor reports (the driver's transport is not under test here). */
+function recordingDriver() {
+  const updates: Array<{ state: string; message?: string }> = [];
+  const driver = { sendStatusUpdate: (s: { state: string; message?: string }) => updates.push(s) } as unknown as ExecutorDriver;
+  return { driver, updates };
+}
+
+/** Resolves when `cond` holds, checking on every turn of the event loop; rejects after 10 s. */
+function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (cond()) resolve();
+      else if (performance.now() > deadline) reject(new Error('condition not met in time'));
+      else setImmediate(check);
+    };
+    check();
+  });
+}
+
+const commandTask = (value: string): TaskInfo => ({ taskId: 't', name: 't', agentId: 'a', resources: [], command: { value } });
+
+test('a command that exits 0 reports STARTING → RUNNING → FINISHED', async (t) => {
+  const { driver, updates } = recordingDriver();
+  const ex = new CommandExecutor({ cwd: work, logger: silentLogger() });
+  ex.launchTask(driver, commandTask('true'));
+  await ex.done;
+  t.deepEqual(updates.map((u) => u.state), ['TASK_STARTING', 'TASK_RUNNING', 'TASK_FINISHED']);
+});
+
+test('a command that exits 3 reports TASK_FAILED with the exit status', async (t) => {
+  const { driver, updates } = recordingDriver();
+  const ex = new CommandExecutor({ cwd: work, logger: silentLogger() });
+  ex.launchTask(driver, commandTask('exit 3'));
+  await ex.done;
+  t.is(updates.at(-1)?.state, 'TASK_FAILED');
+  t.is(updates.at(-1)?.message, 'Command exited with status 3');
+});
+
+test('a kill stops the command after the grace period even if it ignores SIGTERM', async (t) => {
+  const { driver, updates } = recordingDriver();
+  const ex = new CommandExecutor({ cwd: work, logger: silentLogger(), killGraceMs: 300 });
+  const marker = join(work, 'armed');
+  ex.launchTask(driver, commandTask(`trap '' TERM; touch ${marker}; sleep 60`));
+  await until(() => existsSync(marker));
+  ex.killTask(driver, 't');
+  await ex.done;
+  t.is(updates.at(-1)?.state, 'TASK_KILLED');
+});
+
+test('the containerizer writes an executor’s stdout and stderr into its sandbox and reports its exit status', async (t) => {
+  const c = new PosixContainerizer({ workDir: work, commandExecutor: [], logger: silentLogger() });
+  const req = {
+    frameworkId: 'fw', executorId: 'ex', containerId: 'c1', agentId: 'ag', commandExecutor: false, env: {},
+    executor: { executorId: 'ex', command: { value: 'echo to-out; echo to-err >&2; exit 4' }, resources: [] },
+  };
+  const exit = await new Promise<ContainerExit>((resolve) => c.launch(req, resolve));
+  t.is(exit.status, 4);
+  const dir = c.sandboxOf(req);
+  t.is(readFileSync(join(dir, 'stdout'), 'utf8'), 'to-out\n');
+  t.is(readFileSync(join(dir, 'stderr'), 'utf8'), 'to-err\n');
+});
+
+test('the containerizer kills a whole process group, forcing it after the grace period', async (t) => {
+  const c = new PosixContainerizer({ workDir: work, commandExecutor: [], logger: silentLogger() });
+  const req = {
+    frameworkId: 'fw', executorId: 'ex2', containerId: 'c2', agentId: 'ag', commandExecutor: false, env: {},
+    executor: { executorId: 'ex2', command: { value: "trap '' TERM; sleep 60 & echo armed; sleep 60; wait" }, resources: [] },
+  };
+  const exited = new Promise<ContainerExit>((resolve) => c.launch(req, resolve));
+  // Kill only once the shell has installed its trap (it then prints "armed").
+  await until(() => existsSync(join(c.sandboxOf(req), 'stdout')) && readFileSync(join(c.sandboxOf(req), 'stdout'), 'utf8').includes('armed'));
+  c.kill('c2', 200);
+  const exit = await exited;
+  t.is(exit.signal, 'SIGKILL');
+});
+
+test('an executor that cannot start is reported, not thrown', async (t) => {
+  const c = new PosixContainerizer({ workDir: work, commandExecutor: ['/nonexistent/executor'], logger: silentLogger() });
+  const req = {
+    frameworkId: 'fw', executorId: 'ex3', containerId: 'c3', agentId: 'ag', commandExecutor: true, env: {},
+    executor: { executorId: 'ex3', command: { value: '' }, resources: [] },
+  };
+  const exit = await new Promise<ContainerExit>((resolve) => c.launch(req, resolve));
+  t.regex(exit.message ?? '', /Failed to launch executor/);
+});
