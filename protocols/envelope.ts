@@ -9,8 +9,8 @@
 import { Packr } from 'msgpackr';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import { MESSAGES, isMessageType, type Body, type Message, type MessageType } from './messages.ts';
-import { kindOf, parseSubject, type ActorKind } from './pid.ts';
+import { MESSAGES, isAllowedRoute, isMessageType, type Body, type Message, type MessageType } from './messages.ts';
+import { kindOf, parseSubject } from './pid.ts';
 
 /** The protocol version carried in every envelope. */
 export const PROTOCOL_VERSION = 1;
@@ -73,7 +73,8 @@ export function checkBody(type: MessageType, body: unknown): string | undefined 
 
 /** Encodes and decodes envelopes; one instance per process. */
 export class Codec {
-  private readonly packr = new Packr({ useRecords: false, variableMapSize: true });
+  // 64-bit integers from other encoders (timestamps in ms) decode as numbers, not bigints.
+  private readonly packr = new Packr({ useRecords: false, variableMapSize: true, int64AsType: 'number' });
   constructor(readonly maxBytes = DEFAULT_MAX_MESSAGE_BYTES) {}
 
   /** Encodes an envelope to bytes. */
@@ -108,12 +109,12 @@ export class Codec {
     const spec = MESSAGES[env.type];
     const toKind = kindOf(to);
     if (!toKind || !spec.to.includes(toKind)) {
-      return { ok: false, reason: 'wrong-receiver', detail: `${env.type} is not for a ${toKind}`, ...meta };
+      return { ok: false, reason: 'wrong-receiver', detail: `${env.type} is not for ${toKind ? `a ${toKind}` : `'${to}'`}`, ...meta };
     }
     const subj = parseSubject(to, subject);
     const fromKind = kindOf(env.from);
     if (!subj || subj.type !== env.type || !fromKind || subj.fromKind !== fromKind ||
-        !(spec.from as readonly ActorKind[]).includes(fromKind)) {
+        !isAllowedRoute(env.type, fromKind, toKind)) {
       return { ok: false, reason: 'wrong-sender', detail: `${env.type} from '${env.from}' on '${subject}'`, ...meta };
     }
     const bad = checkBody(env.type, env.body);

@@ -27,20 +27,37 @@ const Id = Type.String({ minLength: 1, maxLength: 256 });
 const Ids = Type.Array(Id, { maxItems: 10000 });
 const Bytes = Type.Uint8Array({ maxByteLength: 1 << 20 });
 
+/** One hop a message may take: sender kind → receiver kind. */
+export type Route = readonly [from: ActorKind, to: ActorKind];
+
 interface Spec<S extends TSchema> {
   readonly body: S;
+  /** Every hop the message may take; anything else is dropped as from the wrong sender. */
+  readonly routes: readonly Route[];
+  /** Kinds that may send it (derived from `routes`). */
   readonly from: readonly ActorKind[];
+  /** Kinds that may receive it (derived from `routes`). */
   readonly to: readonly ActorKind[];
 }
-const spec = <S extends TSchema>(from: readonly ActorKind[], to: readonly ActorKind[], body: S): Spec<S> => ({ body, from, to });
+const spec = <S extends TSchema>(routes: readonly Route[], body: S): Spec<S> => ({
+  body,
+  routes,
+  from: [...new Set(routes.map((r) => r[0]))],
+  to: [...new Set(routes.map((r) => r[1]))],
+});
+
+/** True when a message of `type` may travel from a `from` actor to a `to` actor. */
+export function isAllowedRoute(type: MessageType, from: ActorKind, to: ActorKind): boolean {
+  return MESSAGES[type].routes.some((r) => r[0] === from && r[1] === to);
+}
 
 /** The catalogue: message type → body schema and the kinds that may send and receive it. */
 export const MESSAGES = {
   // ── agent ⇄ master ────────────────────────────────────────────────────────────────
   /** An agent asks to join. @see `RegisterSlaveMessage` */
-  RegisterAgent: spec(['agent'], ['master'], Type.Object({ agent: AgentInfoSchema, version: Type.String() })),
+  RegisterAgent: spec([['agent', 'master']], Type.Object({ agent: AgentInfoSchema, version: Type.String() })),
   /** A known agent (after its or the master's restart) rejoins with what it runs. @see `ReregisterSlaveMessage` */
-  ReregisterAgent: spec(['agent'], ['master'], Type.Object({
+  ReregisterAgent: spec([['agent', 'master']], Type.Object({
     agent: AgentInfoSchema,
     version: Type.String(),
     tasks: Type.Array(TaskSchema),
@@ -48,63 +65,63 @@ export const MESSAGES = {
     frameworks: Type.Array(FrameworkInfoSchema),
   })),
   /** The master admitted an agent. @see `SlaveRegisteredMessage` */
-  AgentRegistered: spec(['master'], ['agent'], Type.Object({
+  AgentRegistered: spec([['master', 'agent']], Type.Object({
     agentId: Id,
     connection: Type.Object({ totalPingTimeoutSeconds: Type.Number() }),
   })),
   /** The master took an agent back. @see `SlaveReregisteredMessage` */
-  AgentReregistered: spec(['master'], ['agent'], Type.Object({
+  AgentReregistered: spec([['master', 'agent']], Type.Object({
     agentId: Id,
     connection: Type.Object({ totalPingTimeoutSeconds: Type.Number() }),
   })),
   /** An agent leaves for good. @see `UnregisterSlaveMessage` */
-  UnregisterAgent: spec(['agent'], ['master'], Type.Object({ agentId: Id })),
+  UnregisterAgent: spec([['agent', 'master']], Type.Object({ agentId: Id })),
   /** Master liveness probe. @see `PingSlaveMessage` */
-  Ping: spec(['master'], ['agent'], Type.Object({ connected: Type.Boolean() })),
+  Ping: spec([['master', 'agent']], Type.Object({ connected: Type.Boolean() })),
   /** Answer to {@link MESSAGES.Ping}. @see `PongSlaveMessage` */
-  Pong: spec(['agent'], ['master'], Type.Object({ agentId: Type.Optional(Id) })),
+  Pong: spec([['agent', 'master']], Type.Object({ agentId: Type.Optional(Id) })),
   /** Run one task (master → agent, agent → executor). @see `RunTaskMessage` */
-  RunTask: spec(['master', 'agent'], ['agent', 'executor'], Type.Object({
+  RunTask: spec([['master', 'agent'], ['agent', 'executor']], Type.Object({
     frameworkId: Id,
     framework: FrameworkInfoSchema,
     task: TaskInfoSchema,
     schedulerPid: Type.Optional(Type.String()),
   })),
   /** Kill one task (scheduler → master → agent → executor). @see `KillTaskMessage` */
-  KillTask: spec(['scheduler', 'master', 'agent'], ['master', 'agent', 'executor'], Type.Object({
+  KillTask: spec([['scheduler', 'master'], ['master', 'agent'], ['agent', 'executor']], Type.Object({
     frameworkId: Id,
     taskId: Id,
     agentId: Type.Optional(Id),
   })),
   /** Tear down everything of one framework on an agent. @see `ShutdownFrameworkMessage` */
-  ShutdownFramework: spec(['master'], ['agent'], Type.Object({ frameworkId: Id })),
+  ShutdownFramework: spec([['master', 'agent']], Type.Object({ frameworkId: Id })),
   /** A status update travelling executor → agent → master → scheduler. @see `StatusUpdateMessage` */
-  StatusUpdate: spec(['executor', 'agent', 'master'], ['agent', 'master', 'scheduler'], Type.Object({
+  StatusUpdate: spec([['executor', 'agent'], ['agent', 'master'], ['master', 'scheduler']], Type.Object({
     update: StatusUpdateRecordSchema,
   })),
   /** Acknowledgement travelling master → agent → executor. @see `StatusUpdateAcknowledgementMessage` */
-  StatusUpdateAcknowledgement: spec(['master', 'agent'], ['agent', 'executor'], Type.Object({
+  StatusUpdateAcknowledgement: spec([['master', 'agent'], ['agent', 'executor']], Type.Object({
     agentId: Id,
     frameworkId: Id,
     taskId: Id,
     uuid: Id,
   })),
   /** An executor ended (agent → master → scheduler). @see `ExitedExecutorMessage` */
-  ExitedExecutor: spec(['agent', 'master'], ['master', 'scheduler'], Type.Object({
+  ExitedExecutor: spec([['agent', 'master'], ['master', 'scheduler']], Type.Object({
     agentId: Id,
     frameworkId: Id,
     executorId: Id,
     status: Type.Number(),
   })),
   /** Opaque data from a scheduler to its executor. @see `FrameworkToExecutorMessage` */
-  FrameworkToExecutor: spec(['scheduler', 'master', 'agent'], ['master', 'agent', 'executor'], Type.Object({
+  FrameworkToExecutor: spec([['scheduler', 'master'], ['master', 'agent'], ['agent', 'executor']], Type.Object({
     agentId: Id,
     frameworkId: Id,
     executorId: Id,
     data: Bytes,
   })),
   /** Opaque data from an executor to its scheduler. @see `ExecutorToFrameworkMessage` */
-  ExecutorToFramework: spec(['executor', 'agent', 'master'], ['agent', 'master', 'scheduler'], Type.Object({
+  ExecutorToFramework: spec([['executor', 'agent'], ['agent', 'master'], ['master', 'scheduler']], Type.Object({
     agentId: Id,
     frameworkId: Id,
     executorId: Id,
@@ -113,61 +130,61 @@ export const MESSAGES = {
 
   // ── scheduler ⇄ master ────────────────────────────────────────────────────────────
   /** A scheduler registers, or fails over when `framework.id` is set. @see `RegisterFrameworkMessage` */
-  SubscribeFramework: spec(['scheduler'], ['master'], Type.Object({
+  SubscribeFramework: spec([['scheduler', 'master']], Type.Object({
     framework: FrameworkInfoSchema,
     force: Type.Optional(Type.Boolean()),
   })),
   /** The master accepted a subscription. @see `FrameworkRegisteredMessage` */
-  FrameworkRegistered: spec(['master'], ['scheduler'], Type.Object({ frameworkId: Id, master: MasterInfoSchema })),
+  FrameworkRegistered: spec([['master', 'scheduler']], Type.Object({ frameworkId: Id, master: MasterInfoSchema })),
   /** The master accepted a re-subscription. @see `FrameworkReregisteredMessage` */
-  FrameworkReregistered: spec(['master'], ['scheduler'], Type.Object({ frameworkId: Id, master: MasterInfoSchema })),
+  FrameworkReregistered: spec([['master', 'scheduler']], Type.Object({ frameworkId: Id, master: MasterInfoSchema })),
   /** A fatal error for the framework. @see `FrameworkErrorMessage` */
-  FrameworkError: spec(['master'], ['scheduler'], Type.Object({ message: Type.String({ maxLength: 65536 }) })),
+  FrameworkError: spec([['master', 'scheduler']], Type.Object({ message: Type.String({ maxLength: 65536 }) })),
   /** The scheduler ends the framework: tasks are killed, resources freed. @see `UnregisterFrameworkMessage` */
-  TeardownFramework: spec(['scheduler', 'operator'], ['master'], Type.Object({ frameworkId: Id })),
+  TeardownFramework: spec([['scheduler', 'master'], ['operator', 'master']], Type.Object({ frameworkId: Id })),
   /** The scheduler disconnects but the framework may fail over. @see `DeactivateFrameworkMessage` */
-  DeactivateFramework: spec(['scheduler'], ['master'], Type.Object({ frameworkId: Id })),
+  DeactivateFramework: spec([['scheduler', 'master']], Type.Object({ frameworkId: Id })),
   /** Offers for a framework. @see `ResourceOffersMessage` */
-  ResourceOffers: spec(['master'], ['scheduler'], Type.Object({ offers: Type.Array(OfferSchema) })),
+  ResourceOffers: spec([['master', 'scheduler']], Type.Object({ offers: Type.Array(OfferSchema) })),
   /** Offers withdrawn. @see `RescindResourceOfferMessage` */
-  OffersRescinded: spec(['master'], ['scheduler'], Type.Object({ offerIds: Ids })),
+  OffersRescinded: spec([['master', 'scheduler']], Type.Object({ offerIds: Ids })),
   /** Use offers to launch tasks; resources left over are declined with `filters`. @see `LaunchTasksMessage` */
-  LaunchTasks: spec(['scheduler'], ['master'], Type.Object({
+  LaunchTasks: spec([['scheduler', 'master']], Type.Object({
     frameworkId: Id,
     offerIds: Ids,
     tasks: Type.Array(TaskInfoSchema, { maxItems: 10000 }),
     filters: Type.Optional(FiltersSchema),
   })),
   /** Refuse offers, optionally for `filters.refuseSeconds`. @see `Call::DECLINE` */
-  DeclineOffers: spec(['scheduler'], ['master'], Type.Object({
+  DeclineOffers: spec([['scheduler', 'master']], Type.Object({
     frameworkId: Id,
     offerIds: Ids,
     filters: Type.Optional(FiltersSchema),
   })),
   /** Clear filters and resume offers. @see `ReviveOffersMessage` */
-  ReviveOffers: spec(['scheduler'], ['master'], Type.Object({ frameworkId: Id, roles: Type.Optional(Type.Array(Id)) })),
+  ReviveOffers: spec([['scheduler', 'master']], Type.Object({ frameworkId: Id, roles: Type.Optional(Type.Array(Id)) })),
   /** Stop offers until revived. @see `SuppressOffersMessage` */
-  SuppressOffers: spec(['scheduler'], ['master'], Type.Object({ frameworkId: Id, roles: Type.Optional(Type.Array(Id)) })),
+  SuppressOffers: spec([['scheduler', 'master']], Type.Object({ frameworkId: Id, roles: Type.Optional(Type.Array(Id)) })),
   /** The scheduler acknowledges a status update. @see `StatusUpdateAcknowledgementMessage` */
-  AcknowledgeStatusUpdate: spec(['scheduler'], ['master'], Type.Object({
+  AcknowledgeStatusUpdate: spec([['scheduler', 'master']], Type.Object({
     frameworkId: Id,
     agentId: Id,
     taskId: Id,
     uuid: Id,
   })),
   /** Ask for the latest state of tasks (all tasks when `statuses` is empty). @see `ReconcileTasksMessage` */
-  ReconcileTasks: spec(['scheduler'], ['master'], Type.Object({
+  ReconcileTasks: spec([['scheduler', 'master']], Type.Object({
     frameworkId: Id,
     statuses: Type.Array(Type.Object({ taskId: Id, agentId: Type.Optional(Id), state: Type.Optional(TaskStateSchema) })),
   })),
   /** An agent is gone. @see `LostSlaveMessage` */
-  AgentLost: spec(['master'], ['scheduler'], Type.Object({ agentId: Id })),
+  AgentLost: spec([['master', 'scheduler']], Type.Object({ agentId: Id })),
 
   // ── executor ⇄ agent ───────────────────────────────────────────────────────────────
   /** An executor process announces itself. @see `RegisterExecutorMessage` */
-  RegisterExecutor: spec(['executor'], ['agent'], Type.Object({ frameworkId: Id, executorId: Id })),
+  RegisterExecutor: spec([['executor', 'agent']], Type.Object({ frameworkId: Id, executorId: Id })),
   /** The agent accepted an executor. @see `ExecutorRegisteredMessage` */
-  ExecutorRegistered: spec(['agent'], ['executor'], Type.Object({
+  ExecutorRegistered: spec([['agent', 'executor']], Type.Object({
     executor: ExecutorInfoSchema,
     frameworkId: Id,
     framework: FrameworkInfoSchema,
@@ -175,11 +192,11 @@ export const MESSAGES = {
     agent: AgentInfoSchema,
   })),
   /** The agent tells an executor to stop everything and exit. @see `ShutdownExecutorMessage` */
-  ShutdownExecutor: spec(['agent'], ['executor'], Type.Object({ gracePeriodSeconds: Type.Optional(Type.Number()) })),
+  ShutdownExecutor: spec([['agent', 'executor']], Type.Object({ gracePeriodSeconds: Type.Optional(Type.Number()) })),
 
   // ── operator ───────────────────────────────────────────────────────────────────────
   /** Resources an agent currently offers nothing for (reserved for operator surfaces). */
-  UpdateAgentResources: spec(['agent'], ['master'], Type.Object({ agentId: Id, resources: ResourcesSchema })),
+  UpdateAgentResources: spec([['agent', 'master']], Type.Object({ agentId: Id, resources: ResourcesSchema })),
 } as const;
 
 /** A known message type name. */

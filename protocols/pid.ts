@@ -43,11 +43,28 @@ export function isToken(s: string): boolean {
  * specially. Identity for ids we generate ourselves.
  */
 export function toToken(s: string): string {
-  if (isToken(s)) return s;
-  return Array.from(new TextEncoder().encode(s), (b) => {
+  // `%` is the escape character, so an input containing one is always encoded: that keeps the
+  // mapping one-to-one.
+  if (isToken(s) && !s.includes('%')) return s;
+  const encoded = Array.from(new TextEncoder().encode(s), (b) => {
     const c = String.fromCharCode(b);
     return /[A-Za-z0-9_\-~+=:@]/.test(c) ? c : `%${b.toString(16).padStart(2, '0').toUpperCase()}`;
   }).join('');
+  if (encoded.length <= 128) return encoded;
+  // Too long for one token: keep a readable prefix and add a digest of the whole input.
+  return `${encoded.slice(0, 110)}~${fnv1a(s)}`;
+}
+
+/** FNV-1a over UTF-16 code units, as 16 hex digits (two 32-bit halves with different seeds). */
+function fnv1a(s: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ 0x5bd1e995;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193) >>> 0;
+    b = Math.imul(b ^ c, 0x01000193 + 2) >>> 0;
+  }
+  return a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0');
 }
 
 /** Builds a PID string from its parts. Throws {@link PidError} on a bad cluster, kind or id. */
