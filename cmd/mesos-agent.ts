@@ -54,7 +54,7 @@ const agent = startAgent({
     executorShutdownGracePeriodMs: flags.executor_shutdown_grace_period,
   },
 });
-logger.info({ pid: agent.pid, workDir: flags.work_dir }, 'agent started');
+logger.info({ actorPid: agent.pid, workDir: flags.work_dir }, 'agent started');
 agent.registered(Number.POSITIVE_INFINITY).then((id) => logger.info({ agentId: id }, 'agent registered'), () => {});
 onShutdown(async () => {
   await agent.stop();

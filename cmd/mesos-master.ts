@@ -37,7 +37,7 @@ const master = startMaster({
     process.exit(1);
   },
 });
-logger.info({ pid: master.pid, cluster: flags.cluster }, 'master started; contending for leadership');
+logger.info({ actorPid: master.pid, cluster: flags.cluster }, 'master started; contending for leadership');
 onShutdown(async () => {
   await master.stop();
   await transport.close();

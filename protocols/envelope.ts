@@ -10,7 +10,7 @@ import { Packr } from 'msgpackr';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { MESSAGES, isAllowedRoute, isMessageType, type Body, type Message, type MessageType } from './messages.ts';
-import { kindOf, parseSubject } from './pid.ts';
+import { kindOf, parsePid, parseSubject } from './pid.ts';
 
 /** The protocol version carried in every envelope. */
 export const PROTOCOL_VERSION = 1;
@@ -112,8 +112,9 @@ export class Codec {
       return { ok: false, reason: 'wrong-receiver', detail: `${env.type} is not for ${toKind ? `a ${toKind}` : `'${to}'`}`, ...meta };
     }
     const subj = parseSubject(to, subject);
-    const fromKind = kindOf(env.from);
-    if (!subj || subj.type !== env.type || !fromKind || subj.fromKind !== fromKind ||
+    const fromPid = parsePid(env.from);
+    const fromKind = fromPid?.kind;
+    if (!subj || subj.type !== env.type || !fromKind || subj.fromKind !== fromKind || fromPid.cluster !== parsePid(to)?.cluster ||
         !isAllowedRoute(env.type, fromKind, toKind)) {
       return { ok: false, reason: 'wrong-sender', detail: `${env.type} from '${env.from}' on '${subject}'`, ...meta };
     }

@@ -25,7 +25,8 @@ import type { ActorKind } from './pid.ts';
 
 const Id = Type.String({ minLength: 1, maxLength: 256 });
 const Ids = Type.Array(Id, { maxItems: 10000 });
-const Bytes = Type.Uint8Array({ maxByteLength: 1 << 20 });
+/** Opaque data: capped well below NATS' default 1 MiB payload so that the envelope still fits. */
+const Bytes = Type.Uint8Array({ maxByteLength: 960 * 1024 });
 
 /** One hop a message may take: sender kind → receiver kind. */
 export type Route = readonly [from: ActorKind, to: ActorKind];

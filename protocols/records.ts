@@ -23,7 +23,8 @@ export const TaskReasonSchema = literalUnion(TASK_REASONS);
 
 const Id = Type.String({ minLength: 1, maxLength: 256 });
 const Name = Type.String({ maxLength: 1024 });
-const Bytes = Type.Uint8Array({ maxByteLength: 1 << 20 });
+/** Opaque data: capped well below NATS' default 1 MiB payload so that the envelope still fits. */
+const Bytes = Type.Uint8Array({ maxByteLength: 960 * 1024 });
 
 /** Framework capabilities a scheduler may declare. @see `FrameworkInfo.Capability` */
 export const FRAMEWORK_CAPABILITIES = [

@@ -53,7 +53,7 @@ export class CommandExecutor implements Executor {
       this.finish();
     };
     child.on('spawn', () => {
-      this.opts.logger.info({ taskId: task.taskId, pid: child.pid }, 'started command');
+      this.opts.logger.info({ taskId: task.taskId, osPid: child.pid }, 'started command');
       driver.sendStatusUpdate({ taskId: task.taskId, state: 'TASK_RUNNING', message: `Command started with pid ${child.pid}` });
     });
     child.on('error', (e) => end('TASK_FAILED', `Failed to start command: ${e.message}`));

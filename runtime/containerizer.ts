@@ -6,7 +6,7 @@
  * @see Mesos `MesosContainerizer` with the `posix/cpu,posix/mem` isolators.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecutorInfo } from '../protocols/records.ts';
 import type { Logger } from './log.ts';
@@ -30,6 +30,50 @@ interface Container {
   directory: string;
   exited: boolean;
   killTimer?: NodeJS.Timeout;
+  /** Process groups found under the executor when the kill began. */
+  groups?: Set<number>;
+}
+
+/**
+ * Every process group in the process tree rooted at `root`, read from `/proc` (Linux). Executors
+ * may start their tasks in groups of their own (the command executor does), so signalling only
+ * the executor's group would orphan them.
+ * @see Mesos `os::killtree` used by the POSIX launcher.
+ */
+export function processGroupsUnder(root: number): Set<number> {
+  const children = new Map<number, number[]>();
+  const groupOf = new Map<number, number>();
+  let entries: string[] = [];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return new Set([root]);
+  }
+  for (const d of entries) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      // Fields after the command name: state ppid pgrp …
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const pid = Number(d);
+      const ppid = Number(rest[1]);
+      groupOf.set(pid, Number(rest[2]));
+      const list = children.get(ppid) ?? [];
+      list.push(pid);
+      children.set(ppid, list);
+    } catch {
+      /* the process ended while we looked */
+    }
+  }
+  const groups = new Set<number>([root]);
+  const stack = [root];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    const g = groupOf.get(p);
+    if (g !== undefined && g > 1) groups.add(g);
+    stack.push(...(children.get(p) ?? []));
+  }
+  return groups;
 }
 
 /** How a container ended. */
@@ -95,13 +139,13 @@ export class PosixContainerizer implements Containerizer {
       const done = (exit: ContainerExit) => {
         if (c.exited) return;
         c.exited = true;
-        if (c.killTimer) clearTimeout(c.killTimer);
+        // A pending kill timer stays armed: it still has to reach groups the executor left.
         this.containers.delete(req.containerId);
         onExit(exit);
       };
       child.on('error', (e) => done({ status: -1, message: `Failed to launch executor: ${e.message}` }));
       child.on('exit', (code, signal) => done({ status: code ?? 128, ...(signal ? { signal } : {}) }));
-      this.opts.logger.info({ containerId: req.containerId, pid: child.pid, directory }, 'launched executor');
+      this.opts.logger.info({ containerId: req.containerId, osPid: child.pid, directory }, 'launched executor');
     } catch (e) {
       onExit({ status: -1, message: `Failed to launch executor: ${(e as Error).message}` });
     } finally {
@@ -111,16 +155,23 @@ export class PosixContainerizer implements Containerizer {
     return directory;
   }
 
-  /** Stops a container: SIGTERM to its process group, SIGKILL after `graceMs`. */
+  /**
+   * Stops a container: SIGTERM to every process group in its tree, SIGKILL to them after
+   * `graceMs` (at once when `graceMs` is 0) — including groups the executor left behind.
+   */
   kill(containerId: string, graceMs: number): void {
     const c = this.containers.get(containerId);
-    if (!c || c.exited || c.child.pid === undefined) return;
+    if (!c || c.child.pid === undefined) return;
     const pid = c.child.pid;
+    c.groups ??= new Set();
+    for (const g of processGroupsUnder(pid)) c.groups.add(g);
     const signal = (sig: NodeJS.Signals) => {
-      try {
-        process.kill(-pid, sig);
-      } catch {
-        /* already gone */
+      for (const g of c.groups!) {
+        try {
+          process.kill(-g, sig);
+        } catch {
+          /* already gone */
+        }
       }
     };
     if (graceMs <= 0) {
@@ -128,7 +179,11 @@ export class PosixContainerizer implements Containerizer {
       return;
     }
     signal('SIGTERM');
-    c.killTimer ??= setTimeout(() => signal('SIGKILL'), graceMs);
+    c.killTimer ??= setTimeout(() => {
+      if (!c.exited) for (const g of processGroupsUnder(pid)) c.groups!.add(g);
+      signal('SIGKILL');
+    }, graceMs);
+    c.killTimer.unref();
   }
 
   /** Kills every container now and waits for them to exit. */

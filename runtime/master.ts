@@ -58,7 +58,7 @@ export function startMaster(opts: MasterOptions): MasterHandle {
   const candidate = opts.lease({ pid, hostname });
   let resigned = false;
   candidate.start((e) => {
-    if (e.type === 'lease.acquired') opts.logger.info({ pid, epoch: e.epoch }, 'elected leading master');
+    if (e.type === 'lease.acquired') opts.logger.info({ actorPid: pid, epoch: e.epoch }, 'elected leading master');
     host.send(e);
     if (e.type === 'lease.lost' && !resigned && host.actor.getSnapshot().status === 'done') {
       resigned = true;

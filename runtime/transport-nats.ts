@@ -52,7 +52,7 @@ export async function connectNats(opts: ConnectNatsOptions): Promise<NatsConnect
     reconnectTimeWait: opts.reconnectTimeWait ?? 250,
     ...opts.options,
   });
-  log.info({ server: nc.getServer(), name: opts.name }, 'nats connected');
+  log.info({ server: nc.getServer(), connection: opts.name }, 'nats connected');
   void logStatus(nc, log, opts.name);
   return nc;
 }
@@ -62,35 +62,35 @@ async function logStatus(nc: NatsConnection, log: LoggerLike, name: string | und
     for await (const s of nc.status()) {
       switch (s.type) {
         case 'disconnect':
-          log.warn({ server: s.server, name }, 'nats disconnected');
+          log.warn({ server: s.server, connection: name }, 'nats disconnected');
           break;
         case 'reconnect':
-          log.info({ server: s.server, name }, 'nats reconnected');
+          log.info({ server: s.server, connection: name }, 'nats reconnected');
           break;
         case 'reconnecting':
-          log.debug({ name }, 'nats reconnecting');
+          log.debug({ connection: name }, 'nats reconnecting');
           break;
         case 'error':
-          log.error({ err: s.error, name }, 'nats async error');
+          log.error({ err: s.error, connection: name }, 'nats async error');
           break;
         case 'ldm':
-          log.warn({ server: s.server, name }, 'nats server entering lame duck mode');
+          log.warn({ server: s.server, connection: name }, 'nats server entering lame duck mode');
           break;
         case 'staleConnection':
-          log.warn({ name }, 'nats stale connection');
+          log.warn({ connection: name }, 'nats stale connection');
           break;
         case 'slowConsumer':
-          log.warn({ subject: s.sub.getSubject(), pending: s.pending, name }, 'nats slow consumer');
+          log.warn({ subject: s.sub.getSubject(), pending: s.pending, connection: name }, 'nats slow consumer');
           break;
         case 'close':
-          log.info({ name }, 'nats connection closed');
+          log.info({ connection: name }, 'nats connection closed');
           break;
         default:
           break;
       }
     }
   } catch (err) {
-    log.debug({ err, name }, 'nats status iterator ended');
+    log.debug({ err, connection: name }, 'nats status iterator ended');
   }
 }
 

@@ -174,6 +174,9 @@ export function createAgentMachine(deps: ActorDeps) {
           registered: {
             tags: ['registered'],
             on: {
+              // A repeat from our master (it answered a retry twice) changes nothing.
+              AgentRegistered: [{ guard: 'isFromMaster' }, { actions: 'logNotFromMaster' }],
+              AgentReregistered: [{ guard: 'isFromMaster' }, { actions: 'logNotFromMaster' }],
               RunTask: [{ guard: 'isFromMaster', actions: 'runTask' }, { actions: 'logNotFromMaster' }],
               KillTask: [{ guard: 'isFromMaster', actions: 'killTask' }, { actions: 'logNotFromMaster' }],
               ShutdownFramework: [{ guard: 'isFromMaster', actions: 'shutdownFramework' }, { actions: 'logNotFromMaster' }],

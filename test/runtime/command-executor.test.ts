@@ -100,3 +100,30 @@ test('an executor that cannot start is reported, not thrown', async (t) => {
   const exit = await new Promise<ContainerExit>((resolve) => c.launch(req, resolve));
   t.regex(exit.message ?? '', /Failed to launch executor/);
 });
+
+/** True while `pid` is a live (not zombie) process. */
+function alive(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
+test('killing a container also kills processes its executor started in other process groups', async (t) => {
+  const c = new PosixContainerizer({ workDir: work, commandExecutor: [], logger: silentLogger() });
+  const req = {
+    frameworkId: 'fw', executorId: 'ex4', containerId: 'c4', agentId: 'ag', commandExecutor: false, env: {},
+    // The "task" runs in a session (and process group) of its own, as the command executor's tasks do.
+    executor: { executorId: 'ex4', command: { value: 'setsid sleep 60 & echo $! > task.pid; wait' }, resources: [] },
+  };
+  const exited = new Promise<ContainerExit>((resolve) => c.launch(req, resolve));
+  const pidFile = join(c.sandboxOf(req), 'task.pid');
+  await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim().length > 0);
+  const taskPid = Number(readFileSync(pidFile, 'utf8'));
+  await until(() => alive(taskPid));
+  c.kill('c4', 0);
+  await exited;
+  await until(() => !alive(taskPid));
+  t.false(alive(taskPid));
+});

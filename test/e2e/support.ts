@@ -1,0 +1,210 @@
+/**
+ * Shared plumbing for the multi-process end-to-end tests: a private nats-server, one
+ * `mesos-master` and N `mesos-agent` processes under a unique cluster name and a temporary work
+ * dir, a NATS "tap" that sees every bus message of the cluster, and a teardown that stops
+ * everything by PID and hunts down executor processes the agents may have left behind.
+ *
+ * Not a test file (ava only runs `*.test.ts`).
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative, sep } from 'node:path';
+import { Packr } from 'msgpackr';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectNats } from '../../runtime/transport-nats.ts';
+import { acquireNats, type AcquiredNats } from '../helpers/nats.ts';
+import {
+  DEFAULT_WAIT_MS,
+  findProcesses,
+  killProcesses,
+  parseJsonLine,
+  ProcessRegistry,
+  type FoundProcess,
+  type LineMatcher,
+  type ManagedProcess,
+} from '../helpers/processes.ts';
+
+/** Resources every test agent offers. */
+export const AGENT_RESOURCES = 'cpus:2;mem:1024;disk:1024;ports:[31000-32000]';
+
+/** A cluster name no other test file (or run) uses: subject-token characters only. */
+export function uniqueClusterName(prefix: string): string {
+  return `${prefix}-${process.pid}-${randomUUID().slice(0, 8)}`;
+}
+
+/** Matches a pino JSON line whose `msg` equals `msg` (string) or matches it (RegExp). */
+export function logMsg(msg: string | RegExp, extra?: (j: Record<string, unknown>) => boolean): LineMatcher {
+  const f = (text: string) => {
+    const j = parseJsonLine(text);
+    if (!j || typeof j.msg !== 'string') return false;
+    const ok = typeof msg === 'string' ? j.msg === msg : msg.test(j.msg);
+    return ok && (extra ? extra(j) : true);
+  };
+  Object.defineProperty(f, 'name', { value: `log msg ${String(msg)}` });
+  return f;
+}
+
+/** One agent process of the test cluster. */
+export interface TestAgent {
+  readonly proc: ManagedProcess;
+  /** Its bus PID (`mesos.<cluster>.agent.<id>`), from the 'agent started' log line. */
+  readonly pid: string;
+  /** The id the master assigned, from the 'agent registered' log line. */
+  readonly agentId: string;
+  readonly workDir: string;
+}
+
+/** A master, agents and a NATS server for one test file; {@link E2ECluster.stop} undoes it all. */
+export class E2ECluster {
+  readonly cluster: string;
+  readonly procs = new ProcessRegistry();
+  nats?: AcquiredNats;
+  workRoot?: string;
+  master?: ManagedProcess;
+  /** The master's bus PID, from its 'master started' log line. */
+  masterPid?: string;
+  agents: TestAgent[] = [];
+  /** Processes found (and killed) after the agents stopped; filled by {@link E2ECluster.stop}. */
+  leftovers: FoundProcess[] = [];
+  #taps: NatsConnection[] = [];
+
+  constructor(prefix: string) {
+    this.cluster = uniqueClusterName(prefix);
+  }
+
+  /** `--nats` and `--cluster` flags for any command. */
+  get common(): string[] {
+    return [`--nats=${this.natsUrl}`, `--cluster=${this.cluster}`];
+  }
+
+  get natsUrl(): string {
+    if (!this.nats) throw new Error('NATS not started');
+    return this.nats.url;
+  }
+
+  /** Starts NATS, the master and `agents` agents, and waits until every agent is registered. */
+  async start(agents = 2, timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
+    this.nats = await acquireNats();
+    this.workRoot = await mkdtemp(join(tmpdir(), `mesos-e2e-${this.cluster}-`));
+    this.master = this.procs.start('mesos-master', [...this.common, '--log_level=info'], { label: 'master' });
+    const started = await this.master.waitForLine(logMsg(/^master started/), timeoutMs);
+    this.masterPid = String(parseJsonLine(started.text)!.actorPid);
+    const procs = Array.from({ length: agents }, (_, i) => {
+      const workDir = join(this.workRoot!, `a${i + 1}`);
+      const proc = this.procs.start('mesos-agent', [
+        ...this.common,
+        '--log_level=info',
+        `--resources=${AGENT_RESOURCES}`,
+        `--work_dir=${workDir}`,
+      ], { label: `agent${i + 1}` });
+      return { proc, workDir };
+    });
+    this.agents = await Promise.all(procs.map(async ({ proc, workDir }) => {
+      const s = await proc.waitForLine(logMsg('agent started'), timeoutMs);
+      const r = await proc.waitForLine(logMsg('agent registered'), timeoutMs);
+      return { proc, workDir, pid: String(parseJsonLine(s.text)!.actorPid), agentId: String(parseJsonLine(r.text)!.agentId) };
+    }));
+  }
+
+  /** Markers that identify this cluster's processes: the cluster name and the work dir. */
+  get markers(): string[] {
+    return [this.cluster, ...(this.workRoot ? [this.workRoot] : [])];
+  }
+
+  /** Processes of this cluster still alive other than the ones the registry started and still runs. */
+  strayProcesses(): FoundProcess[] {
+    const ours = new Set(this.procs.running().map((p) => p.pid));
+    return findProcesses(this.markers).filter((f) => !ours.has(f.pid));
+  }
+
+  /** Stops the agents (SIGTERM, SIGKILL after 5 s) and waits for them to exit. */
+  async stopAgents(): Promise<void> {
+    await Promise.allSettled(this.agents.map((a) => a.proc.stop()));
+    // Agents that never reported 'agent started' are not in `agents`.
+    await Promise.allSettled(this.procs.processes.filter((p) => p.name.startsWith('agent')).map((p) => p.stop()));
+  }
+
+  /** Opens a NATS connection that sees every message of the cluster; closed by {@link E2ECluster.stop}. */
+  async tap(onMessage: (subject: string, data: Uint8Array) => void): Promise<NatsConnection> {
+    const nc = await connectNats({ servers: this.natsUrl, name: 'e2e-tap' });
+    this.#taps.push(nc);
+    nc.subscribe(`mesos.${this.cluster}.>`, { callback: (err, msg) => {
+      if (!err) onMessage(msg.subject, msg.data);
+    } });
+    await nc.flush();
+    return nc;
+  }
+
+  /** A raw NATS connection (for publishing garbage); closed by {@link E2ECluster.stop}. */
+  async connect(name: string): Promise<NatsConnection> {
+    const nc = await connectNats({ servers: this.natsUrl, name });
+    this.#taps.push(nc);
+    return nc;
+  }
+
+  /**
+   * Undoes {@link E2ECluster.start}, whatever state it reached: agents first (they take their
+   * executors down), then every other process, all by PID; then any process still mentioning the
+   * cluster name or work dir is SIGKILLed by PID and recorded in {@link E2ECluster.leftovers};
+   * then NATS connections, the server and the work dir. Never throws.
+   */
+  async stop(): Promise<void> {
+    await this.stopAgents();
+    await this.procs.stopAll();
+    this.leftovers.push(...killProcesses(this.strayProcesses()));
+    await Promise.allSettled(this.#taps.map((nc) => nc.close()));
+    await this.nats?.stop().catch(() => {});
+    if (this.workRoot) await rm(this.workRoot, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+/** A sandbox found by {@link findSandboxes}. */
+export interface Sandbox {
+  /** `<work_dir>/agents/<agentId>/frameworks/<frameworkId>/executors/<executorId>/runs/<containerId>` */
+  dir: string;
+  agentId: string;
+  frameworkId: string;
+  executorId: string;
+  containerId: string;
+}
+
+/** Every run directory of `executorId` under `workDir` (Mesos sandbox layout). */
+export async function findSandboxes(workDir: string, executorId: string): Promise<Sandbox[]> {
+  const out: Sandbox[] = [];
+  const ls = async (d: string) => {
+    try {
+      return (await readdir(d, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch {
+      return [];
+    }
+  };
+  for (const agentId of await ls(join(workDir, 'agents'))) {
+    const fwRoot = join(workDir, 'agents', agentId, 'frameworks');
+    for (const frameworkId of await ls(fwRoot)) {
+      const runs = join(fwRoot, frameworkId, 'executors', executorId, 'runs');
+      for (const containerId of await ls(runs)) {
+        out.push({ dir: join(runs, containerId), agentId, frameworkId, executorId, containerId });
+      }
+    }
+  }
+  return out;
+}
+
+/** `path` relative to `root`, with `/` separators (for messages). */
+export function rel(root: string, path: string): string {
+  return relative(root, path).split(sep).join('/');
+}
+
+/** The codec settings the bus uses, for building and reading envelopes by hand. */
+export const packr = new Packr({ useRecords: false, variableMapSize: true });
+
+/** Decodes a bus message leniently (the tap must never throw). */
+export function tryUnpack(data: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = packr.unpack(data);
+    return v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
