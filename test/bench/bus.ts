@@ -13,9 +13,16 @@
  * - raw path: the sender packs the same envelope object with a plain `Packr` and `nc.publish`es it
  *   on a subject of the same shape; the receiver `nc.subscribe`s with a callback, unpacks, counts.
  *
- * Flow control is identical on both paths: at most `--inflight` messages unacknowledged. Each
- * path runs `--trials` times, alternating; the best rate of each is reported. The rate is
- * messages / (time of the last ack − time of the first send), both read in the sender.
+ * Flow control is identical on both paths: at most `--inflight` messages unacknowledged. After a
+ * warm-up of `--warmup` messages per path, each path runs `--trials` times, alternating; the best
+ * rate of each is reported. The rate is messages / (time of the last ack − time of the first send),
+ * both read in the sender. `cpuUsPerMessage` is CPU time (user + system) per message in each
+ * process, the least over a path's trials: less sensitive than rates to other load on the machine.
+ *
+ * Other flags: `--emit=batch` (one local event emits a whole window of sends), `--raw-payload=body`
+ * (the raw path packs only the body), `--paths=runtime` (one path only, e.g. to profile it) and
+ * `--receiver-node-args='--cpu-prof --cpu-prof-dir=DIR'` (run the sender itself with
+ * `node --cpu-prof --import tsx test/bench/bus.ts` to profile both sides).
  *
  * Prints one JSON line on stdout; logs go to stderr.
  */
@@ -55,6 +62,10 @@ const { values: flags } = parseArgs({
     /** What the raw path packs: the same `envelope` object the runtime sends, or only the `body`. */
     'raw-payload': { type: 'string', default: 'envelope' },
     'timeout-ms': { type: 'string', default: '180000' },
+    /** Run only these paths (comma-separated; for profiling one side). */
+    paths: { type: 'string', default: 'runtime,raw' },
+    /** Extra Node options for the receiver process, space-separated (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`). */
+    'receiver-node-args': { type: 'string', default: '' },
   },
   strict: true,
 });
@@ -86,8 +97,8 @@ function statusUpdateBody(): Body<'StatusUpdate'> {
   };
 }
 
-/** Packer of the raw path: the same options as the runtime's codec. */
-const newPackr = () => new Packr({ useRecords: false, variableMapSize: true });
+/** Packer of the raw path: the same options as the runtime's codec (protocols/envelope.ts). */
+const newPackr = () => new Packr({ useRecords: false, variableMapSize: true, int64AsType: 'number' });
 
 // ── machines ─────────────────────────────────────────────────────────────────────────────
 
@@ -178,6 +189,11 @@ async function receiver(url: string): Promise<void> {
             break;
           case 'setup': {
             const ack = ackSubject(req.trial);
+            const cpu0 = process.cpuUsage();
+            const cpuUs = () => {
+              const d = process.cpuUsage(cpu0);
+              return d.user + d.system;
+            };
             if (req.path === 'runtime') {
               const host: ActorHost<typeof receiverMachine> = hostActor(receiverMachine, { window: req.window, total: req.total }, {
                 pid: req.to,
@@ -187,7 +203,7 @@ async function receiver(url: string): Promise<void> {
               });
               trials.set(req.trial, {
                 stop: () => {
-                  const stats = { received: host.actor.getSnapshot().context.count, ...host.metrics.snapshot() };
+                  const stats = { received: host.actor.getSnapshot().context.count, cpuUs: cpuUs(), ...host.metrics.snapshot() };
                   host.stop();
                   return stats;
                 },
@@ -207,7 +223,7 @@ async function receiver(url: string): Promise<void> {
               trials.set(req.trial, {
                 stop: () => {
                   sub.unsubscribe();
-                  return { received: count };
+                  return { received: count, cpuUs: cpuUs() };
                 },
               });
             }
@@ -236,7 +252,15 @@ async function receiver(url: string): Promise<void> {
 
 // ── sender process ───────────────────────────────────────────────────────────────────────
 
-interface TrialResult { path: Path; msgsPerSec: number; ms: number; stats: Record<string, number> }
+interface TrialResult {
+  path: Path;
+  msgsPerSec: number;
+  ms: number;
+  /** CPU time (user + system) per message in the sender and in the receiver, µs. */
+  senderCpuUs: number;
+  receiverCpuUs: number;
+  stats: Record<string, number>;
+}
 
 async function sender(): Promise<void> {
   const n = Number(flags.messages);
@@ -247,8 +271,9 @@ async function sender(): Promise<void> {
   const timeoutMs = Number(flags['timeout-ms']);
   const batch = flags.emit === 'batch';
   const rawBody = flags['raw-payload'] === 'body';
-  if (!(n > 0 && window > 0 && inflight >= window && trials > 0 && warmup >= 0)) {
-    throw new Error('need --messages > 0, --window > 0, --inflight >= --window, --trials > 0, --warmup >= 0');
+  const paths = flags.paths.split(',').filter((p): p is Path => p === 'runtime' || p === 'raw');
+  if (!(n > 0 && window > 0 && inflight >= window && trials > 0 && warmup >= 0 && paths.length > 0)) {
+    throw new Error('need --messages > 0, --window > 0, --inflight >= --window, --trials > 0, --warmup >= 0, --paths runtime,raw');
   }
 
   let server: NatsServerHandle | undefined;
@@ -261,7 +286,8 @@ async function sender(): Promise<void> {
     log(`nats ${url}${server ? ` (pid ${server.pid})` : ''}`);
 
     const argv = nodeScriptArgv(fileURLToPath(import.meta.url));
-    const c = spawn(argv[0]!, [...argv.slice(1), '--role=receiver', `--url=${url}`], { stdio: ['ignore', 2, 2] });
+    const nodeArgs = flags['receiver-node-args'].split(' ').filter((a) => a.length > 0);
+    const c = spawn(argv[0]!, [...nodeArgs, ...argv.slice(1), '--role=receiver', `--url=${url}`], { stdio: ['ignore', 2, 2] });
     child = c;
     childExited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
     log(`receiver pid ${c.pid}`);
@@ -346,6 +372,7 @@ async function sender(): Promise<void> {
         });
 
       let sent = 0;
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       try {
         while (sent < total) {
@@ -373,27 +400,43 @@ async function sender(): Promise<void> {
         ackSub.unsubscribe();
       }
       const ms = tLast - t0;
+      const cpu = process.cpuUsage(cpu0);
       const { stats = {} } = await request({ op: 'teardown', trial });
       if ((stats.received ?? 0) !== total) throw new Error(`${path} trial ${trial}: receiver counted ${stats.received} of ${total}`);
-      return { path, msgsPerSec: (total / ms) * 1000, ms, stats };
+      return {
+        path,
+        msgsPerSec: (total / ms) * 1000,
+        ms,
+        senderCpuUs: (cpu.user + cpu.system) / total,
+        receiverCpuUs: (stats.cpuUs ?? NaN) / total,
+        stats,
+      };
     };
 
     if (warmup > 0) {
-      for (const path of ['runtime', 'raw'] as const) {
+      for (const path of paths) {
         const r = await runTrial(path, warmup);
         log(`warm-up ${path}: ${Math.round(r.msgsPerSec)} msg/s`);
       }
     }
     const results: TrialResult[] = [];
     for (let i = 0; i < trials; i++) {
-      for (const path of ['runtime', 'raw'] as const) {
+      for (const path of paths) {
         const r = await runTrial(path, n);
         results.push(r);
-        log(`${path} #${i + 1}: ${n} msgs in ${r.ms.toFixed(0)} ms = ${Math.round(r.msgsPerSec)} msg/s; receiver ${JSON.stringify(r.stats)}`);
+        log(`${path} #${i + 1}: ${n} msgs in ${r.ms.toFixed(0)} ms = ${Math.round(r.msgsPerSec)} msg/s; ` +
+          `cpu/msg sender ${r.senderCpuUs.toFixed(1)} µs, receiver ${r.receiverCpuUs.toFixed(1)} µs; receiver ${JSON.stringify(r.stats)}`);
       }
     }
 
-    const best = (p: Path) => Math.max(...results.filter((r) => r.path === p).map((r) => r.msgsPerSec));
+    const best = (p: Path) => Math.max(0, ...results.filter((r) => r.path === p).map((r) => r.msgsPerSec));
+    /** Least CPU per message over a path's trials (the least disturbed), rounded to 0.1 µs. */
+    const cpuOf = (p: Path) => {
+      const rs = results.filter((r) => r.path === p);
+      if (rs.length === 0) return null;
+      const min = (xs: number[]) => Math.round(Math.min(...xs) * 10) / 10;
+      return { sender: min(rs.map((r) => r.senderCpuUs)), receiver: min(rs.map((r) => r.receiverCpuUs)) };
+    };
     const runtimeMsgsPerSec = Math.round(best('runtime'));
     const rawMsgsPerSec = Math.round(best('raw'));
     const sample = codec.encode(envelope(makePid(CLUSTER, 'master', 'runtimet1'), 'xxxxxxxx-1', { type: 'StatusUpdate', body }));
@@ -403,13 +446,14 @@ async function sender(): Promise<void> {
     process.stdout.write(`${JSON.stringify({
       runtimeMsgsPerSec,
       rawMsgsPerSec,
-      ratio: Math.round((runtimeMsgsPerSec / rawMsgsPerSec) * 1000) / 1000,
+      ratio: rawMsgsPerSec > 0 ? Math.round((runtimeMsgsPerSec / rawMsgsPerSec) * 1000) / 1000 : null,
       messages: n,
       bytesPerMessage: sample.byteLength,
       rawBytesPerMessage: rawSample.byteLength,
       window,
       inflight,
       emit: batch ? 'batch' : 'event',
+      cpuUsPerMessage: { runtime: cpuOf('runtime'), raw: cpuOf('raw') },
       trials: {
         runtime: results.filter((r) => r.path === 'runtime').map((r) => Math.round(r.msgsPerSec)),
         raw: results.filter((r) => r.path === 'raw').map((r) => Math.round(r.msgsPerSec)),

@@ -1,0 +1,318 @@
+/**
+ * Launch latency benchmark (`npm run bench:launch`): time from a framework's subscription
+ * (`driver.start()`) to TASK_RUNNING of one `true` command task on a mesos-local cluster (one
+ * agent, the built-in command executor), over `--runs` frameworks (default 20), one after another.
+ *
+ * Each run: a new `SchedulerDriver`; on the first offer it launches `{ command: { value: 'true' } }`
+ * (other offers are declined); TASK_RUNNING is the measured point; then it waits for TASK_FINISHED
+ * and for the executor process to have exited, and `driver.stop()` tears the framework down before
+ * the next run.
+ *
+ * A tap subscription on `mesos.<cluster>.>` timestamps the bus messages of each run, giving a
+ * breakdown of where the time goes (medians, ms). Tap times are when this process read a message:
+ * messages that arrive in one socket read share a timestamp (hence 0 for master → agent hops).
+ * `--executor=bundle` runs the same executor from an esbuild bundle instead of through tsx.
+ *
+ * Prints one JSON line on stdout; logs (only with `LOG_LEVEL` set) go to stderr.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { Packr } from 'msgpackr';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Offer, TaskStatus } from '../../protocols/records.ts';
+import { parseResources, contains } from '../../protocols/resources.ts';
+import { startLocalCluster, type LocalCluster } from '../../runtime/local-cluster.ts';
+import { createLogger, silentLogger, type Logger } from '../../runtime/log.ts';
+import { startNatsServer, type NatsServerHandle } from '../../runtime/nats-server.ts';
+import { nodeScriptArgv, siblingPath } from '../../runtime/node-command.ts';
+import { SchedulerDriver, type Scheduler } from '../../runtime/scheduler-driver.ts';
+import { NatsTransport } from '../../runtime/transport-nats.ts';
+
+const { values: flags } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    runs: { type: 'string', default: '20' },
+    /** Resources of the task (the command executor's own come on top, as the agent adds them). */
+    'task-resources': { type: 'string', default: 'cpus:0.1;mem:32' },
+    'timeout-ms': { type: 'string', default: '60000' },
+    /**
+     * How the command executor runs: `tsx` (what mesos-local does: `node --import tsx
+     * cmd/mesos-executor.ts`) or `bundle` (an esbuild bundle of the same file, run by plain node;
+     * built into a temporary directory, removed at the end) to show what executor start-up costs.
+     */
+    executor: { type: 'string', default: 'tsx' },
+  },
+  strict: true,
+});
+
+const CLUSTER = 'benchlaunch';
+
+const say = (msg: string): void => {
+  process.stderr.write(`[bench:launch] ${msg}\n`);
+};
+
+/** The times (ms, `performance.now()`) one run passes through. */
+interface RunTimes {
+  start: number;
+  registered?: number;
+  offer?: number;
+  running?: number;
+  finished?: number;
+  /** From TASK_FINISHED until the executor process was gone. */
+  executorExitMs?: number;
+  /** First sight on the bus of each message kind, keyed `<Type>><to kind>` (e.g. `RunTask>executor`). */
+  bus: Map<string, number>;
+}
+
+/**
+ * Pids of this process's children that run the command executor (Linux `/proc`; empty elsewhere).
+ * The agent runs in this process, so its executors are our children.
+ */
+function executorChildren(): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const found: number[] = [];
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== process.pid) continue;
+      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').includes('mesos-executor')) found.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/** Resolves once no executor child is left (polling), or after `maxMs`; the time it took. */
+async function executorsGone(maxMs: number): Promise<number> {
+  const t0 = performance.now();
+  while (executorChildren().length > 0 && performance.now() - t0 < maxMs) await new Promise((r) => setTimeout(r, 5));
+  return performance.now() - t0;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+/** Nearest-rank percentile. */
+const percentile = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+};
+const round1 = (x: number): number => Math.round(x * 10) / 10;
+
+/** Bundles cmd/mesos-executor.ts with esbuild (tsx's own dependency) into `dir`; the argv to run it. */
+async function bundleExecutor(dir: string): Promise<string[]> {
+  const esbuild = await import('esbuild').catch(() => {
+    throw new Error('--executor=bundle needs esbuild (installed with tsx)');
+  });
+  const outfile = join(dir, 'mesos-executor.mjs');
+  await esbuild.build({
+    entryPoints: [siblingPath(import.meta.url, '../../cmd/mesos-executor.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'error',
+    // CommonJS dependencies call require(); give the ESM bundle one.
+    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  });
+  return [process.execPath, outfile];
+}
+
+async function main(): Promise<void> {
+  const runs = Number(flags.runs);
+  const timeoutMs = Number(flags['timeout-ms']);
+  if (!(Number.isInteger(runs) && runs > 0)) throw new Error('--runs must be a positive integer');
+  const taskResources = parseResources(flags['task-resources']);
+  const logger: Logger = process.env.LOG_LEVEL ? createLogger({ name: 'bench-launch', stderr: true, pretty: false }) : silentLogger();
+
+  let server: NatsServerHandle | undefined;
+  let cluster: LocalCluster | undefined;
+  let tap: NatsConnection | undefined;
+  let bundleDir: string | undefined;
+  // The agent's sandboxes; startLocalCluster leaves its default work dir behind, so give it ours.
+  const workDir = mkdtempSync(join(tmpdir(), 'bench-launch-work-'));
+  try {
+    let commandExecutor = nodeScriptArgv(siblingPath(import.meta.url, '../../cmd/mesos-executor.ts'));
+    if (flags.executor === 'bundle') {
+      bundleDir = mkdtempSync(join(tmpdir(), 'bench-launch-'));
+      commandExecutor = await bundleExecutor(bundleDir);
+    } else if (flags.executor !== 'tsx') {
+      throw new Error(`--executor must be tsx or bundle, not '${flags.executor}'`);
+    }
+    const envUrl = process.env.NATS_URL?.trim();
+    const natsUrl = envUrl ? envUrl : (server = await startNatsServer()).url;
+    say(`nats ${natsUrl}${server ? ` (pid ${server.pid})` : ''}`);
+
+    const tc0 = performance.now();
+    cluster = await startLocalCluster({
+      agents: 1,
+      logger,
+      cluster: CLUSTER,
+      natsUrl,
+      workDir,
+      commandExecutor,
+    });
+    say(`cluster up in ${(performance.now() - tc0).toFixed(0)} ms (master ${cluster.master.pid}, agent ${cluster.agents[0]!.pid})`);
+
+    // The tap: first sight of each message kind on the bus, per run.
+    let current: RunTimes | undefined;
+    const tapPackr = new Packr({ useRecords: false, variableMapSize: true });
+    tap = await connect({ servers: natsUrl, name: 'bench-launch-tap' });
+    tap.subscribe(`mesos.${CLUSTER}.>`, {
+      callback: (err, msg) => {
+        if (err || !current) return;
+        const now = performance.now();
+        const t = msg.subject.split('.');
+        // mesos.<cluster>.<to kind>.<to id>.<Type>.<from kind>.<principal>
+        let key = `${t[4]}>${t[2]}`;
+        if (t[4] === 'StatusUpdate') {
+          try {
+            const env = tapPackr.unpack(msg.data) as { body?: { update?: { status?: { state?: string } } } };
+            key += `:${env.body?.update?.status?.state ?? '?'}`;
+          } catch {
+            // not ours to judge
+          }
+        }
+        if (!current.bus.has(key)) current.bus.set(key, now);
+      },
+    });
+    await tap.flush();
+
+    const transport = new NatsTransport(cluster.nc, { logger });
+    const results: RunTimes[] = [];
+
+    for (let i = 0; i < runs; i++) {
+      const times: RunTimes = { start: 0, bus: new Map() };
+      current = times;
+      const taskId = `bench-launch-${i}`;
+      let launched = false;
+      let settle!: { resolve: () => void; reject: (e: Error) => void };
+      const finished = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+
+      const scheduler: Scheduler = {
+        registered: () => {
+          times.registered ??= performance.now();
+        },
+        resourceOffers: (driver, offers: Offer[]) => {
+          times.offer ??= performance.now();
+          for (const offer of offers) {
+            if (!launched && contains(offer.resources, taskResources)) {
+              launched = true;
+              driver.launchTasks([offer.id], [{
+                taskId,
+                name: `bench ${taskId}`,
+                agentId: offer.agentId,
+                resources: taskResources,
+                command: { value: 'true' },
+              }]);
+            } else {
+              driver.declineOffer(offer.id, { refuseSeconds: 60 });
+            }
+          }
+        },
+        statusUpdate: (_driver, status: TaskStatus) => {
+          if (status.taskId !== taskId) return;
+          if (status.state === 'TASK_RUNNING') times.running ??= performance.now();
+          else if (status.state === 'TASK_FINISHED') {
+            times.finished ??= performance.now();
+            settle.resolve();
+          } else if (status.state !== 'TASK_STARTING') {
+            settle.reject(new Error(`task ${taskId} ended ${status.state}: ${status.message ?? ''}`));
+          }
+        },
+        error: (_driver, message) => settle.reject(new Error(`framework error: ${message}`)),
+      };
+      const driver = new SchedulerDriver(scheduler, { name: `bench-launch-${i}`, roles: ['*'] }, {
+        transport,
+        cluster: cluster.cluster,
+        detector: cluster.detector(),
+        logger,
+      });
+
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`run ${i}: no TASK_FINISHED within ${timeoutMs} ms`)), timeoutMs);
+      });
+      try {
+        times.start = performance.now();
+        driver.start();
+        await Promise.race([finished, timeout]);
+        // Let the executor exit (it waits for the acknowledgement) before the next run.
+        times.executorExitMs = await executorsGone(10_000);
+      } finally {
+        clearTimeout(timer);
+        await driver.stop();
+      }
+      if (times.running === undefined) throw new Error(`run ${i}: TASK_FINISHED without TASK_RUNNING`);
+      results.push(times);
+      say(`run ${i + 1}/${runs}: subscribe→running ${(times.running - times.start).toFixed(1)} ms`);
+    }
+    current = undefined;
+
+    const totals = results.map((r) => r.running! - r.start);
+    /** Median of `to − from` over runs where both points were seen. */
+    const seg = (from: (r: RunTimes) => number | undefined, to: (r: RunTimes) => number | undefined): number | null => {
+      const xs = results.flatMap((r) => {
+        const a = from(r);
+        const b = to(r);
+        return a !== undefined && b !== undefined ? [b - a] : [];
+      });
+      return xs.length > 0 ? round1(median(xs)) : null;
+    };
+    const bus = (key: string) => (r: RunTimes) => r.bus.get(key);
+    const breakdown = {
+      subscribeToRegistered: seg((r) => r.start, (r) => r.registered),
+      // of which: leader detection (KV watch) until SubscribeFramework is on the bus
+      subscribeToSubscribeFrameworkSent: seg((r) => r.start, bus('SubscribeFramework>master')),
+      registeredToOffer: seg((r) => r.registered, (r) => r.offer),
+      offerToRunning: seg((r) => r.offer, (r) => r.running),
+      // offer → running in detail, from the bus tap:
+      offerToLaunchTasks: seg((r) => r.offer, bus('LaunchTasks>master')),
+      launchTasksToRunTaskAgent: seg(bus('LaunchTasks>master'), bus('RunTask>agent')),
+      runTaskAgentToRegisterExecutor: seg(bus('RunTask>agent'), bus('RegisterExecutor>agent')),
+      registerExecutorToRunTaskExecutor: seg(bus('RegisterExecutor>agent'), bus('RunTask>executor')),
+      runTaskExecutorToRunningAtAgent: seg(bus('RunTask>executor'), bus('StatusUpdate>agent:TASK_RUNNING')),
+      runningAtAgentToScheduler: seg(bus('StatusUpdate>agent:TASK_RUNNING'), (r) => r.running),
+      runningToFinished: seg((r) => r.running, (r) => r.finished),
+      finishedToExecutorExit: seg(() => 0, (r) => r.executorExitMs),
+    };
+    process.stdout.write(`${JSON.stringify({
+      medianMs: round1(median(totals)),
+      p90Ms: round1(percentile(totals, 90)),
+      minMs: round1(Math.min(...totals)),
+      maxMs: round1(Math.max(...totals)),
+      runs,
+      executor: flags.executor,
+      breakdown,
+    })}\n`);
+  } finally {
+    if (tap && !tap.isClosed()) await tap.close().catch(() => undefined);
+    if (cluster) await cluster.stop().catch((e: Error) => say(`cluster stop failed: ${e.message}`));
+    await server?.stop();
+    if (bundleDir) rmSync(bundleDir, { recursive: true, force: true });
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+try {
+  await main();
+  process.exit(0);
+} catch (e) {
+  say(`failed: ${(e as Error).stack ?? String(e)}`);
+  process.exit(1);
+}
