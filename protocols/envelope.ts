@@ -10,7 +10,7 @@ import { Packr } from 'msgpackr';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { MESSAGES, isAllowedRoute, isMessageType, type Body, type Message, type MessageType } from './messages.ts';
-import { kindOf, parsePid, parseSubject } from './pid.ts';
+import { parsePid, type ActorKind, type Pid } from './pid.ts';
 
 /** The protocol version carried in every envelope. */
 export const PROTOCOL_VERSION = 1;
@@ -71,10 +71,16 @@ export function checkBody(type: MessageType, body: unknown): string | undefined 
   return e ? `${e.path || '/'}: ${e.message}` : 'invalid';
 }
 
+function rejection(reason: DropReason, detail: string, env: { type: string; from: string }): Decoded {
+  return { ok: false, reason, detail, type: env.type, from: env.from };
+}
+
 /** Encodes and decodes envelopes; one instance per process. */
 export class Codec {
   // 64-bit integers from other encoders (timestamps in ms) decode as numbers, not bigints.
   private readonly packr = new Packr({ useRecords: false, variableMapSize: true, int64AsType: 'number' });
+  private readonly receivers = new Map<string, { prefix: string; kind?: ActorKind; cluster?: string }>();
+  private readonly senders = new Map<string, Pid | null>();
   constructor(readonly maxBytes = DEFAULT_MAX_MESSAGE_BYTES) {}
 
   /** Encodes an envelope to bytes. */
@@ -101,26 +107,46 @@ export class Codec {
       return { ok: false, reason: 'bad-envelope', detail: 'not an envelope {v,type,from,id,body}' };
     }
     const env = raw as Static<typeof EnvelopeSchema>;
-    const meta = { type: env.type, from: env.from };
-    if (env.v !== PROTOCOL_VERSION) {
-      return { ok: false, reason: 'unsupported-version', detail: `version ${env.v}`, ...meta };
+    const type = env.type;
+    if (env.v !== PROTOCOL_VERSION) return rejection('unsupported-version', `version ${env.v}`, env);
+    if (!isMessageType(type)) return rejection('unknown-type', type, env);
+    const r = this.receiver(to);
+    if (!r.kind || !MESSAGES[type].to.includes(r.kind)) {
+      return rejection('wrong-receiver', `${type} is not for ${r.kind ? `a ${r.kind}` : `'${to}'`}`, env);
     }
-    if (!isMessageType(env.type)) return { ok: false, reason: 'unknown-type', detail: env.type, ...meta };
-    const spec = MESSAGES[env.type];
-    const toKind = kindOf(to);
-    if (!toKind || !spec.to.includes(toKind)) {
-      return { ok: false, reason: 'wrong-receiver', detail: `${env.type} is not for ${toKind ? `a ${toKind}` : `'${to}'`}`, ...meta };
+    // The subject must read <to>.<type>.<sender kind>.<principal>, the sender kind must be the
+    // envelope's, from the receiver's cluster, and the hop one the message type may take.
+    const from = this.sender(env.from);
+    const head = from ? `${r.prefix}${type}.${from.kind}.` : '';
+    if (!from || from.cluster !== r.cluster || !subject.startsWith(head) || subject.length === head.length ||
+        subject.indexOf('.', head.length) !== -1 || !isAllowedRoute(type, from.kind, r.kind)) {
+      return rejection('wrong-sender', `${type} from '${env.from}' on '${subject}'`, env);
     }
-    const subj = parseSubject(to, subject);
-    const fromPid = parsePid(env.from);
-    const fromKind = fromPid?.kind;
-    if (!subj || subj.type !== env.type || !fromKind || subj.fromKind !== fromKind || fromPid.cluster !== parsePid(to)?.cluster ||
-        !isAllowedRoute(env.type, fromKind, toKind)) {
-      return { ok: false, reason: 'wrong-sender', detail: `${env.type} from '${env.from}' on '${subject}'`, ...meta };
-    }
-    const bad = checkBody(env.type, env.body);
-    if (bad) return { ok: false, reason: 'invalid-body', detail: bad, ...meta };
+    const bad = checkBody(type, env.body);
+    if (bad) return rejection('invalid-body', bad, env);
     return { ok: true, envelope: env as Envelope };
+  }
+
+  /** What decoding needs to know about a receiving PID, worked out once per PID. */
+  private receiver(to: string): { prefix: string; kind?: ActorKind; cluster?: string } {
+    let r = this.receivers.get(to);
+    if (!r) {
+      const p = parsePid(to);
+      r = { prefix: `${to}.`, kind: p?.kind, cluster: p?.cluster };
+      this.receivers.set(to, r);
+    }
+    return r;
+  }
+
+  /** A sender PID parsed, from a bounded cache (senders are few and repeat). */
+  private sender(from: string): Pid | undefined {
+    let p = this.senders.get(from);
+    if (p === undefined) {
+      p = parsePid(from) ?? null;
+      if (this.senders.size >= 4096) this.senders.clear();
+      this.senders.set(from, p);
+    }
+    return p ?? undefined;
   }
 }
 

@@ -49,7 +49,9 @@ const spec = <S extends TSchema>(routes: readonly Route[], body: S): Spec<S> => 
 
 /** True when a message of `type` may travel from a `from` actor to a `to` actor. */
 export function isAllowedRoute(type: MessageType, from: ActorKind, to: ActorKind): boolean {
-  return MESSAGES[type].routes.some((r) => r[0] === from && r[1] === to);
+  const routes = MESSAGES[type].routes;
+  for (let i = 0; i < routes.length; i++) if (routes[i]![0] === from && routes[i]![1] === to) return true;
+  return false;
 }
 
 /** The catalogue: message type → body schema and the kinds that may send and receive it. */

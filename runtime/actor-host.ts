@@ -81,6 +81,22 @@ export function hostActor<TLogic extends AnyStateMachine>(
   const fromKind = kindOf(opts.pid);
   if (!fromKind) throw new Error(`invalid PID '${opts.pid}'`);
   const nextMsgId = idSource();
+  // Subjects repeat (few peers, few types): build each once.
+  const subjects = new Map<string, Map<string, string>>();
+  const subjectOf = (to: string, type: string): string => {
+    let byType = subjects.get(to);
+    if (!byType) {
+      if (subjects.size >= 4096) subjects.clear();
+      byType = new Map();
+      subjects.set(to, byType);
+    }
+    let subject = byType.get(type);
+    if (!subject) {
+      subject = subjectFor(to, type, fromKind, opts.principal);
+      byType.set(type, subject);
+    }
+    return subject;
+  };
 
   const actor = createActor(machine, {
     input,
@@ -101,7 +117,7 @@ export function hostActor<TLogic extends AnyStateMachine>(
       if (ev.type === 'send') {
         const s = ev as unknown as SendEvent;
         const bytes = codec.encode(envelope(opts.pid, nextMsgId(), s.msg, s.epoch));
-        opts.transport.publish(subjectFor(s.to, s.msg.type, fromKind, opts.principal), bytes);
+        opts.transport.publish(subjectOf(s.to, s.msg.type), bytes);
         metrics.inc('bus/sent');
       } else if (ev.type === 'log') {
         const l = ev as unknown as LogEvent;

@@ -1,12 +1,49 @@
 /**
- * Command lines for starting our own TypeScript entry points as child processes (executors), with
- * the tsx loader resolved to an absolute URL so they start from any working directory (a sandbox).
+ * Command lines for starting our own TypeScript entry points as child processes (executors).
+ * A plain-JavaScript bundle from `scripts/build.mjs` (`.build/<path>.mjs`) is used when it is newer
+ * than every source file; otherwise the script runs through the tsx loader, resolved to an
+ * absolute URL so it starts from any working directory (a sandbox).
  */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** argv that runs the TypeScript file at `scriptPath` with the current Node and tsx. */
+const root = fileURLToPath(new URL('..', import.meta.url));
+const SOURCE_DIRS = ['protocols', 'actors', 'runtime', 'cmd'];
+let newestSource: number | undefined;
+
+/** The newest modification time of any TypeScript source (computed once per process). */
+function newestSourceMtime(): number {
+  if (newestSource !== undefined) return newestSource;
+  let newest = 0;
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+    }
+  };
+  for (const d of SOURCE_DIRS) if (existsSync(join(root, d))) walk(join(root, d));
+  newestSource = newest;
+  return newest;
+}
+
+/** The up-to-date bundle of `scriptPath`, if there is one. */
+export function bundleOf(scriptPath: string): string | undefined {
+  const rel = relative(root, scriptPath);
+  if (rel.startsWith('..') || !rel.endsWith('.ts')) return undefined;
+  const out = join(root, '.build', rel.replace(/\.ts$/, '.mjs'));
+  try {
+    return statSync(out).mtimeMs >= newestSourceMtime() ? out : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** argv that runs the TypeScript file at `scriptPath` with the current Node. */
 export function nodeScriptArgv(scriptPath: string): string[] {
-  return [process.execPath, '--import', import.meta.resolve('tsx'), scriptPath];
+  const bundle = bundleOf(scriptPath);
+  return bundle ? [process.execPath, bundle] : [process.execPath, '--import', import.meta.resolve('tsx'), scriptPath];
 }
 
 /** The same as one shell command string (for `CommandInfo.value`). */
@@ -15,6 +52,6 @@ export function nodeScriptCommand(scriptPath: string): string {
 }
 
 /** The path of a module next to `metaUrl` (pass `import.meta.url`). */
-export function siblingPath(metaUrl: string, relative: string): string {
-  return fileURLToPath(new URL(relative, metaUrl));
+export function siblingPath(metaUrl: string, relativePath: string): string {
+  return fileURLToPath(new URL(relativePath, metaUrl));
 }

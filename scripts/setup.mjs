@@ -97,6 +97,13 @@ function ensureNatsServer() {
   say(`nats-server installed: ${installed}`);
 }
 
+/** Bundles the executors (see scripts/build.mjs); a failure only costs start-up time. */
+function buildExecutors() {
+  const res = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (res.status !== 0) say('could not bundle the executors; they will start through tsx (slower)');
+}
+
 ensureDependencies();
 ensureNatsServer();
+buildExecutors();
 say('ready');

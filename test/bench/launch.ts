@@ -39,11 +39,10 @@ const { values: flags } = parseArgs({
     'task-resources': { type: 'string', default: 'cpus:0.1;mem:32' },
     'timeout-ms': { type: 'string', default: '60000' },
     /**
-     * How the command executor runs: `tsx` (what mesos-local does: `node --import tsx
-     * cmd/mesos-executor.ts`) or `bundle` (an esbuild bundle of the same file, run by plain node;
-     * built into a temporary directory, removed at the end) to show what executor start-up costs.
+     * How the command executor runs: `auto` (what agents do: the bundle from `scripts/build.mjs`
+     * when it is current, else tsx) or `tsx` (always compile through tsx, to show what that costs).
      */
-    executor: { type: 'string', default: 'tsx' },
+    executor: { type: 'string', default: 'auto' },
   },
   strict: true,
 });
@@ -113,26 +112,6 @@ const percentile = (xs: number[], p: number): number => {
 };
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 
-/** Bundles cmd/mesos-executor.ts with esbuild (tsx's own dependency) into `dir`; the argv to run it. */
-async function bundleExecutor(dir: string): Promise<string[]> {
-  const esbuild = await import('esbuild').catch(() => {
-    throw new Error('--executor=bundle needs esbuild (installed with tsx)');
-  });
-  const outfile = join(dir, 'mesos-executor.mjs');
-  await esbuild.build({
-    entryPoints: [siblingPath(import.meta.url, '../../cmd/mesos-executor.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'error',
-    // CommonJS dependencies call require(); give the ESM bundle one.
-    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-  });
-  return [process.execPath, outfile];
-}
-
 async function main(): Promise<void> {
   const runs = Number(flags.runs);
   const timeoutMs = Number(flags['timeout-ms']);
@@ -143,17 +122,13 @@ async function main(): Promise<void> {
   let server: NatsServerHandle | undefined;
   let cluster: LocalCluster | undefined;
   let tap: NatsConnection | undefined;
-  let bundleDir: string | undefined;
   // The agent's sandboxes; startLocalCluster leaves its default work dir behind, so give it ours.
   const workDir = mkdtempSync(join(tmpdir(), 'bench-launch-work-'));
   try {
-    let commandExecutor = nodeScriptArgv(siblingPath(import.meta.url, '../../cmd/mesos-executor.ts'));
-    if (flags.executor === 'bundle') {
-      bundleDir = mkdtempSync(join(tmpdir(), 'bench-launch-'));
-      commandExecutor = await bundleExecutor(bundleDir);
-    } else if (flags.executor !== 'tsx') {
-      throw new Error(`--executor must be tsx or bundle, not '${flags.executor}'`);
-    }
+    const script = siblingPath(import.meta.url, '../../cmd/mesos-executor.ts');
+    let commandExecutor = nodeScriptArgv(script);
+    if (flags.executor === 'tsx') commandExecutor = [process.execPath, '--import', import.meta.resolve('tsx'), script];
+    else if (flags.executor !== 'auto') throw new Error(`--executor must be auto or tsx, not '${flags.executor}'`);
     const envUrl = process.env.NATS_URL?.trim();
     const natsUrl = envUrl ? envUrl : (server = await startNatsServer()).url;
     say(`nats ${natsUrl}${server ? ` (pid ${server.pid})` : ''}`);
@@ -297,14 +272,13 @@ async function main(): Promise<void> {
       minMs: round1(Math.min(...totals)),
       maxMs: round1(Math.max(...totals)),
       runs,
-      executor: flags.executor,
+      executor: commandExecutor[1]!.endsWith('.mjs') ? 'bundle' : 'tsx',
       breakdown,
     })}\n`);
   } finally {
     if (tap && !tap.isClosed()) await tap.close().catch(() => undefined);
     if (cluster) await cluster.stop().catch((e: Error) => say(`cluster stop failed: ${e.message}`));
     await server?.stop();
-    if (bundleDir) rmSync(bundleDir, { recursive: true, force: true });
     rmSync(workDir, { recursive: true, force: true });
   }
 }
