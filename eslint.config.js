@@ -69,7 +69,7 @@ const IO_RULE = 'actors/ do no I/O and read no process state; runtime/ does (DES
 
 export default [
   {
-    ignores: ['**/node_modules/', 'tmp/', 'work_dir/', '.sandbox/', 'coverage/', 'dist/'],
+    ignores: ['**/node_modules/', 'tmp/', 'work_dir/', '.sandbox/', 'coverage/', 'dist/', '.build/', '.nats-data/'],
   },
   {
     files: ['**/*.ts', '**/*.mts', '**/*.cts', '**/*.js', '**/*.mjs', '**/*.cjs'],
