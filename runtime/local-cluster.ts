@@ -6,7 +6,7 @@
  * @see Mesos `mesos-local` (`src/local/local.cpp`).
  */
 import { cpus, totalmem, tmpdir } from 'node:os';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { defaultAgentResources, parseResources, type Resources } from '../protocols/resources.ts';
@@ -62,6 +62,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
   const cluster = opts.cluster ?? 'local';
   let server: NatsServerHandle | undefined;
   const natsUrl = opts.natsUrl ?? (server = await startNatsServer({ logger: { info: () => {}, warn: (m: string) => opts.logger.warn(m) } })).url;
+  const ownWorkDir = opts.workDir === undefined;
   const workDir = opts.workDir ?? mkdtempSync(join(tmpdir(), 'mesos-local-'));
   const nc = await connectNats({ servers: natsUrl, name: 'mesos-local', logger: opts.logger });
   const transport = new NatsTransport(nc, { logger: opts.logger });
@@ -106,6 +107,8 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
       await master.stop();
       await transport.close();
       await server?.stop();
+      // Sandboxes in a directory we made ourselves go with the cluster.
+      if (ownWorkDir) rmSync(workDir, { recursive: true, force: true });
     },
   };
 }
