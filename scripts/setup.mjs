@@ -39,22 +39,16 @@ function run(cmd, args, env = process.env) {
 }
 
 function ensureDependencies() {
-  const lock = join(root, 'package-lock.json');
-  const installed = join(root, 'node_modules', '.package-lock.json');
-  const installedAt = mtime(installed);
-  if (existsSync(lock)) {
-    if (installedAt === undefined || installedAt < mtime(lock)) {
-      say(installedAt === undefined ? 'node_modules missing: installing dependencies' : 'package-lock.json changed: reinstalling dependencies');
-      run('npm', ['ci', '--no-audit', '--no-fund']);
-    } else {
-      say('dependencies up to date');
-    }
-  } else if (installedAt === undefined || installedAt < mtime(join(root, 'package.json'))) {
-    say('no package-lock.json: running npm install');
-    run('npm', ['install', '--no-audit', '--no-fund']);
-  } else {
+  const installedAt = mtime(join(root, 'node_modules', '.package-lock.json'));
+  const newestManifest = Math.max(mtime(join(root, 'package.json')) ?? 0, mtime(join(root, 'package-lock.json')) ?? 0);
+  if (installedAt !== undefined && installedAt >= newestManifest) {
     say('dependencies up to date');
+    return;
   }
+  say(installedAt === undefined ? 'node_modules missing: installing dependencies' : 'package.json or the lock changed: installing dependencies');
+  // `npm install` follows package-lock.json. (`npm ci` refuses this lock: npm 11 leaves other
+  // platforms' optional native packages out of it and then reports it out of sync.)
+  run('npm', ['install', '--no-audit', '--no-fund']);
 }
 
 function findNatsServer() {
