@@ -16,6 +16,7 @@ const { flags, logger, inspect } = commandSetup('pi-local', {
   resources: { type: 'string', help: 'resources of each agent', default: 'cpus:2;mem:2048;disk:4096;ports:[31000-32000]' },
   tasks: { type: 'number', help: 'number of Pi tasks', default: 10 },
   samples: { type: 'number', help: 'samples per task', default: 2_000_000 },
+  log_level: { type: 'string', help: 'trace, debug, info, warn, error or silent', default: 'warn' },
 }, process.argv.slice(2), { stderr: true });
 
 const started = Date.now();

@@ -3,7 +3,7 @@
 // sure a nats-server binary exists (installing the Debian package when running as root).
 // Runs before `npm start` and `npm test` (pre-scripts). Plain Node, no dependencies.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
