@@ -1,0 +1,731 @@
+/**
+ * The hierarchical DRF allocator: decides which framework is offered which agent's free
+ * resources. Pure: state and `now` in, decisions out; the master turns decisions into offers.
+ *
+ * One pass visits the (whitelisted) agents in a seeded shuffled order, twice:
+ *
+ * 1. **Quota guarantees.** Roles whose guarantee is not yet met get, in role-sorter order, the
+ *    resources that help meet it (plus their own reservations and any non-scalar resources), and
+ *    some more if their limit and the headroom allow.
+ * 2. **Fair share.** Every role, in role-sorter order, and within it every framework, in
+ *    framework-sorter order, gets everything left on the agent that it may use — except what
+ *    must be held back as headroom for unmet guarantees of other roles, and never beyond its
+ *    role's quota limit.
+ *
+ * The first eligible framework normally takes the whole agent ("coarse-grained"). A framework is
+ * skipped on an agent when it is suppressed for the role, the agent is excluded by its requests,
+ * a decline filter covers what is left, or what is left is below the minimum allocatable size.
+ *
+ * @see Mesos `HierarchicalAllocatorProcess::__generateOffers` (`src/master/allocator/mesos/hierarchical.cpp`).
+ */
+import {
+  add,
+  allocatableTo,
+  contains,
+  isEmpty,
+  subtract,
+  type Resource,
+  type Resources,
+} from '../../../protocols/resources.ts';
+import {
+  addInto,
+  containsQuantities,
+  isZero,
+  quantitiesOf,
+  subtractClamped,
+  type Quantities,
+} from './quantities.ts';
+import { Sorter, type SorterPolicy } from './sorter.ts';
+
+/** Allocator settings. */
+export interface AllocatorOptions {
+  /** @see `--allocation_interval` */
+  allocationIntervalMs: number;
+  /** @see `--role_sorter` */
+  roleSorter: SorterPolicy;
+  /** @see `--framework_sorter` */
+  frameworkSorter: SorterPolicy;
+  /** Alternatives: an offer must reach at least one. @see `--min_allocatable_resources` (`cpus:0.01|mem:32`) */
+  minAllocatable: ReadonlyArray<Readonly<Record<string, number>>>;
+  /** Seed for the agent shuffle and the random sorter. */
+  seed: number;
+}
+
+/** Mesos' defaults. */
+export const DEFAULT_ALLOCATOR_OPTIONS: AllocatorOptions = {
+  allocationIntervalMs: 1000,
+  roleSorter: 'drf',
+  frameworkSorter: 'drf',
+  minAllocatable: [{ cpus: 0.01 }, { mem: 32 }],
+  seed: 1,
+};
+
+/** What the allocator knows of a framework. */
+export interface FrameworkSpec {
+  roles: readonly string[];
+  capabilities?: readonly string[];
+}
+
+/**
+ * What a framework asked for (the paper's "requests"): offers smaller than `minOffer` are not
+ * made to it, `excludedAgents` are never offered, and `preferredAgents` (ids or hostnames) are
+ * offered to it first while other agents go to other frameworks first.
+ */
+export interface ResourceRequest {
+  minOffer?: Resources;
+  preferredAgents?: readonly string[];
+  excludedAgents?: readonly string[];
+}
+
+/** A role's quota: `guarantees` are served first and held back for; `limits` are never exceeded. */
+export interface Quota {
+  guarantees?: Quantities;
+  limits?: Quantities;
+}
+
+/** One decision: offer `resources` of `agentId` to `frameworkId` for `role`. */
+export interface Allocation {
+  frameworkId: string;
+  role: string;
+  agentId: string;
+  resources: Resources;
+}
+
+/** Resources already in use on an agent (at `addAgent`) or by a framework (at `addFramework`). */
+export interface UsedResources {
+  frameworkId: string;
+  role: string;
+  agentId: string;
+  resources: Resources;
+}
+
+interface AgentState {
+  id: string;
+  hostname: string;
+  total: Resources;
+  available: Resources;
+  /** `frameworkId \0 role` → resources allocated (offered or used). */
+  allocations: Map<string, Resources>;
+}
+
+interface FilterEntry {
+  resources: Resources;
+  createdAt: number;
+  durationMs: number;
+}
+
+interface FrameworkState {
+  id: string;
+  roles: Set<string>;
+  capabilities: Set<string>;
+  active: boolean;
+  suppressed: Set<string>;
+  /** role → agent → filters. */
+  filters: Map<string, Map<string, FilterEntry[]>>;
+  request?: ResourceRequest;
+}
+
+const KEY_SEP = '\u0000';
+
+/** A small seeded PRNG (mulberry32) for the agent shuffle and the random sorter. */
+export function seededRandom(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function isUnreservedNonRevocableScalar(r: Resource): boolean {
+  return r.type === 'SCALAR' && r.role === undefined && !r.revocable;
+}
+
+/** Splits resources into the part headroom and limits apply to and the rest. */
+function splitQuotaPart(r: Resources): { scalar: Resources; other: Resources } {
+  const scalar: Resources = [];
+  const other: Resources = [];
+  for (const x of r) (isUnreservedNonRevocableScalar(x) ? scalar : other).push(x);
+  return { scalar, other };
+}
+
+/** Caps each scalar of `r` at the amount in `cap` (thousandths); names missing from `cap` are dropped when `missingIsZero`, kept otherwise. */
+function shrink(r: Resources, cap: Quantities, missingIsZero: boolean): Resources {
+  const out: Resources = [];
+  for (const x of r) {
+    const c = cap.get(x.name);
+    if (c === undefined) {
+      if (!missingIsZero) out.push(x);
+      continue;
+    }
+    const have = Math.round((x.scalar ?? 0) * 1000);
+    const take = Math.min(have, c);
+    if (take > 0) out.push({ ...x, scalar: take / 1000 });
+  }
+  return out;
+}
+
+/** The hierarchical allocator's state and its operations. */
+export class HierarchicalAllocator {
+  readonly options: AllocatorOptions;
+  private readonly agents = new Map<string, AgentState>();
+  private readonly frameworks = new Map<string, FrameworkState>();
+  private readonly roleSorter: Sorter;
+  private readonly frameworkSorters = new Map<string, Sorter>();
+  private readonly quotas = new Map<string, Quota>();
+  /** Per role: unreserved non-revocable scalars offered or allocated, and reservations (all). */
+  private readonly roleConsumed = new Map<string, Quantities>();
+  private whitelist?: Set<string>;
+  private readonly random: () => number;
+  private readonly counters = new Map<string, number>();
+
+  constructor(options: Partial<AllocatorOptions> = {}) {
+    this.options = { ...DEFAULT_ALLOCATOR_OPTIONS, ...options };
+    this.random = seededRandom(this.options.seed);
+    this.roleSorter = new Sorter(this.options.roleSorter, true, this.random);
+  }
+
+  // ── frameworks ───────────────────────────────────────────────────────────────────────────
+
+  /** Adds a framework (active), with what it already uses (after a master failover). */
+  addFramework(id: string, spec: FrameworkSpec, used: readonly UsedResources[] = []): void {
+    if (this.frameworks.has(id)) return;
+    const fw: FrameworkState = {
+      id,
+      roles: new Set(spec.roles.length > 0 ? spec.roles : ['*']),
+      capabilities: new Set(spec.capabilities ?? []),
+      active: true,
+      suppressed: new Set(),
+      filters: new Map(),
+    };
+    this.frameworks.set(id, fw);
+    for (const role of fw.roles) this.trackFrameworkInRole(fw, role);
+    for (const u of used) this.track(u.frameworkId, u.role, u.agentId, u.resources);
+  }
+
+  /** Removes a framework; what it held is given back without filters. */
+  removeFramework(id: string): void {
+    const fw = this.frameworks.get(id);
+    if (!fw) return;
+    for (const agent of this.agents.values()) {
+      for (const [key, r] of [...agent.allocations]) {
+        const [fwId, role] = key.split(KEY_SEP) as [string, string];
+        if (fwId === id) this.untrack(fwId, role, agent.id, r);
+      }
+    }
+    for (const role of fw.roles) this.untrackFrameworkInRole(fw, role);
+    this.frameworks.delete(id);
+  }
+
+  /** The framework is back: it is offered again (unless suppressed). */
+  activateFramework(id: string): void {
+    const fw = this.frameworks.get(id);
+    if (!fw) return;
+    fw.active = true;
+    for (const role of fw.roles) if (!fw.suppressed.has(role)) this.frameworkSorters.get(role)?.activate(id);
+  }
+
+  /** The framework is gone for now: no offers, and its filters are dropped. */
+  deactivateFramework(id: string): void {
+    const fw = this.frameworks.get(id);
+    if (!fw) return;
+    fw.active = false;
+    fw.filters.clear();
+    for (const role of fw.roles) this.frameworkSorters.get(role)?.deactivate(id);
+  }
+
+  /** Changes a framework's roles or capabilities; filters of roles it leaves are dropped. */
+  updateFramework(id: string, spec: FrameworkSpec): void {
+    const fw = this.frameworks.get(id);
+    if (!fw) return;
+    const roles = new Set(spec.roles.length > 0 ? spec.roles : ['*']);
+    for (const role of fw.roles) {
+      if (roles.has(role)) continue;
+      fw.filters.delete(role);
+      fw.suppressed.delete(role);
+      this.untrackFrameworkInRole(fw, role);
+    }
+    for (const role of roles) if (!fw.roles.has(role)) this.trackFrameworkInRole(fw, role);
+    fw.roles = roles;
+    fw.capabilities = new Set(spec.capabilities ?? []);
+  }
+
+  /** No offers for these roles (all when absent) until revived. */
+  suppressOffers(id: string, roles?: readonly string[]): void {
+    const fw = this.frameworks.get(id);
+    if (!fw) return;
+    for (const role of roles ?? fw.roles) {
+      if (!fw.roles.has(role)) continue;
+      fw.suppressed.add(role);
+      this.frameworkSorters.get(role)?.deactivate(id);
+    }
+  }
+
+  /** Clears the filters of these roles (all when absent) and resumes offers. */
+  reviveOffers(id: string, roles?: readonly string[]): void {
+    const fw = this.frameworks.get(id);
+    if (!fw) return;
+    for (const role of roles ?? fw.roles) {
+      if (!fw.roles.has(role)) continue;
+      fw.filters.delete(role);
+      fw.suppressed.delete(role);
+      if (fw.active) this.frameworkSorters.get(role)?.activate(id);
+    }
+  }
+
+  /** Records a framework's resource request (the paper's requests API); `undefined` clears it. */
+  requestResources(id: string, request: ResourceRequest | undefined): void {
+    const fw = this.frameworks.get(id);
+    if (fw) fw.request = request;
+  }
+
+  private trackFrameworkInRole(fw: FrameworkState, role: string): void {
+    if (!this.roleSorter.contains(role)) {
+      this.roleSorter.add(role);
+      this.roleSorter.activate(role);
+      this.frameworkSorters.set(role, new Sorter(this.options.frameworkSorter, false, this.random));
+    }
+    const s = this.frameworkSorters.get(role)!;
+    s.add(fw.id);
+    if (fw.active && !fw.suppressed.has(role)) s.activate(fw.id);
+  }
+
+  private untrackFrameworkInRole(fw: FrameworkState, role: string): void {
+    const s = this.frameworkSorters.get(role);
+    if (!s) return;
+    s.remove(fw.id);
+    if (s.count() === 0) {
+      this.frameworkSorters.delete(role);
+      this.roleSorter.remove(role);
+    }
+  }
+
+  // ── agents ───────────────────────────────────────────────────────────────────────────────
+
+  /** Adds an agent with its total and what frameworks already use on it. */
+  addAgent(id: string, info: { hostname: string; total: Resources }, used: readonly UsedResources[] = []): void {
+    if (this.agents.has(id)) return;
+    this.agents.set(id, { id, hostname: info.hostname, total: info.total, available: info.total, allocations: new Map() });
+    const q = quantitiesOf(info.total);
+    this.roleSorter.addTotal(q);
+    for (const s of this.frameworkSorters.values()) s.addTotal(q);
+    this.addReservations(info.total, 1);
+    for (const u of used) this.track(u.frameworkId, u.role, id, u.resources);
+  }
+
+  /** Removes an agent and everything allocated on it. */
+  removeAgent(id: string): void {
+    const agent = this.agents.get(id);
+    if (!agent) return;
+    for (const [key, r] of [...agent.allocations]) {
+      const [fwId, role] = key.split(KEY_SEP) as [string, string];
+      this.untrack(fwId, role, id, r);
+    }
+    const q = quantitiesOf(agent.total);
+    this.roleSorter.removeTotal(q);
+    for (const s of this.frameworkSorters.values()) s.removeTotal(q);
+    this.addReservations(agent.total, -1);
+    for (const fw of this.frameworks.values()) for (const byAgent of fw.filters.values()) byAgent.delete(id);
+    this.agents.delete(id);
+  }
+
+  /** Changes an agent's total (e.g. oversubscribed resources appear); filters on it are dropped. */
+  updateAgent(id: string, total: Resources): void {
+    const agent = this.agents.get(id);
+    if (!agent) return;
+    const oldQ = quantitiesOf(agent.total);
+    const newQ = quantitiesOf(total);
+    this.roleSorter.removeTotal(oldQ);
+    this.roleSorter.addTotal(newQ);
+    for (const s of this.frameworkSorters.values()) {
+      s.removeTotal(oldQ);
+      s.addTotal(newQ);
+    }
+    this.addReservations(agent.total, -1);
+    this.addReservations(total, 1);
+    agent.total = total;
+    let allocated: Resources = [];
+    for (const r of agent.allocations.values()) allocated = add(allocated, r);
+    agent.available = contains(total, allocated) ? subtract(total, allocated) : [];
+    for (const fw of this.frameworks.values()) for (const byAgent of fw.filters.values()) byAgent.delete(id);
+  }
+
+  /** Only agents with these hostnames are offered (`undefined`: all). */
+  updateWhitelist(hostnames: readonly string[] | undefined): void {
+    this.whitelist = hostnames ? new Set(hostnames) : undefined;
+  }
+
+  private addReservations(total: Resources, sign: 1 | -1): void {
+    for (const x of total) {
+      if (x.type !== 'SCALAR' || x.role === undefined || !x.scalar) continue;
+      const q = this.consumedOf(x.role);
+      addInto(q, new Map([[x.name, Math.round(x.scalar * 1000)]]), sign);
+    }
+  }
+
+  // ── weights and quota ────────────────────────────────────────────────────────────────────
+
+  /** Sets role weights (does not trigger an allocation). */
+  updateWeights(weights: Readonly<Record<string, number>>): void {
+    for (const [role, w] of Object.entries(weights)) this.roleSorter.updateWeight(role, w);
+  }
+
+  /** Sets (or with both fields empty, removes) a role's quota. */
+  updateQuota(role: string, quota: Quota): void {
+    const empty = (!quota.guarantees || isZero(quota.guarantees)) && quota.limits === undefined;
+    if (empty) this.quotas.delete(role);
+    else this.quotas.set(role, quota);
+  }
+
+  private consumedOf(role: string): Quantities {
+    let q = this.roleConsumed.get(role);
+    if (!q) {
+      q = new Map();
+      this.roleConsumed.set(role, q);
+    }
+    return q;
+  }
+
+  /** Quota consumption of `role`'s subtree: its unreserved allocations and all its reservations. */
+  private consumedBySubtree(role: string): Quantities {
+    const out: Quantities = new Map();
+    for (const [r, q] of this.roleConsumed) if (r === role || r.startsWith(`${role}/`)) addInto(out, q);
+    return out;
+  }
+
+  // ── allocation accounting ────────────────────────────────────────────────────────────────
+
+  private track(frameworkId: string, role: string, agentId: string, resources: Resources): void {
+    const agent = this.agents.get(agentId);
+    if (!agent || isEmpty(resources)) return;
+    const key = frameworkId + KEY_SEP + role;
+    agent.allocations.set(key, add(agent.allocations.get(key) ?? [], resources));
+    agent.available = contains(agent.available, resources) ? subtract(agent.available, resources) : [];
+    const q = quantitiesOf(resources);
+    if (this.roleSorter.contains(role)) this.roleSorter.allocated(role, q);
+    this.frameworkSorters.get(role)?.allocated(frameworkId, q);
+    addInto(this.consumedOf(role), quantitiesOf(resources.filter(isUnreservedNonRevocableScalar)));
+  }
+
+  private untrack(frameworkId: string, role: string, agentId: string, resources: Resources): void {
+    const agent = this.agents.get(agentId);
+    if (!agent) return;
+    const key = frameworkId + KEY_SEP + role;
+    const held = agent.allocations.get(key) ?? [];
+    const back = contains(held, resources) ? resources : held;
+    if (isEmpty(back)) return;
+    const left = subtract(held, back);
+    if (isEmpty(left)) agent.allocations.delete(key);
+    else agent.allocations.set(key, left);
+    agent.available = add(agent.available, back);
+    const q = quantitiesOf(back);
+    if (this.roleSorter.contains(role)) this.roleSorter.unallocated(role, q);
+    this.frameworkSorters.get(role)?.unallocated(frameworkId, q);
+    addInto(this.consumedOf(role), quantitiesOf(back.filter(isUnreservedNonRevocableScalar)), -1);
+  }
+
+  /**
+   * Resources come back (declined, task ended, offer rescinded). With `refuseSeconds` > 0 the
+   * framework is not offered these resources (or less) on this agent for
+   * max(`refuseSeconds`, allocation interval); negative means the 5 s default, more than a year is
+   * capped. @see `HierarchicalAllocatorProcess::recoverResources`
+   */
+  recoverResources(
+    frameworkId: string,
+    agentId: string,
+    role: string,
+    resources: Resources,
+    now: number,
+    refuseSeconds?: number,
+  ): void {
+    this.untrack(frameworkId, role, agentId, resources);
+    if (refuseSeconds === undefined) return;
+    const fw = this.frameworks.get(frameworkId);
+    if (!fw || !this.agents.has(agentId)) return;
+    let seconds = refuseSeconds;
+    if (!Number.isFinite(seconds) || seconds < 0) seconds = 5;
+    seconds = Math.min(seconds, 365 * 24 * 3600);
+    if (seconds === 0) return;
+    const durationMs = Math.max(seconds * 1000, this.options.allocationIntervalMs);
+    let byAgent = fw.filters.get(role);
+    if (!byAgent) {
+      byAgent = new Map();
+      fw.filters.set(role, byAgent);
+    }
+    const list = byAgent.get(agentId) ?? [];
+    list.push({ resources, createdAt: now, durationMs });
+    byAgent.set(agentId, list);
+  }
+
+  /**
+   * Whether a filter still holds at `now`. One created at `c` lasting `d` holds before `c + d`,
+   * and at exactly `c + d` only when `d` is one allocation interval: the batch that falls then was
+   * scheduled before the filter was made, so (as in Mesos) it runs first and the filter goes after.
+   */
+  private filterHolds(f: FilterEntry, now: number): boolean {
+    const end = f.createdAt + f.durationMs;
+    return now < end || (now === end && f.durationMs === this.options.allocationIntervalMs);
+  }
+
+  private isFiltered(fw: FrameworkState, role: string, agentId: string, offer: Resources, now: number): boolean {
+    const list = fw.filters.get(role)?.get(agentId);
+    if (!list) return false;
+    for (const f of list) if (this.filterHolds(f, now) && contains(f.resources, offer)) return true;
+    return false;
+  }
+
+  /** Removes filters that no longer hold (after a batch allocation). */
+  private expireFilters(now: number): void {
+    for (const fw of this.frameworks.values()) {
+      for (const byAgent of fw.filters.values()) {
+        for (const [agentId, list] of byAgent) {
+          const kept = list.filter((f) => now < f.createdAt + f.durationMs);
+          if (kept.length === 0) byAgent.delete(agentId);
+          else if (kept.length !== list.length) byAgent.set(agentId, kept);
+        }
+      }
+    }
+  }
+
+  private isAllocatable(r: Resources): boolean {
+    if (r.length === 0) return false;
+    const mins = this.options.minAllocatable;
+    if (mins.length === 0) return true;
+    const q = quantitiesOf(r);
+    for (const alt of mins) {
+      let ok = true;
+      for (const [name, amount] of Object.entries(alt)) {
+        if ((q.get(name) ?? 0) < Math.round(amount * 1000)) {
+          ok = false;
+          break;
+        }
+      }
+      if (ok) return true;
+    }
+    return false;
+  }
+
+  /** Drops what the framework cannot take: revocable resources without REVOCABLE_RESOURCES. */
+  private strip(fw: FrameworkState, r: Resources): Resources {
+    return fw.capabilities.has('REVOCABLE_RESOURCES') ? r : r.filter((x) => !x.revocable);
+  }
+
+  private excludes(fw: FrameworkState, agent: AgentState): boolean {
+    const ex = fw.request?.excludedAgents;
+    return ex !== undefined && (ex.includes(agent.id) || ex.includes(agent.hostname));
+  }
+
+  private prefersElsewhere(fw: FrameworkState, agent: AgentState): boolean {
+    const pref = fw.request?.preferredAgents;
+    return pref !== undefined && pref.length > 0 && !pref.includes(agent.id) && !pref.includes(agent.hostname);
+  }
+
+  // ── the allocation pass ──────────────────────────────────────────────────────────────────
+
+  /**
+   * One allocation pass at `now` over all agents, or only `agentIds` (event-triggered). A `batch`
+   * pass (the periodic one) also removes filters that have run out. Returns the offers to make,
+   * already charged to the frameworks.
+   */
+  allocate(now: number, opts: { agentIds?: Iterable<string>; batch?: boolean } = {}): Allocation[] {
+    const agents: AgentState[] = [];
+    if (opts.agentIds) {
+      for (const id of opts.agentIds) {
+        const a = this.agents.get(id);
+        if (a) agents.push(a);
+      }
+    } else {
+      agents.push(...this.agents.values());
+    }
+    const candidates = agents.filter((a) => !this.whitelist || this.whitelist.has(a.hostname));
+    const offers = new Map<string, Allocation>();
+    const give = (fw: FrameworkState, role: string, agent: AgentState, r: Resources) => {
+      this.track(fw.id, role, agent.id, r);
+      const key = `${fw.id}${KEY_SEP}${role}${KEY_SEP}${agent.id}`;
+      const o = offers.get(key);
+      if (o) o.resources = add(o.resources, r);
+      else offers.set(key, { frameworkId: fw.id, role, agentId: agent.id, resources: r });
+      this.counters.set('allocations', (this.counters.get('allocations') ?? 0) + 1);
+    };
+
+    // Headroom: unreserved, non-revocable, unallocated scalars must cover unmet guarantees.
+    const required: Quantities = new Map();
+    for (const [role, quota] of this.quotas) {
+      if (quota.guarantees) addInto(required, subtractClamped(quota.guarantees, this.consumedBySubtree(role)));
+    }
+    const availableHeadroom: Quantities = new Map();
+    if (required.size > 0) {
+      for (const a of this.agents.values()) addInto(availableHeadroom, quantitiesOf(a.available.filter(isUnreservedNonRevocableScalar)));
+    }
+
+    this.shuffle(candidates);
+    // Stage 1: quota guarantees.
+    if (this.quotas.size > 0) {
+      for (const agent of candidates) {
+        this.roleSorter.visit((role) => {
+          if (agent.available.length === 0) return true;
+          const quota = this.quotas.get(role);
+          if (!quota?.guarantees || isZero(quota.guarantees)) return false;
+          const frameworks = this.frameworkSorters.get(role);
+          if (!frameworks) return false;
+          let unsatisfied = subtractClamped(quota.guarantees, this.consumedBySubtree(role));
+          if (isZero(unsatisfied)) return false;
+          frameworks.visit((fwId) => {
+            if (isZero(unsatisfied)) return true;
+            const fw = this.frameworks.get(fwId)!;
+            if (this.excludes(fw, agent)) return false;
+            const available = this.strip(fw, allocatableTo(agent.available, role));
+            if (available.length === 0) return true;
+            if (!this.isAllocatable(available)) return false;
+            const { scalar, other } = splitQuotaPart(available);
+            const guaranteed = shrink(scalar, unsatisfied, true);
+            if (guaranteed.length === 0) return false;
+            let extra = subtract(scalar, guaranteed);
+            extra = this.applyLimit(role, extra, guaranteed);
+            extra = this.applyHeadroom(extra, required, availableHeadroom);
+            const ownReserved = other.filter((x) => x.role === role || x.type !== 'SCALAR' || x.revocable);
+            const toOffer = add(add(guaranteed, ownReserved), extra);
+            if (!this.isAllocatable(toOffer) || this.isFiltered(fw, role, agent.id, toOffer, now)) return false;
+            if (fw.request?.minOffer && !contains(toOffer, fw.request.minOffer)) return false;
+            const gq = quantitiesOf(guaranteed);
+            addInto(required, gq, -1);
+            for (const [k, v] of required) if (v <= 0) required.delete(k);
+            addInto(availableHeadroom, quantitiesOf(add(guaranteed, extra)), -1);
+            give(fw, role, agent, toOffer);
+            unsatisfied = subtractClamped(quota.guarantees!, this.consumedBySubtree(role));
+            return false;
+          });
+          return false;
+        });
+      }
+    }
+
+    // Stage 2: fair share.
+    this.shuffle(candidates);
+    for (const agent of candidates) {
+      if (agent.available.length === 0) continue;
+      const deferred: Array<{ fw: FrameworkState; role: string }> = [];
+      this.roleSorter.visit((role) => {
+        if (agent.available.length === 0) return true;
+        const frameworks = this.frameworkSorters.get(role);
+        if (!frameworks) return false;
+        frameworks.visit((fwId) => {
+          const fw = this.frameworks.get(fwId)!;
+          if (this.prefersElsewhere(fw, agent)) {
+            deferred.push({ fw, role });
+            return false;
+          }
+          return this.offerFairShare(fw, role, agent, now, required, availableHeadroom, give);
+        });
+        return agent.available.length === 0;
+      });
+      // Frameworks that prefer other agents come last here.
+      for (const { fw, role } of deferred) {
+        if (agent.available.length === 0) break;
+        this.offerFairShare(fw, role, agent, now, required, availableHeadroom, give);
+      }
+    }
+
+    if (opts.batch) this.expireFilters(now);
+    return [...offers.values()];
+  }
+
+  /** Stage 2 for one framework on one agent; `true` when the agent has nothing left. */
+  private offerFairShare(
+    fw: FrameworkState,
+    role: string,
+    agent: AgentState,
+    now: number,
+    required: Quantities,
+    availableHeadroom: Quantities,
+    give: (fw: FrameworkState, role: string, agent: AgentState, r: Resources) => void,
+  ): boolean {
+    if (this.excludes(fw, agent)) return false;
+    const available = this.strip(fw, allocatableTo(agent.available, role));
+    if (available.length === 0) return agent.available.length === 0;
+    if (!this.isAllocatable(available)) return false;
+    const { scalar, other } = splitQuotaPart(available);
+    let extra = this.applyLimit(role, scalar, []);
+    extra = this.applyHeadroom(extra, required, availableHeadroom);
+    const toOffer = add(other, extra);
+    if (!this.isAllocatable(toOffer) || this.isFiltered(fw, role, agent.id, toOffer, now)) return false;
+    if (fw.request?.minOffer && !contains(toOffer, fw.request.minOffer)) return false;
+    if (required.size > 0) addInto(availableHeadroom, quantitiesOf(extra), -1);
+    give(fw, role, agent, toOffer);
+    return agent.available.length === 0;
+  }
+
+  /** Caps the unreserved scalars `r` so the role stays within its limit (names without a limit pass). */
+  private applyLimit(role: string, r: Resources, alsoCounting: Resources): Resources {
+    const limits = this.quotas.get(role)?.limits;
+    if (!limits) return r;
+    const used = this.consumedBySubtree(role);
+    addInto(used, quantitiesOf(alsoCounting));
+    const room: Quantities = new Map();
+    for (const [k, v] of limits) room.set(k, Math.max(0, v - (used.get(k) ?? 0)));
+    return shrink(r, room, false);
+  }
+
+  /** Caps `r` so that what stays unallocated still covers the guarantees not yet met. */
+  private applyHeadroom(r: Resources, required: Quantities, availableHeadroom: Quantities): Resources {
+    if (required.size === 0 || r.length === 0) return r;
+    const surplus = subtractClamped(availableHeadroom, required);
+    return shrink(r, surplus, true);
+  }
+
+  private shuffle<T>(xs: T[]): void {
+    for (let i = xs.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1));
+      const t = xs[i]!;
+      xs[i] = xs[j]!;
+      xs[j] = t;
+    }
+  }
+
+  // ── inspection ───────────────────────────────────────────────────────────────────────────
+
+  /** Allocator metrics, named as Mesos names them. */
+  metrics(now: number): Record<string, number> {
+    const m: Record<string, number> = { 'allocator/mesos/allocation_runs': this.counters.get('allocations') ?? 0 };
+    for (const role of this.frameworkSorters.keys()) m[`allocator/mesos/offer_filters/roles/${role}/active`] = 0;
+    for (const fw of this.frameworks.values()) {
+      for (const [role, byAgent] of fw.filters) {
+        let n = 0;
+        for (const list of byAgent.values()) for (const f of list) if (this.filterHolds(f, now)) n++;
+        const k = `allocator/mesos/offer_filters/roles/${role}/active`;
+        m[k] = (m[k] ?? 0) + n;
+      }
+      for (const role of fw.suppressed) {
+        const k = `allocator/mesos/roles/${role}/suppressed`;
+        m[k] = (m[k] ?? 0) + 1;
+      }
+    }
+    for (const [role, quota] of this.quotas) {
+      for (const [name, v] of this.consumedBySubtree(role)) m[`allocator/mesos/quota/roles/${role}/resources/${name}/offered_or_allocated`] = v / 1000;
+      for (const [name, v] of quota.guarantees ?? []) m[`allocator/mesos/quota/roles/${role}/resources/${name}/guarantee`] = v / 1000;
+      for (const [name, v] of quota.limits ?? []) m[`allocator/mesos/quota/roles/${role}/resources/${name}/limit`] = v / 1000;
+    }
+    return m;
+  }
+
+  /** The role sorter's current order (for tests and inspection). */
+  roleOrder(): string[] {
+    return this.roleSorter.sort();
+  }
+
+  /** Free resources of an agent. */
+  available(agentId: string): Resources {
+    return this.agents.get(agentId)?.available ?? [];
+  }
+
+  /** True when `frameworkId` is known. */
+  hasFramework(frameworkId: string): boolean {
+    return this.frameworks.has(frameworkId);
+  }
+}
+
+/** Re-exported so callers can build quota amounts. */
+export { quantities } from './quantities.ts';
+export { containsQuantities };

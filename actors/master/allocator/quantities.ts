@@ -1,0 +1,58 @@
+/**
+ * Scalar resource quantities as the sorters and quota see them: name → amount in integer
+ * thousandths (so sums never drift), roles and ranges ignored.
+ *
+ * @see Mesos `ResourceQuantities`.
+ */
+import type { Resources } from '../../../protocols/resources.ts';
+
+/** name → amount in thousandths. */
+export type Quantities = Map<string, number>;
+
+/** The scalar quantities of `r` (every role, revocable included). */
+export function quantitiesOf(r: Resources): Quantities {
+  const q: Quantities = new Map();
+  for (const x of r) {
+    if (x.type !== 'SCALAR' || !x.scalar) continue;
+    q.set(x.name, (q.get(x.name) ?? 0) + Math.round(x.scalar * 1000));
+  }
+  return q;
+}
+
+/** Adds `b` into `a` (in place), `sign` = -1 subtracts; entries at zero are removed. */
+export function addInto(a: Quantities, b: Quantities, sign = 1): void {
+  for (const [k, v] of b) {
+    const n = (a.get(k) ?? 0) + sign * v;
+    if (n === 0) a.delete(k);
+    else a.set(k, n);
+  }
+}
+
+/** Quantities from a plain record in whole units (`{ cpus: 2, mem: 1024 }`). */
+export function quantities(rec: Record<string, number>): Quantities {
+  const q: Quantities = new Map();
+  for (const [k, v] of Object.entries(rec)) if (v !== 0) q.set(k, Math.round(v * 1000));
+  return q;
+}
+
+/** True when every amount in `b` is at most the one in `a`. */
+export function containsQuantities(a: Quantities, b: Quantities): boolean {
+  for (const [k, v] of b) if (v > (a.get(k) ?? 0)) return false;
+  return true;
+}
+
+/** `a − b` per name, clamped at zero (names at zero dropped). */
+export function subtractClamped(a: Quantities, b: Quantities): Quantities {
+  const out: Quantities = new Map();
+  for (const [k, v] of a) {
+    const n = v - (b.get(k) ?? 0);
+    if (n > 0) out.set(k, n);
+  }
+  return out;
+}
+
+/** True when no amount is positive. */
+export function isZero(q: Quantities): boolean {
+  for (const v of q.values()) if (v > 0) return false;
+  return true;
+}

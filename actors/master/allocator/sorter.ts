@@ -1,0 +1,354 @@
+/**
+ * Sorters order the clients an allocation pass visits: roles (hierarchically, `a/b` below `a`)
+ * and, within a role, frameworks. Three policies share one tree:
+ *
+ * - `drf` — dominant resource fairness: a client's share is its largest fraction of any scalar
+ *   resource in the pool, divided by its weight (so weight 2 means "entitled to twice as much");
+ * - `priority` — strict priority: higher weight always first, DRF among equal weights;
+ * - `random` — a weighted random order on every visit, from a seeded generator.
+ *
+ * Ties break by the number of allocations a client has had (it only ever grows), then by name.
+ * Siblings are ordered by the share of their whole subtree, and each subtree is visited in full
+ * before the next (hierarchical DRF).
+ *
+ * The order is kept incrementally: an allocation repositions only the clients on its path, so an
+ * allocation pass over many agents never re-sorts from scratch. A change of the pool total or of a
+ * weight re-sorts everything once, on the next visit.
+ *
+ * @see Mesos `DRFSorter` (`src/master/allocator/mesos/sorter/drf/sorter.cpp`) and `RandomSorter`.
+ */
+import { addInto, type Quantities } from './quantities.ts';
+
+/** Sorting policies. @see `--role_sorter`, `--framework_sorter` */
+export const SORTER_POLICIES = ['drf', 'priority', 'random'] as const;
+/** One of {@link SORTER_POLICIES}. */
+export type SorterPolicy = (typeof SORTER_POLICIES)[number];
+
+interface Node {
+  /** Full path (`a/b`), or the client name in a flat sorter; `a/.` for a virtual leaf. */
+  path: string;
+  /** The client this leaf stands for (`a` for the virtual leaf `a/.`). */
+  client?: string;
+  parent?: Node;
+  /** Sorted internal nodes and active leaves. */
+  children: Node[];
+  /** Inactive leaves, in no order. */
+  inactive: Set<Node>;
+  active: boolean;
+  allocation: Quantities;
+  count: number;
+  share: number;
+}
+
+/**
+ * A sorter over clients. Role sorters are `hierarchical` (paths split on `/`); framework sorters
+ * are flat.
+ */
+export class Sorter {
+  private readonly root: Node = newNode('');
+  private readonly leaves = new Map<string, Node>();
+  private readonly weights = new Map<string, number>();
+  private readonly total: Quantities = new Map();
+  private dirty = false;
+
+  constructor(
+    readonly policy: SorterPolicy = 'drf',
+    private readonly hierarchical = false,
+    /** Uniform random numbers in [0, 1) for the `random` policy (seeded by the caller). */
+    private readonly random: () => number = () => 0,
+  ) {}
+
+  /** Adds an (inactive) client. */
+  add(client: string): void {
+    if (this.leaves.has(client)) return;
+    const segments = this.hierarchical ? client.split('/') : [client];
+    let parent = this.root;
+    let path = '';
+    for (let i = 0; i < segments.length - 1; i++) {
+      path = path ? `${path}/${segments[i]}` : segments[i]!;
+      parent = this.internalChild(parent, path);
+    }
+    const existing = this.findChild(parent, client);
+    if (existing) {
+      // `client` is already an internal node (it has subroles): the client lives in a virtual leaf.
+      const leaf = newNode(`${client}/.`, existing, client);
+      existing.inactive.add(leaf);
+      this.leaves.set(client, leaf);
+    } else {
+      const leaf = newNode(client, parent, client);
+      parent.inactive.add(leaf);
+      this.leaves.set(client, leaf);
+    }
+    this.dirty = true;
+  }
+
+  /** Removes a client and its allocation. */
+  remove(client: string): void {
+    const leaf = this.leaves.get(client);
+    if (!leaf) return;
+    this.leaves.delete(client);
+    for (let n = leaf.parent; n; n = n.parent) addInto(n.allocation, leaf.allocation, -1);
+    const parent = leaf.parent!;
+    if (leaf.active) parent.children.splice(parent.children.indexOf(leaf), 1);
+    else parent.inactive.delete(leaf);
+    this.prune(parent);
+    this.dirty = true;
+  }
+
+  /** True when `client` was added. */
+  contains(client: string): boolean {
+    return this.leaves.has(client);
+  }
+
+  /** Number of clients. */
+  count(): number {
+    return this.leaves.size;
+  }
+
+  /** Number of active clients. */
+  activeCount(): number {
+    let n = 0;
+    for (const l of this.leaves.values()) if (l.active) n++;
+    return n;
+  }
+
+  /** Makes a client visible to {@link visit}. */
+  activate(client: string): void {
+    const leaf = this.leaves.get(client);
+    if (!leaf || leaf.active) return;
+    leaf.active = true;
+    leaf.parent!.inactive.delete(leaf);
+    leaf.share = this.shareOf(leaf);
+    this.insertSorted(leaf.parent!, leaf);
+  }
+
+  /** Hides a client from {@link visit}; its allocation and count stay. */
+  deactivate(client: string): void {
+    const leaf = this.leaves.get(client);
+    if (!leaf || !leaf.active) return;
+    leaf.active = false;
+    const siblings = leaf.parent!.children;
+    siblings.splice(siblings.indexOf(leaf), 1);
+    leaf.parent!.inactive.add(leaf);
+  }
+
+  /** True when the client is active. */
+  isActive(client: string): boolean {
+    return this.leaves.get(client)?.active ?? false;
+  }
+
+  /** Sets the weight of a path (may precede the client's existence). Default 1. */
+  updateWeight(path: string, weight: number): void {
+    if (weight === 1) this.weights.delete(path);
+    else this.weights.set(path, weight);
+    this.dirty = true;
+  }
+
+  /** The weight of a path. */
+  weight(path: string): number {
+    return this.weights.get(path) ?? 1;
+  }
+
+  /** Adds resources to the pool the shares are measured against. */
+  addTotal(q: Quantities): void {
+    addInto(this.total, q);
+    this.dirty = true;
+  }
+
+  /** Removes resources from the pool. */
+  removeTotal(q: Quantities): void {
+    addInto(this.total, q, -1);
+    this.dirty = true;
+  }
+
+  /** Charges `q` to `client` (and its ancestors); every call counts as one allocation. */
+  allocated(client: string, q: Quantities): void {
+    const leaf = this.leaves.get(client);
+    if (!leaf) return;
+    for (let n: Node | undefined = leaf; n && n !== this.root; n = n.parent) {
+      addInto(n.allocation, q);
+      n.count += 1;
+    }
+    this.reposition(leaf);
+  }
+
+  /** Gives `q` back from `client` (and its ancestors); the allocation count stays. */
+  unallocated(client: string, q: Quantities): void {
+    const leaf = this.leaves.get(client);
+    if (!leaf) return;
+    for (let n: Node | undefined = leaf; n && n !== this.root; n = n.parent) addInto(n.allocation, q, -1);
+    this.reposition(leaf);
+  }
+
+  /** The quantities charged to `client`. */
+  allocation(client: string): Quantities {
+    return this.leaves.get(client)?.allocation ?? new Map();
+  }
+
+  /** The weighted share of a client (or internal path). */
+  share(client: string): number {
+    const leaf = this.leaves.get(client);
+    return leaf ? this.shareOf(leaf) : 0;
+  }
+
+  /**
+   * Visits active clients in order until `fn` returns `true` (found). Returns whether it did.
+   * Cheap to call per agent: no array is built.
+   */
+  visit(fn: (client: string) => boolean): boolean {
+    if (this.dirty) this.resort();
+    return this.visitNode(this.root, fn);
+  }
+
+  /** Active clients in order (for tests and inspection). */
+  sort(): string[] {
+    const out: string[] = [];
+    this.visit((c) => {
+      out.push(c);
+      return false;
+    });
+    return out;
+  }
+
+  // ── internals ────────────────────────────────────────────────────────────────────────────
+
+  private visitNode(node: Node, fn: (client: string) => boolean): boolean {
+    const children = this.policy === 'random' ? this.shuffled(node.children) : node.children;
+    for (const child of children) {
+      if (child.client !== undefined) {
+        if (fn(child.client)) return true;
+      } else if (this.visitNode(child, fn)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** A weighted random order (Efraimidis–Spirakis keys). */
+  private shuffled(nodes: Node[]): Node[] {
+    return nodes
+      .map((n) => ({ n, k: Math.pow(this.random() || Number.MIN_VALUE, 1 / this.weightOf(n)) }))
+      .sort((a, b) => b.k - a.k)
+      .map((x) => x.n);
+  }
+
+  private weightOf(n: Node): number {
+    // A virtual leaf `a/.` keeps weight 1; its parent `a` carries the role's weight.
+    return n.path.endsWith('/.') ? 1 : this.weights.get(n.path) ?? 1;
+  }
+
+  private shareOf(n: Node): number {
+    let max = 0;
+    for (const [name, total] of this.total) {
+      if (total <= 0) continue;
+      const f = (n.allocation.get(name) ?? 0) / total;
+      if (f > max) max = f;
+    }
+    return this.policy === 'priority' ? max : max / this.weightOf(n);
+  }
+
+  /** Total order: policy key, then share, then allocation count, then path. */
+  private compare(a: Node, b: Node): number {
+    if (this.policy === 'priority') {
+      const w = this.weightOf(b) - this.weightOf(a);
+      if (w !== 0) return w;
+    }
+    return a.share - b.share || a.count - b.count || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+  }
+
+  private insertSorted(parent: Node, node: Node): void {
+    const arr = parent.children;
+    let lo = 0;
+    let hi = arr.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.compare(arr[mid]!, node) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    arr.splice(lo, 0, node);
+  }
+
+  /** Moves the nodes on `leaf`'s path to their new places after its allocation changed. */
+  private reposition(leaf: Node): void {
+    if (this.dirty) return;
+    for (let n: Node | undefined = leaf; n && n !== this.root; n = n.parent) {
+      n.share = this.shareOf(n);
+      if (n.client !== undefined && !n.active) continue;
+      const siblings = n.parent!.children;
+      const i = siblings.indexOf(n);
+      if (i < 0) continue;
+      // Usually the node moves a little: check the neighbours before a full reinsert.
+      const okLeft = i === 0 || this.compare(siblings[i - 1]!, n) < 0;
+      const okRight = i === siblings.length - 1 || this.compare(n, siblings[i + 1]!) < 0;
+      if (okLeft && okRight) continue;
+      siblings.splice(i, 1);
+      this.insertSorted(n.parent!, n);
+    }
+  }
+
+  /** Recomputes every share and sorts every level. */
+  private resort(): void {
+    const walk = (node: Node) => {
+      for (const c of node.children) {
+        c.share = this.shareOf(c);
+        if (c.client === undefined) walk(c);
+      }
+      node.children.sort((a, b) => this.compare(a, b));
+    };
+    walk(this.root);
+    this.dirty = false;
+  }
+
+  private findChild(parent: Node, path: string): Node | undefined {
+    for (const c of parent.children) if (c.path === path) return c;
+    for (const c of parent.inactive) if (c.path === path) return c;
+    return undefined;
+  }
+
+  /** The internal node `path` under `parent`, created (or converted from a leaf) as needed. */
+  private internalChild(parent: Node, path: string): Node {
+    const existing = this.findChild(parent, path);
+    if (existing && existing.client === undefined) return existing;
+    const internal = newNode(path, parent);
+    if (existing) {
+      // A leaf client `a` gains subroles: it becomes internal and its client moves to `a/.`.
+      if (existing.active) parent.children.splice(parent.children.indexOf(existing), 1);
+      else parent.inactive.delete(existing);
+      existing.parent = internal;
+      existing.path = `${path}/.`;
+      if (existing.active) internal.children.push(existing);
+      else internal.inactive.add(existing);
+      addInto(internal.allocation, existing.allocation);
+      internal.count = existing.count;
+    }
+    parent.children.push(internal);
+    this.dirty = true;
+    return internal;
+  }
+
+  /** Removes internal nodes left without clients; folds a lone virtual leaf back. */
+  private prune(node: Node): void {
+    while (node !== this.root && node.children.length === 0 && node.inactive.size === 0) {
+      const parent = node.parent!;
+      parent.children.splice(parent.children.indexOf(node), 1);
+      node = parent;
+    }
+    if (node !== this.root && node.client === undefined && node.children.length + node.inactive.size === 1) {
+      const only = node.children[0] ?? [...node.inactive][0]!;
+      if (only.path === `${node.path}/.`) {
+        const parent = node.parent!;
+        parent.children.splice(parent.children.indexOf(node), 1);
+        only.path = node.path;
+        only.parent = parent;
+        if (only.active) parent.children.push(only);
+        else parent.inactive.add(only);
+      }
+    }
+  }
+}
+
+function newNode(path: string, parent?: Node, client?: string): Node {
+  const n: Node = { path, parent, children: [], inactive: new Set(), active: false, allocation: new Map(), count: 0, share: 0 };
+  if (client !== undefined) n.client = client;
+  return n;
+}
