@@ -122,6 +122,8 @@ export const OfferSchema = Type.Object({
   resources: ResourcesSchema,
   attributes: AttributesSchema,
   executorIds: Type.Array(Id),
+  /** The role the resources are allocated to. @see `Offer.allocation_info` */
+  role: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
 });
 /** @see OfferSchema */
 export type Offer = Static<typeof OfferSchema>;

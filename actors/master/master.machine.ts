@@ -129,8 +129,8 @@ export function createMasterMachine(deps: ActorDeps) {
           case 'DeactivateFramework': out = deactivateFramework(s, fw!, e); reallocate = 'all'; break;
           case 'LaunchTasks': out = launchTasks(s, fw!, event, e); break;
           case 'DeclineOffers': out = declineOffers(s, fw!, event, e); break;
-          case 'ReviveOffers': out = reviveOffers(s, fw!); reallocate = 'all'; break;
-          case 'SuppressOffers': out = suppressOffers(s, fw!); break;
+          case 'ReviveOffers': out = reviveOffers(s, fw!, event.body.roles); reallocate = 'all'; break;
+          case 'SuppressOffers': out = suppressOffers(s, fw!, event.body.roles); break;
           case 'KillTask': out = killTask(s, fw!, event, e); break;
           case 'AcknowledgeStatusUpdate': out = acknowledgeStatusUpdate(s, fw!, event, e); break;
           case 'ReconcileTasks': out = reconcileTasks(s, fw!, event, e); break;
@@ -165,7 +165,7 @@ export function createMasterMachine(deps: ActorDeps) {
         const s = context.state;
         const e = env(context);
         for (const o of expireOffers(s, e)) enqueue.emit(o);
-        for (const o of allocateOffers(s, e)) enqueue.emit(o);
+        for (const o of allocateOffers(s, e, undefined, true)) enqueue.emit(o);
         enqueue.assign({ state: { ...s } });
       }),
       logIgnoredWhileStandby: enqueueActions(({ event, enqueue }) => {
@@ -180,14 +180,10 @@ export function createMasterMachine(deps: ActorDeps) {
     },
   }).createMachine({
     id: 'master',
-    context: ({ input }) => ({
-      self: input.self,
-      runId: input.runId,
-      hostname: input.hostname,
-      flags: { ...DEFAULT_MASTER_FLAGS, ...input.flags },
-      epoch: 0,
-      state: initialMasterState(),
-    }),
+    context: ({ input }) => {
+      const flags = { ...DEFAULT_MASTER_FLAGS, ...input.flags };
+      return { self: input.self, runId: input.runId, hostname: input.hostname, flags, epoch: 0, state: initialMasterState(flags) };
+    },
     initial: 'contending',
     states: {
       contending: {

@@ -34,7 +34,7 @@ import { agentIdFor, frameworkIdFor, offerIdFor } from '../../protocols/ids.ts';
 import { isTerminalState, type TaskReason, type TaskState } from '../../protocols/task-states.ts';
 import type { Message } from '../../protocols/messages.ts';
 import { send, type Inbound, type SendEvent } from '../common.ts';
-import { allocate, expireFilters, type OfferFilter } from './allocator/allocator.ts';
+import { HierarchicalAllocator, type AllocatorOptions } from './allocator/hierarchical.ts';
 
 /** Master flags that shape behaviour. Every timer is a flag. */
 export interface MasterFlags {
@@ -48,6 +48,8 @@ export interface MasterFlags {
   /** How many finished frameworks and tasks `/state` keeps. */
   maxCompletedFrameworks: number;
   maxCompletedTasksPerFramework: number;
+  /** Sorters, minimum allocatable size and shuffle seed. @see `--role_sorter`, `--framework_sorter` */
+  allocator: Partial<AllocatorOptions>;
 }
 
 /** Mesos' defaults (DESIGN.md §7). */
@@ -59,6 +61,7 @@ export const DEFAULT_MASTER_FLAGS: MasterFlags = {
   maxAgentPingTimeouts: 5,
   maxCompletedFrameworks: 50,
   maxCompletedTasksPerFramework: 1000,
+  allocator: {},
 };
 
 /** A registered agent. */
@@ -78,6 +81,8 @@ export interface AgentEntry {
 /** A task the master tracks. */
 export interface TaskEntry {
   task: Task;
+  /** The role its resources are allocated to. */
+  role: string;
   /** The latest status the master has seen. */
   status?: TaskStatus;
   /** Whether its resources have already been given back (exactly once, on the first terminal update). */
@@ -106,6 +111,7 @@ export interface FrameworkEntry {
 /** An outstanding offer. */
 export interface OfferEntry {
   offer: Offer;
+  role: string;
   createdAt: number;
 }
 
@@ -119,7 +125,8 @@ export interface MasterState {
   frameworks: Map<string, FrameworkEntry>;
   completedFrameworks: FrameworkEntry[];
   offers: Map<string, OfferEntry>;
-  filters: OfferFilter[];
+  /** Decides who is offered what; keeps its own account of what is allocated where. */
+  allocator: HierarchicalAllocator;
   nextFrameworkSeq: number;
   nextAgentSeq: number;
   nextOfferSeq: number;
@@ -137,14 +144,14 @@ export interface MasterEnv {
 }
 
 /** An empty state. */
-export function initialMasterState(): MasterState {
+export function initialMasterState(flags: MasterFlags = DEFAULT_MASTER_FLAGS): MasterState {
   return {
     agents: new Map(),
     agentsByPid: new Map(),
     frameworks: new Map(),
     completedFrameworks: [],
     offers: new Map(),
-    filters: [],
+    allocator: new HierarchicalAllocator({ ...flags.allocator, allocationIntervalMs: flags.allocationIntervalMs }),
     nextFrameworkSeq: 0,
     nextAgentSeq: 0,
     nextOfferSeq: 0,
@@ -208,7 +215,7 @@ export function registerAgent(s: MasterState, ev: Inbound<'RegisterAgent'>, env:
     return out;
   }
   const id = agentIdFor(env.runId, s.nextAgentSeq++);
-  addAgent(s, id, ev.from, ev.body.agent, env);
+  allocatorAddAgent(s, addAgent(s, id, ev.from, ev.body.agent, env));
   bump(s, 'master/slave_registrations');
   sendTo(env, ev.from, { type: 'AgentRegistered', body: { agentId: id, connection: connectionInfo(env) } }, out);
   return out;
@@ -230,6 +237,19 @@ function addAgent(s: MasterState, id: string, agentPid: string, info: AgentInfo,
   return entry;
 }
 
+/** Tells the allocator about an agent, with what is already running on it. */
+function allocatorAddAgent(s: MasterState, entry: AgentEntry): void {
+  const used: Array<{ frameworkId: string; role: string; agentId: string; resources: Resources }> = [];
+  for (const fw of s.frameworks.values()) {
+    for (const t of fw.tasks.values()) if (t.task.agentId === entry.id && !t.freed) used.push({ frameworkId: fw.id, role: t.role, agentId: entry.id, resources: t.task.resources });
+  }
+  for (const e of entry.executors.values()) {
+    const fw = s.frameworks.get(e.frameworkId);
+    used.push({ frameworkId: e.frameworkId, role: fw?.role ?? '*', agentId: entry.id, resources: e.resources });
+  }
+  s.allocator.addAgent(entry.id, { hostname: entry.info.hostname, total: entry.total }, used);
+}
+
 /**
  * `ReregisterAgent`: an agent we know (it restarted or reconnected) or one a previous leader admitted
  * (this master is new). Its tasks and executors are taken as the truth and its frameworks recovered.
@@ -248,7 +268,7 @@ export function reregisterAgent(s: MasterState, ev: Inbound<'ReregisterAgent'>, 
     entry = addAgent(s, id, ev.from, agent, env);
     for (const info of frameworks) {
       if (!info.id || s.frameworks.has(info.id)) continue;
-      s.frameworks.set(info.id, newFramework(info.id, undefined, info, env, true));
+      s.frameworks.set(info.id, newFramework(s, info.id, undefined, info, env, true));
     }
     for (const e of executors) {
       if (!e.frameworkId) continue;
@@ -260,10 +280,11 @@ export function reregisterAgent(s: MasterState, ev: Inbound<'ReregisterAgent'>, 
     for (const t of tasks) {
       const fw = s.frameworks.get(t.frameworkId);
       if (!fw || fw.tasks.has(t.taskId) || isTerminalState(t.state)) continue;
-      fw.tasks.set(t.taskId, { task: { ...t }, freed: false });
+      fw.tasks.set(t.taskId, { task: { ...t }, role: fw.role, freed: false });
       entry.used = add(entry.used, t.resources);
       fw.used = add(fw.used, quantities(t.resources));
     }
+    allocatorAddAgent(s, entry);
     bump(s, 'master/slave_reregistrations');
   }
   sendTo(env, ev.from, { type: 'AgentReregistered', body: { agentId: id, connection: connectionInfo(env) } }, out);
@@ -289,6 +310,7 @@ export function removeAgent(s: MasterState, agentId: string, env: MasterEnv, rea
   }
   s.agents.delete(agentId);
   s.agentsByPid.delete(entry.pid);
+  s.allocator.removeAgent(agentId);
   bump(s, 'master/slave_removals');
   return out;
 }
@@ -302,7 +324,9 @@ export function unregisterAgent(s: MasterState, ev: Inbound<'UnregisterAgent'>, 
 
 // ── frameworks ─────────────────────────────────────────────────────────────────────────────
 
-function newFramework(id: string, schedPid: string | undefined, info: FrameworkInfo, env: MasterEnv, recovered = false): FrameworkEntry {
+function newFramework(s: MasterState, id: string, schedPid: string | undefined, info: FrameworkInfo, env: MasterEnv, recovered = false): FrameworkEntry {
+  s.allocator.addFramework(id, { roles: [roleOf(info)], capabilities: info.capabilities ?? [] });
+  if (recovered) s.allocator.deactivateFramework(id);
   return {
     id,
     pid: schedPid,
@@ -345,12 +369,14 @@ export function subscribeFramework(s: MasterState, ev: Inbound<'SubscribeFramewo
       fw.role = roleOf(info);
       fw.active = true;
       fw.recovered = false;
+      s.allocator.updateFramework(fw.id, { roles: [fw.role], capabilities: info.capabilities ?? [] });
+      s.allocator.activateFramework(fw.id);
       bump(s, 'master/frameworks_reregistered');
       sendTo(env, ev.from, { type: 'FrameworkReregistered', body: body(fw.id) }, out);
       return out;
     }
     // A framework a previous leader knew: take it back with its id.
-    s.frameworks.set(info.id, newFramework(info.id, ev.from, info, env));
+    s.frameworks.set(info.id, newFramework(s, info.id, ev.from, info, env));
     sendTo(env, ev.from, { type: 'FrameworkReregistered', body: body(info.id) }, out);
     return out;
   }
@@ -362,7 +388,7 @@ export function subscribeFramework(s: MasterState, ev: Inbound<'SubscribeFramewo
     }
   }
   const id = frameworkIdFor(env.runId, s.nextFrameworkSeq++);
-  s.frameworks.set(id, newFramework(id, ev.from, info, env));
+  s.frameworks.set(id, newFramework(s, id, ev.from, info, env));
   bump(s, 'master/frameworks_registered');
   sendTo(env, ev.from, { type: 'FrameworkRegistered', body: body(id) }, out);
   return out;
@@ -379,6 +405,7 @@ export function deactivateFramework(s: MasterState, fw: FrameworkEntry, env: Mas
   const out: Out = [];
   fw.active = false;
   for (const offerId of [...fw.offers]) rescindOffer(s, offerId, env, out);
+  s.allocator.deactivateFramework(fw.id);
   return out;
 }
 
@@ -388,7 +415,7 @@ export function deactivateFramework(s: MasterState, fw: FrameworkEntry, env: Mas
  */
 export function teardownFramework(s: MasterState, fw: FrameworkEntry, env: MasterEnv): Out {
   const out: Out = [];
-  for (const offerId of [...fw.offers]) removeOffer(s, offerId);
+  for (const offerId of [...fw.offers]) removeOffer(s, offerId, true);
   const agentIds = new Set<string>();
   for (const t of fw.tasks.values()) agentIds.add(t.task.agentId);
   for (const a of s.agents.values()) {
@@ -405,7 +432,7 @@ export function teardownFramework(s: MasterState, fw: FrameworkEntry, env: Maste
   }
   for (const taskId of [...fw.tasks.keys()]) finishTask(s, fw, taskId, 'TASK_KILLED', env);
   s.frameworks.delete(fw.id);
-  s.filters = s.filters.filter((f) => f.frameworkId !== fw.id);
+  s.allocator.removeFramework(fw.id);
   fw.active = false;
   s.completedFrameworks.push(fw);
   if (s.completedFrameworks.length > env.flags.maxCompletedFrameworks) s.completedFrameworks.shift();
@@ -415,10 +442,12 @@ export function teardownFramework(s: MasterState, fw: FrameworkEntry, env: Maste
 
 // ── offers ─────────────────────────────────────────────────────────────────────────────────
 
-function removeOffer(s: MasterState, offerId: string): OfferEntry | undefined {
+/** Forgets an offer; with `recover` its resources go back to the allocator (no filter). */
+function removeOffer(s: MasterState, offerId: string, recover: boolean): OfferEntry | undefined {
   const o = s.offers.get(offerId);
   if (!o) return undefined;
   s.offers.delete(offerId);
+  if (recover) s.allocator.recoverResources(o.offer.frameworkId, o.offer.agentId, o.role, o.offer.resources, 0);
   const agent = s.agents.get(o.offer.agentId);
   if (agent) agent.offered = subtract(agent.offered, o.offer.resources);
   const fw = s.frameworks.get(o.offer.frameworkId);
@@ -430,7 +459,7 @@ function removeOffer(s: MasterState, offerId: string): OfferEntry | undefined {
 }
 
 function rescindOffer(s: MasterState, offerId: string, env: MasterEnv, out: Out): void {
-  const o = removeOffer(s, offerId);
+  const o = removeOffer(s, offerId, true);
   if (!o) return;
   bump(s, 'master/offers_rescinded');
   sendTo(env, s.frameworks.get(o.offer.frameworkId)?.pid, { type: 'OffersRescinded', body: { offerIds: [offerId] } }, out);
@@ -442,59 +471,41 @@ function refuseSeconds(filters: Filters | undefined, env: MasterEnv): number {
   return Math.min(r, 365 * 24 * 3600);
 }
 
-function addFilter(s: MasterState, frameworkId: string, agentId: string, resources: Resources, filters: Filters | undefined, env: MasterEnv): void {
-  const seconds = refuseSeconds(filters, env);
-  if (seconds <= 0 || isEmpty(resources)) return;
-  // A filter lasts at least one allocation interval, or it would never take effect.
-  const ms = Math.max(seconds * 1000, env.flags.allocationIntervalMs);
-  s.filters.push({ frameworkId, agentId, resources, expiresAt: env.now + ms });
-}
-
 /** `DeclineOffers`: give the offers back, refusing them for `filters.refuseSeconds`. */
 export function declineOffers(s: MasterState, fw: FrameworkEntry, ev: Inbound<'DeclineOffers'>, env: MasterEnv): Out {
   for (const offerId of ev.body.offerIds) {
     const o = s.offers.get(offerId);
     if (!o || o.offer.frameworkId !== fw.id) continue;
-    removeOffer(s, offerId);
-    addFilter(s, fw.id, o.offer.agentId, o.offer.resources, ev.body.filters, env);
+    removeOffer(s, offerId, false);
+    s.allocator.recoverResources(fw.id, o.offer.agentId, o.role, o.offer.resources, env.now, refuseSeconds(ev.body.filters, env));
     bump(s, 'master/offers_declined');
   }
   return [];
 }
 
 /** `ReviveOffers`: drop the framework's filters and resume offers. */
-export function reviveOffers(s: MasterState, fw: FrameworkEntry): Out {
-  s.filters = s.filters.filter((f) => f.frameworkId !== fw.id);
+export function reviveOffers(s: MasterState, fw: FrameworkEntry, roles?: readonly string[]): Out {
+  s.allocator.reviveOffers(fw.id, roles);
   fw.suppressed = false;
   bump(s, 'master/messages_revive_offers');
   return [];
 }
 
 /** `SuppressOffers`: no offers until revived. */
-export function suppressOffers(s: MasterState, fw: FrameworkEntry): Out {
+export function suppressOffers(s: MasterState, fw: FrameworkEntry, roles?: readonly string[]): Out {
+  s.allocator.suppressOffers(fw.id, roles);
   fw.suppressed = true;
   bump(s, 'master/messages_suppress_offers');
   return [];
 }
 
-/** Runs the allocator over all (or only `onlyAgents`) agents and turns its decisions into offers. */
-export function allocateOffers(s: MasterState, env: MasterEnv, onlyAgents?: ReadonlySet<string>): Out {
+/**
+ * Runs the allocator over all (or only `onlyAgents`) agents and turns its decisions into offers.
+ * `batch` marks the periodic pass, after which run-out decline filters are removed.
+ */
+export function allocateOffers(s: MasterState, env: MasterEnv, onlyAgents?: ReadonlySet<string>, batch = false): Out {
   const out: Out = [];
-  s.filters = expireFilters(s.filters, env.now);
-  const decisions = allocate({
-    agents: [...s.agents.values()].map((a) => ({ id: a.id, hostname: a.info.hostname, total: a.total, allocated: add(a.used, a.offered) })),
-    frameworks: [...s.frameworks.values()].map((f) => ({
-      id: f.id,
-      role: f.role,
-      active: f.active && f.pid !== undefined,
-      suppressed: f.suppressed,
-      allocated: add(f.used, f.offered),
-      allocations: f.allocations,
-    })),
-    filters: s.filters,
-    now: env.now,
-    onlyAgents,
-  });
+  const decisions = s.allocator.allocate(env.now, { ...(onlyAgents ? { agentIds: onlyAgents } : {}), batch });
   const byFramework = new Map<string, Offer[]>();
   for (const d of decisions) {
     const agent = s.agents.get(d.agentId)!;
@@ -507,8 +518,9 @@ export function allocateOffers(s: MasterState, env: MasterEnv, onlyAgents?: Read
       resources: d.resources,
       attributes: agent.info.attributes,
       executorIds: [...agent.executors.values()].filter((e) => e.frameworkId === fw.id).map((e) => e.executorId),
+      role: d.role,
     };
-    s.offers.set(offer.id, { offer, createdAt: env.now });
+    s.offers.set(offer.id, { offer, role: d.role, createdAt: env.now });
     agent.offered = add(agent.offered, d.resources);
     fw.offered = add(fw.offered, quantities(d.resources));
     fw.offers.add(offer.id);
@@ -551,13 +563,14 @@ export function launchTasks(s: MasterState, fw: FrameworkEntry, ev: Inbound<'Lau
     // Valid offers among them are given back: Mesos recovers them too.
     for (const id of offerIds) {
       const o = s.offers.get(id);
-      if (o && o.offer.frameworkId === fw.id) removeOffer(s, id);
+      if (o && o.offer.frameworkId === fw.id) removeOffer(s, id, true);
     }
     bump(s, 'master/invalid_offers', offerIds.length);
     return out;
   }
   if (offerIds.length === 0) return out;
-  const used = offerIds.map((id) => removeOffer(s, id)!);
+  const used = offerIds.map((id) => removeOffer(s, id, false)!);
+  const role = used[0]!.role;
   bump(s, 'master/offers_accepted', used.length);
   const agent = s.agents.get(used[0]!.offer.agentId)!;
   let remaining: Resources = [];
@@ -586,6 +599,7 @@ export function launchTasks(s: MasterState, fw: FrameworkEntry, ev: Inbound<'Lau
         state: 'TASK_STAGING',
         resources: task.resources,
       },
+      role,
       freed: false,
     };
     if (entry.task.executorId === undefined) delete entry.task.executorId;
@@ -593,7 +607,7 @@ export function launchTasks(s: MasterState, fw: FrameworkEntry, ev: Inbound<'Lau
     bump(s, 'master/tasks_staging');
     sendTo(env, agent.pid, { type: 'RunTask', body: { frameworkId: fw.id, framework: fw.info, task, schedulerPid: fw.pid } }, out);
   }
-  if (!isEmpty(remaining)) addFilter(s, fw.id, agent.id, remaining, filters, env);
+  if (!isEmpty(remaining)) s.allocator.recoverResources(fw.id, agent.id, role, remaining, env.now, refuseSeconds(filters, env));
   return out;
 }
 
@@ -655,6 +669,7 @@ function freeTaskResources(s: MasterState, fw: FrameworkEntry, t: TaskEntry): vo
   const agent = s.agents.get(t.task.agentId);
   if (agent) agent.used = subtract(agent.used, t.task.resources);
   fw.used = subtract(fw.used, quantities(t.task.resources));
+  s.allocator.recoverResources(fw.id, t.task.agentId, t.role, t.task.resources, 0);
 }
 
 /**
@@ -731,6 +746,7 @@ export function exitedExecutor(s: MasterState, ev: Inbound<'ExitedExecutor'>, en
     agent.executors.delete(key);
     agent.used = subtract(agent.used, e.resources);
     if (fw) fw.used = subtract(fw.used, quantities(e.resources));
+    s.allocator.recoverResources(ev.body.frameworkId, agentId, fw?.role ?? '*', e.resources, 0);
   }
   sendTo(env, fw?.pid, { type: 'ExitedExecutor', body: ev.body }, out);
   return { out, freedOn: e ? agentId : undefined };

@@ -180,6 +180,8 @@ export class HierarchicalAllocator {
   private whitelist?: Set<string>;
   private readonly random: () => number;
   private readonly counters = new Map<string, number>();
+  /** Scalar quantities of every agent's total: the pool shares are measured against. */
+  private readonly clusterTotal: Quantities = new Map();
 
   constructor(options: Partial<AllocatorOptions> = {}) {
     this.options = { ...DEFAULT_ALLOCATOR_OPTIONS, ...options };
@@ -285,7 +287,9 @@ export class HierarchicalAllocator {
     if (!this.roleSorter.contains(role)) {
       this.roleSorter.add(role);
       this.roleSorter.activate(role);
-      this.frameworkSorters.set(role, new Sorter(this.options.frameworkSorter, false, this.random));
+      const sorter = new Sorter(this.options.frameworkSorter, false, this.random);
+      sorter.addTotal(this.clusterTotal);
+      this.frameworkSorters.set(role, sorter);
     }
     const s = this.frameworkSorters.get(role)!;
     s.add(fw.id);
@@ -309,6 +313,7 @@ export class HierarchicalAllocator {
     if (this.agents.has(id)) return;
     this.agents.set(id, { id, hostname: info.hostname, total: info.total, available: info.total, allocations: new Map() });
     const q = quantitiesOf(info.total);
+    addInto(this.clusterTotal, q);
     this.roleSorter.addTotal(q);
     for (const s of this.frameworkSorters.values()) s.addTotal(q);
     this.addReservations(info.total, 1);
@@ -324,6 +329,7 @@ export class HierarchicalAllocator {
       this.untrack(fwId, role, id, r);
     }
     const q = quantitiesOf(agent.total);
+    addInto(this.clusterTotal, q, -1);
     this.roleSorter.removeTotal(q);
     for (const s of this.frameworkSorters.values()) s.removeTotal(q);
     this.addReservations(agent.total, -1);
@@ -337,6 +343,8 @@ export class HierarchicalAllocator {
     if (!agent) return;
     const oldQ = quantitiesOf(agent.total);
     const newQ = quantitiesOf(total);
+    addInto(this.clusterTotal, oldQ, -1);
+    addInto(this.clusterTotal, newQ);
     this.roleSorter.removeTotal(oldQ);
     this.roleSorter.addTotal(newQ);
     for (const s of this.frameworkSorters.values()) {
