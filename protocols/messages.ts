@@ -197,7 +197,37 @@ export const MESSAGES = {
   /** The agent tells an executor to stop everything and exit. @see `ShutdownExecutorMessage` */
   ShutdownExecutor: spec([['agent', 'executor']], Type.Object({ gracePeriodSeconds: Type.Optional(Type.Number()) })),
 
+  /** Tasks the master will kill after a grace period to meet another role's guarantee. */
+  RevocationScheduled: spec([['master', 'scheduler']], Type.Object({
+    tasks: Type.Array(Type.Object({ taskId: Id, agentId: Id }), { maxItems: 100000 }),
+    gracePeriodSeconds: Type.Number({ minimum: 0 }),
+  })),
+  /**
+   * What a framework wants offered (the paper's requests): nothing smaller than `minOffer`, never
+   * `excludedAgents`, `preferredAgents` first. Replaces the previous request. @see `ResourceRequestMessage`
+   */
+  RequestResources: spec([['scheduler', 'master']], Type.Object({
+    frameworkId: Id,
+    minOffer: Type.Optional(ResourcesSchema),
+    preferredAgents: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { maxItems: 10000 })),
+    excludedAgents: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { maxItems: 10000 })),
+  })),
+
   // ── operator ───────────────────────────────────────────────────────────────────────
+  /** Sets a role's quota: guarantees served first and held back for, limits never exceeded. @see `/quota` */
+  UpdateQuota: spec([['operator', 'master']], Type.Object({
+    role: Id,
+    guarantees: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Number({ minimum: 0 }))),
+    limits: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Number({ minimum: 0 }))),
+  })),
+  /** Sets role weights. @see `/weights` */
+  UpdateWeights: spec([['operator', 'master']], Type.Object({
+    weights: Type.Record(Type.String({ maxLength: 256 }), Type.Number({ exclusiveMinimum: 0 })),
+  })),
+  /** Restricts offers to agents with these hostnames; absent = all agents. @see `--whitelist` */
+  UpdateWhitelist: spec([['operator', 'master']], Type.Object({
+    hostnames: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { maxItems: 100000 })),
+  })),
   /** Resources an agent currently offers nothing for (reserved for operator surfaces). */
   UpdateAgentResources: spec([['agent', 'master']], Type.Object({ agentId: Id, resources: ResourcesSchema })),
 } as const;

@@ -21,6 +21,7 @@ import {
   type SchedulerDriverMachine,
 } from '../actors/scheduler-driver/scheduler-driver.machine.ts';
 import type { Filters, FrameworkInfo, MasterInfo, Offer, TaskInfo, TaskStatus } from '../protocols/records.ts';
+import type { Resources } from '../protocols/resources.ts';
 import { pid as makePid } from '../protocols/pid.ts';
 import { depsFor, hostActor, type ActorHost } from './actor-host.ts';
 import { realClock } from './clock.ts';
@@ -44,6 +45,8 @@ export interface Scheduler {
   agentLost?(driver: SchedulerDriver, agentId: string): void;
   executorLost?(driver: SchedulerDriver, executorId: string, agentId: string, status: number): void;
   error?(driver: SchedulerDriver, message: string): void;
+  /** These tasks will be killed after `gracePeriodMs` so that another role gets its guarantee. */
+  revocationScheduled?(driver: SchedulerDriver, tasks: Array<{ taskId: string; agentId: string }>, gracePeriodMs: number): void;
 }
 
 /** Where a driver ended. @see Mesos `Status` (`DRIVER_STOPPED`, `DRIVER_ABORTED`) */
@@ -178,6 +181,15 @@ export class SchedulerDriver {
     this.call({ type: 'driver.reconcileTasks', statuses });
   }
 
+  /**
+   * Tells the master what to offer this framework (the paper's requests): nothing smaller than
+   * `minOffer`, never `excludedAgents`, `preferredAgents` (ids or hostnames) first. An empty request
+   * clears it. @see `SchedulerDriver::requestResources`
+   */
+  requestResources(request: { minOffer?: Resources; preferredAgents?: string[]; excludedAgents?: string[] }): void {
+    this.call({ type: 'driver.requestResources', request });
+  }
+
   private call(c: DriverCall): void {
     if (!this.host) throw new Error('driver not started');
     this.host.send(c);
@@ -197,6 +209,7 @@ export class SchedulerDriver {
         case 'callback.agentLost': s.agentLost?.(this, cb.agentId); break;
         case 'callback.executorLost': s.executorLost?.(this, cb.executorId, cb.agentId, cb.status); break;
         case 'callback.error': s.error?.(this, cb.message); break;
+        case 'callback.revocationScheduled': s.revocationScheduled?.(this, cb.tasks, cb.gracePeriodMs); break;
         default: break;
       }
     } catch (err) {
@@ -222,5 +235,6 @@ export function schedulerFromActor(actor: AnyActorRef): Scheduler {
     agentLost: (driver, agentId) => actor.send({ type: 'agentLost', driver, agentId }),
     executorLost: (driver, executorId, agentId, status) => actor.send({ type: 'executorLost', driver, executorId, agentId, status }),
     error: (driver, message) => actor.send({ type: 'error', driver, message }),
+    revocationScheduled: (driver, tasks, gracePeriodMs) => actor.send({ type: 'revocationScheduled', driver, tasks, gracePeriodMs }),
   };
 }

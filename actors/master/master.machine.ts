@@ -25,7 +25,10 @@ import {
   initialMasterState,
   killTask,
   launchTasks,
+  operatorUpdate,
+  planRevocations,
   reconcileTasks,
+  requestResources,
   registerAgent,
   reregisterAgent,
   reviveOffers,
@@ -71,7 +74,8 @@ export type MasterMessageType =
   | 'RegisterAgent' | 'ReregisterAgent' | 'UnregisterAgent' | 'Pong' | 'StatusUpdate' | 'ExitedExecutor'
   | 'ExecutorToFramework' | 'SubscribeFramework' | 'TeardownFramework' | 'DeactivateFramework' | 'LaunchTasks'
   | 'DeclineOffers' | 'ReviveOffers' | 'SuppressOffers' | 'KillTask' | 'AcknowledgeStatusUpdate' | 'ReconcileTasks'
-  | 'FrameworkToExecutor' | 'UpdateAgentResources';
+  | 'FrameworkToExecutor' | 'UpdateAgentResources' | 'RequestResources' | 'UpdateQuota' | 'UpdateWeights'
+  | 'UpdateWhitelist';
 
 /** Every event the master accepts. */
 export type MasterEvent = MasterLocalEvent | Inbound<MasterMessageType>;
@@ -81,7 +85,7 @@ type Emitted = SendEvent | LogEvent;
 /** Messages a scheduler sends on behalf of a framework id (checked against the sender's PID). */
 const FRAMEWORK_CALLS = new Set<MessageType>([
   'TeardownFramework', 'DeactivateFramework', 'LaunchTasks', 'DeclineOffers', 'ReviveOffers', 'SuppressOffers',
-  'KillTask', 'AcknowledgeStatusUpdate', 'ReconcileTasks', 'FrameworkToExecutor',
+  'KillTask', 'AcknowledgeStatusUpdate', 'ReconcileTasks', 'FrameworkToExecutor', 'RequestResources',
 ]);
 
 /**
@@ -121,7 +125,13 @@ export function createMasterMachine(deps: ActorDeps) {
         }
         try {
         switch (event.type) {
-          case 'RegisterAgent': out = registerAgent(s, event, e); reallocate = 'all'; break;
+          case 'RegisterAgent': {
+            out = registerAgent(s, event, e);
+            // Event-triggered allocation over the new agent only.
+            const id = s.agentsByPid.get(event.from);
+            reallocate = id ? new Set([id]) : undefined;
+            break;
+          }
           case 'ReregisterAgent': out = reregisterAgent(s, event, e); reallocate = 'all'; break;
           case 'UnregisterAgent': out = unregisterAgent(s, event, e); reallocate = 'all'; break;
           case 'SubscribeFramework': out = subscribeFramework(s, event, e); reallocate = 'all'; break;
@@ -136,6 +146,12 @@ export function createMasterMachine(deps: ActorDeps) {
           case 'ReconcileTasks': out = reconcileTasks(s, fw!, event, e); break;
           case 'FrameworkToExecutor': out = frameworkToExecutor(s, fw!, event, e); break;
           case 'ExecutorToFramework': out = executorToFramework(s, event, e); break;
+          case 'RequestResources': out = requestResources(s, fw!, event); break;
+          case 'UpdateQuota':
+          case 'UpdateWeights':
+          case 'UpdateWhitelist':
+            out = operatorUpdate(s, event);
+            break;
           case 'StatusUpdate': {
             const r = statusUpdate(s, event, e);
             out = r.out;
@@ -166,6 +182,7 @@ export function createMasterMachine(deps: ActorDeps) {
         const e = env(context);
         for (const o of expireOffers(s, e)) enqueue.emit(o);
         for (const o of allocateOffers(s, e, undefined, true)) enqueue.emit(o);
+        for (const o of planRevocations(s, e)) enqueue.emit(o);
         enqueue.assign({ state: { ...s } });
       }),
       logIgnoredWhileStandby: enqueueActions(({ event, enqueue }) => {

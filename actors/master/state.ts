@@ -35,6 +35,8 @@ import { isTerminalState, type TaskReason, type TaskState } from '../../protocol
 import type { Message } from '../../protocols/messages.ts';
 import { send, type Inbound, type SendEvent } from '../common.ts';
 import { HierarchicalAllocator, type AllocatorOptions } from './allocator/hierarchical.ts';
+import { quantities as toQuantities } from './allocator/quantities.ts';
+import { chooseRevocations, type RevocationCandidate } from './allocator/revocation.ts';
 
 /** Master flags that shape behaviour. Every timer is a flag. */
 export interface MasterFlags {
@@ -50,6 +52,8 @@ export interface MasterFlags {
   maxCompletedTasksPerFramework: number;
   /** Sorters, minimum allocatable size and shuffle seed. @see `--role_sorter`, `--framework_sorter` */
   allocator: Partial<AllocatorOptions>;
+  /** Between telling a framework its tasks will be revoked and killing them. */
+  revocationGracePeriodMs: number;
 }
 
 /** Mesos' defaults (DESIGN.md §7). */
@@ -62,6 +66,7 @@ export const DEFAULT_MASTER_FLAGS: MasterFlags = {
   maxCompletedFrameworks: 50,
   maxCompletedTasksPerFramework: 1000,
   allocator: {},
+  revocationGracePeriodMs: 5000,
 };
 
 /** A registered agent. */
@@ -83,6 +88,8 @@ export interface TaskEntry {
   task: Task;
   /** The role its resources are allocated to. */
   role: string;
+  /** When the master launched it (epoch ms); revocation takes the youngest first. */
+  launchedAt: number;
   /** The latest status the master has seen. */
   status?: TaskStatus;
   /** Whether its resources have already been given back (exactly once, on the first terminal update). */
@@ -127,6 +134,8 @@ export interface MasterState {
   offers: Map<string, OfferEntry>;
   /** Decides who is offered what; keeps its own account of what is allocated where. */
   allocator: HierarchicalAllocator;
+  /** Tasks scheduled for revocation: `frameworkId/taskId` → when to kill, and whether it was sent. */
+  revocations: Map<string, { frameworkId: string; taskId: string; agentId: string; deadline: number; killed: boolean }>;
   nextFrameworkSeq: number;
   nextAgentSeq: number;
   nextOfferSeq: number;
@@ -152,6 +161,7 @@ export function initialMasterState(flags: MasterFlags = DEFAULT_MASTER_FLAGS): M
     completedFrameworks: [],
     offers: new Map(),
     allocator: new HierarchicalAllocator({ ...flags.allocator, allocationIntervalMs: flags.allocationIntervalMs }),
+    revocations: new Map(),
     nextFrameworkSeq: 0,
     nextAgentSeq: 0,
     nextOfferSeq: 0,
@@ -280,7 +290,7 @@ export function reregisterAgent(s: MasterState, ev: Inbound<'ReregisterAgent'>, 
     for (const t of tasks) {
       const fw = s.frameworks.get(t.frameworkId);
       if (!fw || fw.tasks.has(t.taskId) || isTerminalState(t.state)) continue;
-      fw.tasks.set(t.taskId, { task: { ...t }, role: fw.role, freed: false });
+      fw.tasks.set(t.taskId, { task: { ...t }, role: fw.role, launchedAt: env.now, freed: false });
       entry.used = add(entry.used, t.resources);
       fw.used = add(fw.used, quantities(t.resources));
     }
@@ -600,6 +610,7 @@ export function launchTasks(s: MasterState, fw: FrameworkEntry, ev: Inbound<'Lau
         resources: task.resources,
       },
       role,
+      launchedAt: env.now,
       freed: false,
     };
     if (entry.task.executorId === undefined) delete entry.task.executorId;
@@ -793,5 +804,100 @@ export function executorToFramework(s: MasterState, ev: Inbound<'ExecutorToFrame
   const out: Out = [];
   if (!s.agentsByPid.has(ev.from)) return out;
   sendTo(env, s.frameworks.get(ev.body.frameworkId)?.pid, { type: 'ExecutorToFramework', body: ev.body }, out);
+  return out;
+}
+
+// ── operator, requests and revocation ──────────────────────────────────────────────────────
+
+/** `RequestResources`: what the framework wants offered from now on. */
+export function requestResources(s: MasterState, fw: FrameworkEntry, ev: Inbound<'RequestResources'>): Out {
+  const { minOffer, preferredAgents, excludedAgents } = ev.body;
+  const empty = !minOffer && !preferredAgents && !excludedAgents;
+  s.allocator.requestResources(fw.id, empty ? undefined : {
+    ...(minOffer ? { minOffer } : {}),
+    ...(preferredAgents ? { preferredAgents } : {}),
+    ...(excludedAgents ? { excludedAgents } : {}),
+  });
+  return [];
+}
+
+/** `UpdateQuota`, `UpdateWeights`, `UpdateWhitelist` from an operator. None allocates by itself. */
+export function operatorUpdate(s: MasterState, ev: Inbound<'UpdateQuota' | 'UpdateWeights' | 'UpdateWhitelist'>): Out {
+  switch (ev.type) {
+    case 'UpdateQuota':
+      s.allocator.updateQuota(ev.body.role, {
+        ...(ev.body.guarantees ? { guarantees: toQuantities(ev.body.guarantees) } : {}),
+        ...(ev.body.limits ? { limits: toQuantities(ev.body.limits) } : {}),
+      });
+      break;
+    case 'UpdateWeights':
+      s.allocator.updateWeights(ev.body.weights);
+      break;
+    case 'UpdateWhitelist':
+      s.allocator.updateWhitelist(ev.body.hostnames);
+      break;
+    default:
+      break;
+  }
+  bump(s, `master/messages_${ev.type.replace(/[A-Z]/g, (c, i: number) => (i ? '_' : '') + c.toLowerCase())}`);
+  return [];
+}
+
+/**
+ * Revocation, run after each batch allocation. Due revocations are killed; while any is pending
+ * nothing new is planned (so no more is taken than needed). Otherwise, if unmet guarantees need
+ * more than is free, the tasks to take back are chosen — from frameworks whose role is not itself
+ * below its guarantee, most over-share first, youngest first, just enough — and their frameworks
+ * are told, with the grace period, before anything is killed.
+ */
+export function planRevocations(s: MasterState, env: MasterEnv): Out {
+  const out: Out = [];
+  for (const [key, r] of s.revocations) {
+    const t = s.frameworks.get(r.frameworkId)?.tasks.get(r.taskId);
+    if (!t || isTerminalState(t.task.state) || t.freed) {
+      s.revocations.delete(key);
+      continue;
+    }
+    if (!r.killed && env.now >= r.deadline) {
+      r.killed = true;
+      bump(s, 'master/tasks_revoked');
+      sendTo(env, s.agents.get(r.agentId)?.pid, { type: 'KillTask', body: { frameworkId: r.frameworkId, taskId: r.taskId, agentId: r.agentId } }, out);
+    }
+  }
+  if (s.revocations.size > 0) return out;
+  let deficit = s.allocator.headroomDeficit();
+  if (deficit.size === 0) return out;
+  // Outstanding offers count as allocated: take those back first, it costs nobody any work.
+  const offerCandidates: RevocationCandidate[] = [];
+  for (const { offer, role, createdAt } of s.offers.values()) {
+    if (s.allocator.isBelowGuarantee(role)) continue;
+    offerCandidates.push({ frameworkId: offer.frameworkId, taskId: offer.id, agentId: offer.agentId, resources: offer.resources, launchedAt: createdAt, share: s.allocator.frameworkShare(offer.frameworkId, role) });
+  }
+  const rescind = chooseRevocations(deficit, offerCandidates, { partial: true });
+  for (const o of rescind) rescindOffer(s, o.taskId, env, out);
+  if (rescind.length > 0) {
+    deficit = s.allocator.headroomDeficit();
+    if (deficit.size === 0) return out;
+  }
+  const candidates: RevocationCandidate[] = [];
+  for (const fw of s.frameworks.values()) {
+    if (s.allocator.isBelowGuarantee(fw.role)) continue;
+    const share = s.allocator.frameworkShare(fw.id, fw.role);
+    for (const t of fw.tasks.values()) {
+      if (t.freed || isTerminalState(t.task.state)) continue;
+      candidates.push({ frameworkId: fw.id, taskId: t.task.taskId, agentId: t.task.agentId, resources: t.task.resources, launchedAt: t.launchedAt, share });
+    }
+  }
+  const chosen = chooseRevocations(deficit, candidates);
+  const byFramework = new Map<string, Array<{ taskId: string; agentId: string }>>();
+  for (const c of chosen) {
+    s.revocations.set(`${c.frameworkId}/${c.taskId}`, { frameworkId: c.frameworkId, taskId: c.taskId, agentId: c.agentId, deadline: env.now + env.flags.revocationGracePeriodMs, killed: false });
+    const list = byFramework.get(c.frameworkId) ?? [];
+    list.push({ taskId: c.taskId, agentId: c.agentId });
+    byFramework.set(c.frameworkId, list);
+  }
+  for (const [fwId, tasks] of byFramework) {
+    sendTo(env, s.frameworks.get(fwId)?.pid, { type: 'RevocationScheduled', body: { tasks, gracePeriodSeconds: env.flags.revocationGracePeriodMs / 1000 } }, out);
+  }
   return out;
 }

@@ -11,6 +11,7 @@
  */
 import { assign, enqueueActions, setup } from 'xstate';
 import type { Filters, FrameworkInfo, MasterInfo, Offer, TaskInfo, TaskStatus } from '../../protocols/records.ts';
+import type { Resources } from '../../protocols/resources.ts';
 import { backoffMs, isFromMaster, log, send, type ActorDeps, type Inbound, type KnownMaster, type LogEvent, type SendEvent } from '../common.ts';
 
 /** Driver flags. */
@@ -58,6 +59,7 @@ export type DriverCall =
   | { type: 'driver.acknowledgeStatusUpdate'; status: TaskStatus }
   | { type: 'driver.sendFrameworkMessage'; executorId: string; agentId: string; data: Uint8Array }
   | { type: 'driver.reconcileTasks'; statuses: Array<{ taskId: string; agentId?: string }> }
+  | { type: 'driver.requestResources'; request: { minOffer?: Resources; preferredAgents?: string[]; excludedAgents?: string[] } }
   | { type: 'driver.stop'; failover: boolean };
 
 /** Callbacks the driver delivers. @see `Scheduler` */
@@ -71,7 +73,8 @@ export type DriverCallback =
   | { type: 'callback.frameworkMessage'; executorId: string; agentId: string; data: Uint8Array }
   | { type: 'callback.agentLost'; agentId: string }
   | { type: 'callback.executorLost'; executorId: string; agentId: string; status: number }
-  | { type: 'callback.error'; message: string };
+  | { type: 'callback.error'; message: string }
+  | { type: 'callback.revocationScheduled'; tasks: Array<{ taskId: string; agentId: string }>; gracePeriodMs: number };
 
 /** Every event the driver accepts. */
 export type DriverEvent =
@@ -79,7 +82,7 @@ export type DriverEvent =
   | { type: 'detector.leaderChanged'; leader?: KnownMaster }
   | Inbound<
       | 'FrameworkRegistered' | 'FrameworkReregistered' | 'FrameworkError' | 'ResourceOffers' | 'OffersRescinded'
-      | 'StatusUpdate' | 'ExecutorToFramework' | 'AgentLost' | 'ExitedExecutor'
+      | 'StatusUpdate' | 'ExecutorToFramework' | 'AgentLost' | 'ExitedExecutor' | 'RevocationScheduled'
     >;
 
 /** What the driver emits. */
@@ -154,6 +157,9 @@ export function createSchedulerDriverMachine(deps: ActorDeps) {
           case 'ExitedExecutor':
             enqueue.emit({ type: 'callback.executorLost', executorId: event.body.executorId, agentId: event.body.agentId, status: event.body.status });
             break;
+          case 'RevocationScheduled':
+            enqueue.emit({ type: 'callback.revocationScheduled', tasks: event.body.tasks, gracePeriodMs: event.body.gracePeriodSeconds * 1000 });
+            break;
           default:
             break;
         }
@@ -194,6 +200,9 @@ export function createSchedulerDriverMachine(deps: ActorDeps) {
             break;
           case 'driver.reconcileTasks':
             enqueue.emit(send(to, { type: 'ReconcileTasks', body: { frameworkId, statuses: event.statuses } }));
+            break;
+          case 'driver.requestResources':
+            enqueue.emit(send(to, { type: 'RequestResources', body: { frameworkId, ...event.request } }));
             break;
           case 'driver.stop':
             enqueue.emit(send(to, event.failover
@@ -278,6 +287,7 @@ export function createSchedulerDriverMachine(deps: ActorDeps) {
           ExecutorToFramework: [{ guard: 'isFromLeadingMaster', actions: 'deliverMasterMessage' }, { actions: 'logNotFromMaster' }],
           AgentLost: [{ guard: 'isFromLeadingMaster', actions: 'deliverMasterMessage' }, { actions: 'logNotFromMaster' }],
           ExitedExecutor: [{ guard: 'isFromLeadingMaster', actions: 'deliverMasterMessage' }, { actions: 'logNotFromMaster' }],
+          RevocationScheduled: [{ guard: 'isFromLeadingMaster', actions: 'deliverMasterMessage' }, { actions: 'logNotFromMaster' }],
           'driver.launchTasks': { actions: 'sendCall' },
           'driver.declineOffer': { actions: 'sendCall' },
           'driver.killTask': { actions: 'sendCall' },
@@ -286,6 +296,7 @@ export function createSchedulerDriverMachine(deps: ActorDeps) {
           'driver.acknowledgeStatusUpdate': { actions: 'sendCall' },
           'driver.sendFrameworkMessage': { actions: 'sendCall' },
           'driver.reconcileTasks': { actions: 'sendCall' },
+          'driver.requestResources': { actions: 'sendCall' },
           'driver.stop': { target: '#schedulerDriver.stopped', actions: 'sendCall' },
         },
       },

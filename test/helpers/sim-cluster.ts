@@ -19,6 +19,9 @@ import type { FrameworkInfo, Offer, TaskStatus } from '../../protocols/records.t
 import type { MasterFlags } from '../../actors/master/state.ts';
 import type { AgentFlags } from '../../actors/agent/state.ts';
 import type { DriverFlags } from '../../actors/scheduler-driver/scheduler-driver.machine.ts';
+import { Codec, envelope } from '../../protocols/envelope.ts';
+import { pid, subjectFor } from '../../protocols/pid.ts';
+import type { Message } from '../../protocols/messages.ts';
 
 /** The default test agent of Mesos' suite. */
 export const TEST_AGENT_RESOURCES = 'cpus:2;gpus:0;mem:1024;disk:1024;ports:[31000-32000]';
@@ -117,6 +120,7 @@ export class RecordingScheduler implements Scheduler {
   updates: TaskStatus[] = [];
   errors: string[] = [];
   lostAgents: string[] = [];
+  revocations: Array<{ tasks: Array<{ taskId: string; agentId: string }>; gracePeriodMs: number }> = [];
   disconnects = 0;
   onOffers?: (driver: SchedulerDriver, offers: Offer[]) => void;
   registered(_d: SchedulerDriver, frameworkId: string): void {
@@ -140,6 +144,9 @@ export class RecordingScheduler implements Scheduler {
   }
   error(_d: SchedulerDriver, message: string): void {
     this.errors.push(message);
+  }
+  revocationScheduled(_d: SchedulerDriver, tasks: Array<{ taskId: string; agentId: string }>, gracePeriodMs: number): void {
+    this.revocations.push({ tasks, gracePeriodMs });
   }
   /** States seen for `taskId`, in order. */
   statesOf(taskId: string): string[] {
@@ -263,6 +270,15 @@ export class SimCluster {
   drop(type: string, pred: (env: { type: string; from: string; body: any }) => boolean = () => true): () => void {
     return this.bus.addFilter((m) => (m.subject.split('.')[4] === type && pred(envelopeOf(m)) ? 'drop' : 'deliver'));
   }
+
+  /** Sends `msg` to the master as an operator would. */
+  operator(msg: Message): void {
+    const from = pid(this.cluster, 'operator', 'op');
+    this.bus.transport().publish(subjectFor(this.master.pid, msg.type, 'operator'), this.codec.encode(envelope(from, `op-${++this.opSeq}`, msg)));
+  }
+
+  private readonly codec = new Codec();
+  private opSeq = 0;
 
   /** The master's soft state. */
   get masterState() {

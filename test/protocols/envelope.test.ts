@@ -161,6 +161,11 @@ const SAMPLES: { [T in MessageType]: Body<T> } = {
   ExecutorRegistered: { executor, frameworkId: 'run-0001', framework, agentId: 'run-S1', agent: agentInfo },
   ShutdownExecutor: { gracePeriodSeconds: 3 },
   UpdateAgentResources: { agentId: 'run-S1', resources },
+  RevocationScheduled: { tasks: [{ taskId: 't1', agentId: 'run-S1' }], gracePeriodSeconds: 5 },
+  RequestResources: { frameworkId: 'run-0001', minOffer: resources, preferredAgents: ['host-1'], excludedAgents: ['run-S2'] },
+  UpdateQuota: { role: 'prod', guarantees: { cpus: 4, mem: 1024 }, limits: { cpus: 8 } },
+  UpdateWeights: { weights: { prod: 2, 'dev/ci': 0.5 } },
+  UpdateWhitelist: { hostnames: ['host-1', 'host-2'] },
 };
 
 const TYPES = Object.keys(MESSAGES) as MessageType[];

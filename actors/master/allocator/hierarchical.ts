@@ -692,6 +692,40 @@ export class HierarchicalAllocator {
     }
   }
 
+  // ── revocation ───────────────────────────────────────────────────────────────────────────
+
+  /**
+   * What unmet guarantees need beyond everything unallocated: per resource,
+   * Σ(guarantee − consumed) over quota roles minus the free unreserved non-revocable resources.
+   * Non-zero means holding back is not enough — resources must be taken back from others.
+   */
+  headroomDeficit(): Quantities {
+    const required: Quantities = new Map();
+    for (const [role, quota] of this.quotas) {
+      if (quota.guarantees && this.frameworkSorters.has(role)) {
+        addInto(required, subtractClamped(quota.guarantees, this.consumedBySubtree(role)));
+      }
+    }
+    if (required.size === 0) return required;
+    const free: Quantities = new Map();
+    for (const a of this.agents.values()) addInto(free, quantitiesOf(a.available.filter(isUnreservedNonRevocableScalar)));
+    return subtractClamped(required, free);
+  }
+
+  /** True when `role` (or an ancestor) has a guarantee it does not yet consume in full. */
+  isBelowGuarantee(role: string): boolean {
+    for (const [r, quota] of this.quotas) {
+      if (!quota.guarantees || !(role === r || role.startsWith(`${r}/`))) continue;
+      if (!isZero(subtractClamped(quota.guarantees, this.consumedBySubtree(r)))) return true;
+    }
+    return false;
+  }
+
+  /** The weighted share of a framework within its role's sorter (for ranking revocation victims). */
+  frameworkShare(frameworkId: string, role: string): number {
+    return this.roleSorter.share(role) * 1e6 + (this.frameworkSorters.get(role)?.share(frameworkId) ?? 0);
+  }
+
   // ── inspection ───────────────────────────────────────────────────────────────────────────
 
   /** Allocator metrics, named as Mesos names them. */

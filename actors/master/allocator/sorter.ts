@@ -50,6 +50,10 @@ export class Sorter {
   private readonly weights = new Map<string, number>();
   private readonly total: Quantities = new Map();
   private dirty = false;
+  /** Nesting depth of {@link visit} calls in progress. */
+  private visiting = 0;
+  /** Changes made during a visit, applied when the outermost visit ends. */
+  private readonly deferred: Array<() => void> = [];
 
   constructor(
     readonly policy: SorterPolicy = 'drf',
@@ -87,7 +91,7 @@ export class Sorter {
     const leaf = this.leaves.get(client);
     if (!leaf) return;
     this.leaves.delete(client);
-    for (let n = leaf.parent; n; n = n.parent) addInto(n.allocation, leaf.allocation, -1);
+    for (let n = leaf.parent; n && n !== this.root; n = n.parent) addInto(n.allocation, leaf.allocation, -1);
     const parent = leaf.parent!;
     if (leaf.active) parent.children.splice(parent.children.indexOf(leaf), 1);
     else parent.inactive.delete(leaf);
@@ -114,6 +118,10 @@ export class Sorter {
 
   /** Makes a client visible to {@link visit}. */
   activate(client: string): void {
+    if (this.visiting > 0) {
+      this.deferred.push(() => this.activate(client));
+      return;
+    }
     const leaf = this.leaves.get(client);
     if (!leaf || leaf.active) return;
     leaf.active = true;
@@ -124,6 +132,10 @@ export class Sorter {
 
   /** Hides a client from {@link visit}; its allocation and count stay. */
   deactivate(client: string): void {
+    if (this.visiting > 0) {
+      this.deferred.push(() => this.deactivate(client));
+      return;
+    }
     const leaf = this.leaves.get(client);
     if (!leaf || !leaf.active) return;
     leaf.active = false;
@@ -185,7 +197,7 @@ export class Sorter {
     return this.leaves.get(client)?.allocation ?? new Map();
   }
 
-  /** The weighted share of a client (or internal path). */
+  /** The weighted share of a client. */
   share(client: string): number {
     const leaf = this.leaves.get(client);
     return leaf ? this.shareOf(leaf) : 0;
@@ -197,7 +209,18 @@ export class Sorter {
    */
   visit(fn: (client: string) => boolean): boolean {
     if (this.dirty) this.resort();
-    return this.visitNode(this.root, fn);
+    // The order a visit walks stays as it was when the visit began (as Mesos' allocator walks a
+    // sorted copy): clients charged or changed by `fn` are repositioned once the visit ends.
+    this.visiting += 1;
+    try {
+      return this.visitNode(this.root, fn);
+    } finally {
+      this.visiting -= 1;
+      if (this.visiting === 0 && this.deferred.length > 0) {
+        const ops = this.deferred.splice(0);
+        for (const op of ops) op();
+      }
+    }
   }
 
   /** Active clients in order (for tests and inspection). */
@@ -271,6 +294,10 @@ export class Sorter {
   /** Moves the nodes on `leaf`'s path to their new places after its allocation changed. */
   private reposition(leaf: Node): void {
     if (this.dirty) return;
+    if (this.visiting > 0) {
+      this.deferred.push(() => this.reposition(leaf));
+      return;
+    }
     for (let n: Node | undefined = leaf; n && n !== this.root; n = n.parent) {
       n.share = this.shareOf(n);
       if (n.client !== undefined && !n.active) continue;
