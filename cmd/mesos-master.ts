@@ -7,6 +7,8 @@ import { startMaster } from '../runtime/master.ts';
 import { KvLeaseCandidate } from '../runtime/lease.ts';
 import { connectNats, NatsTransport } from '../runtime/transport-nats.ts';
 import { commandSetup, onShutdown } from './flags.ts';
+import { parseResources } from '../protocols/resources.ts';
+import { SORTER_POLICIES, type SorterPolicy } from '../actors/master/allocator/sorter.ts';
 
 const { flags, logger, inspect } = commandSetup('mesos-master', {
   hostname: { type: 'string', help: 'hostname advertised to agents and frameworks', default: hostname() },
@@ -15,7 +17,36 @@ const { flags, logger, inspect } = commandSetup('mesos-master', {
   lease: { type: 'duration', help: 'leader lease length', default: '3secs' },
   agent_ping_timeout: { type: 'duration', help: 'time to wait for an agent pong', default: '15secs' },
   max_agent_ping_timeouts: { type: 'number', help: 'missed pongs before an agent is removed', default: 5 },
+  allocator: { type: 'string', help: 'allocator: HierarchicalDRF (the only one)', default: 'HierarchicalDRF' },
+  role_sorter: { type: 'string', help: 'how roles are ordered: drf, priority (weight first) or random', default: 'drf' },
+  framework_sorter: { type: 'string', help: 'how frameworks of a role are ordered: drf, priority or random', default: 'drf' },
+  min_allocatable_resources: { type: 'string', help: "smallest offer, alternatives separated by '|'", default: 'cpus:0.01|mem:32' },
+  revocation_grace_period: { type: 'duration', help: 'time between announcing a revocation and killing the tasks', default: '5secs' },
+  seed: { type: 'number', help: 'seed of the agent shuffle and the random sorter', default: 1 },
 });
+
+/** Exits 2 naming the bad token. */
+function badFlag(message: string): never {
+  process.stderr.write(`mesos-master: ${message}\n`);
+  process.exit(2);
+}
+if (flags.allocator !== 'HierarchicalDRF') badFlag(`unknown allocator '${flags.allocator}' (only HierarchicalDRF)`);
+for (const [name, value] of [['role_sorter', flags.role_sorter], ['framework_sorter', flags.framework_sorter]] as const) {
+  if (!(SORTER_POLICIES as readonly string[]).includes(value)) badFlag(`invalid --${name} '${value}': expected ${SORTER_POLICIES.join(', ')}`);
+}
+let minAllocatable: Array<Record<string, number>>;
+try {
+  minAllocatable = flags.min_allocatable_resources.split('|').filter((x) => x.trim() !== '').map((alt) => {
+    const r: Record<string, number> = {};
+    for (const x of parseResources(alt)) {
+      if (x.type !== 'SCALAR') throw new Error(`'${alt}': only scalar resources may set a minimum`);
+      r[x.name] = (r[x.name] ?? 0) + (x.scalar ?? 0);
+    }
+    return r;
+  });
+} catch (e) {
+  badFlag(`invalid --min_allocatable_resources: ${(e as Error).message}`);
+}
 
 const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-master', logger });
 const transport = new NatsTransport(nc, { logger });
@@ -30,6 +61,13 @@ const master = startMaster({
     offerTimeoutMs: flags.offer_timeout,
     agentPingTimeoutMs: flags.agent_ping_timeout,
     maxAgentPingTimeouts: flags.max_agent_ping_timeouts,
+    revocationGracePeriodMs: flags.revocation_grace_period,
+    allocator: {
+      roleSorter: flags.role_sorter as SorterPolicy,
+      frameworkSorter: flags.framework_sorter as SorterPolicy,
+      minAllocatable,
+      seed: flags.seed,
+    },
   },
   lease: (value) => new KvLeaseCandidate({ nc, cluster: flags.cluster, leaseMs: flags.lease, value, logger }),
   onResign: (reason) => {
