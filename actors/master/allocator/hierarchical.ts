@@ -24,6 +24,7 @@ import {
   contains,
   isEmpty,
   subtract,
+  subtractSaturating,
   type Resource,
   type Resources,
 } from '../../../protocols/resources.ts';
@@ -247,7 +248,10 @@ export class HierarchicalAllocator {
       if (roles.has(role)) continue;
       fw.filters.delete(role);
       fw.suppressed.delete(role);
-      this.untrackFrameworkInRole(fw, role);
+      // Like Mesos, a framework stays tracked in a role it left while it still holds resources
+      // there (so the role's share stays right); it is just no longer offered anything in it.
+      if (this.holdsInRole(fw.id, role)) this.frameworkSorters.get(role)?.deactivate(fw.id);
+      else this.untrackFrameworkInRole(fw, role);
     }
     for (const role of roles) if (!fw.roles.has(role)) this.trackFrameworkInRole(fw, role);
     fw.roles = roles;
@@ -281,6 +285,12 @@ export class HierarchicalAllocator {
   requestResources(id: string, request: ResourceRequest | undefined): void {
     const fw = this.frameworks.get(id);
     if (fw) fw.request = request;
+  }
+
+  private holdsInRole(frameworkId: string, role: string): boolean {
+    const key = frameworkId + KEY_SEP + role;
+    for (const a of this.agents.values()) if (a.allocations.has(key)) return true;
+    return false;
   }
 
   private trackFrameworkInRole(fw: FrameworkState, role: string): void {
@@ -356,7 +366,8 @@ export class HierarchicalAllocator {
     agent.total = total;
     let allocated: Resources = [];
     for (const r of agent.allocations.values()) allocated = add(allocated, r);
-    agent.available = contains(total, allocated) ? subtract(total, allocated) : [];
+    // Entries the new total no longer covers go; the rest stays free.
+    agent.available = subtractSaturating(total, allocated);
     for (const fw of this.frameworks.values()) for (const byAgent of fw.filters.values()) byAgent.delete(id);
   }
 
@@ -410,7 +421,7 @@ export class HierarchicalAllocator {
     if (!agent || isEmpty(resources)) return;
     const key = frameworkId + KEY_SEP + role;
     agent.allocations.set(key, add(agent.allocations.get(key) ?? [], resources));
-    agent.available = contains(agent.available, resources) ? subtract(agent.available, resources) : [];
+    agent.available = subtractSaturating(agent.available, resources);
     const q = quantitiesOf(resources);
     if (this.roleSorter.contains(role)) this.roleSorter.allocated(role, q);
     this.frameworkSorters.get(role)?.allocated(frameworkId, q);
@@ -422,7 +433,8 @@ export class HierarchicalAllocator {
     if (!agent) return;
     const key = frameworkId + KEY_SEP + role;
     const held = agent.allocations.get(key) ?? [];
-    const back = contains(held, resources) ? resources : held;
+    // Only what the framework holds comes back: the overlap of `held` and `resources`.
+    const back = contains(held, resources) ? resources : subtract(held, subtractSaturating(held, resources));
     if (isEmpty(back)) return;
     const left = subtract(held, back);
     if (isEmpty(left)) agent.allocations.delete(key);
@@ -555,8 +567,8 @@ export class HierarchicalAllocator {
       const o = offers.get(key);
       if (o) o.resources = add(o.resources, r);
       else offers.set(key, { frameworkId: fw.id, role, agentId: agent.id, resources: r });
-      this.counters.set('allocations', (this.counters.get('allocations') ?? 0) + 1);
     };
+    this.counters.set('allocation_runs', (this.counters.get('allocation_runs') ?? 0) + 1);
 
     // Headroom: unreserved, non-revocable, unallocated scalars must cover unmet guarantees.
     const required: Quantities = new Map();
@@ -730,7 +742,7 @@ export class HierarchicalAllocator {
 
   /** Allocator metrics, named as Mesos names them. */
   metrics(now: number): Record<string, number> {
-    const m: Record<string, number> = { 'allocator/mesos/allocation_runs': this.counters.get('allocations') ?? 0 };
+    const m: Record<string, number> = { 'allocator/mesos/allocation_runs': this.counters.get('allocation_runs') ?? 0 };
     for (const role of this.frameworkSorters.keys()) m[`allocator/mesos/offer_filters/roles/${role}/active`] = 0;
     for (const fw of this.frameworks.values()) {
       for (const [role, byAgent] of fw.filters) {

@@ -28,10 +28,13 @@ export function addInto(a: Quantities, b: Quantities, sign = 1): void {
   }
 }
 
-/** Quantities from a plain record in whole units (`{ cpus: 2, mem: 1024 }`). */
+/**
+ * Quantities from a plain record in whole units (`{ cpus: 2, mem: 1024 }`). Zero amounts are kept:
+ * a limit of `cpus: 0` means "no cpus", not "no limit".
+ */
 export function quantities(rec: Record<string, number>): Quantities {
   const q: Quantities = new Map();
-  for (const [k, v] of Object.entries(rec)) if (v !== 0) q.set(k, Math.round(v * 1000));
+  for (const [k, v] of Object.entries(rec)) q.set(k, Math.round(v * 1000));
   return q;
 }
 
