@@ -107,12 +107,23 @@ interface AgentState {
   available: Resources;
   /** `frameworkId \0 role` → resources allocated (offered or used). */
   allocations: Map<string, Resources>;
+  /** What each role (with or without revocable resources) may be offered, for the current `available`. */
+  bases?: { available: Resources; byKey: Map<string, { resources: Resources; allocatable: boolean }> };
+  /**
+   * Set when a fair-share pass found every framework filtered on this agent: while `available`,
+   * the allocator's eligibility version and the filters (until `until`) stay as they were, later
+   * passes skip the agent without asking each framework again.
+   */
+  skip?: { available: Resources; version: number; until: number };
 }
 
 interface FilterEntry {
   resources: Resources;
   createdAt: number;
   durationMs: number;
+  /** The last offer checked against it and whether the filter covered it (same object ⇒ same answer). */
+  checked?: Resources;
+  covers?: boolean;
 }
 
 interface FrameworkState {
@@ -183,6 +194,8 @@ export class HierarchicalAllocator {
   private readonly counters = new Map<string, number>();
   /** Scalar quantities of every agent's total: the pool shares are measured against. */
   private readonly clusterTotal: Quantities = new Map();
+  /** Bumped by anything that can make a framework newly eligible for an agent. */
+  private eligibilityVersion = 0;
 
   constructor(options: Partial<AllocatorOptions> = {}) {
     this.options = { ...DEFAULT_ALLOCATOR_OPTIONS, ...options };
@@ -194,6 +207,7 @@ export class HierarchicalAllocator {
 
   /** Adds a framework (active), with what it already uses (after a master failover). */
   addFramework(id: string, spec: FrameworkSpec, used: readonly UsedResources[] = []): void {
+    this.eligibilityVersion += 1;
     if (this.frameworks.has(id)) return;
     const fw: FrameworkState = {
       id,
@@ -210,6 +224,7 @@ export class HierarchicalAllocator {
 
   /** Removes a framework; what it held is given back without filters. */
   removeFramework(id: string): void {
+    this.eligibilityVersion += 1;
     const fw = this.frameworks.get(id);
     if (!fw) return;
     for (const agent of this.agents.values()) {
@@ -224,6 +239,7 @@ export class HierarchicalAllocator {
 
   /** The framework is back: it is offered again (unless suppressed). */
   activateFramework(id: string): void {
+    this.eligibilityVersion += 1;
     const fw = this.frameworks.get(id);
     if (!fw) return;
     fw.active = true;
@@ -241,6 +257,7 @@ export class HierarchicalAllocator {
 
   /** Changes a framework's roles or capabilities; filters of roles it leaves are dropped. */
   updateFramework(id: string, spec: FrameworkSpec): void {
+    this.eligibilityVersion += 1;
     const fw = this.frameworks.get(id);
     if (!fw) return;
     const roles = new Set(spec.roles.length > 0 ? spec.roles : ['*']);
@@ -271,6 +288,7 @@ export class HierarchicalAllocator {
 
   /** Clears the filters of these roles (all when absent) and resumes offers. */
   reviveOffers(id: string, roles?: readonly string[]): void {
+    this.eligibilityVersion += 1;
     const fw = this.frameworks.get(id);
     if (!fw) return;
     for (const role of roles ?? fw.roles) {
@@ -283,6 +301,7 @@ export class HierarchicalAllocator {
 
   /** Records a framework's resource request (the paper's requests API); `undefined` clears it. */
   requestResources(id: string, request: ResourceRequest | undefined): void {
+    this.eligibilityVersion += 1;
     const fw = this.frameworks.get(id);
     if (fw) fw.request = request;
   }
@@ -388,11 +407,13 @@ export class HierarchicalAllocator {
 
   /** Sets role weights (does not trigger an allocation). */
   updateWeights(weights: Readonly<Record<string, number>>): void {
+    this.eligibilityVersion += 1;
     for (const [role, w] of Object.entries(weights)) this.roleSorter.updateWeight(role, w);
   }
 
   /** Sets (or with both fields empty, removes) a role's quota. */
   updateQuota(role: string, quota: Quota): void {
+    this.eligibilityVersion += 1;
     const empty = (!quota.guarantees || isZero(quota.guarantees)) && quota.limits === undefined;
     if (empty) this.quotas.delete(role);
     else this.quotas.set(role, quota);
@@ -490,10 +511,36 @@ export class HierarchicalAllocator {
   }
 
   private isFiltered(fw: FrameworkState, role: string, agentId: string, offer: Resources, now: number): boolean {
+    return this.blockingFilter(fw, role, agentId, offer, now) !== undefined;
+  }
+
+  /** The live filter covering `offer`, if any (containment answers are cached per offer object). */
+  private blockingFilter(fw: FrameworkState, role: string, agentId: string, offer: Resources, now: number): FilterEntry | undefined {
     const list = fw.filters.get(role)?.get(agentId);
-    if (!list) return false;
-    for (const f of list) if (this.filterHolds(f, now) && contains(f.resources, offer)) return true;
-    return false;
+    if (!list) return undefined;
+    for (const f of list) {
+      if (!this.filterHolds(f, now)) continue;
+      if (f.checked !== offer) {
+        f.checked = offer;
+        f.covers = contains(f.resources, offer);
+      }
+      if (f.covers) return f;
+    }
+    return undefined;
+  }
+
+  /** What `role` may be offered on `agent` (without revocable resources unless `revocable`), cached. */
+  private baseFor(agent: AgentState, role: string, revocable: boolean): { resources: Resources; allocatable: boolean } {
+    if (agent.bases?.available !== agent.available) agent.bases = { available: agent.available, byKey: new Map() };
+    const key = revocable ? `${role}\u0001R` : role;
+    let b = agent.bases.byKey.get(key);
+    if (!b) {
+      const all = allocatableTo(agent.available, role);
+      const resources = revocable ? all : all.filter((x) => !x.revocable);
+      b = { resources, allocatable: this.isAllocatable(resources) };
+      agent.bases.byKey.set(key, b);
+    }
+    return b;
   }
 
   /** Removes filters that no longer hold (after a batch allocation). */
@@ -626,7 +673,12 @@ export class HierarchicalAllocator {
     this.shuffle(candidates);
     for (const agent of candidates) {
       if (agent.available.length === 0) continue;
+      const skip = agent.skip;
+      if (skip && skip.available === agent.available && skip.version === this.eligibilityVersion && now < skip.until) continue;
       const deferred: Array<{ fw: FrameworkState; role: string }> = [];
+      // Whether every framework asked was turned away by a filter (then the agent can be skipped
+      // until something changes), and when the first of those filters runs out.
+      const verdict = { allFiltered: true, until: Number.POSITIVE_INFINITY };
       this.roleSorter.visit((role) => {
         if (agent.available.length === 0) return true;
         const frameworks = this.frameworkSorters.get(role);
@@ -637,22 +689,30 @@ export class HierarchicalAllocator {
             deferred.push({ fw, role });
             return false;
           }
-          return this.offerFairShare(fw, role, agent, now, required, availableHeadroom, give);
+          return this.offerFairShare(fw, role, agent, now, required, availableHeadroom, give, verdict);
         });
         return agent.available.length === 0;
       });
       // Frameworks that prefer other agents come last here.
       for (const { fw, role } of deferred) {
         if (agent.available.length === 0) break;
-        this.offerFairShare(fw, role, agent, now, required, availableHeadroom, give);
+        this.offerFairShare(fw, role, agent, now, required, availableHeadroom, give, verdict);
       }
+      agent.skip = verdict.allFiltered && agent.available.length > 0
+        ? { available: agent.available, version: this.eligibilityVersion, until: verdict.until }
+        : undefined;
     }
 
     if (opts.batch) this.expireFilters(now);
     return [...offers.values()];
   }
 
-  /** Stage 2 for one framework on one agent; `true` when the agent has nothing left. */
+  /**
+   * Stage 2 for one framework on one agent; `true` when the agent has nothing left. Clears
+   * `verdict.allFiltered` unless the framework was turned away by a filter covering everything it
+   * could be offered here (a verdict that holds while the agent's free resources, the filters and
+   * who is eligible stay the same).
+   */
   private offerFairShare(
     fw: FrameworkState,
     role: string,
@@ -661,15 +721,24 @@ export class HierarchicalAllocator {
     required: Quantities,
     availableHeadroom: Quantities,
     give: (fw: FrameworkState, role: string, agent: AgentState, r: Resources) => void,
+    verdict: { allFiltered: boolean; until: number },
   ): boolean {
     if (this.excludes(fw, agent)) return false;
-    const available = this.strip(fw, allocatableTo(agent.available, role));
-    if (available.length === 0) return agent.available.length === 0;
-    if (!this.isAllocatable(available)) return false;
+    const base = this.baseFor(agent, role, fw.capabilities.has('REVOCABLE_RESOURCES'));
+    if (base.resources.length === 0) return agent.available.length === 0;
+    if (!base.allocatable) return false;
+    // A filter covering everything this framework could be offered here covers any part of it.
+    const covering = this.blockingFilter(fw, role, agent.id, base.resources, now);
+    if (covering) {
+      verdict.until = Math.min(verdict.until, covering.createdAt + covering.durationMs);
+      return false;
+    }
+    verdict.allFiltered = false;
+    const available = base.resources;
     const { scalar, other } = splitQuotaPart(available);
     let extra = this.applyLimit(role, scalar, []);
     extra = this.applyHeadroom(extra, required, availableHeadroom);
-    const toOffer = add(other, extra);
+    const toOffer = extra === scalar ? available : add(other, extra);
     if (!this.isAllocatable(toOffer) || this.isFiltered(fw, role, agent.id, toOffer, now)) return false;
     if (fw.request?.minOffer && !contains(toOffer, fw.request.minOffer)) return false;
     if (required.size > 0) addInto(availableHeadroom, quantitiesOf(extra), -1);
