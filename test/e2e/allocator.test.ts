@@ -38,7 +38,7 @@ test.before(async () => {
     logger: silentLogger(),
     flags: { allocationIntervalMs: 300 },
     inspect,
-    lease: (value) => new KvLeaseCandidate({ nc, cluster: CLUSTER, leaseMs: 3000, value }),
+    lease: (value) => new KvLeaseCandidate({ nc, cluster: CLUSTER, leaseMs: 10_000, value }),
   });
   await master.elected();
   for (let i = 0; i < 2; i++) {
