@@ -4,10 +4,9 @@
  */
 import { KvLeaderDetector } from '../runtime/lease.ts';
 import { nodeScriptCommand, siblingPath } from '../runtime/node-command.ts';
-import { SchedulerDriver } from '../runtime/scheduler-driver.ts';
 import { connectNats, NatsTransport } from '../runtime/transport-nats.ts';
 import { commandSetup } from './flags.ts';
-import { createPiScheduler } from './pi/pi-scheduler.ts';
+import { createPiScheduler, runPi } from './pi/pi-scheduler.ts';
 
 const { flags, logger, inspect } = commandSetup('mesos-pi', {
   tasks: { type: 'number', help: 'number of tasks', default: 10 },
@@ -23,22 +22,12 @@ const pi = createPiScheduler({
   executorCommand: nodeScriptCommand(siblingPath(import.meta.url, './pi/pi-executor.ts')),
   log: (line) => logger.info(line),
 });
-const driver = new SchedulerDriver(pi, { name: flags.name, roles: ['*'] }, {
+const code = await runPi(pi, flags.name, {
   transport,
   cluster: flags.cluster,
   detector: new KvLeaderDetector({ nc, cluster: flags.cluster, logger }),
   logger,
   inspect,
-});
-driver.start();
-let code = 0;
-try {
-  const estimate = await pi.result;
-  process.stdout.write(`Pi is roughly ${estimate}\n`);
-} catch (e) {
-  process.stderr.write(`mesos-pi: ${(e as Error).message}\n`);
-  code = 1;
-}
-await driver.stop();
+}, 'mesos-pi');
 await transport.close();
 process.exit(code);

@@ -6,8 +6,7 @@ import { commandSetup } from './flags.ts';
 import { startLocalCluster } from '../runtime/local-cluster.ts';
 import { nodeScriptArgv, nodeScriptCommand, siblingPath } from '../runtime/node-command.ts';
 import { NatsTransport } from '../runtime/transport-nats.ts';
-import { SchedulerDriver } from '../runtime/scheduler-driver.ts';
-import { createPiScheduler } from './pi/pi-scheduler.ts';
+import { createPiScheduler, runPi } from './pi/pi-scheduler.ts';
 
 const { flags, logger, inspect } = commandSetup('pi-local', {
   nats: { type: 'string', help: 'use this NATS server instead of starting one' },
@@ -38,23 +37,13 @@ const pi = createPiScheduler({
   log: (line) => process.stdout.write(`  ${line}\n`),
 });
 const transport = new NatsTransport(cluster.nc, { logger });
-const driver = new SchedulerDriver(pi, { name: 'Pi', roles: ['*'] }, {
+const code = await runPi(pi, 'Pi', {
   transport,
   cluster: cluster.cluster,
   detector: cluster.detector(),
   logger,
   inspect,
-});
-driver.start();
-let code = 0;
-try {
-  const estimate = await pi.result;
-  process.stdout.write(`Pi is roughly ${estimate}\n`);
-} catch (e) {
-  process.stderr.write(`pi-local: ${(e as Error).message}\n`);
-  code = 1;
-}
-await driver.stop();
+}, 'pi-local');
 await cluster.stop();
 process.stdout.write(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s; cluster shut down.\n`);
 process.exit(code);

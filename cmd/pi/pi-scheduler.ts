@@ -8,7 +8,7 @@
 import { add, contains, parseResources, subtract, type Resources } from '../../protocols/resources.ts';
 import type { ExecutorInfo, TaskInfo } from '../../protocols/records.ts';
 import { isTerminalState } from '../../protocols/task-states.ts';
-import type { Scheduler, SchedulerDriver } from '../../runtime/scheduler-driver.ts';
+import { SchedulerDriver, type DriverOptions, type Scheduler } from '../../runtime/scheduler-driver.ts';
 
 /** What a Pi task reports in its TASK_FINISHED data. */
 export interface PiTaskResult {
@@ -116,4 +116,24 @@ export function piDemand(tasks: number, taskResources = 'cpus:0.2;mem:32', execu
   let r = parseResources(executorResources);
   for (let i = 0; i < tasks; i++) r = add(r, parseResources(taskResources));
   return r;
+}
+
+/**
+ * Runs the Pi framework to the end: starts a driver for `pi`, prints `Pi is roughly …` (or the
+ * error, prefixed with `command`), stops the driver (tearing the framework down) and resolves with
+ * the process exit code.
+ */
+export async function runPi(pi: PiScheduler, name: string, driverOptions: DriverOptions, command: string): Promise<number> {
+  const driver = new SchedulerDriver(pi, { name, roles: ['*'] }, driverOptions);
+  driver.start();
+  let code = 0;
+  try {
+    const estimate = await pi.result;
+    process.stdout.write(`Pi is roughly ${estimate}\n`);
+  } catch (e) {
+    process.stderr.write(`${command}: ${(e as Error).message}\n`);
+    code = 1;
+  }
+  await driver.stop();
+  return code;
 }

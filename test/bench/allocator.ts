@@ -150,17 +150,8 @@ const maxOf = (xs: readonly number[]): number | null => (xs.length === 0 ? null 
 const ms = (x: number | null): number | null => (x === null ? null : round1(x));
 const mib = (bytes: number): number => Math.round(bytes / (1024 * 1024));
 
-/** A small seeded PRNG (mulberry32), for the sample of agents. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The allocator's own seeded PRNG, for the sample of agents. */
+const prng = hierarchical.seededRandom;
 
 const AGENT_PREFIX = 'agent-';
 const FRAMEWORK_PREFIX = 'fw-';

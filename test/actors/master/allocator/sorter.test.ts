@@ -10,6 +10,7 @@ import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import { Sorter, type SorterPolicy } from '../../../../actors/master/allocator/sorter.ts';
 import { quantities, type Quantities } from '../../../../actors/master/allocator/quantities.ts';
+import { seededRandom } from '../../../../actors/master/allocator/hierarchical.ts';
 
 /** `cpus` / `mem` quantities in whole units. */
 const q = (cpus: number, mem: number): Quantities => quantities({ cpus, mem });
@@ -34,17 +35,8 @@ function near(t: ExecutionContext, actual: number, expected: number): void {
   t.true(Math.abs(actual - expected) < 1e-12, `${actual} is not ${expected}`);
 }
 
-/** A small deterministic PRNG (mulberry32) so the random policy is reproducible. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The allocator's seeded PRNG (mulberry32) so the random policy is reproducible. */
+const mulberry32 = seededRandom;
 
 // ── DRF (flat) ───────────────────────────────────────────────────────────────────────────────
 
