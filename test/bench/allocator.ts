@@ -50,9 +50,9 @@
  *    pass (the median of three passes over no agent, added back once): `finalEstMs` from the
  *    median pass and `finalEstMaxMs` from the slowest, an estimate of one full round at final
  *    density (not a batch pass, so it leaves out expiring filters). Then, if filling all
- *    remaining pairs (at the measured cost per `recoverResources`), a round of `finalEstMaxMs` and
- *    one of `finalEstMs` fit in the cell budget (`--cell-budget-s`, default 60 s), every pair is filled;
- *    otherwise the cell ends with the estimate only (`finalRounds: 0`).
+ *    remaining pairs (at the measured cost per `recoverResources`), a round of `finalEstMaxMs`
+ *    and one of `finalEstMs` fit in the cell budget (`--cell-budget-s`, default 60 s), every pair
+ *    is filled; otherwise the cell ends with the estimate only (`finalRounds: 0`).
  * 3. *Final rounds*: once every pair is filtered (by organic rounds, or by the fill and one more
  *    timed round whose offers go to the agents' users and are declined), rounds run until
  *    `--final-rounds` (default 5) rounds at final density (density 1) have been timed, all 2F
@@ -74,8 +74,9 @@
  * - `rssMb`, `heapMb`, `setupMs`, `cellMs` (wall time of the whole cell);
  * - decline: `initialMs`, `initialOffers`, `organicRounds`, `mesosRounds` (= 2F), `finalRounds`,
  *   `finalMedianMs` (median over the final-density rounds, `null` if none), `finalEstMs`,
- *   `finalEstMaxMs`, `sampleAgents`, `densityMax` (filters in force ÷ (A·F) at the last timed full round),
- *   `usPerRecover` (mean cost of one declining `recoverResources`), `filled` (pairs filled in);
+ *   `finalEstMaxMs`, `sampleAgents`, `densityMax` (the highest filter density, filters in force
+ *   ÷ (A·F), at a timed full round), `usPerRecover` (mean cost of one declining
+ *   `recoverResources`, fill included), `filled` (pairs filled in);
  * - launch: `tasks` launched in total;
  * - `timedOut` (and `error` if the child failed).
  *
@@ -312,6 +313,7 @@ function runDecline(mod: AllocatorModule, cfg: CellConfig, report: (partial: Cel
           `with ${filters.count} filters (density ${density.toFixed(3)})`,
       );
     }
+    if (phase === 'organic') organicRounds++;
     decline(offers, now);
     report(snapshot());
     return performance.now() - t0;
@@ -325,7 +327,6 @@ function runDecline(mod: AllocatorModule, cfg: CellConfig, report: (partial: Cel
     (organicRounds === 0 || elapsed() + 1.3 * lastWall <= cfg.roundBudgetMs)
   ) {
     lastWall = timedRound('organic');
-    organicRounds++;
   }
 
   if (organicRounds < 2 * F && filters.count < pairs) {

@@ -782,44 +782,54 @@ function agrees(hierarchical: boolean, ops: Op[], policy: 'drf' | 'priority' = '
 
 test('property: the incremental order equals a from-scratch DRF order (flat)', (t) => {
   const clients = ['a', 'b', 'c', 'd', 'e'];
-  fc.assert(
-    fc.property(fc.array(opArb(clients, clients, false), { maxLength: 60, size: 'max' }), (ops) => agrees(false, ops)),
-    { numRuns: 400 },
+  // fc.assert throws (with the shrunk counterexample) when the property fails.
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(fc.array(opArb(clients, clients, false), { maxLength: 60, size: 'max' }), (ops) => agrees(false, ops)),
+      { numRuns: 400 },
+    ),
   );
-  t.pass();
 });
 
 test('property: the incremental order equals a from-scratch DRF order (flat, with remove and weights)', (t) => {
   const clients = ['a', 'b', 'c', 'd', 'e'];
-  fc.assert(
-    fc.property(fc.array(opArb(clients, clients, true), { maxLength: 60, size: 'max' }), (ops) => agrees(false, ops)),
-    { numRuns: 300 },
+  // fc.assert throws (with the shrunk counterexample) when the property fails.
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(fc.array(opArb(clients, clients, true), { maxLength: 60, size: 'max' }), (ops) => agrees(false, ops)),
+      { numRuns: 300 },
+    ),
   );
-  t.pass();
 });
 
 test('property: the incremental order equals a from-scratch hierarchical DRF order', (t) => {
   const clients = ['a', 'a/b', 'a/c', 'a/b/x', 'd/e', 'd/f', 'd', 'g'];
   const paths = ['a', 'a/b', 'a/c', 'a/b/x', 'd', 'd/e', 'g'];
-  fc.assert(
-    fc.property(fc.array(opArb(clients, paths, true), { maxLength: 60, size: 'max' }), (ops) => agrees(true, ops)),
-    { numRuns: 400 },
+  // fc.assert throws (with the shrunk counterexample) when the property fails.
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(fc.array(opArb(clients, paths, true), { maxLength: 60, size: 'max' }), (ops) => agrees(true, ops)),
+      { numRuns: 400 },
+    ),
   );
-  t.pass();
 });
 
 test('property: the incremental order equals a from-scratch priority order', (t) => {
   const flat = ['a', 'b', 'c', 'd', 'e'];
-  fc.assert(
-    fc.property(fc.array(opArb(flat, flat, true), { maxLength: 60, size: 'max' }), (ops) => agrees(false, ops, 'priority')),
-    { numRuns: 200 },
-  );
   const nested = ['a', 'a/b', 'a/c', 'd/e', 'd'];
-  fc.assert(
-    fc.property(fc.array(opArb(nested, ['a', 'a/b', 'd', 'd/e'], true), { maxLength: 60, size: 'max' }), (ops) =>
-      agrees(true, ops, 'priority'),
+  // fc.assert throws (with the shrunk counterexample) when the property fails.
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(fc.array(opArb(flat, flat, true), { maxLength: 60, size: 'max' }), (ops) => agrees(false, ops, 'priority')),
+      { numRuns: 200 },
     ),
-    { numRuns: 200 },
   );
-  t.pass();
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(fc.array(opArb(nested, ['a', 'a/b', 'd', 'd/e'], true), { maxLength: 60, size: 'max' }), (ops) =>
+        agrees(true, ops, 'priority'),
+      ),
+      { numRuns: 200 },
+    ),
+  );
 });
