@@ -137,7 +137,15 @@ const toMilli = (x: number): number => Math.round(x * 1000);
 const fromMilli = (m: number): number => m / 1000;
 
 const keyOf = (name: string, type: string, role: string | undefined, revocable: boolean): string =>
-  JSON.stringify([name, type, role ?? '', revocable]);
+  `${name}\u0000${type}\u0000${role ?? ''}\u0000${revocable ? 1 : 0}`;
+
+/** One shared empty item set for non-SET entries (only SET entries ever change `items`). */
+const NO_ITEMS: Set<string> = new Set();
+
+/** Throws the parse error for an entry (module level: no closure is made per entry). */
+function bad(fail: (r: unknown, why: string) => Error, r: unknown, why: string): never {
+  throw fail(r, why);
+}
 
 /** Why `role` is not a valid role name, or `undefined` if it is. `'*'` is accepted as unreserved. */
 function roleProblem(role: string): string | undefined {
@@ -200,49 +208,46 @@ const resourceError = (r: unknown, why: string): Error => new ResourceError(`inv
 
 /** Validates one wire entry and converts it to the internal form. Throws `fail(r, why)`. */
 function toEntry(r: Resource, fail: (r: unknown, why: string) => Error = resourceError): Entry {
-  const bad = (why: string): never => {
-    throw fail(r, why);
-  };
-  if (r === null || typeof r !== 'object') bad('not an object');
-  if (typeof r.name !== 'string' || r.name.length === 0) bad('name must be a non-empty string');
-  if (!(RESOURCE_TYPES as readonly string[]).includes(r.type)) bad(`unknown type '${String(r.type)}'`);
+  if (r === null || typeof r !== 'object') bad(fail, r, 'not an object');
+  if (typeof r.name !== 'string' || r.name.length === 0) bad(fail, r, 'name must be a non-empty string');
+  if (!(RESOURCE_TYPES as readonly string[]).includes(r.type)) bad(fail, r, `unknown type '${String(r.type)}'`);
   let role: string | undefined;
   if (r.role !== undefined) {
-    if (typeof r.role !== 'string') bad('role must be a string');
+    if (typeof r.role !== 'string') bad(fail, r, 'role must be a string');
     const problem = roleProblem(r.role);
-    if (problem !== undefined) bad(problem);
+    if (problem !== undefined) bad(fail, r, problem);
     role = r.role === UNRESERVED_ROLE ? undefined : r.role;
   }
-  if (r.revocable !== undefined && typeof r.revocable !== 'boolean') bad('revocable must be a boolean');
-  const entry: Entry = { name: r.name, type: r.type, role, revocable: r.revocable === true, milli: 0, spans: [], items: new Set() };
+  if (r.revocable !== undefined && typeof r.revocable !== 'boolean') bad(fail, r, 'revocable must be a boolean');
+  const entry: Entry = { name: r.name, type: r.type, role, revocable: r.revocable === true, milli: 0, spans: [], items: r.type === 'SET' ? new Set() : NO_ITEMS };
   switch (r.type) {
     case 'SCALAR': {
       const v = r.scalar;
-      if (typeof v !== 'number' || Number.isNaN(v)) bad('SCALAR resource needs a numeric scalar');
-      if (!Number.isFinite(v)) bad(`scalar ${v} is not finite`);
-      if ((v as number) < 0) bad(`scalar ${v} is negative`);
-      if ((v as number) > MAX_SCALAR) bad(`scalar ${v} is too large`);
+      if (typeof v !== 'number' || Number.isNaN(v)) bad(fail, r, 'SCALAR resource needs a numeric scalar');
+      if (!Number.isFinite(v)) bad(fail, r, `scalar ${v} is not finite`);
+      if ((v as number) < 0) bad(fail, r, `scalar ${v} is negative`);
+      if ((v as number) > MAX_SCALAR) bad(fail, r, `scalar ${v} is too large`);
       entry.milli = toMilli(v as number);
       break;
     }
     case 'RANGES': {
-      if (!Array.isArray(r.ranges)) bad('RANGES resource needs a ranges array');
+      if (!Array.isArray(r.ranges)) bad(fail, r, 'RANGES resource needs a ranges array');
       const spans: Span[] = [];
       for (const range of r.ranges as Range[]) {
         const { begin, end } = range ?? ({} as Range);
         if (!Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || begin < 0 || end < 0) {
-          bad(`range ${describe(range)} must have non-negative integer begin and end`);
+          bad(fail, r, `range ${describe(range)} must have non-negative integer begin and end`);
         }
-        if (begin > end) bad(`range begin ${begin} is greater than end ${end}`);
+        if (begin > end) bad(fail, r, `range begin ${begin} is greater than end ${end}`);
         spans.push([begin, end]);
       }
       entry.spans = coalesce(spans);
       break;
     }
     case 'SET': {
-      if (!Array.isArray(r.set)) bad('SET resource needs a set array');
+      if (!Array.isArray(r.set)) bad(fail, r, 'SET resource needs a set array');
       for (const item of r.set as string[]) {
-        if (typeof item !== 'string') bad('set items must be strings');
+        if (typeof item !== 'string') bad(fail, r, 'set items must be strings');
         entry.items.add(item);
       }
       break;
@@ -278,7 +283,7 @@ function addInto(dst: Entry, src: Entry): void {
 }
 
 function cloneEntry(e: Entry): Entry {
-  return { ...e, spans: e.spans.map((s): Span => [s[0], s[1]]), items: new Set(e.items) };
+  return { ...e, spans: e.spans.map((s): Span => [s[0], s[1]]), items: e.type === 'SET' ? new Set(e.items) : NO_ITEMS };
 }
 
 function toMap(r: readonly Resource[]): EntryMap {
@@ -451,7 +456,9 @@ export function equals(a: readonly Resource[], b: readonly Resource[]): boolean 
  * @see Mesos `Resources::empty`
  */
 export function isEmpty(r: readonly Resource[]): boolean {
-  return normalize(r).length === 0;
+  if (!Array.isArray(r)) throw new ResourceError(`resources must be an array, got ${describe(r)}`);
+  for (const x of r) if (!isEmptyEntry(toEntry(x))) return false;
+  return true;
 }
 
 function milliOf(r: readonly Resource[], name: string): number {

@@ -115,6 +115,8 @@ interface AgentState {
    * passes skip the agent without asking each framework again.
    */
   skip?: { available: Resources; version: number; until: number };
+  /** Recent `available` arrays by content, so an offer then a decline restores the same object (and its caches). */
+  forms?: Map<string, Resources>;
 }
 
 interface FilterEntry {
@@ -179,6 +181,17 @@ function shrink(r: Resources, cap: Quantities, missingIsZero: boolean): Resource
   return out;
 }
 
+/** The agent's earlier array with the same content as `r`, if any (else `r`, remembered). */
+function canonical(agent: AgentState, r: Resources): Resources {
+  const k = JSON.stringify(r);
+  const forms = (agent.forms ??= new Map());
+  const hit = forms.get(k);
+  if (hit !== undefined) return hit;
+  if (forms.size >= 8) forms.clear();
+  forms.set(k, r);
+  return r;
+}
+
 /** The hierarchical allocator's state and its operations. */
 export class HierarchicalAllocator {
   readonly options: AllocatorOptions;
@@ -196,6 +209,8 @@ export class HierarchicalAllocator {
   private readonly clusterTotal: Quantities = new Map();
   /** Bumped by anything that can make a framework newly eligible for an agent. */
   private eligibilityVersion = 0;
+  /** No filter ends before this: `expireFilters` has nothing to do until then. */
+  private nextExpiry = Number.POSITIVE_INFINITY;
 
   constructor(options: Partial<AllocatorOptions> = {}) {
     this.options = { ...DEFAULT_ALLOCATOR_OPTIONS, ...options };
@@ -442,7 +457,7 @@ export class HierarchicalAllocator {
     if (!agent || isEmpty(resources)) return;
     const key = frameworkId + KEY_SEP + role;
     agent.allocations.set(key, add(agent.allocations.get(key) ?? [], resources));
-    agent.available = subtractSaturating(agent.available, resources);
+    agent.available = canonical(agent, subtractSaturating(agent.available, resources));
     const q = quantitiesOf(resources);
     if (this.roleSorter.contains(role)) this.roleSorter.allocated(role, q);
     this.frameworkSorters.get(role)?.allocated(frameworkId, q);
@@ -460,7 +475,7 @@ export class HierarchicalAllocator {
     const left = subtract(held, back);
     if (isEmpty(left)) agent.allocations.delete(key);
     else agent.allocations.set(key, left);
-    agent.available = add(agent.available, back);
+    agent.available = canonical(agent, add(agent.available, back));
     const q = quantitiesOf(back);
     if (this.roleSorter.contains(role)) this.roleSorter.unallocated(role, q);
     this.frameworkSorters.get(role)?.unallocated(frameworkId, q);
@@ -497,6 +512,7 @@ export class HierarchicalAllocator {
     }
     const list = byAgent.get(agentId) ?? [];
     list.push({ resources, createdAt: now, durationMs });
+    this.nextExpiry = Math.min(this.nextExpiry, now + durationMs);
     byAgent.set(agentId, list);
   }
 
@@ -545,10 +561,13 @@ export class HierarchicalAllocator {
 
   /** Removes filters that no longer hold (after a batch allocation). */
   private expireFilters(now: number): void {
+    if (now < this.nextExpiry) return;
+    this.nextExpiry = Number.POSITIVE_INFINITY;
     for (const fw of this.frameworks.values()) {
       for (const byAgent of fw.filters.values()) {
         for (const [agentId, list] of byAgent) {
           const kept = list.filter((f) => now < f.createdAt + f.durationMs);
+          for (const f of kept) this.nextExpiry = Math.min(this.nextExpiry, f.createdAt + f.durationMs);
           if (kept.length === 0) byAgent.delete(agentId);
           else if (kept.length !== list.length) byAgent.set(agentId, kept);
         }
