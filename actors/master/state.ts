@@ -108,7 +108,6 @@ export interface FrameworkEntry {
   suppressed: boolean;
   used: Resources;
   offered: Resources;
-  allocations: number;
   tasks: Map<string, TaskEntry>;
   offers: Set<string>;
   completedTasks: Task[];
@@ -347,7 +346,6 @@ function newFramework(s: MasterState, id: string, schedPid: string | undefined, 
     suppressed: false,
     used: [],
     offered: [],
-    allocations: 0,
     tasks: new Map(),
     offers: new Set(),
     completedTasks: [],
@@ -534,7 +532,6 @@ export function allocateOffers(s: MasterState, env: MasterEnv, onlyAgents?: Read
     agent.offered = add(agent.offered, d.resources);
     fw.offered = add(fw.offered, quantities(d.resources));
     fw.offers.add(offer.id);
-    fw.allocations += 1;
     bump(s, 'master/offers_sent');
     const list = byFramework.get(fw.id) ?? [];
     list.push(offer);

@@ -15,13 +15,18 @@ import type { Containerizer, ContainerExit, LaunchRequest } from '../../runtime/
 import { SchedulerDriver, type Scheduler } from '../../runtime/scheduler-driver.ts';
 import { silentLogger } from '../../runtime/log.ts';
 import { parseResources } from '../../protocols/resources.ts';
-import type { FrameworkInfo, Offer, TaskStatus } from '../../protocols/records.ts';
+import type { FrameworkInfo, Offer, TaskInfo, TaskStatus } from '../../protocols/records.ts';
 import type { MasterFlags } from '../../actors/master/state.ts';
 import type { AgentFlags } from '../../actors/agent/state.ts';
 import type { DriverFlags } from '../../actors/scheduler-driver/scheduler-driver.machine.ts';
 import { Codec, envelope } from '../../protocols/envelope.ts';
 import { pid, subjectFor } from '../../protocols/pid.ts';
 import type { Message } from '../../protocols/messages.ts';
+
+/** A command task on `offer`'s agent (the simulated executor runs it: `exit N` ends, anything else runs until killed). */
+export function commandTask(offer: Offer, id: string, command: string, resources = 'cpus:1;mem:128'): TaskInfo {
+  return { taskId: id, name: id, agentId: offer.agentId, resources: parseResources(resources), command: { value: command } };
+}
 
 /** The default test agent of Mesos' suite. */
 export const TEST_AGENT_RESOURCES = 'cpus:2;gpus:0;mem:1024;disk:1024;ports:[31000-32000]';

@@ -413,15 +413,17 @@ test('oversized: the limit is inclusive, and the detail gives both sizes', (t) =
 test('property: decode never throws on arbitrary bytes and only accepts valid envelopes', (t) => {
   const codec = new Codec();
   const to = MASTER;
-  fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 300 }), fc.constantFrom(...TYPES), fc.constantFrom('agent', 'scheduler', 'executor'), (b, type, kind) => {
-      const d = codec.decode(b, to, subjectFor(to, type, kind as ActorKind));
-      if (!d.ok) return (DROP_REASONS as readonly string[]).includes(d.reason) && typeof d.detail === 'string';
-      return isMessageType(d.envelope.type) && checkBody(d.envelope.type, d.envelope.body) === undefined;
-    }),
-    { numRuns: 2000 },
+  // fc.assert throws (with the shrunk counterexample) when the property fails.
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.constantFrom(...TYPES), fc.constantFrom('agent', 'scheduler', 'executor'), (b, type, kind) => {
+        const d = codec.decode(b, to, subjectFor(to, type, kind as ActorKind));
+        if (!d.ok) return (DROP_REASONS as readonly string[]).includes(d.reason) && typeof d.detail === 'string';
+        return isMessageType(d.envelope.type) && checkBody(d.envelope.type, d.envelope.body) === undefined;
+      }),
+      { numRuns: 2000 },
+    ),
   );
-  t.pass();
 });
 
 test('property: decode never throws on corrupted valid envelopes and only accepts valid ones', (t) => {
@@ -430,21 +432,23 @@ test('property: decode never throws on corrupted valid envelopes and only accept
     const r = route(type);
     return { type, r, b: codec.encode(envelope(r.from, 'id', msg(type))) };
   });
-  fc.assert(
-    fc.property(
-      fc.constantFrom(...encoded),
-      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
-      ({ type, r, b }, edits) => {
-        const copy = Uint8Array.from(b);
-        for (const [i, v] of edits) copy[i % copy.length] = v;
-        const d = codec.decode(copy, r.to, subjectFor(r.to, type, r.fromKind));
-        if (!d.ok) return (DROP_REASONS as readonly string[]).includes(d.reason) && typeof d.detail === 'string';
-        return isMessageType(d.envelope.type) && checkBody(d.envelope.type, d.envelope.body) === undefined;
-      },
+  // fc.assert throws (with the shrunk counterexample) when the property fails.
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...encoded),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+        ({ type, r, b }, edits) => {
+          const copy = Uint8Array.from(b);
+          for (const [i, v] of edits) copy[i % copy.length] = v;
+          const d = codec.decode(copy, r.to, subjectFor(r.to, type, r.fromKind));
+          if (!d.ok) return (DROP_REASONS as readonly string[]).includes(d.reason) && typeof d.detail === 'string';
+          return isMessageType(d.envelope.type) && checkBody(d.envelope.type, d.envelope.body) === undefined;
+        },
+      ),
+      { numRuns: 2000 },
     ),
-    { numRuns: 2000 },
   );
-  t.pass();
 });
 
 test('malformed: every truncation of a valid envelope, and trailing garbage, are malformed', (t) => {

@@ -5,11 +5,9 @@
 import test from 'ava';
 import { parseResources, scalar } from '../../protocols/resources.ts';
 import type { Offer, TaskInfo } from '../../protocols/records.ts';
-import { RecordingScheduler, SimCluster } from '../helpers/sim-cluster.ts';
+import { RecordingScheduler, SimCluster, commandTask } from '../helpers/sim-cluster.ts';
 
-const sleepTask = (offer: Offer, id: string, resources = 'cpus:1;mem:512'): TaskInfo => ({
-  taskId: id, name: id, agentId: offer.agentId, resources: parseResources(resources), command: { value: 'sleep 1000' },
-});
+const sleepTask = (offer: Offer, id: string, resources = 'cpus:1;mem:512'): TaskInfo => commandTask(offer, id, 'sleep 1000', resources);
 
 test('a role guaranteed half the cluster gets exactly that much back from a full cluster, after the grace period', async (t) => {
   // Four agents of cpus 2, mem 1024: 8 cpus, 4096 mem in all.

@@ -3,19 +3,11 @@
  * disconnected driver, scheduler failover and reconciliation.
  */
 import test from 'ava';
-import { parseResources } from '../../protocols/resources.ts';
 import { Codec, envelope } from '../../protocols/envelope.ts';
 import { pid, subjectFor } from '../../protocols/pid.ts';
-import type { Offer, TaskInfo } from '../../protocols/records.ts';
-import { RecordingScheduler, SimCluster, envelopeOf } from '../helpers/sim-cluster.ts';
+import { RecordingScheduler, SimCluster, commandTask, envelopeOf } from '../helpers/sim-cluster.ts';
 
-const task = (offer: Offer, id: string, command: string): TaskInfo => ({
-  taskId: id,
-  name: id,
-  agentId: offer.agentId,
-  resources: parseResources('cpus:1;mem:128'),
-  command: { value: command },
-});
+const task = commandTask;
 
 async function runningTask(sim: SimCluster, sched: RecordingScheduler, id: string, command = 'sleep 1000') {
   const d = sim.driver(sched);

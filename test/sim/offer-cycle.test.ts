@@ -4,16 +4,9 @@
  */
 import test from 'ava';
 import { equals, parseResources, scalar } from '../../protocols/resources.ts';
-import type { Offer, TaskInfo } from '../../protocols/records.ts';
-import { RecordingScheduler, SimCluster, TEST_AGENT_RESOURCES } from '../helpers/sim-cluster.ts';
+import { RecordingScheduler, SimCluster, TEST_AGENT_RESOURCES, commandTask } from '../helpers/sim-cluster.ts';
 
-const task = (offer: Offer, id: string, command: string, resources = 'cpus:1;mem:128'): TaskInfo => ({
-  taskId: id,
-  name: id,
-  agentId: offer.agentId,
-  resources: parseResources(resources),
-  command: { value: command },
-});
+const task = commandTask;
 
 test('an agent registers with backoff while the master does not answer', async (t) => {
   const sim = await SimCluster.start({ agents: 0 });
