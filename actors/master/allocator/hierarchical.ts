@@ -18,21 +18,24 @@
  *
  * @see Mesos `HierarchicalAllocatorProcess::__generateOffers` (`src/master/allocator/mesos/hierarchical.cpp`).
  */
+import type { Resources } from '../../../protocols/resources.ts';
 import {
-  add,
-  allocatableTo,
-  contains,
-  isEmpty,
-  subtract,
-  subtractSaturating,
-  type Resource,
-  type Resources,
-} from '../../../protocols/resources.ts';
+  allocatableSlot,
+  Bundle,
+  capQuotaScalars,
+  covers,
+  EMPTY,
+  minus,
+  plus,
+  same,
+  select,
+  Slots,
+  type Slot,
+} from './bundle.ts';
 import {
   addInto,
   containsQuantities,
   isZero,
-  quantitiesOf,
   subtractClamped,
   type Quantities,
 } from './quantities.ts';
@@ -103,28 +106,36 @@ export interface UsedResources {
 interface AgentState {
   id: string;
   hostname: string;
-  total: Resources;
-  available: Resources;
+  total: Bundle;
+  available: Bundle;
   /** `frameworkId \0 role` → resources allocated (offered or used). */
-  allocations: Map<string, Resources>;
+  allocations: Map<string, Bundle>;
   /** What each role (with or without revocable resources) may be offered, for the current `available`. */
-  bases?: { available: Resources; byKey: Map<string, { resources: Resources; allocatable: boolean }> };
+  bases?: { available: Bundle; byKey: Map<string, Base> };
   /**
    * Set when a fair-share pass found every framework filtered on this agent: while `available`,
    * the allocator's eligibility version and the filters (until `until`) stay as they were, later
    * passes skip the agent without asking each framework again.
    */
-  skip?: { available: Resources; version: number; until: number };
-  /** Recent `available` arrays by content, so an offer then a decline restores the same object (and its caches). */
-  forms?: Map<string, Resources>;
+  skip?: { available: Bundle; version: number; until: number };
+  /** Recent `available` bundles, so an offer then a decline restores the same object (and its caches). */
+  recent: Bundle[];
+}
+
+/** What a role may be offered on an agent, and its parts quota applies to and the rest. */
+interface Base {
+  resources: Bundle;
+  allocatable: boolean;
+  quotaPart: Bundle;
+  otherPart: Bundle;
 }
 
 interface FilterEntry {
-  resources: Resources;
+  resources: Bundle;
   createdAt: number;
   durationMs: number;
   /** The last offer checked against it and whether the filter covered it (same object ⇒ same answer). */
-  checked?: Resources;
+  checked?: Bundle;
   covers?: boolean;
 }
 
@@ -132,11 +143,21 @@ interface FrameworkState {
   id: string;
   roles: Set<string>;
   capabilities: Set<string>;
+  revocable: boolean;
   active: boolean;
   suppressed: Set<string>;
   /** role → agent → filters. */
   filters: Map<string, Map<string, FilterEntry[]>>;
   request?: ResourceRequest;
+  minOffer?: Bundle;
+}
+
+/** An offer being put together by a pass. */
+interface Pending {
+  frameworkId: string;
+  role: string;
+  agentId: string;
+  resources: Bundle;
 }
 
 const KEY_SEP = '\u0000';
@@ -153,43 +174,19 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-function isUnreservedNonRevocableScalar(r: Resource): boolean {
-  return r.type === 'SCALAR' && r.role === undefined && !r.revocable;
-}
+const isQuotaScalar = (s: Slot): boolean => s.quotaScalar;
+const isOtherThanQuotaScalar = (s: Slot): boolean => !s.quotaScalar;
+const isNonRevocable = (s: Slot): boolean => !s.revocable;
 
-/** Splits resources into the part headroom and limits apply to and the rest. */
-function splitQuotaPart(r: Resources): { scalar: Resources; other: Resources } {
-  const scalar: Resources = [];
-  const other: Resources = [];
-  for (const x of r) (isUnreservedNonRevocableScalar(x) ? scalar : other).push(x);
-  return { scalar, other };
-}
+/** How many recent `available` bundles an agent remembers. */
+const RECENT = 4;
 
-/** Caps each scalar of `r` at the amount in `cap` (thousandths); names missing from `cap` are dropped when `missingIsZero`, kept otherwise. */
-function shrink(r: Resources, cap: Quantities, missingIsZero: boolean): Resources {
-  const out: Resources = [];
-  for (const x of r) {
-    const c = cap.get(x.name);
-    if (c === undefined) {
-      if (!missingIsZero) out.push(x);
-      continue;
-    }
-    const have = Math.round((x.scalar ?? 0) * 1000);
-    const take = Math.min(have, c);
-    if (take > 0) out.push({ ...x, scalar: take / 1000 });
-  }
-  return out;
-}
-
-/** The agent's earlier array with the same content as `r`, if any (else `r`, remembered). */
-function canonical(agent: AgentState, r: Resources): Resources {
-  const k = JSON.stringify(r);
-  const forms = (agent.forms ??= new Map());
-  const hit = forms.get(k);
-  if (hit !== undefined) return hit;
-  if (forms.size >= 8) forms.clear();
-  forms.set(k, r);
-  return r;
+/** The agent's recent bundle holding the same as `b`, if any (else `b`, remembered). */
+function canonical(agent: AgentState, b: Bundle): Bundle {
+  for (const r of agent.recent) if (same(r, b)) return r;
+  if (agent.recent.length >= RECENT) agent.recent.shift();
+  agent.recent.push(b);
+  return b;
 }
 
 /** The hierarchical allocator's state and its operations. */
@@ -211,10 +208,17 @@ export class HierarchicalAllocator {
   private eligibilityVersion = 0;
   /** No filter ends before this: `expireFilters` has nothing to do until then. */
   private nextExpiry = Number.POSITIVE_INFINITY;
+  /** Interned resource identities, and the wire form of bundles. */
+  private readonly slots = new Slots();
+  /** `minAllocatable` as (name, thousandths) lists. */
+  private readonly minAllocatable: ReadonlyArray<ReadonlyArray<readonly [string, number]>>;
 
   constructor(options: Partial<AllocatorOptions> = {}) {
     this.options = { ...DEFAULT_ALLOCATOR_OPTIONS, ...options };
     this.random = seededRandom(this.options.seed);
+    this.minAllocatable = this.options.minAllocatable.map((alt) =>
+      Object.entries(alt).map(([name, amount]) => [name, Math.round(amount * 1000)] as const),
+    );
     this.roleSorter = new Sorter(this.options.roleSorter, true, this.random);
   }
 
@@ -228,13 +232,14 @@ export class HierarchicalAllocator {
       id,
       roles: new Set(spec.roles.length > 0 ? spec.roles : ['*']),
       capabilities: new Set(spec.capabilities ?? []),
+      revocable: (spec.capabilities ?? []).includes('REVOCABLE_RESOURCES'),
       active: true,
       suppressed: new Set(),
       filters: new Map(),
     };
     this.frameworks.set(id, fw);
     for (const role of fw.roles) this.trackFrameworkInRole(fw, role);
-    for (const u of used) this.track(u.frameworkId, u.role, u.agentId, u.resources);
+    for (const u of used) this.track(u.frameworkId, u.role, u.agentId, this.slots.fromWire(u.resources));
   }
 
   /** Removes a framework; what it held is given back without filters. */
@@ -288,6 +293,7 @@ export class HierarchicalAllocator {
     for (const role of roles) if (!fw.roles.has(role)) this.trackFrameworkInRole(fw, role);
     fw.roles = roles;
     fw.capabilities = new Set(spec.capabilities ?? []);
+    fw.revocable = fw.capabilities.has('REVOCABLE_RESOURCES');
   }
 
   /** No offers for these roles (all when absent) until revived. */
@@ -318,7 +324,9 @@ export class HierarchicalAllocator {
   requestResources(id: string, request: ResourceRequest | undefined): void {
     this.eligibilityVersion += 1;
     const fw = this.frameworks.get(id);
-    if (fw) fw.request = request;
+    if (!fw) return;
+    fw.request = request;
+    fw.minOffer = request?.minOffer ? this.slots.fromWire(request.minOffer) : undefined;
   }
 
   private holdsInRole(frameworkId: string, role: string): boolean {
@@ -355,13 +363,14 @@ export class HierarchicalAllocator {
   /** Adds an agent with its total and what frameworks already use on it. */
   addAgent(id: string, info: { hostname: string; total: Resources }, used: readonly UsedResources[] = []): void {
     if (this.agents.has(id)) return;
-    this.agents.set(id, { id, hostname: info.hostname, total: info.total, available: info.total, allocations: new Map() });
-    const q = quantitiesOf(info.total);
+    const total = this.slots.fromWire(info.total);
+    this.agents.set(id, { id, hostname: info.hostname, total, available: total, allocations: new Map(), recent: [] });
+    const q = total.quantities();
     addInto(this.clusterTotal, q);
     this.roleSorter.addTotal(q);
     for (const s of this.frameworkSorters.values()) s.addTotal(q);
-    this.addReservations(info.total, 1);
-    for (const u of used) this.track(u.frameworkId, u.role, id, u.resources);
+    this.addReservations(total, 1);
+    for (const u of used) this.track(u.frameworkId, u.role, id, this.slots.fromWire(u.resources));
   }
 
   /** Removes an agent and everything allocated on it. */
@@ -372,7 +381,7 @@ export class HierarchicalAllocator {
       const [fwId, role] = key.split(KEY_SEP) as [string, string];
       this.untrack(fwId, role, id, r);
     }
-    const q = quantitiesOf(agent.total);
+    const q = agent.total.quantities();
     addInto(this.clusterTotal, q, -1);
     this.roleSorter.removeTotal(q);
     for (const s of this.frameworkSorters.values()) s.removeTotal(q);
@@ -382,11 +391,12 @@ export class HierarchicalAllocator {
   }
 
   /** Changes an agent's total (e.g. oversubscribed resources appear); filters on it are dropped. */
-  updateAgent(id: string, total: Resources): void {
+  updateAgent(id: string, wireTotal: Resources): void {
     const agent = this.agents.get(id);
     if (!agent) return;
-    const oldQ = quantitiesOf(agent.total);
-    const newQ = quantitiesOf(total);
+    const total = this.slots.fromWire(wireTotal);
+    const oldQ = agent.total.quantities();
+    const newQ = total.quantities();
     addInto(this.clusterTotal, oldQ, -1);
     addInto(this.clusterTotal, newQ);
     this.roleSorter.removeTotal(oldQ);
@@ -398,10 +408,10 @@ export class HierarchicalAllocator {
     this.addReservations(agent.total, -1);
     this.addReservations(total, 1);
     agent.total = total;
-    let allocated: Resources = [];
-    for (const r of agent.allocations.values()) allocated = add(allocated, r);
+    let allocated = EMPTY;
+    for (const r of agent.allocations.values()) allocated = plus(allocated, r);
     // Entries the new total no longer covers go; the rest stays free.
-    agent.available = subtractSaturating(total, allocated);
+    agent.available = canonical(agent, minus(total, allocated));
     for (const fw of this.frameworks.values()) for (const byAgent of fw.filters.values()) byAgent.delete(id);
   }
 
@@ -410,11 +420,11 @@ export class HierarchicalAllocator {
     this.whitelist = hostnames ? new Set(hostnames) : undefined;
   }
 
-  private addReservations(total: Resources, sign: 1 | -1): void {
-    for (const x of total) {
-      if (x.type !== 'SCALAR' || x.role === undefined || !x.scalar) continue;
-      const q = this.consumedOf(x.role);
-      addInto(q, new Map([[x.name, Math.round(x.scalar * 1000)]]), sign);
+  private addReservations(total: Bundle, sign: 1 | -1): void {
+    for (const p of total.parts) {
+      const role = p.slot.role;
+      if (p.slot.type !== 'SCALAR' || role === undefined) continue;
+      addInto(this.consumedOf(role), new Map([[p.slot.name, p.milli]]), sign);
     }
   }
 
@@ -452,34 +462,34 @@ export class HierarchicalAllocator {
 
   // ── allocation accounting ────────────────────────────────────────────────────────────────
 
-  private track(frameworkId: string, role: string, agentId: string, resources: Resources): void {
+  private track(frameworkId: string, role: string, agentId: string, resources: Bundle): void {
     const agent = this.agents.get(agentId);
-    if (!agent || isEmpty(resources)) return;
+    if (!agent || resources.empty) return;
     const key = frameworkId + KEY_SEP + role;
-    agent.allocations.set(key, add(agent.allocations.get(key) ?? [], resources));
-    agent.available = canonical(agent, subtractSaturating(agent.available, resources));
-    const q = quantitiesOf(resources);
+    agent.allocations.set(key, plus(agent.allocations.get(key) ?? EMPTY, resources));
+    agent.available = canonical(agent, minus(agent.available, resources));
+    const q = resources.quantities();
     if (this.roleSorter.contains(role)) this.roleSorter.allocated(role, q);
     this.frameworkSorters.get(role)?.allocated(frameworkId, q);
-    addInto(this.consumedOf(role), quantitiesOf(resources.filter(isUnreservedNonRevocableScalar)));
+    addInto(this.consumedOf(role), resources.quotaQuantities());
   }
 
-  private untrack(frameworkId: string, role: string, agentId: string, resources: Resources): void {
+  private untrack(frameworkId: string, role: string, agentId: string, resources: Bundle): void {
     const agent = this.agents.get(agentId);
     if (!agent) return;
     const key = frameworkId + KEY_SEP + role;
-    const held = agent.allocations.get(key) ?? [];
+    const held = agent.allocations.get(key) ?? EMPTY;
     // Only what the framework holds comes back: the overlap of `held` and `resources`.
-    const back = contains(held, resources) ? resources : subtract(held, subtractSaturating(held, resources));
-    if (isEmpty(back)) return;
-    const left = subtract(held, back);
-    if (isEmpty(left)) agent.allocations.delete(key);
+    const back = covers(held, resources) ? resources : minus(held, minus(held, resources));
+    if (back.empty) return;
+    const left = minus(held, back);
+    if (left.empty) agent.allocations.delete(key);
     else agent.allocations.set(key, left);
-    agent.available = canonical(agent, add(agent.available, back));
-    const q = quantitiesOf(back);
+    agent.available = canonical(agent, plus(agent.available, back));
+    const q = back.quantities();
     if (this.roleSorter.contains(role)) this.roleSorter.unallocated(role, q);
     this.frameworkSorters.get(role)?.unallocated(frameworkId, q);
-    addInto(this.consumedOf(role), quantitiesOf(back.filter(isUnreservedNonRevocableScalar)), -1);
+    addInto(this.consumedOf(role), back.quotaQuantities(), -1);
   }
 
   /**
@@ -496,7 +506,8 @@ export class HierarchicalAllocator {
     now: number,
     refuseSeconds?: number,
   ): void {
-    this.untrack(frameworkId, role, agentId, resources);
+    const bundle = this.slots.fromWire(resources);
+    this.untrack(frameworkId, role, agentId, bundle);
     if (refuseSeconds === undefined) return;
     const fw = this.frameworks.get(frameworkId);
     if (!fw || !this.agents.has(agentId)) return;
@@ -511,7 +522,7 @@ export class HierarchicalAllocator {
       fw.filters.set(role, byAgent);
     }
     const list = byAgent.get(agentId) ?? [];
-    list.push({ resources, createdAt: now, durationMs });
+    list.push({ resources: bundle, createdAt: now, durationMs });
     this.nextExpiry = Math.min(this.nextExpiry, now + durationMs);
     byAgent.set(agentId, list);
   }
@@ -526,19 +537,19 @@ export class HierarchicalAllocator {
     return now < end || (now === end && f.durationMs === this.options.allocationIntervalMs);
   }
 
-  private isFiltered(fw: FrameworkState, role: string, agentId: string, offer: Resources, now: number): boolean {
+  private isFiltered(fw: FrameworkState, role: string, agentId: string, offer: Bundle, now: number): boolean {
     return this.blockingFilter(fw, role, agentId, offer, now) !== undefined;
   }
 
   /** The live filter covering `offer`, if any (containment answers are cached per offer object). */
-  private blockingFilter(fw: FrameworkState, role: string, agentId: string, offer: Resources, now: number): FilterEntry | undefined {
+  private blockingFilter(fw: FrameworkState, role: string, agentId: string, offer: Bundle, now: number): FilterEntry | undefined {
     const list = fw.filters.get(role)?.get(agentId);
     if (!list) return undefined;
     for (const f of list) {
       if (!this.filterHolds(f, now)) continue;
       if (f.checked !== offer) {
         f.checked = offer;
-        f.covers = contains(f.resources, offer);
+        f.covers = covers(f.resources, offer);
       }
       if (f.covers) return f;
     }
@@ -546,14 +557,19 @@ export class HierarchicalAllocator {
   }
 
   /** What `role` may be offered on `agent` (without revocable resources unless `revocable`), cached. */
-  private baseFor(agent: AgentState, role: string, revocable: boolean): { resources: Resources; allocatable: boolean } {
+  private baseFor(agent: AgentState, role: string, revocable: boolean): Base {
     if (agent.bases?.available !== agent.available) agent.bases = { available: agent.available, byKey: new Map() };
     const key = revocable ? `${role}\u0001R` : role;
     let b = agent.bases.byKey.get(key);
     if (!b) {
-      const all = allocatableTo(agent.available, role);
-      const resources = revocable ? all : all.filter((x) => !x.revocable);
-      b = { resources, allocatable: this.isAllocatable(resources) };
+      const all = select(agent.available, (s) => allocatableSlot(s, role));
+      const resources = revocable ? all : select(all, isNonRevocable);
+      b = {
+        resources,
+        allocatable: this.isAllocatable(resources),
+        quotaPart: select(resources, isQuotaScalar),
+        otherPart: select(resources, isOtherThanQuotaScalar),
+      };
       agent.bases.byKey.set(key, b);
     }
     return b;
@@ -575,15 +591,15 @@ export class HierarchicalAllocator {
     }
   }
 
-  private isAllocatable(r: Resources): boolean {
-    if (r.length === 0) return false;
-    const mins = this.options.minAllocatable;
+  private isAllocatable(r: Bundle): boolean {
+    if (r.empty) return false;
+    const mins = this.minAllocatable;
     if (mins.length === 0) return true;
-    const q = quantitiesOf(r);
+    const q = r.quantities();
     for (const alt of mins) {
       let ok = true;
-      for (const [name, amount] of Object.entries(alt)) {
-        if ((q.get(name) ?? 0) < Math.round(amount * 1000)) {
+      for (const [name, milli] of alt) {
+        if ((q.get(name) ?? 0) < milli) {
           ok = false;
           break;
         }
@@ -591,11 +607,6 @@ export class HierarchicalAllocator {
       if (ok) return true;
     }
     return false;
-  }
-
-  /** Drops what the framework cannot take: revocable resources without REVOCABLE_RESOURCES. */
-  private strip(fw: FrameworkState, r: Resources): Resources {
-    return fw.capabilities.has('REVOCABLE_RESOURCES') ? r : r.filter((x) => !x.revocable);
   }
 
   private excludes(fw: FrameworkState, agent: AgentState): boolean {
@@ -626,12 +637,12 @@ export class HierarchicalAllocator {
       agents.push(...this.agents.values());
     }
     const candidates = agents.filter((a) => !this.whitelist || this.whitelist.has(a.hostname));
-    const offers = new Map<string, Allocation>();
-    const give = (fw: FrameworkState, role: string, agent: AgentState, r: Resources) => {
+    const offers = new Map<string, Pending>();
+    const give = (fw: FrameworkState, role: string, agent: AgentState, r: Bundle) => {
       this.track(fw.id, role, agent.id, r);
       const key = `${fw.id}${KEY_SEP}${role}${KEY_SEP}${agent.id}`;
       const o = offers.get(key);
-      if (o) o.resources = add(o.resources, r);
+      if (o) o.resources = plus(o.resources, r);
       else offers.set(key, { frameworkId: fw.id, role, agentId: agent.id, resources: r });
     };
     this.counters.set('allocation_runs', (this.counters.get('allocation_runs') ?? 0) + 1);
@@ -643,7 +654,7 @@ export class HierarchicalAllocator {
     }
     const availableHeadroom: Quantities = new Map();
     if (required.size > 0) {
-      for (const a of this.agents.values()) addInto(availableHeadroom, quantitiesOf(a.available.filter(isUnreservedNonRevocableScalar)));
+      for (const a of this.agents.values()) addInto(availableHeadroom, a.available.quotaQuantities());
     }
 
     this.shuffle(candidates);
@@ -651,7 +662,7 @@ export class HierarchicalAllocator {
     if (this.quotas.size > 0) {
       for (const agent of candidates) {
         this.roleSorter.visit((role) => {
-          if (agent.available.length === 0) return true;
+          if (agent.available.empty) return true;
           const quota = this.quotas.get(role);
           if (!quota?.guarantees || isZero(quota.guarantees)) return false;
           const frameworks = this.frameworkSorters.get(role);
@@ -662,23 +673,23 @@ export class HierarchicalAllocator {
             if (isZero(unsatisfied)) return true;
             const fw = this.frameworks.get(fwId)!;
             if (this.excludes(fw, agent)) return false;
-            const available = this.strip(fw, allocatableTo(agent.available, role));
-            if (available.length === 0) return true;
-            if (!this.isAllocatable(available)) return false;
-            const { scalar, other } = splitQuotaPart(available);
-            const guaranteed = shrink(scalar, unsatisfied, true);
-            if (guaranteed.length === 0) return false;
-            let extra = subtract(scalar, guaranteed);
+            const base = this.baseFor(agent, role, fw.revocable);
+            const available = base.resources;
+            if (available.empty) return true;
+            if (!base.allocatable) return false;
+            const scalar = base.quotaPart;
+            const guaranteed = capQuotaScalars(scalar, unsatisfied, true);
+            if (guaranteed.empty) return false;
+            let extra = minus(scalar, guaranteed);
             extra = this.applyLimit(role, extra, guaranteed);
             extra = this.applyHeadroom(extra, required, availableHeadroom);
-            const ownReserved = other.filter((x) => x.role === role || x.type !== 'SCALAR' || x.revocable);
-            const toOffer = add(add(guaranteed, ownReserved), extra);
+            const ownReserved = select(base.otherPart, (s) => s.role === role || s.type !== 'SCALAR' || s.revocable);
+            const toOffer = plus(plus(guaranteed, ownReserved), extra);
             if (!this.isAllocatable(toOffer) || this.isFiltered(fw, role, agent.id, toOffer, now)) return false;
-            if (fw.request?.minOffer && !contains(toOffer, fw.request.minOffer)) return false;
-            const gq = quantitiesOf(guaranteed);
-            addInto(required, gq, -1);
+            if (fw.minOffer && !covers(toOffer, fw.minOffer)) return false;
+            addInto(required, guaranteed.quantities(), -1);
             for (const [k, v] of required) if (v <= 0) required.delete(k);
-            addInto(availableHeadroom, quantitiesOf(add(guaranteed, extra)), -1);
+            addInto(availableHeadroom, plus(guaranteed, extra).quantities(), -1);
             give(fw, role, agent, toOffer);
             unsatisfied = subtractClamped(quota.guarantees!, this.consumedBySubtree(role));
             return false;
@@ -691,7 +702,7 @@ export class HierarchicalAllocator {
     // Stage 2: fair share.
     this.shuffle(candidates);
     for (const agent of candidates) {
-      if (agent.available.length === 0) continue;
+      if (agent.available.empty) continue;
       const skip = agent.skip;
       if (skip && skip.available === agent.available && skip.version === this.eligibilityVersion && now < skip.until) continue;
       const deferred: Array<{ fw: FrameworkState; role: string }> = [];
@@ -699,7 +710,7 @@ export class HierarchicalAllocator {
       // until something changes), and when the first of those filters runs out.
       const verdict = { allFiltered: true, until: Number.POSITIVE_INFINITY };
       this.roleSorter.visit((role) => {
-        if (agent.available.length === 0) return true;
+        if (agent.available.empty) return true;
         const frameworks = this.frameworkSorters.get(role);
         if (!frameworks) return false;
         frameworks.visit((fwId) => {
@@ -710,20 +721,22 @@ export class HierarchicalAllocator {
           }
           return this.offerFairShare(fw, role, agent, now, required, availableHeadroom, give, verdict);
         });
-        return agent.available.length === 0;
+        return agent.available.empty;
       });
       // Frameworks that prefer other agents come last here.
       for (const { fw, role } of deferred) {
-        if (agent.available.length === 0) break;
+        if (agent.available.empty) break;
         this.offerFairShare(fw, role, agent, now, required, availableHeadroom, give, verdict);
       }
-      agent.skip = verdict.allFiltered && agent.available.length > 0
+      agent.skip = verdict.allFiltered && !agent.available.empty
         ? { available: agent.available, version: this.eligibilityVersion, until: verdict.until }
         : undefined;
     }
 
     if (opts.batch) this.expireFilters(now);
-    return [...offers.values()];
+    const out: Allocation[] = [];
+    for (const o of offers.values()) out.push({ frameworkId: o.frameworkId, role: o.role, agentId: o.agentId, resources: this.slots.toWire(o.resources) });
+    return out;
   }
 
   /**
@@ -739,12 +752,12 @@ export class HierarchicalAllocator {
     now: number,
     required: Quantities,
     availableHeadroom: Quantities,
-    give: (fw: FrameworkState, role: string, agent: AgentState, r: Resources) => void,
+    give: (fw: FrameworkState, role: string, agent: AgentState, r: Bundle) => void,
     verdict: { allFiltered: boolean; until: number },
   ): boolean {
     if (this.excludes(fw, agent)) return false;
-    const base = this.baseFor(agent, role, fw.capabilities.has('REVOCABLE_RESOURCES'));
-    if (base.resources.length === 0) return agent.available.length === 0;
+    const base = this.baseFor(agent, role, fw.revocable);
+    if (base.resources.empty) return agent.available.empty;
     if (!base.allocatable) return false;
     // A filter covering everything this framework could be offered here covers any part of it.
     const covering = this.blockingFilter(fw, role, agent.id, base.resources, now);
@@ -754,33 +767,33 @@ export class HierarchicalAllocator {
     }
     verdict.allFiltered = false;
     const available = base.resources;
-    const { scalar, other } = splitQuotaPart(available);
-    let extra = this.applyLimit(role, scalar, []);
+    const scalar = base.quotaPart;
+    let extra = this.applyLimit(role, scalar, EMPTY);
     extra = this.applyHeadroom(extra, required, availableHeadroom);
-    const toOffer = extra === scalar ? available : add(other, extra);
+    const toOffer = extra === scalar ? available : plus(base.otherPart, extra);
     if (!this.isAllocatable(toOffer) || this.isFiltered(fw, role, agent.id, toOffer, now)) return false;
-    if (fw.request?.minOffer && !contains(toOffer, fw.request.minOffer)) return false;
-    if (required.size > 0) addInto(availableHeadroom, quantitiesOf(extra), -1);
+    if (fw.minOffer && !covers(toOffer, fw.minOffer)) return false;
+    if (required.size > 0) addInto(availableHeadroom, extra.quantities(), -1);
     give(fw, role, agent, toOffer);
-    return agent.available.length === 0;
+    return agent.available.empty;
   }
 
   /** Caps the unreserved scalars `r` so the role stays within its limit (names without a limit pass). */
-  private applyLimit(role: string, r: Resources, alsoCounting: Resources): Resources {
+  private applyLimit(role: string, r: Bundle, alsoCounting: Bundle): Bundle {
     const limits = this.quotas.get(role)?.limits;
     if (!limits) return r;
     const used = this.consumedBySubtree(role);
-    addInto(used, quantitiesOf(alsoCounting));
+    addInto(used, alsoCounting.quantities());
     const room: Quantities = new Map();
     for (const [k, v] of limits) room.set(k, Math.max(0, v - (used.get(k) ?? 0)));
-    return shrink(r, room, false);
+    return capQuotaScalars(r, room, false);
   }
 
   /** Caps `r` so that what stays unallocated still covers the guarantees not yet met. */
-  private applyHeadroom(r: Resources, required: Quantities, availableHeadroom: Quantities): Resources {
-    if (required.size === 0 || r.length === 0) return r;
+  private applyHeadroom(r: Bundle, required: Quantities, availableHeadroom: Quantities): Bundle {
+    if (required.size === 0 || r.empty) return r;
     const surplus = subtractClamped(availableHeadroom, required);
-    return shrink(r, surplus, true);
+    return capQuotaScalars(r, surplus, true);
   }
 
   private shuffle<T>(xs: T[]): void {
@@ -808,7 +821,7 @@ export class HierarchicalAllocator {
     }
     if (required.size === 0) return required;
     const free: Quantities = new Map();
-    for (const a of this.agents.values()) addInto(free, quantitiesOf(a.available.filter(isUnreservedNonRevocableScalar)));
+    for (const a of this.agents.values()) addInto(free, a.available.quotaQuantities());
     return subtractClamped(required, free);
   }
 
@@ -859,7 +872,8 @@ export class HierarchicalAllocator {
 
   /** Free resources of an agent. */
   available(agentId: string): Resources {
-    return this.agents.get(agentId)?.available ?? [];
+    const agent = this.agents.get(agentId);
+    return agent ? this.slots.toWire(agent.available) : [];
   }
 
   /** True when `frameworkId` is known. */

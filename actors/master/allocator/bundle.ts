@@ -1,0 +1,411 @@
+/**
+ * The allocator's own form of resources. An allocation pass adds, subtracts and compares the
+ * same few resources of thousands of agents many times; the wire form (`Resources`, validated and
+ * normalised on every call) is built for safety at the edges, not for that. Here:
+ *
+ * - every resource identity — (name, type, role, revocable) — is interned once as a {@link Slot}
+ *   with a small number, so two bundles are merged by walking both in slot order, without string
+ *   keys or re-validation;
+ * - a {@link Bundle} is immutable; it shares unchanged parts with the bundles it came from, and
+ *   operations that change nothing return their input, so "the same resources" is very often the
+ *   same object (which is what the allocator's caches key on);
+ * - its scalar quantities and its wire form are computed once, when first asked for.
+ *
+ * Wire resources enter through {@link Slots.fromWire} (validated by `normalize`) and leave through
+ * {@link Slots.toWire}, whose arrays are frozen and remembered, so an offer declined as it was
+ * made comes back without being parsed again.
+ *
+ * Scalars are integer thousandths, as in `protocols/resources.ts`.
+ */
+import { normalize, type Resource, type Resources, type ResourceType } from '../../../protocols/resources.ts';
+import type { Quantities } from './quantities.ts';
+
+type Span = readonly [number, number];
+
+/** One interned resource identity. */
+export interface Slot {
+  readonly id: number;
+  readonly name: string;
+  readonly type: ResourceType;
+  /** `undefined`: unreserved. */
+  readonly role: string | undefined;
+  readonly revocable: boolean;
+  /** An unreserved, non-revocable scalar: what quota headroom and limits count. */
+  readonly quotaScalar: boolean;
+}
+
+/** One non-empty resource of a bundle. Exactly the field of the slot's type is meaningful. */
+interface Part {
+  readonly slot: Slot;
+  /** SCALAR: thousandths. */
+  readonly milli: number;
+  /** RANGES: sorted, coalesced. */
+  readonly spans: readonly Span[];
+  /** SET: the items. */
+  readonly items: ReadonlySet<string>;
+  /** The wire entry, once built (frozen). */
+  wire?: Resource;
+}
+
+const NO_SPANS: readonly Span[] = [];
+const NO_ITEMS: ReadonlySet<string> = new Set();
+
+/** An immutable set of resources: non-empty parts in slot order. */
+export class Bundle {
+  private q?: Quantities;
+  private qq?: Quantities;
+  /** @internal set by {@link Slots.toWire}. */
+  wire?: Resources;
+
+  /** @param parts non-empty, in ascending slot id, one per slot (not checked). */
+  constructor(readonly parts: readonly Part[]) {}
+
+  /** True when it holds nothing. */
+  get empty(): boolean {
+    return this.parts.length === 0;
+  }
+
+  /** Scalar amounts by name (every role and revocability), in thousandths. Do not mutate. */
+  quantities(): Quantities {
+    if (this.q === undefined) {
+      const q: Quantities = new Map();
+      for (const p of this.parts) if (p.slot.type === 'SCALAR') q.set(p.slot.name, (q.get(p.slot.name) ?? 0) + p.milli);
+      this.q = q;
+    }
+    return this.q;
+  }
+
+  /** Amounts of the unreserved, non-revocable scalars only (what quota counts). Do not mutate. */
+  quotaQuantities(): Quantities {
+    if (this.qq === undefined) {
+      const q: Quantities = new Map();
+      for (const p of this.parts) if (p.slot.quotaScalar) q.set(p.slot.name, p.milli);
+      this.qq = q;
+    }
+    return this.qq;
+  }
+}
+
+/** The bundle holding nothing. */
+export const EMPTY = new Bundle([]);
+
+const makePart = (slot: Slot, milli: number, spans: readonly Span[], items: ReadonlySet<string>): Part => ({
+  slot,
+  milli,
+  spans,
+  items,
+  wire: undefined,
+});
+
+function partEmpty(p: Part): boolean {
+  switch (p.slot.type) {
+    case 'SCALAR':
+      return p.milli === 0;
+    case 'RANGES':
+      return p.spans.length === 0;
+    case 'SET':
+      return p.items.size === 0;
+  }
+}
+
+/** Union of two coalesced span lists, coalesced. */
+function spanUnion(a: readonly Span[], b: readonly Span[]): Span[] {
+  const out: Array<[number, number]> = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const next = j >= b.length || (i < a.length && a[i]![0] <= b[j]![0]) ? a[i++]! : b[j++]!;
+    const last = out[out.length - 1];
+    if (last !== undefined && next[0] <= last[1] + 1) {
+      if (next[1] > last[1]) last[1] = next[1];
+    } else {
+      out.push([next[0], next[1]]);
+    }
+  }
+  return out;
+}
+
+/** `a \ b` for coalesced span lists. */
+function spanDifference(a: readonly Span[], b: readonly Span[]): Span[] {
+  const out: Span[] = [];
+  let j = 0;
+  for (const [s, e] of a) {
+    let cur = s;
+    while (j < b.length && b[j]![1] < cur) j++;
+    for (let k = j; k < b.length && b[k]![0] <= e; k++) {
+      if (b[k]![0] > cur) out.push([cur, b[k]![0] - 1]);
+      cur = Math.max(cur, b[k]![1] + 1);
+      if (cur > e) break;
+    }
+    if (cur <= e) out.push([cur, e]);
+  }
+  return out;
+}
+
+/** Whether every span of `b` lies within a span of `a` (both coalesced). */
+function spansCover(a: readonly Span[], b: readonly Span[]): boolean {
+  let i = 0;
+  for (const [s, e] of b) {
+    while (i < a.length && a[i]![1] < s) i++;
+    if (i >= a.length || a[i]![0] > s || a[i]![1] < e) return false;
+  }
+  return true;
+}
+
+function sumParts(x: Part, y: Part): Part {
+  switch (x.slot.type) {
+    case 'SCALAR':
+      return makePart(x.slot, x.milli + y.milli, NO_SPANS, NO_ITEMS);
+    case 'RANGES':
+      return makePart(x.slot, 0, spanUnion(x.spans, y.spans), NO_ITEMS);
+    case 'SET':
+      return makePart(x.slot, 0, NO_SPANS, new Set([...x.items, ...y.items]));
+  }
+}
+
+/** `x − y` clamped at empty; `x` itself when `y` takes nothing. */
+function minusPart(x: Part, y: Part): Part {
+  switch (x.slot.type) {
+    case 'SCALAR':
+      return y.milli === 0 ? x : makePart(x.slot, Math.max(0, x.milli - y.milli), NO_SPANS, NO_ITEMS);
+    case 'RANGES': {
+      const spans = spanDifference(x.spans, y.spans);
+      return spans.length === x.spans.length && spans.every((s, k) => s[0] === x.spans[k]![0] && s[1] === x.spans[k]![1])
+        ? x
+        : makePart(x.slot, 0, spans, NO_ITEMS);
+    }
+    case 'SET': {
+      const items = new Set(x.items);
+      for (const i of y.items) items.delete(i);
+      return items.size === x.items.size ? x : makePart(x.slot, 0, NO_SPANS, items);
+    }
+  }
+}
+
+function partCovers(x: Part, y: Part): boolean {
+  if (x === y) return true;
+  switch (x.slot.type) {
+    case 'SCALAR':
+      return x.milli >= y.milli;
+    case 'RANGES':
+      return spansCover(x.spans, y.spans);
+    case 'SET':
+      for (const i of y.items) if (!x.items.has(i)) return false;
+      return true;
+  }
+}
+
+function samePart(x: Part, y: Part): boolean {
+  if (x === y) return true;
+  if (x.slot !== y.slot) return false;
+  switch (x.slot.type) {
+    case 'SCALAR':
+      return x.milli === y.milli;
+    case 'RANGES':
+      return x.spans.length === y.spans.length && x.spans.every((s, k) => s[0] === y.spans[k]![0] && s[1] === y.spans[k]![1]);
+    case 'SET':
+      return x.items.size === y.items.size && partCovers(x, y);
+  }
+}
+
+/** `a + b`. */
+export function plus(a: Bundle, b: Bundle): Bundle {
+  if (b.parts.length === 0) return a;
+  if (a.parts.length === 0) return b;
+  const out: Part[] = [];
+  const pa = a.parts;
+  const pb = b.parts;
+  let i = 0;
+  let j = 0;
+  while (i < pa.length || j < pb.length) {
+    const x = pa[i];
+    const y = pb[j];
+    if (y === undefined || (x !== undefined && x.slot.id < y.slot.id)) {
+      out.push(x!);
+      i++;
+    } else if (x === undefined || y.slot.id < x.slot.id) {
+      out.push(y);
+      j++;
+    } else {
+      out.push(sumParts(x, y));
+      i++;
+      j++;
+    }
+  }
+  return new Bundle(out);
+}
+
+/** `a − b`, clamped at empty (what `a` lacks of `b` is ignored); `a` itself when nothing changes. */
+export function minus(a: Bundle, b: Bundle): Bundle {
+  if (b.parts.length === 0 || a.parts.length === 0) return a;
+  if (a === b) return EMPTY;
+  const out: Part[] = [];
+  let changed = false;
+  let j = 0;
+  const pb = b.parts;
+  for (const x of a.parts) {
+    while (j < pb.length && pb[j]!.slot.id < x.slot.id) j++;
+    const y = pb[j];
+    if (y === undefined || y.slot.id !== x.slot.id) {
+      out.push(x);
+      continue;
+    }
+    const d = x === y ? undefined : minusPart(x, y);
+    if (d === x) {
+      out.push(x);
+      continue;
+    }
+    changed = true;
+    if (d !== undefined && !partEmpty(d)) out.push(d);
+  }
+  return changed ? new Bundle(out) : a;
+}
+
+/** Whether `a ⊇ b` (per slot: scalar ≥, ranges and sets as supersets). */
+export function covers(a: Bundle, b: Bundle): boolean {
+  if (a === b || b.parts.length === 0) return true;
+  const pa = a.parts;
+  let i = 0;
+  for (const y of b.parts) {
+    while (i < pa.length && pa[i]!.slot.id < y.slot.id) i++;
+    const x = pa[i];
+    if (x === undefined || x.slot.id !== y.slot.id || !partCovers(x, y)) return false;
+  }
+  return true;
+}
+
+/** Whether `a` and `b` hold the same resources. */
+export function same(a: Bundle, b: Bundle): boolean {
+  if (a === b) return true;
+  if (a.parts.length !== b.parts.length) return false;
+  for (let k = 0; k < a.parts.length; k++) if (!samePart(a.parts[k]!, b.parts[k]!)) return false;
+  return true;
+}
+
+/** The parts whose slot passes `keep`; `a` itself when all do. */
+export function select(a: Bundle, keep: (s: Slot) => boolean): Bundle {
+  let out: Part[] | undefined;
+  for (let k = 0; k < a.parts.length; k++) {
+    const p = a.parts[k]!;
+    if (keep(p.slot)) {
+      out?.push(p);
+    } else if (out === undefined) {
+      out = a.parts.slice(0, k);
+    }
+  }
+  return out === undefined ? a : new Bundle(out);
+}
+
+/**
+ * Caps each quota scalar (unreserved, non-revocable) of `a` at its amount in `cap`; other parts
+ * are kept. A quota scalar whose name `cap` lacks is dropped when `missingIsZero`, kept otherwise.
+ */
+export function capQuotaScalars(a: Bundle, cap: Quantities, missingIsZero: boolean): Bundle {
+  let out: Part[] | undefined;
+  for (let k = 0; k < a.parts.length; k++) {
+    const p = a.parts[k]!;
+    let q: Part | undefined = p;
+    if (p.slot.quotaScalar) {
+      const c = cap.get(p.slot.name);
+      if (c === undefined) q = missingIsZero ? undefined : p;
+      else if (c < p.milli) q = c > 0 ? makePart(p.slot, c, NO_SPANS, NO_ITEMS) : undefined;
+    }
+    if (q === p) {
+      out?.push(p);
+      continue;
+    }
+    out ??= a.parts.slice(0, k);
+    if (q !== undefined) out.push(q);
+  }
+  return out === undefined ? a : new Bundle(out);
+}
+
+/** Whether a framework in `role` may be offered resources of this slot: unreserved, or reserved to `role` or an ancestor. */
+export function allocatableSlot(slot: Slot, role: string): boolean {
+  const r = slot.role;
+  return r === undefined || r === role || (role.length > r.length && role.charCodeAt(r.length) === 47 && role.startsWith(r));
+}
+
+function compareSlots(x: Slot, y: Slot): number {
+  if (x.name !== y.name) return x.name < y.name ? -1 : 1;
+  if (x.role !== y.role) {
+    if (x.role === undefined) return -1;
+    if (y.role === undefined) return 1;
+    return x.role < y.role ? -1 : 1;
+  }
+  if (x.revocable !== y.revocable) return x.revocable ? 1 : -1;
+  if (x.type !== y.type) return x.type < y.type ? -1 : 1;
+  return 0;
+}
+
+/** The interned slots of one allocator, and the conversions to and from the wire form. */
+export class Slots {
+  private readonly byKey = new Map<string, Slot>();
+  /** Wire arrays made by {@link toWire}, back to their bundles. */
+  private readonly origin = new WeakMap<readonly Resource[], Bundle>();
+
+  /** The slot of an identity, interned on first use. */
+  slot(name: string, type: ResourceType, role: string | undefined, revocable: boolean): Slot {
+    const key = `${name}\u0000${type}\u0000${role ?? ''}\u0000${revocable ? 1 : 0}`;
+    let s = this.byKey.get(key);
+    if (s === undefined) {
+      s = { id: this.byKey.size, name, type, role, revocable, quotaScalar: type === 'SCALAR' && role === undefined && !revocable };
+      this.byKey.set(key, s);
+    }
+    return s;
+  }
+
+  /** The bundle of wire resources (validated; throws `ResourceError` as `normalize` does). */
+  fromWire(r: readonly Resource[]): Bundle {
+    const known = this.origin.get(r);
+    if (known !== undefined) return known;
+    const parts: Part[] = [];
+    for (const x of normalize(r)) {
+      const slot = this.slot(x.name, x.type, x.role, x.revocable === true);
+      switch (x.type) {
+        case 'SCALAR':
+          parts.push(makePart(slot, Math.round((x.scalar ?? 0) * 1000), NO_SPANS, NO_ITEMS));
+          break;
+        case 'RANGES':
+          parts.push(makePart(slot, 0, (x.ranges ?? []).map((g): Span => [g.begin, g.end]), NO_ITEMS));
+          break;
+        case 'SET':
+          parts.push(makePart(slot, 0, NO_SPANS, new Set(x.set)));
+          break;
+      }
+    }
+    parts.sort((p, q) => p.slot.id - q.slot.id);
+    return new Bundle(parts);
+  }
+
+  /** The wire form (canonical order, frozen), built once per bundle. */
+  toWire(b: Bundle): Resources {
+    if (b.wire !== undefined) return b.wire;
+    const wire = Object.freeze([...b.parts].sort((p, q) => compareSlots(p.slot, q.slot)).map(wireOf)) as Resources;
+    b.wire = wire;
+    this.origin.set(wire, b);
+    return wire;
+  }
+}
+
+function wireOf(p: Part): Resource {
+  if (p.wire !== undefined) return p.wire;
+  const s = p.slot;
+  const out: Resource = { name: s.name, type: s.type };
+  switch (s.type) {
+    case 'SCALAR':
+      out.scalar = p.milli / 1000;
+      break;
+    case 'RANGES':
+      out.ranges = p.spans.map(([begin, end]) => Object.freeze({ begin, end }));
+      Object.freeze(out.ranges);
+      break;
+    case 'SET':
+      out.set = Object.freeze([...p.items].sort()) as string[];
+      break;
+  }
+  if (s.role !== undefined) out.role = s.role;
+  if (s.revocable) out.revocable = true;
+  p.wire = Object.freeze(out);
+  return p.wire;
+}
