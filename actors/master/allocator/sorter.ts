@@ -37,7 +37,13 @@ interface Node {
   active: boolean;
   allocation: Quantities;
   count: number;
+  /**
+   * The sort key the node was last placed with among its siblings: its share and allocation count
+   * then. Siblings stay sorted by these until the node is repositioned, so it can be found by
+   * binary search even after its allocation (and so its real share) changed.
+   */
   share: number;
+  placedCount: number;
 }
 
 /**
@@ -54,6 +60,8 @@ export class Sorter {
   private visiting = 0;
   /** Changes made during a visit, applied when the outermost visit ends. */
   private readonly deferred: Array<() => void> = [];
+  /** Leaves whose allocation changed during a visit, repositioned when the outermost visit ends. */
+  private readonly moved = new Set<Node>();
 
   constructor(
     readonly policy: SorterPolicy = 'drf',
@@ -220,6 +228,11 @@ export class Sorter {
         const ops = this.deferred.splice(0);
         for (const op of ops) op();
       }
+      if (this.visiting === 0 && this.moved.size > 0) {
+        const leaves = [...this.moved];
+        this.moved.clear();
+        for (const leaf of leaves) this.reposition(leaf);
+      }
     }
   }
 
@@ -276,10 +289,11 @@ export class Sorter {
       const w = this.weightOf(b) - this.weightOf(a);
       if (w !== 0) return w;
     }
-    return a.share - b.share || a.count - b.count || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+    return a.share - b.share || a.placedCount - b.placedCount || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
   }
 
   private insertSorted(parent: Node, node: Node): void {
+    node.placedCount = node.count;
     const arr = parent.children;
     let lo = 0;
     let hi = arr.length;
@@ -295,14 +309,19 @@ export class Sorter {
   private reposition(leaf: Node): void {
     if (this.dirty) return;
     if (this.visiting > 0) {
-      this.deferred.push(() => this.reposition(leaf));
+      this.moved.add(leaf);
       return;
     }
     for (let n: Node | undefined = leaf; n && n !== this.root; n = n.parent) {
-      n.share = this.shareOf(n);
-      if (n.client !== undefined && !n.active) continue;
+      if (n.client !== undefined && !n.active) {
+        n.share = this.shareOf(n);
+        n.placedCount = n.count;
+        continue;
+      }
       const siblings = n.parent!.children;
-      const i = siblings.indexOf(n);
+      const i = this.positionOf(siblings, n);
+      n.share = this.shareOf(n);
+      n.placedCount = n.count;
       if (i < 0) continue;
       // Usually the node moves a little: check the neighbours before a full reinsert.
       const okLeft = i === 0 || this.compare(siblings[i - 1]!, n) < 0;
@@ -313,11 +332,24 @@ export class Sorter {
     }
   }
 
+  /** Where `n` is among `siblings` (sorted by their placed keys), or -1. */
+  private positionOf(siblings: readonly Node[], n: Node): number {
+    let lo = 0;
+    let hi = siblings.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.compare(siblings[mid]!, n) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return siblings[lo] === n ? lo : siblings.indexOf(n);
+  }
+
   /** Recomputes every share and sorts every level. */
   private resort(): void {
     const walk = (node: Node) => {
       for (const c of node.children) {
         c.share = this.shareOf(c);
+        c.placedCount = c.count;
         if (c.client === undefined) walk(c);
       }
       node.children.sort((a, b) => this.compare(a, b));
@@ -375,7 +407,7 @@ export class Sorter {
 }
 
 function newNode(path: string, parent?: Node, client?: string): Node {
-  const n: Node = { path, parent, children: [], inactive: new Set(), active: false, allocation: new Map(), count: 0, share: 0 };
+  const n: Node = { path, parent, children: [], inactive: new Set(), active: false, allocation: new Map(), count: 0, share: 0, placedCount: 0 };
   if (client !== undefined) n.client = client;
   return n;
 }
