@@ -32,6 +32,8 @@ export interface Slot {
   readonly revocable: boolean;
   /** An unreserved, non-revocable scalar: what quota headroom and limits count. */
   readonly quotaScalar: boolean;
+  /** Position in the wire form's canonical order among all slots interned so far. */
+  rank: number;
 }
 
 /** One non-empty resource of a bundle. Exactly the field of the slot's type is meaningful. */
@@ -282,6 +284,34 @@ export function same(a: Bundle, b: Bundle): boolean {
   return true;
 }
 
+/**
+ * `b` with each part that holds the same as a part of one of `known` replaced by that part (so
+ * cached wire entries are reused); `b` itself when none is.
+ */
+export function reuseParts(b: Bundle, known: readonly Bundle[]): Bundle {
+  let out: Part[] | undefined;
+  for (let k = 0; k < b.parts.length; k++) {
+    const p = b.parts[k]!;
+    let hit: Part | undefined;
+    for (const other of known) {
+      for (const q of other.parts) {
+        if (q.slot === p.slot) {
+          if (q !== p && samePart(q, p)) hit = q;
+          break;
+        }
+      }
+      if (hit !== undefined) break;
+    }
+    if (hit === undefined) {
+      out?.push(p);
+      continue;
+    }
+    out ??= b.parts.slice(0, k);
+    out.push(hit);
+  }
+  return out === undefined ? b : new Bundle(out);
+}
+
 /** The parts whose slot passes `keep`; `a` itself when all do. */
 export function select(a: Bundle, keep: (s: Slot) => boolean): Bundle {
   let out: Part[] | undefined;
@@ -349,8 +379,11 @@ export class Slots {
     const key = `${name}\u0000${type}\u0000${role ?? ''}\u0000${revocable ? 1 : 0}`;
     let s = this.byKey.get(key);
     if (s === undefined) {
-      s = { id: this.byKey.size, name, type, role, revocable, quotaScalar: type === 'SCALAR' && role === undefined && !revocable };
+      s = { id: this.byKey.size, name, type, role, revocable, quotaScalar: type === 'SCALAR' && role === undefined && !revocable, rank: 0 };
       this.byKey.set(key, s);
+      [...this.byKey.values()].sort(compareSlots).forEach((x, k) => {
+        x.rank = k;
+      });
     }
     return s;
   }
@@ -381,7 +414,14 @@ export class Slots {
   /** The wire form (canonical order, frozen), built once per bundle. */
   toWire(b: Bundle): Resources {
     if (b.wire !== undefined) return b.wire;
-    const wire = Object.freeze([...b.parts].sort((p, q) => compareSlots(p.slot, q.slot)).map(wireOf)) as Resources;
+    let parts = b.parts;
+    for (let k = 1; k < parts.length; k++) {
+      if (parts[k - 1]!.slot.rank > parts[k]!.slot.rank) {
+        parts = [...parts].sort((p, q) => p.slot.rank - q.slot.rank);
+        break;
+      }
+    }
+    const wire = Object.freeze(parts.map(wireOf)) as Resources;
     b.wire = wire;
     this.origin.set(wire, b);
     return wire;

@@ -27,6 +27,7 @@ import {
   EMPTY,
   minus,
   plus,
+  reuseParts,
   same,
   select,
   Slots,
@@ -181,12 +182,16 @@ const isNonRevocable = (s: Slot): boolean => !s.revocable;
 /** How many recent `available` bundles an agent remembers. */
 const RECENT = 4;
 
-/** The agent's recent bundle holding the same as `b`, if any (else `b`, remembered). */
+/**
+ * The agent's recent bundle holding the same as `b`, if any; else `b` (remembered), with the
+ * parts it shares with recent bundles taken from them.
+ */
 function canonical(agent: AgentState, b: Bundle): Bundle {
   for (const r of agent.recent) if (same(r, b)) return r;
+  const c = reuseParts(b, agent.recent);
   if (agent.recent.length >= RECENT) agent.recent.shift();
-  agent.recent.push(b);
-  return b;
+  agent.recent.push(c);
+  return c;
 }
 
 /** The hierarchical allocator's state and its operations. */

@@ -18,6 +18,7 @@
  * @see Mesos `DRFSorter` (`src/master/allocator/mesos/sorter/drf/sorter.cpp`) and `RandomSorter`.
  */
 import { addInto, type Quantities } from './quantities.ts';
+import { SortedList } from './sorted-list.ts';
 
 /** Sorting policies. @see `--role_sorter`, `--framework_sorter` */
 export const SORTER_POLICIES = ['drf', 'priority', 'random'] as const;
@@ -31,7 +32,7 @@ interface Node {
   client?: string;
   parent?: Node;
   /** Sorted internal nodes and active leaves. */
-  children: Node[];
+  children: SortedList<Node>;
   /** Inactive leaves, in no order. */
   inactive: Set<Node>;
   active: boolean;
@@ -51,7 +52,8 @@ interface Node {
  * are flat.
  */
 export class Sorter {
-  private readonly root: Node = newNode('');
+  private readonly byKey = (a: Node, b: Node): number => this.compare(a, b);
+  private readonly root: Node = this.newNode('');
   private readonly leaves = new Map<string, Node>();
   private readonly weights = new Map<string, number>();
   private readonly total: Quantities = new Map();
@@ -83,11 +85,11 @@ export class Sorter {
     const existing = this.findChild(parent, client);
     if (existing) {
       // `client` is already an internal node (it has subroles): the client lives in a virtual leaf.
-      const leaf = newNode(`${client}/.`, existing, client);
+      const leaf = this.newNode(`${client}/.`, existing, client);
       existing.inactive.add(leaf);
       this.leaves.set(client, leaf);
     } else {
-      const leaf = newNode(client, parent, client);
+      const leaf = this.newNode(client, parent, client);
       parent.inactive.add(leaf);
       this.leaves.set(client, leaf);
     }
@@ -101,7 +103,7 @@ export class Sorter {
     this.leaves.delete(client);
     for (let n = leaf.parent; n && n !== this.root; n = n.parent) addInto(n.allocation, leaf.allocation, -1);
     const parent = leaf.parent!;
-    if (leaf.active) parent.children.splice(parent.children.indexOf(leaf), 1);
+    if (leaf.active) parent.children.remove(leaf);
     else parent.inactive.delete(leaf);
     this.prune(parent);
     this.dirty = true;
@@ -147,8 +149,7 @@ export class Sorter {
     const leaf = this.leaves.get(client);
     if (!leaf || !leaf.active) return;
     leaf.active = false;
-    const siblings = leaf.parent!.children;
-    siblings.splice(siblings.indexOf(leaf), 1);
+    leaf.parent!.children.remove(leaf);
     leaf.parent!.inactive.add(leaf);
   }
 
@@ -249,20 +250,19 @@ export class Sorter {
   // ── internals ────────────────────────────────────────────────────────────────────────────
 
   private visitNode(node: Node, fn: (client: string) => boolean): boolean {
-    const children = this.policy === 'random' ? this.shuffled(node.children) : node.children;
-    for (const child of children) {
-      if (child.client !== undefined) {
-        if (fn(child.client)) return true;
-      } else if (this.visitNode(child, fn)) {
-        return true;
+    const chunks = this.policy === 'random' ? [this.shuffled(node.children)] : node.children.chunks();
+    for (const chunk of chunks) {
+      for (let k = 0; k < chunk.length; k++) {
+        const child = chunk[k]!;
+        if (child.client !== undefined ? fn(child.client) : this.visitNode(child, fn)) return true;
       }
     }
     return false;
   }
 
   /** A weighted random order (Efraimidis–Spirakis keys). */
-  private shuffled(nodes: Node[]): Node[] {
-    return nodes
+  private shuffled(nodes: Iterable<Node>): Node[] {
+    return [...nodes]
       .map((n) => ({ n, k: Math.pow(this.random() || Number.MIN_VALUE, 1 / this.weightOf(n)) }))
       .sort((a, b) => b.k - a.k)
       .map((x) => x.n);
@@ -294,15 +294,7 @@ export class Sorter {
 
   private insertSorted(parent: Node, node: Node): void {
     node.placedCount = node.count;
-    const arr = parent.children;
-    let lo = 0;
-    let hi = arr.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.compare(arr[mid]!, node) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    arr.splice(lo, 0, node);
+    parent.children.insert(node);
   }
 
   /** Moves the nodes on `leaf`'s path to their new places after its allocation changed. */
@@ -313,46 +305,24 @@ export class Sorter {
       return;
     }
     for (let n: Node | undefined = leaf; n && n !== this.root; n = n.parent) {
-      if (n.client !== undefined && !n.active) {
-        n.share = this.shareOf(n);
-        n.placedCount = n.count;
-        continue;
-      }
-      const siblings = n.parent!.children;
-      const i = this.positionOf(siblings, n);
+      // Out of the list under the key it was placed with, back in under its new one.
+      const listed = (n.client === undefined || n.active) && n.parent!.children.remove(n);
       n.share = this.shareOf(n);
-      n.placedCount = n.count;
-      if (i < 0) continue;
-      // Usually the node moves a little: check the neighbours before a full reinsert.
-      const okLeft = i === 0 || this.compare(siblings[i - 1]!, n) < 0;
-      const okRight = i === siblings.length - 1 || this.compare(n, siblings[i + 1]!) < 0;
-      if (okLeft && okRight) continue;
-      siblings.splice(i, 1);
-      this.insertSorted(n.parent!, n);
+      if (listed) this.insertSorted(n.parent!, n);
+      else n.placedCount = n.count;
     }
-  }
-
-  /** Where `n` is among `siblings` (sorted by their placed keys), or -1. */
-  private positionOf(siblings: readonly Node[], n: Node): number {
-    let lo = 0;
-    let hi = siblings.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.compare(siblings[mid]!, n) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return siblings[lo] === n ? lo : siblings.indexOf(n);
   }
 
   /** Recomputes every share and sorts every level. */
   private resort(): void {
     const walk = (node: Node) => {
-      for (const c of node.children) {
+      const children = [...node.children];
+      for (const c of children) {
         c.share = this.shareOf(c);
         c.placedCount = c.count;
         if (c.client === undefined) walk(c);
       }
-      node.children.sort((a, b) => this.compare(a, b));
+      node.children.replace(children);
     };
     walk(this.root);
     this.dirty = false;
@@ -368,46 +338,59 @@ export class Sorter {
   private internalChild(parent: Node, path: string): Node {
     const existing = this.findChild(parent, path);
     if (existing && existing.client === undefined) return existing;
-    const internal = newNode(path, parent);
+    const internal = this.newNode(path, parent);
     if (existing) {
       // A leaf client `a` gains subroles: it becomes internal and its client moves to `a/.`.
-      if (existing.active) parent.children.splice(parent.children.indexOf(existing), 1);
+      if (existing.active) parent.children.remove(existing);
       else parent.inactive.delete(existing);
       existing.parent = internal;
       existing.path = `${path}/.`;
-      if (existing.active) internal.children.push(existing);
+      if (existing.active) internal.children.insert(existing);
       else internal.inactive.add(existing);
       addInto(internal.allocation, existing.allocation);
       internal.count = existing.count;
     }
-    parent.children.push(internal);
+    parent.children.insert(internal);
     this.dirty = true;
     return internal;
+  }
+
+  private newNode(path: string, parent?: Node, client?: string): Node {
+    const n: Node = {
+      path,
+      parent,
+      children: new SortedList(this.byKey),
+      inactive: new Set(),
+      active: false,
+      allocation: new Map(),
+      count: 0,
+      share: 0,
+      placedCount: 0,
+    };
+    if (client !== undefined) n.client = client;
+    return n;
   }
 
   /** Removes internal nodes left without clients; folds a lone virtual leaf back. */
   private prune(node: Node): void {
     while (node !== this.root && node.children.length === 0 && node.inactive.size === 0) {
       const parent = node.parent!;
-      parent.children.splice(parent.children.indexOf(node), 1);
+      parent.children.remove(node);
       node = parent;
     }
     if (node !== this.root && node.client === undefined && node.children.length + node.inactive.size === 1) {
-      const only = node.children[0] ?? [...node.inactive][0]!;
+      const only = node.children.first() ?? [...node.inactive][0]!;
       if (only.path === `${node.path}/.`) {
         const parent = node.parent!;
-        parent.children.splice(parent.children.indexOf(node), 1);
+        parent.children.remove(node);
+        if (only.active) node.children.remove(only);
         only.path = node.path;
         only.parent = parent;
-        if (only.active) parent.children.push(only);
+        if (only.active) parent.children.insert(only);
         else parent.inactive.add(only);
       }
     }
   }
 }
 
-function newNode(path: string, parent?: Node, client?: string): Node {
-  const n: Node = { path, parent, children: [], inactive: new Set(), active: false, allocation: new Map(), count: 0, share: 0, placedCount: 0 };
-  if (client !== undefined) n.client = client;
-  return n;
-}
+
