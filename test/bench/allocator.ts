@@ -44,8 +44,11 @@
  *    `recoverResources` gives back whatever part of the given resources the framework holds on
  *    the agent (here, some of the cpus, mem and disk it uses), so that pair is left to a real offer
  *    and decline (the next pass over the agent offers it to that framework, the only one left).
- *    First only for a seeded sample of S = clamp(⌈20000 / F⌉, min(A, 8), A) agents: one untimed
- *    `allocate(now, { agentIds: sample })` (whose offers are declined), then three timed ones over
+ *    First only for a seeded sample of S = clamp(⌈200000 / F⌉, min(A, 8), A) agents: one
+ *    `allocate(now, { agentIds: sample })` (each sampled agent has exactly one framework left
+ *    that does not filter it, its user, which must be found among all F: scaled like the passes
+ *    below, `lastOfferEstMs` estimates the costliest round of the 2F, the last one before every
+ *    pair is filtered; its offers are declined), then three timed ones over
  *    just those agents (every pair filtered), scaled by A / S after taking off the fixed cost of a
  *    pass (the median of three passes over no agent, added back once): `finalEstMs` from the
  *    median pass and `finalEstMaxMs` from the slowest, an estimate of one full round at final
@@ -74,7 +77,7 @@
  * - `rssMb`, `heapMb`, `setupMs`, `cellMs` (wall time of the whole cell);
  * - decline: `initialMs`, `initialOffers`, `organicRounds`, `mesosRounds` (= 2F), `finalRounds`,
  *   `finalMedianMs` (median over the final-density rounds, `null` if none), `finalEstMs`,
- *   `finalEstMaxMs`, `sampleAgents`, `densityMax` (the highest filter density, filters in force
+ *   `finalEstMaxMs`, `lastOfferEstMs`, `sampleAgents`, `densityMax` (the highest filter density, filters in force
  *   ÷ (A·F), at a timed full round), `usPerRecover` (mean cost of one declining
  *   `recoverResources`, fill included), `filled` (pairs filled in);
  * - launch: `tasks` launched in total;
@@ -104,7 +107,7 @@ type Profile = (typeof PROFILES)[number];
 const INTERVAL_MS = 1000;
 const YEAR_S = 365 * 24 * 3600;
 /** (framework, agent) pairs the sampled final-density passes aim at. */
-const PROBE_PAIRS = 20000;
+const PROBE_PAIRS = 200000;
 const PROBE_PASSES = 3;
 
 const AGENT_TOTAL = parseResources('cpus:24;mem:4096;disk:4096;ports:[31000-32000]');
@@ -270,6 +273,7 @@ function runDecline(mod: AllocatorModule, cfg: CellConfig, report: (partial: Cel
   let densityMax = 0;
   let finalEstMs: number | null = null;
   let finalEstMaxMs: number | null = null;
+  let lastOfferEstMs: number | null = null;
   let sampleAgents = 0;
   let filled = 0;
   let fullFill = false;
@@ -291,6 +295,7 @@ function runDecline(mod: AllocatorModule, cfg: CellConfig, report: (partial: Cel
     finalMedianMs: ms(median(finalMs)),
     finalEstMs: ms(finalEstMs),
     finalEstMaxMs: ms(finalEstMaxMs),
+    lastOfferEstMs: ms(lastOfferEstMs),
     sampleAgents,
     densityMax: Math.round(densityMax * 1e4) / 1e4,
     usPerRecover: recovers > 0 ? round1((1000 * recoverMs) / recovers) : null,
@@ -348,6 +353,7 @@ function runDecline(mod: AllocatorModule, cfg: CellConfig, report: (partial: Cel
     filled += n;
     const sampleIds = sample.map(agentId);
     const passes: number[] = [];
+    let lastOfferPass = 0;
     // The first pass (not timed) offers each sampled agent to its user, which declines it.
     for (let p = -1; p < PROBE_PASSES; p++) {
       now += INTERVAL_MS;
@@ -355,6 +361,7 @@ function runDecline(mod: AllocatorModule, cfg: CellConfig, report: (partial: Cel
       const offers = alloc.allocate(now, { agentIds: sampleIds });
       const dt = performance.now() - t0;
       if (p >= 0) passes.push(dt);
+      else lastOfferPass = dt;
       if (cfg.verbose) say(`sampled pass ${p + 1} over ${sampleAgents} agents took ${dt.toFixed(1)} ms, ${offers.length} offers`);
       decline(offers, now);
     }
@@ -370,6 +377,7 @@ function runDecline(mod: AllocatorModule, cfg: CellConfig, report: (partial: Cel
     const scale = (x: number): number => fixed + (Math.max(0, x - fixed) * A) / sampleAgents;
     finalEstMs = scale(median(passes)!);
     finalEstMaxMs = scale(maxOf(passes)!);
+    lastOfferEstMs = scale(lastOfferPass);
     report(snapshot());
 
     // 2b. Everything, if it fits: fill every remaining pair, then time full rounds at density 1.

@@ -111,8 +111,6 @@ interface AgentState {
   available: Bundle;
   /** `frameworkId \0 role` → resources allocated (offered or used). */
   allocations: Map<string, Bundle>;
-  /** What each role (with or without revocable resources) may be offered, for the current `available`. */
-  bases?: { available: Bundle; byKey: Map<string, Base> };
   /**
    * Set when a fair-share pass found every framework filtered on this agent: while `available`,
    * the allocator's eligibility version and the filters (until `until`) stay as they were, later
@@ -215,6 +213,8 @@ export class HierarchicalAllocator {
   private nextExpiry = Number.POSITIVE_INFINITY;
   /** Interned resource identities, and the wire form of bundles. */
   private readonly slots = new Slots();
+  /** What each role may be offered of an agent's free resources, by the free-resources bundle. */
+  private readonly bases = new WeakMap<Bundle, Map<string, Base>>();
   /** `minAllocatable` as (name, thousandths) lists. */
   private readonly minAllocatable: ReadonlyArray<ReadonlyArray<readonly [string, number]>>;
 
@@ -561,13 +561,17 @@ export class HierarchicalAllocator {
     return undefined;
   }
 
-  /** What `role` may be offered on `agent` (without revocable resources unless `revocable`), cached. */
-  private baseFor(agent: AgentState, role: string, revocable: boolean): Base {
-    if (agent.bases?.available !== agent.available) agent.bases = { available: agent.available, byKey: new Map() };
+  /** What `role` may be offered of `available` (without revocable resources unless `revocable`), cached per bundle. */
+  private baseFor(available: Bundle, role: string, revocable: boolean): Base {
+    let byKey = this.bases.get(available);
+    if (!byKey) {
+      byKey = new Map();
+      this.bases.set(available, byKey);
+    }
     const key = revocable ? `${role}\u0001R` : role;
-    let b = agent.bases.byKey.get(key);
+    let b = byKey.get(key);
     if (!b) {
-      const all = select(agent.available, (s) => allocatableSlot(s, role));
+      const all = select(available, (s) => allocatableSlot(s, role));
       const resources = revocable ? all : select(all, isNonRevocable);
       b = {
         resources,
@@ -575,7 +579,7 @@ export class HierarchicalAllocator {
         quotaPart: select(resources, isQuotaScalar),
         otherPart: select(resources, isOtherThanQuotaScalar),
       };
-      agent.bases.byKey.set(key, b);
+      byKey.set(key, b);
     }
     return b;
   }
@@ -678,7 +682,7 @@ export class HierarchicalAllocator {
             if (isZero(unsatisfied)) return true;
             const fw = this.frameworks.get(fwId)!;
             if (this.excludes(fw, agent)) return false;
-            const base = this.baseFor(agent, role, fw.revocable);
+            const base = this.baseFor(agent.available, role, fw.revocable);
             const available = base.resources;
             if (available.empty) return true;
             if (!base.allocatable) return false;
@@ -761,7 +765,7 @@ export class HierarchicalAllocator {
     verdict: { allFiltered: boolean; until: number },
   ): boolean {
     if (this.excludes(fw, agent)) return false;
-    const base = this.baseFor(agent, role, fw.revocable);
+    const base = this.baseFor(agent.available, role, fw.revocable);
     if (base.resources.empty) return agent.available.empty;
     if (!base.allocatable) return false;
     // A filter covering everything this framework could be offered here covers any part of it.

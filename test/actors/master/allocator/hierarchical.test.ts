@@ -681,3 +681,42 @@ test('a framework that leaves a role while holding resources there still counts 
   // allocations) → s before z by name, and r (F2) last.
   t.deepEqual(show(addAgent(a, 'agent2', 'cpus:2;mem:1024')), [offer('F1', 'agent2', 'cpus:2;mem:1024')]);
 });
+
+// Not a Mesos test: once most frameworks filter an agent, passes ask only the few left (a cache
+// of who is left). What a framework author sees must not change: every framework gets the agent
+// once, then nobody; and each way a framework becomes eligible again still reaches it.
+test('many declining frameworks: each is offered the agent once, and revive, expiry and new frameworks still get it', (t) => {
+  const a = allocator();
+  const n = 100;
+  for (let i = 0; i < n; i++) a.addFramework(`framework${i}`, { roles: ['*'] });
+  a.addAgent('agent1', { hostname: 'agent1', total: R('cpus:4;mem:1024') });
+  const offered: string[] = [];
+  let now = 0;
+  let refuseSeconds = 3600;
+  const round = (): string[] => {
+    now += SECOND;
+    const out = tick(a, now);
+    for (const o of out) {
+      offered.push(o.frameworkId);
+      a.recoverResources(o.frameworkId, o.agentId, o.role, o.resources, now, refuseSeconds);
+    }
+    return out.map((o) => o.frameworkId);
+  };
+  for (let r = 0; r < n - 1; r++) t.is(round().length, 1, `round ${r + 1} offers the agent to one framework`);
+  // The last one declines for 5 s only.
+  refuseSeconds = 5;
+  const [last] = round();
+  refuseSeconds = 3600;
+  // Every framework got it exactly once.
+  t.is(new Set(offered).size, n);
+  t.deepEqual(round(), [], 'everyone filters the agent');
+  a.reviveOffers('framework42');
+  t.deepEqual(round(), ['framework42'], 'a revived framework is offered it again');
+  t.deepEqual(round(), []);
+  t.deepEqual(round(), []);
+  t.deepEqual(round(), [last], 'the framework with the 5 s filter is offered it once the filter ran out');
+  t.deepEqual(round(), []);
+  a.addFramework('newcomer', { roles: ['*'] });
+  t.deepEqual(round(), ['newcomer'], 'a new framework is offered it');
+  t.deepEqual(round(), []);
+});
