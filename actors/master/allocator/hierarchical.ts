@@ -117,9 +117,35 @@ interface AgentState {
    * passes skip the agent without asking each framework again.
    */
   skip?: { available: Bundle; version: number; until: number };
+  /**
+   * Decline filters on this agent, by framework (entries of all its roles). Kept by agent, not by
+   * framework, so that a pass over the agent finds every framework's filters in one place.
+   */
+  filters: Map<FrameworkState, FilterEntry[]>;
   /** Recent `available` bundles, so an offer then a decline restores the same object (and its caches). */
   recent: Bundle[];
 }
+
+/** The frameworks a filter turns away from an agent's `available` in one role (see `blockedIn`). */
+interface Blocked {
+  available: Bundle;
+  /** The frameworks turned away carry this record in `blockedBy` (cheaper than a set). */
+  active: number;
+  until: number;
+}
+
+/** What a fair-share pass over one agent learns, for the skip verdict. */
+interface Verdict {
+  /** Every framework asked was turned away by a filter. */
+  allFiltered: boolean;
+  /** When the first of those filters runs out. */
+  until: number;
+  /** Each role's filtered frameworks, when the agent has many filters. */
+  blocked: Map<string, Blocked>;
+}
+
+/** With at least this many frameworks filtering an agent, a pass over it collects them first. */
+const BLOCKED_SET_MIN = 16;
 
 /** What a role may be offered on an agent, and its parts quota applies to and the rest. */
 interface Base {
@@ -130,6 +156,7 @@ interface Base {
 }
 
 interface FilterEntry {
+  role: string;
   resources: Bundle;
   createdAt: number;
   durationMs: number;
@@ -145,10 +172,12 @@ interface FrameworkState {
   revocable: boolean;
   active: boolean;
   suppressed: Set<string>;
-  /** role → agent → filters. */
-  filters: Map<string, Map<string, FilterEntry[]>>;
+  /** The agents holding filters of this framework. */
+  filteredOn: Set<AgentState>;
   request?: ResourceRequest;
   minOffer?: Bundle;
+  /** The last {@link Blocked} record that found this framework filtered. */
+  blockedBy?: Blocked;
 }
 
 /** An offer being put together by a pass. */
@@ -240,7 +269,7 @@ export class HierarchicalAllocator {
       revocable: (spec.capabilities ?? []).includes('REVOCABLE_RESOURCES'),
       active: true,
       suppressed: new Set(),
-      filters: new Map(),
+      filteredOn: new Set(),
     };
     this.frameworks.set(id, fw);
     for (const role of fw.roles) this.trackFrameworkInRole(fw, role);
@@ -259,6 +288,7 @@ export class HierarchicalAllocator {
       }
     }
     for (const role of fw.roles) this.untrackFrameworkInRole(fw, role);
+    this.dropFilters(fw);
     this.frameworks.delete(id);
   }
 
@@ -276,7 +306,7 @@ export class HierarchicalAllocator {
     const fw = this.frameworks.get(id);
     if (!fw) return;
     fw.active = false;
-    fw.filters.clear();
+    this.dropFilters(fw);
     for (const role of fw.roles) this.frameworkSorters.get(role)?.deactivate(id);
   }
 
@@ -288,7 +318,7 @@ export class HierarchicalAllocator {
     const roles = new Set(spec.roles.length > 0 ? spec.roles : ['*']);
     for (const role of fw.roles) {
       if (roles.has(role)) continue;
-      fw.filters.delete(role);
+      this.dropFilters(fw, role);
       fw.suppressed.delete(role);
       // Like Mesos, a framework stays tracked in a role it left while it still holds resources
       // there (so the role's share stays right); it is just no longer offered anything in it.
@@ -319,10 +349,30 @@ export class HierarchicalAllocator {
     if (!fw) return;
     for (const role of roles ?? fw.roles) {
       if (!fw.roles.has(role)) continue;
-      fw.filters.delete(role);
+      this.dropFilters(fw, role);
       fw.suppressed.delete(role);
       if (fw.active) this.frameworkSorters.get(role)?.activate(id);
     }
+  }
+
+  /** Drops the framework's filters of `role` (all when absent) on every agent. */
+  private dropFilters(fw: FrameworkState, role?: string): void {
+    for (const agent of fw.filteredOn) {
+      const list = agent.filters.get(fw);
+      const kept = role === undefined || !list ? [] : list.filter((f) => f.role !== role);
+      if (kept.length > 0) {
+        agent.filters.set(fw, kept);
+      } else {
+        agent.filters.delete(fw);
+        fw.filteredOn.delete(agent);
+      }
+    }
+  }
+
+  /** Drops every filter on the agent. */
+  private clearAgentFilters(agent: AgentState): void {
+    for (const fw of agent.filters.keys()) fw.filteredOn.delete(agent);
+    agent.filters.clear();
   }
 
   /** Records a framework's resource request (the paper's requests API); `undefined` clears it. */
@@ -369,7 +419,7 @@ export class HierarchicalAllocator {
   addAgent(id: string, info: { hostname: string; total: Resources }, used: readonly UsedResources[] = []): void {
     if (this.agents.has(id)) return;
     const total = this.slots.fromWire(info.total);
-    this.agents.set(id, { id, hostname: info.hostname, total, available: total, allocations: new Map(), recent: [] });
+    this.agents.set(id, { id, hostname: info.hostname, total, available: total, allocations: new Map(), filters: new Map(), recent: [] });
     const q = total.quantities();
     addInto(this.clusterTotal, q);
     this.roleSorter.addTotal(q);
@@ -391,7 +441,7 @@ export class HierarchicalAllocator {
     this.roleSorter.removeTotal(q);
     for (const s of this.frameworkSorters.values()) s.removeTotal(q);
     this.addReservations(agent.total, -1);
-    for (const fw of this.frameworks.values()) for (const byAgent of fw.filters.values()) byAgent.delete(id);
+    this.clearAgentFilters(agent);
     this.agents.delete(id);
   }
 
@@ -417,7 +467,7 @@ export class HierarchicalAllocator {
     for (const r of agent.allocations.values()) allocated = plus(allocated, r);
     // Entries the new total no longer covers go; the rest stays free.
     agent.available = canonical(agent, minus(total, allocated));
-    for (const fw of this.frameworks.values()) for (const byAgent of fw.filters.values()) byAgent.delete(id);
+    this.clearAgentFilters(agent);
   }
 
   /** Only agents with these hostnames are offered (`undefined`: all). */
@@ -515,21 +565,19 @@ export class HierarchicalAllocator {
     this.untrack(frameworkId, role, agentId, bundle);
     if (refuseSeconds === undefined) return;
     const fw = this.frameworks.get(frameworkId);
-    if (!fw || !this.agents.has(agentId)) return;
+    const agent = this.agents.get(agentId);
+    if (!fw || !agent) return;
     let seconds = refuseSeconds;
     if (!Number.isFinite(seconds) || seconds < 0) seconds = 5;
     seconds = Math.min(seconds, 365 * 24 * 3600);
     if (seconds === 0) return;
     const durationMs = Math.max(seconds * 1000, this.options.allocationIntervalMs);
-    let byAgent = fw.filters.get(role);
-    if (!byAgent) {
-      byAgent = new Map();
-      fw.filters.set(role, byAgent);
-    }
-    const list = byAgent.get(agentId) ?? [];
-    list.push({ resources: bundle, createdAt: now, durationMs });
+    const entry: FilterEntry = { role, resources: bundle, createdAt: now, durationMs };
+    const list = agent.filters.get(fw);
+    if (list) list.push(entry);
+    else agent.filters.set(fw, [entry]);
+    fw.filteredOn.add(agent);
     this.nextExpiry = Math.min(this.nextExpiry, now + durationMs);
-    byAgent.set(agentId, list);
   }
 
   /**
@@ -542,16 +590,16 @@ export class HierarchicalAllocator {
     return now < end || (now === end && f.durationMs === this.options.allocationIntervalMs);
   }
 
-  private isFiltered(fw: FrameworkState, role: string, agentId: string, offer: Bundle, now: number): boolean {
-    return this.blockingFilter(fw, role, agentId, offer, now) !== undefined;
+  private isFiltered(fw: FrameworkState, role: string, agent: AgentState, offer: Bundle, now: number): boolean {
+    return this.blockingFilter(fw, role, agent, offer, now) !== undefined;
   }
 
   /** The live filter covering `offer`, if any (containment answers are cached per offer object). */
-  private blockingFilter(fw: FrameworkState, role: string, agentId: string, offer: Bundle, now: number): FilterEntry | undefined {
-    const list = fw.filters.get(role)?.get(agentId);
+  private blockingFilter(fw: FrameworkState, role: string, agent: AgentState, offer: Bundle, now: number): FilterEntry | undefined {
+    const list = agent.filters.get(fw);
     if (!list) return undefined;
     for (const f of list) {
-      if (!this.filterHolds(f, now)) continue;
+      if (f.role !== role || !this.filterHolds(f, now)) continue;
       if (f.checked !== offer) {
         f.checked = offer;
         f.covers = covers(f.resources, offer);
@@ -559,6 +607,37 @@ export class HierarchicalAllocator {
       if (f.covers) return f;
     }
     return undefined;
+  }
+
+  /**
+   * The frameworks a filter turns away from `agent` in `role` (a filter covering everything they
+   * could be offered of its current free resources): one pass over the agent's filters, so that
+   * walking many filtered frameworks costs a set lookup each. `active` counts those the role's
+   * sorter would visit; `until` is when the first of the filters runs out.
+   */
+  private blockedIn(agent: AgentState, role: string, now: number): Blocked {
+    const available = agent.available;
+    const plain = this.baseFor(available, role, false);
+    const withRevocable = this.baseFor(available, role, true);
+    const blocked: Blocked = { available, active: 0, until: Number.POSITIVE_INFINITY };
+    for (const [fw, list] of agent.filters) {
+      const base = fw.revocable ? withRevocable : plain;
+      if (!base.allocatable) continue;
+      for (const f of list) {
+        if (f.role !== role || !this.filterHolds(f, now)) continue;
+        if (f.checked !== base.resources) {
+          f.checked = base.resources;
+          f.covers = covers(f.resources, base.resources);
+        }
+        if (!f.covers) continue;
+        fw.blockedBy = blocked;
+        // Active in the role's sorter: what its visit would walk.
+        if (fw.active && fw.roles.has(role) && !fw.suppressed.has(role)) blocked.active += 1;
+        if (f.createdAt + f.durationMs < blocked.until) blocked.until = f.createdAt + f.durationMs;
+        break;
+      }
+    }
+    return blocked;
   }
 
   /** What `role` may be offered of `available` (without revocable resources unless `revocable`), cached per bundle. */
@@ -588,13 +667,15 @@ export class HierarchicalAllocator {
   private expireFilters(now: number): void {
     if (now < this.nextExpiry) return;
     this.nextExpiry = Number.POSITIVE_INFINITY;
-    for (const fw of this.frameworks.values()) {
-      for (const byAgent of fw.filters.values()) {
-        for (const [agentId, list] of byAgent) {
-          const kept = list.filter((f) => now < f.createdAt + f.durationMs);
-          for (const f of kept) this.nextExpiry = Math.min(this.nextExpiry, f.createdAt + f.durationMs);
-          if (kept.length === 0) byAgent.delete(agentId);
-          else if (kept.length !== list.length) byAgent.set(agentId, kept);
+    for (const agent of this.agents.values()) {
+      for (const [fw, list] of agent.filters) {
+        const kept = list.filter((f) => now < f.createdAt + f.durationMs);
+        for (const f of kept) this.nextExpiry = Math.min(this.nextExpiry, f.createdAt + f.durationMs);
+        if (kept.length === 0) {
+          agent.filters.delete(fw);
+          fw.filteredOn.delete(agent);
+        } else if (kept.length !== list.length) {
+          agent.filters.set(fw, kept);
         }
       }
     }
@@ -694,7 +775,7 @@ export class HierarchicalAllocator {
             extra = this.applyHeadroom(extra, required, availableHeadroom);
             const ownReserved = select(base.otherPart, (s) => s.role === role || s.type !== 'SCALAR' || s.revocable);
             const toOffer = plus(plus(guaranteed, ownReserved), extra);
-            if (!this.isAllocatable(toOffer) || this.isFiltered(fw, role, agent.id, toOffer, now)) return false;
+            if (!this.isAllocatable(toOffer) || this.isFiltered(fw, role, agent, toOffer, now)) return false;
             if (fw.minOffer && !covers(toOffer, fw.minOffer)) return false;
             addInto(required, guaranteed.quantities(), -1);
             for (const [k, v] of required) if (v <= 0) required.delete(k);
@@ -717,11 +798,20 @@ export class HierarchicalAllocator {
       const deferred: Array<{ fw: FrameworkState; role: string }> = [];
       // Whether every framework asked was turned away by a filter (then the agent can be skipped
       // until something changes), and when the first of those filters runs out.
-      const verdict = { allFiltered: true, until: Number.POSITIVE_INFINITY };
+      const verdict: Verdict = { allFiltered: true, until: Number.POSITIVE_INFINITY, blocked: new Map() };
       this.roleSorter.visit((role) => {
         if (agent.available.empty) return true;
         const frameworks = this.frameworkSorters.get(role);
         if (!frameworks) return false;
+        if (agent.filters.size >= BLOCKED_SET_MIN) {
+          const blocked = this.blockedIn(agent, role, now);
+          verdict.blocked.set(role, blocked);
+          // Every framework of the role filtered: nothing to walk.
+          if (blocked.active >= frameworks.activeCount()) {
+            verdict.until = Math.min(verdict.until, blocked.until);
+            return false;
+          }
+        }
         frameworks.visit((fwId) => {
           const fw = this.frameworks.get(fwId)!;
           if (this.prefersElsewhere(fw, agent)) {
@@ -762,14 +852,20 @@ export class HierarchicalAllocator {
     required: Quantities,
     availableHeadroom: Quantities,
     give: (fw: FrameworkState, role: string, agent: AgentState, r: Bundle) => void,
-    verdict: { allFiltered: boolean; until: number },
+    verdict: Verdict,
   ): boolean {
     if (this.excludes(fw, agent)) return false;
+    const listed = verdict.blocked.get(role);
+    const blocked = listed?.available === agent.available ? listed : undefined;
+    if (blocked !== undefined && fw.blockedBy === blocked) {
+      verdict.until = Math.min(verdict.until, blocked.until);
+      return false;
+    }
     const base = this.baseFor(agent.available, role, fw.revocable);
     if (base.resources.empty) return agent.available.empty;
     if (!base.allocatable) return false;
     // A filter covering everything this framework could be offered here covers any part of it.
-    const covering = this.blockingFilter(fw, role, agent.id, base.resources, now);
+    const covering = blocked ? undefined : this.blockingFilter(fw, role, agent, base.resources, now);
     if (covering) {
       verdict.until = Math.min(verdict.until, covering.createdAt + covering.durationMs);
       return false;
@@ -780,7 +876,7 @@ export class HierarchicalAllocator {
     let extra = this.applyLimit(role, scalar, EMPTY);
     extra = this.applyHeadroom(extra, required, availableHeadroom);
     const toOffer = extra === scalar ? available : plus(base.otherPart, extra);
-    if (!this.isAllocatable(toOffer) || this.isFiltered(fw, role, agent.id, toOffer, now)) return false;
+    if (!this.isAllocatable(toOffer) || this.isFiltered(fw, role, agent, toOffer, now)) return false;
     if (fw.minOffer && !covers(toOffer, fw.minOffer)) return false;
     if (required.size > 0) addInto(availableHeadroom, extra.quantities(), -1);
     give(fw, role, agent, toOffer);
@@ -854,13 +950,16 @@ export class HierarchicalAllocator {
   metrics(now: number): Record<string, number> {
     const m: Record<string, number> = { 'allocator/mesos/allocation_runs': this.counters.get('allocation_runs') ?? 0 };
     for (const role of this.frameworkSorters.keys()) m[`allocator/mesos/offer_filters/roles/${role}/active`] = 0;
-    for (const fw of this.frameworks.values()) {
-      for (const [role, byAgent] of fw.filters) {
-        let n = 0;
-        for (const list of byAgent.values()) for (const f of list) if (this.filterHolds(f, now)) n++;
-        const k = `allocator/mesos/offer_filters/roles/${role}/active`;
-        m[k] = (m[k] ?? 0) + n;
+    for (const agent of this.agents.values()) {
+      for (const list of agent.filters.values()) {
+        for (const f of list) {
+          if (!this.filterHolds(f, now)) continue;
+          const k = `allocator/mesos/offer_filters/roles/${f.role}/active`;
+          m[k] = (m[k] ?? 0) + 1;
+        }
       }
+    }
+    for (const fw of this.frameworks.values()) {
       for (const role of fw.suppressed) {
         const k = `allocator/mesos/roles/${role}/suppressed`;
         m[k] = (m[k] ?? 0) + 1;

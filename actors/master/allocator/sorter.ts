@@ -55,6 +55,8 @@ export class Sorter {
   private readonly byKey = (a: Node, b: Node): number => this.compare(a, b);
   private readonly root: Node = this.newNode('');
   private readonly leaves = new Map<string, Node>();
+  /** Number of active leaves. */
+  private active = 0;
   private readonly weights = new Map<string, number>();
   private readonly total: Quantities = new Map();
   private dirty = false;
@@ -103,8 +105,12 @@ export class Sorter {
     this.leaves.delete(client);
     for (let n = leaf.parent; n && n !== this.root; n = n.parent) addInto(n.allocation, leaf.allocation, -1);
     const parent = leaf.parent!;
-    if (leaf.active) parent.children.remove(leaf);
-    else parent.inactive.delete(leaf);
+    if (leaf.active) {
+      parent.children.remove(leaf);
+      this.active -= 1;
+    } else {
+      parent.inactive.delete(leaf);
+    }
     this.prune(parent);
     this.dirty = true;
   }
@@ -121,9 +127,7 @@ export class Sorter {
 
   /** Number of active clients. */
   activeCount(): number {
-    let n = 0;
-    for (const l of this.leaves.values()) if (l.active) n++;
-    return n;
+    return this.active;
   }
 
   /** Makes a client visible to {@link visit}. */
@@ -135,6 +139,7 @@ export class Sorter {
     const leaf = this.leaves.get(client);
     if (!leaf || leaf.active) return;
     leaf.active = true;
+    this.active += 1;
     leaf.parent!.inactive.delete(leaf);
     leaf.share = this.shareOf(leaf);
     this.insertSorted(leaf.parent!, leaf);
@@ -149,6 +154,7 @@ export class Sorter {
     const leaf = this.leaves.get(client);
     if (!leaf || !leaf.active) return;
     leaf.active = false;
+    this.active -= 1;
     leaf.parent!.children.remove(leaf);
     leaf.parent!.inactive.add(leaf);
   }
