@@ -126,27 +126,6 @@ interface AgentState {
   recent: Bundle[];
 }
 
-/** The frameworks a filter turns away from an agent's `available` in one role (see `blockedIn`). */
-interface Blocked {
-  available: Bundle;
-  /** The frameworks turned away carry this record in `blockedBy` (cheaper than a set). */
-  active: number;
-  until: number;
-}
-
-/** What a fair-share pass over one agent learns, for the skip verdict. */
-interface Verdict {
-  /** Every framework asked was turned away by a filter. */
-  allFiltered: boolean;
-  /** When the first of those filters runs out. */
-  until: number;
-  /** Each role's filtered frameworks, when the agent has many filters. */
-  blocked: Map<string, Blocked>;
-}
-
-/** With at least this many frameworks filtering an agent, a pass over it collects them first. */
-const BLOCKED_SET_MIN = 16;
-
 /** What a role may be offered on an agent, and its parts quota applies to and the rest. */
 interface Base {
   resources: Bundle;
@@ -176,8 +155,6 @@ interface FrameworkState {
   filteredOn: Set<AgentState>;
   request?: ResourceRequest;
   minOffer?: Bundle;
-  /** The last {@link Blocked} record that found this framework filtered. */
-  blockedBy?: Blocked;
 }
 
 /** An offer being put together by a pass. */
@@ -609,37 +586,6 @@ export class HierarchicalAllocator {
     return undefined;
   }
 
-  /**
-   * The frameworks a filter turns away from `agent` in `role` (a filter covering everything they
-   * could be offered of its current free resources): one pass over the agent's filters, so that
-   * walking many filtered frameworks costs a set lookup each. `active` counts those the role's
-   * sorter would visit; `until` is when the first of the filters runs out.
-   */
-  private blockedIn(agent: AgentState, role: string, now: number): Blocked {
-    const available = agent.available;
-    const plain = this.baseFor(available, role, false);
-    const withRevocable = this.baseFor(available, role, true);
-    const blocked: Blocked = { available, active: 0, until: Number.POSITIVE_INFINITY };
-    for (const [fw, list] of agent.filters) {
-      const base = fw.revocable ? withRevocable : plain;
-      if (!base.allocatable) continue;
-      for (const f of list) {
-        if (f.role !== role || !this.filterHolds(f, now)) continue;
-        if (f.checked !== base.resources) {
-          f.checked = base.resources;
-          f.covers = covers(f.resources, base.resources);
-        }
-        if (!f.covers) continue;
-        fw.blockedBy = blocked;
-        // Active in the role's sorter: what its visit would walk.
-        if (fw.active && fw.roles.has(role) && !fw.suppressed.has(role)) blocked.active += 1;
-        if (f.createdAt + f.durationMs < blocked.until) blocked.until = f.createdAt + f.durationMs;
-        break;
-      }
-    }
-    return blocked;
-  }
-
   /** What `role` may be offered of `available` (without revocable resources unless `revocable`), cached per bundle. */
   private baseFor(available: Bundle, role: string, revocable: boolean): Base {
     let byKey = this.bases.get(available);
@@ -798,20 +744,11 @@ export class HierarchicalAllocator {
       const deferred: Array<{ fw: FrameworkState; role: string }> = [];
       // Whether every framework asked was turned away by a filter (then the agent can be skipped
       // until something changes), and when the first of those filters runs out.
-      const verdict: Verdict = { allFiltered: true, until: Number.POSITIVE_INFINITY, blocked: new Map() };
+      const verdict = { allFiltered: true, until: Number.POSITIVE_INFINITY };
       this.roleSorter.visit((role) => {
         if (agent.available.empty) return true;
         const frameworks = this.frameworkSorters.get(role);
         if (!frameworks) return false;
-        if (agent.filters.size >= BLOCKED_SET_MIN) {
-          const blocked = this.blockedIn(agent, role, now);
-          verdict.blocked.set(role, blocked);
-          // Every framework of the role filtered: nothing to walk.
-          if (blocked.active >= frameworks.activeCount()) {
-            verdict.until = Math.min(verdict.until, blocked.until);
-            return false;
-          }
-        }
         frameworks.visit((fwId) => {
           const fw = this.frameworks.get(fwId)!;
           if (this.prefersElsewhere(fw, agent)) {
@@ -852,20 +789,14 @@ export class HierarchicalAllocator {
     required: Quantities,
     availableHeadroom: Quantities,
     give: (fw: FrameworkState, role: string, agent: AgentState, r: Bundle) => void,
-    verdict: Verdict,
+    verdict: { allFiltered: boolean; until: number },
   ): boolean {
     if (this.excludes(fw, agent)) return false;
-    const listed = verdict.blocked.get(role);
-    const blocked = listed?.available === agent.available ? listed : undefined;
-    if (blocked !== undefined && fw.blockedBy === blocked) {
-      verdict.until = Math.min(verdict.until, blocked.until);
-      return false;
-    }
     const base = this.baseFor(agent.available, role, fw.revocable);
     if (base.resources.empty) return agent.available.empty;
     if (!base.allocatable) return false;
     // A filter covering everything this framework could be offered here covers any part of it.
-    const covering = blocked ? undefined : this.blockingFilter(fw, role, agent, base.resources, now);
+    const covering = this.blockingFilter(fw, role, agent, base.resources, now);
     if (covering) {
       verdict.until = Math.min(verdict.until, covering.createdAt + covering.durationMs);
       return false;
