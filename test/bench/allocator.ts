@@ -50,7 +50,9 @@
  *    below, `lastOfferEstMs` estimates the costliest round of the 2F, the last one before every
  *    pair is filtered; its offers are declined), then three timed ones over
  *    just those agents (every pair filtered), scaled by A / S after taking off the fixed cost of a
- *    pass (the median of three passes over no agent, added back once): `finalEstMs` from the
+ *    pass (the median of three passes over no agent, added back once; a full garbage collection
+ *    runs before each sampled pass, so that a collection owed by earlier rounds is not scaled up
+ *    with it): `finalEstMs` from the
  *    median pass and `finalEstMaxMs` from the slowest, an estimate of one full round at final
  *    density (not a batch pass, so it leaves out expiring filters). Then, if filling all
  *    remaining pairs (at the measured cost per `recoverResources`), a round of `finalEstMaxMs`
@@ -153,6 +155,11 @@ function median(xs: readonly number[]): number | null {
 const maxOf = (xs: readonly number[]): number | null => (xs.length === 0 ? null : Math.max(...xs));
 const ms = (x: number | null): number | null => (x === null ? null : round1(x));
 const mib = (bytes: number): number => Math.round(bytes / (1024 * 1024));
+
+/** A full collection, when the process runs with `--expose-gc` (the cell children do). */
+const collectGarbage = (): void => {
+  (globalThis as { gc?: () => void }).gc?.();
+};
 
 /** The allocator's own seeded PRNG, for the sample of agents. */
 const prng = hierarchical.seededRandom;
@@ -357,6 +364,8 @@ function runDecline(mod: AllocatorModule, cfg: CellConfig, report: (partial: Cel
     // The first pass (not timed) offers each sampled agent to its user, which declines it.
     for (let p = -1; p < PROBE_PASSES; p++) {
       now += INTERVAL_MS;
+      // A collection owed by earlier rounds would be scaled up with the pass: settle it first.
+      collectGarbage();
       const t0 = performance.now();
       const offers = alloc.allocate(now, { agentIds: sampleIds });
       const dt = performance.now() - t0;
@@ -483,7 +492,7 @@ async function runCell(cfg: CellConfig, report: (partial: CellResult) => void): 
 function runInChild(cfg: CellConfig, hardTimeoutMs: number, heapMb: number): Promise<CellResult> {
   return new Promise((done) => {
     const child = fork(fileURLToPath(import.meta.url), ['--cell', JSON.stringify(cfg)], {
-      execArgv: [...process.execArgv, `--max-old-space-size=${heapMb}`],
+      execArgv: [...process.execArgv, `--max-old-space-size=${heapMb}`, '--expose-gc'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let last: CellResult = { ...header(cfg), rounds: 0, medianMs: null, maxMs: null, offers: null };
