@@ -115,7 +115,8 @@ export class ResourceParseError extends Error {
 // Internal canonical model
 // ---------------------------------------------------------------------------------------------
 
-type Span = [number, number];
+/** An inclusive integer interval `[begin, end]`, the internal form of a {@link Range}. */
+export type Span = [number, number];
 
 interface Entry {
   name: string;
@@ -179,8 +180,8 @@ function coalesce(spans: readonly Span[]): Span[] {
   return out;
 }
 
-/** `a \ b` for coalesced span lists; result coalesced. */
-function spanDifference(a: readonly Span[], b: readonly Span[]): Span[] {
+/** `a \ b` for sorted, coalesced span lists; the result is sorted and coalesced. */
+export function spanDifference(a: ReadonlyArray<readonly [number, number]>, b: ReadonlyArray<readonly [number, number]>): Span[] {
   const out: Span[] = [];
   let j = 0;
   for (const [s, e] of a) {
@@ -299,7 +300,17 @@ function toMap(r: readonly Resource[]): EntryMap {
   return map;
 }
 
-function compareEntries(x: Entry, y: Entry): number {
+/** What identifies a resource entry: entries with equal identities combine. */
+export interface ResourceIdentity {
+  readonly name: string;
+  readonly type: ResourceType;
+  /** `undefined`: unreserved. */
+  readonly role: string | undefined;
+  readonly revocable: boolean;
+}
+
+/** The canonical order of entries: by name, then role (unreserved first), non-revocable first, then type. */
+export function compareIdentity(x: ResourceIdentity, y: ResourceIdentity): number {
   if (x.name !== y.name) return x.name < y.name ? -1 : 1;
   if (x.role !== y.role) {
     if (x.role === undefined) return -1;
@@ -332,7 +343,7 @@ function fromEntry(e: Entry): Resource {
 function fromEntries(entries: Iterable<Entry>): Resources {
   return [...entries]
     .filter((e) => !isEmptyEntry(e))
-    .sort(compareEntries)
+    .sort(compareIdentity)
     .map(fromEntry);
 }
 

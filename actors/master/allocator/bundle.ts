@@ -17,19 +17,22 @@
  *
  * Scalars are integer thousandths, as in `protocols/resources.ts`.
  */
-import { normalize, type Resource, type Resources, type ResourceType } from '../../../protocols/resources.ts';
+import {
+  compareIdentity,
+  normalize,
+  spanDifference,
+  type Resource,
+  type ResourceIdentity,
+  type Resources,
+  type ResourceType,
+} from '../../../protocols/resources.ts';
 import type { Quantities } from './quantities.ts';
 
 type Span = readonly [number, number];
 
 /** One interned resource identity. */
-export interface Slot {
+export interface Slot extends ResourceIdentity {
   readonly id: number;
-  readonly name: string;
-  readonly type: ResourceType;
-  /** `undefined`: unreserved. */
-  readonly role: string | undefined;
-  readonly revocable: boolean;
   /** An unreserved, non-revocable scalar: what quota headroom and limits count. */
   readonly quotaScalar: boolean;
   /** Position in the wire form's canonical order among all slots interned so far. */
@@ -123,23 +126,6 @@ function spanUnion(a: readonly Span[], b: readonly Span[]): Span[] {
     } else {
       out.push([next[0], next[1]]);
     }
-  }
-  return out;
-}
-
-/** `a \ b` for coalesced span lists. */
-function spanDifference(a: readonly Span[], b: readonly Span[]): Span[] {
-  const out: Span[] = [];
-  let j = 0;
-  for (const [s, e] of a) {
-    let cur = s;
-    while (j < b.length && b[j]![1] < cur) j++;
-    for (let k = j; k < b.length && b[k]![0] <= e; k++) {
-      if (b[k]![0] > cur) out.push([cur, b[k]![0] - 1]);
-      cur = Math.max(cur, b[k]![1] + 1);
-      if (cur > e) break;
-    }
-    if (cur <= e) out.push([cur, e]);
   }
   return out;
 }
@@ -356,18 +342,6 @@ export function allocatableSlot(slot: Slot, role: string): boolean {
   return r === undefined || r === role || (role.length > r.length && role.charCodeAt(r.length) === 47 && role.startsWith(r));
 }
 
-function compareSlots(x: Slot, y: Slot): number {
-  if (x.name !== y.name) return x.name < y.name ? -1 : 1;
-  if (x.role !== y.role) {
-    if (x.role === undefined) return -1;
-    if (y.role === undefined) return 1;
-    return x.role < y.role ? -1 : 1;
-  }
-  if (x.revocable !== y.revocable) return x.revocable ? 1 : -1;
-  if (x.type !== y.type) return x.type < y.type ? -1 : 1;
-  return 0;
-}
-
 /** The interned slots of one allocator, and the conversions to and from the wire form. */
 export class Slots {
   private readonly byKey = new Map<string, Slot>();
@@ -381,7 +355,7 @@ export class Slots {
     if (s === undefined) {
       s = { id: this.byKey.size, name, type, role, revocable, quotaScalar: type === 'SCALAR' && role === undefined && !revocable, rank: 0 };
       this.byKey.set(key, s);
-      [...this.byKey.values()].sort(compareSlots).forEach((x, k) => {
+      [...this.byKey.values()].sort(compareIdentity).forEach((x, k) => {
         x.rank = k;
       });
     }
