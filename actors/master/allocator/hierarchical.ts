@@ -109,8 +109,8 @@ interface AgentState {
   hostname: string;
   total: Bundle;
   available: Bundle;
-  /** `frameworkId \0 role` → resources allocated (offered or used). */
-  allocations: Map<string, Bundle>;
+  /** Resources allocated (offered or used), by framework id, then role. */
+  allocations: Map<string, Map<string, Bundle>>;
   /**
    * Set when a fair-share pass found every framework filtered on this agent: while `available`,
    * the allocator's eligibility version and the filters (until `until`) stay as they were, later
@@ -165,7 +165,6 @@ interface Pending {
   resources: Bundle;
 }
 
-const KEY_SEP = '\u0000';
 
 /** A small seeded PRNG (mulberry32) for the agent shuffle and the random sorter. */
 export function seededRandom(seed: number): () => number {
@@ -250,7 +249,7 @@ export class HierarchicalAllocator {
     };
     this.frameworks.set(id, fw);
     for (const role of fw.roles) this.trackFrameworkInRole(fw, role);
-    for (const u of used) this.track(u.frameworkId, u.role, u.agentId, this.slots.fromWire(u.resources));
+    for (const u of used) this.track(u.frameworkId, u.role, this.agents.get(u.agentId), this.slots.fromWire(u.resources));
   }
 
   /** Removes a framework; what it held is given back without filters. */
@@ -259,10 +258,8 @@ export class HierarchicalAllocator {
     const fw = this.frameworks.get(id);
     if (!fw) return;
     for (const agent of this.agents.values()) {
-      for (const [key, r] of [...agent.allocations]) {
-        const [fwId, role] = key.split(KEY_SEP) as [string, string];
-        if (fwId === id) this.untrack(fwId, role, agent.id, r);
-      }
+      const held = agent.allocations.get(id);
+      if (held) for (const [role, r] of [...held]) this.untrack(id, role, agent, r);
     }
     for (const role of fw.roles) this.untrackFrameworkInRole(fw, role);
     this.dropFilters(fw);
@@ -362,8 +359,7 @@ export class HierarchicalAllocator {
   }
 
   private holdsInRole(frameworkId: string, role: string): boolean {
-    const key = frameworkId + KEY_SEP + role;
-    for (const a of this.agents.values()) if (a.allocations.has(key)) return true;
+    for (const a of this.agents.values()) if (a.allocations.get(frameworkId)?.has(role)) return true;
     return false;
   }
 
@@ -402,17 +398,14 @@ export class HierarchicalAllocator {
     this.roleSorter.addTotal(q);
     for (const s of this.frameworkSorters.values()) s.addTotal(q);
     this.addReservations(total, 1);
-    for (const u of used) this.track(u.frameworkId, u.role, id, this.slots.fromWire(u.resources));
+    for (const u of used) this.track(u.frameworkId, u.role, this.agents.get(id), this.slots.fromWire(u.resources));
   }
 
   /** Removes an agent and everything allocated on it. */
   removeAgent(id: string): void {
     const agent = this.agents.get(id);
     if (!agent) return;
-    for (const [key, r] of [...agent.allocations]) {
-      const [fwId, role] = key.split(KEY_SEP) as [string, string];
-      this.untrack(fwId, role, id, r);
-    }
+    for (const [fwId, held] of [...agent.allocations]) for (const [role, r] of [...held]) this.untrack(fwId, role, agent, r);
     const q = agent.total.quantities();
     addInto(this.clusterTotal, q, -1);
     this.roleSorter.removeTotal(q);
@@ -441,7 +434,7 @@ export class HierarchicalAllocator {
     this.addReservations(total, 1);
     agent.total = total;
     let allocated = EMPTY;
-    for (const r of agent.allocations.values()) allocated = plus(allocated, r);
+    for (const held of agent.allocations.values()) for (const r of held.values()) allocated = plus(allocated, r);
     // Entries the new total no longer covers go; the rest stays free.
     agent.available = canonical(agent, minus(total, allocated));
     this.clearAgentFilters(agent);
@@ -494,11 +487,14 @@ export class HierarchicalAllocator {
 
   // ── allocation accounting ────────────────────────────────────────────────────────────────
 
-  private track(frameworkId: string, role: string, agentId: string, resources: Bundle): void {
-    const agent = this.agents.get(agentId);
+  private track(frameworkId: string, role: string, agent: AgentState | undefined, resources: Bundle): void {
     if (!agent || resources.empty) return;
-    const key = frameworkId + KEY_SEP + role;
-    agent.allocations.set(key, plus(agent.allocations.get(key) ?? EMPTY, resources));
+    let held = agent.allocations.get(frameworkId);
+    if (!held) {
+      held = new Map();
+      agent.allocations.set(frameworkId, held);
+    }
+    held.set(role, plus(held.get(role) ?? EMPTY, resources));
     agent.available = canonical(agent, minus(agent.available, resources));
     const q = resources.quantities();
     if (this.roleSorter.contains(role)) this.roleSorter.allocated(role, q);
@@ -506,17 +502,17 @@ export class HierarchicalAllocator {
     addInto(this.consumedOf(role), resources.quotaQuantities());
   }
 
-  private untrack(frameworkId: string, role: string, agentId: string, resources: Bundle): void {
-    const agent = this.agents.get(agentId);
+  private untrack(frameworkId: string, role: string, agent: AgentState | undefined, resources: Bundle): void {
     if (!agent) return;
-    const key = frameworkId + KEY_SEP + role;
-    const held = agent.allocations.get(key) ?? EMPTY;
+    const byRole = agent.allocations.get(frameworkId);
+    const held = byRole?.get(role) ?? EMPTY;
     // Only what the framework holds comes back: the overlap of `held` and `resources`.
     const back = covers(held, resources) ? resources : minus(held, minus(held, resources));
-    if (back.empty) return;
+    if (back.empty || !byRole) return;
     const left = minus(held, back);
-    if (left.empty) agent.allocations.delete(key);
-    else agent.allocations.set(key, left);
+    if (!left.empty) byRole.set(role, left);
+    else if (byRole.size > 1) byRole.delete(role);
+    else agent.allocations.delete(frameworkId);
     agent.available = canonical(agent, plus(agent.available, back));
     const q = back.quantities();
     if (this.roleSorter.contains(role)) this.roleSorter.unallocated(role, q);
@@ -539,7 +535,7 @@ export class HierarchicalAllocator {
     refuseSeconds?: number,
   ): void {
     const bundle = this.slots.fromWire(resources);
-    this.untrack(frameworkId, role, agentId, bundle);
+    this.untrack(frameworkId, role, this.agents.get(agentId), bundle);
     if (refuseSeconds === undefined) return;
     const fw = this.frameworks.get(frameworkId);
     const agent = this.agents.get(agentId);
@@ -673,13 +669,24 @@ export class HierarchicalAllocator {
       agents.push(...this.agents.values());
     }
     const candidates = agents.filter((a) => !this.whitelist || this.whitelist.has(a.hostname));
-    const offers = new Map<string, Pending>();
+    // The offers in the order first made; one per (framework, role, agent), found through its agent.
+    const made: Pending[] = [];
+    const byAgent = new Map<AgentState, Pending[]>();
     const give = (fw: FrameworkState, role: string, agent: AgentState, r: Bundle) => {
-      this.track(fw.id, role, agent.id, r);
-      const key = `${fw.id}${KEY_SEP}${role}${KEY_SEP}${agent.id}`;
-      const o = offers.get(key);
-      if (o) o.resources = plus(o.resources, r);
-      else offers.set(key, { frameworkId: fw.id, role, agentId: agent.id, resources: r });
+      this.track(fw.id, role, agent, r);
+      let here = byAgent.get(agent);
+      if (!here) {
+        here = [];
+        byAgent.set(agent, here);
+      }
+      const o = here.find((x) => x.frameworkId === fw.id && x.role === role);
+      if (o) {
+        o.resources = plus(o.resources, r);
+        return;
+      }
+      const p: Pending = { frameworkId: fw.id, role, agentId: agent.id, resources: r };
+      here.push(p);
+      made.push(p);
     };
     this.counters.set('allocation_runs', (this.counters.get('allocation_runs') ?? 0) + 1);
 
@@ -771,7 +778,7 @@ export class HierarchicalAllocator {
 
     if (opts.batch) this.expireFilters(now);
     const out: Allocation[] = [];
-    for (const o of offers.values()) out.push({ frameworkId: o.frameworkId, role: o.role, agentId: o.agentId, resources: this.slots.toWire(o.resources) });
+    for (const o of made) out.push({ frameworkId: o.frameworkId, role: o.role, agentId: o.agentId, resources: this.slots.toWire(o.resources) });
     return out;
   }
 
@@ -807,7 +814,8 @@ export class HierarchicalAllocator {
     let extra = this.applyLimit(role, scalar, EMPTY);
     extra = this.applyHeadroom(extra, required, availableHeadroom);
     const toOffer = extra === scalar ? available : plus(base.otherPart, extra);
-    if (!this.isAllocatable(toOffer) || this.isFiltered(fw, role, agent, toOffer, now)) return false;
+    // All of `available` was just found allocatable and not filtered; a part needs checking again.
+    if (toOffer !== available && (!this.isAllocatable(toOffer) || this.isFiltered(fw, role, agent, toOffer, now))) return false;
     if (fw.minOffer && !covers(toOffer, fw.minOffer)) return false;
     if (required.size > 0) addInto(availableHeadroom, extra.quantities(), -1);
     give(fw, role, agent, toOffer);
