@@ -61,6 +61,11 @@ export class Bundle {
   private qq?: Quantities;
   /** @internal set by {@link Slots.toWire}. */
   wire?: Resources;
+  /**
+   * A cache its owner may keep with the bundle (the allocator keeps what each role may be offered
+   * of an agent's free resources here): it lives exactly as long as the bundle, with no lookup.
+   */
+  memo?: Map<string, unknown>;
 
   /** @param parts non-empty, in ascending slot id, one per slot (not checked). */
   constructor(readonly parts: readonly Part[]) {}

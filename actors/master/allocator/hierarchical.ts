@@ -218,8 +218,6 @@ export class HierarchicalAllocator {
   private nextExpiry = Number.POSITIVE_INFINITY;
   /** Interned resource identities, and the wire form of bundles. */
   private readonly slots = new Slots();
-  /** What each role may be offered of an agent's free resources, by the free-resources bundle. */
-  private readonly bases = new WeakMap<Bundle, Map<string, Base>>();
   /** `minAllocatable` as (name, thousandths) lists. */
   private readonly minAllocatable: ReadonlyArray<ReadonlyArray<readonly [string, number]>>;
 
@@ -582,15 +580,11 @@ export class HierarchicalAllocator {
     return undefined;
   }
 
-  /** What `role` may be offered of `available` (without revocable resources unless `revocable`), cached per bundle. */
+  /** What `role` may be offered of `available` (without revocable resources unless `revocable`), cached with the bundle. */
   private baseFor(available: Bundle, role: string, revocable: boolean): Base {
-    let byKey = this.bases.get(available);
-    if (!byKey) {
-      byKey = new Map();
-      this.bases.set(available, byKey);
-    }
+    const byKey = (available.memo ??= new Map());
     const key = revocable ? `${role}\u0001R` : role;
-    let b = byKey.get(key);
+    let b = byKey.get(key) as Base | undefined;
     if (!b) {
       const all = select(available, (s) => allocatableSlot(s, role));
       const resources = revocable ? all : select(all, isNonRevocable);
