@@ -350,8 +350,12 @@ export function allocatableSlot(slot: Slot, role: string): boolean {
 /** The interned slots of one allocator, and the conversions to and from the wire form. */
 export class Slots {
   private readonly byKey = new Map<string, Slot>();
-  /** Wire arrays made by {@link toWire}, back to their bundles. */
-  private readonly origin = new WeakMap<readonly Resource[], Bundle>();
+  /**
+   * Wire arrays made by {@link toWire} carry their bundle under this key (hidden from every
+   * encoder; one key per instance, as slot numbers are per instance). A property costs nothing
+   * to collect, where a weak map's entries are expensive for the garbage collector.
+   */
+  private readonly origin = Symbol('bundle');
 
   /** The slot of an identity, interned on first use. */
   slot(name: string, type: ResourceType, role: string | undefined, revocable: boolean): Slot {
@@ -369,8 +373,8 @@ export class Slots {
 
   /** The bundle of wire resources (validated; throws `ResourceError` as `normalize` does). */
   fromWire(r: readonly Resource[]): Bundle {
-    const known = this.origin.get(r);
-    if (known !== undefined) return known;
+    const known: unknown = typeof r === 'object' && r !== null ? Reflect.get(r, this.origin) : undefined;
+    if (known instanceof Bundle) return known;
     const parts: Part[] = [];
     for (const x of normalize(r)) {
       const slot = this.slot(x.name, x.type, x.role, x.revocable === true);
@@ -400,10 +404,10 @@ export class Slots {
         break;
       }
     }
-    const wire = Object.freeze(parts.map(wireOf)) as Resources;
-    b.wire = wire;
-    this.origin.set(wire, b);
-    return wire;
+    const wire = parts.map(wireOf);
+    Object.defineProperty(wire, this.origin, { value: b });
+    b.wire = Object.freeze(wire) as Resources;
+    return b.wire;
   }
 }
 

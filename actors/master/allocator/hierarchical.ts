@@ -604,14 +604,21 @@ export class HierarchicalAllocator {
     if (now < this.nextExpiry) return;
     this.nextExpiry = Number.POSITIVE_INFINITY;
     for (const agent of this.agents.values()) {
+      if (agent.filters.size === 0) continue;
       for (const [fw, list] of agent.filters) {
-        const kept = list.filter((f) => now < f.createdAt + f.durationMs);
-        for (const f of kept) this.nextExpiry = Math.min(this.nextExpiry, f.createdAt + f.durationMs);
-        if (kept.length === 0) {
+        let kept = 0;
+        for (const f of list) {
+          const end = f.createdAt + f.durationMs;
+          if (now < end) {
+            kept += 1;
+            if (end < this.nextExpiry) this.nextExpiry = end;
+          }
+        }
+        if (kept === 0) {
           agent.filters.delete(fw);
           fw.filteredOn.delete(agent);
-        } else if (kept.length !== list.length) {
-          agent.filters.set(fw, kept);
+        } else if (kept !== list.length) {
+          agent.filters.set(fw, list.filter((f) => now < f.createdAt + f.durationMs));
         }
       }
     }
