@@ -190,6 +190,7 @@ const RECENT = 4;
  * parts it shares with recent bundles taken from them.
  */
 function canonical(agent: AgentState, b: Bundle): Bundle {
+  if (b.empty) return EMPTY;
   for (const r of agent.recent) if (same(r, b)) return r;
   const c = reuseParts(b, agent.recent);
   if (agent.recent.length >= RECENT) agent.recent.shift();
