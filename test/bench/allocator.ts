@@ -222,6 +222,20 @@ function memory(): { rssMb: number; heapMb: number } {
   return { rssMb: mib(m.rss), heapMb: mib(m.heapUsed) };
 }
 
+/** The figures every cell reports: its timed rounds, the offers they made, memory and times. */
+function roundFigures(roundMs: readonly number[], roundOffers: readonly number[], setupMs: number, cellMs: number): CellResult {
+  return {
+    rounds: roundMs.length,
+    medianMs: ms(median(roundMs)),
+    maxMs: ms(maxOf(roundMs)),
+    offers: median(roundOffers),
+    offersTotal: roundOffers.reduce((x, y) => x + y, 0),
+    ...memory(),
+    setupMs: round1(setupMs),
+    cellMs: round1(cellMs),
+  };
+}
+
 /** Mesos' DeclineOffers, with the filter state of the rounds not run filled in (see the header). */
 function runDecline(mod: AllocatorModule, cfg: CellConfig, report: (partial: CellResult) => void): CellResult {
   const cellStart = performance.now();
@@ -286,14 +300,7 @@ function runDecline(mod: AllocatorModule, cfg: CellConfig, report: (partial: Cel
   let fullFill = false;
 
   const snapshot = (): CellResult => ({
-    rounds: roundMs.length,
-    medianMs: ms(median(roundMs)),
-    maxMs: ms(maxOf(roundMs)),
-    offers: median(roundOffers),
-    offersTotal: roundOffers.reduce((x, y) => x + y, 0),
-    ...memory(),
-    setupMs: round1(setupMs),
-    cellMs: round1(elapsed()),
+    ...roundFigures(roundMs, roundOffers, setupMs, elapsed()),
     initialMs: round1(initialMs),
     initialOffers: initial.length,
     organicRounds,
@@ -436,14 +443,7 @@ function runLaunch(mod: AllocatorModule, cfg: CellConfig, report: (partial: Cell
   let tasks = 0;
   let now = 0;
   const snapshot = (): CellResult => ({
-    rounds: roundMs.length,
-    medianMs: ms(median(roundMs)),
-    maxMs: ms(maxOf(roundMs)),
-    offers: median(roundOffers),
-    offersTotal: roundOffers.reduce((x, y) => x + y, 0),
-    ...memory(),
-    setupMs: round1(setupMs),
-    cellMs: round1(elapsed()),
+    ...roundFigures(roundMs, roundOffers, setupMs, elapsed()),
     tasks,
   });
   let lastWall = 0;

@@ -60,11 +60,6 @@ export class SortedList<T> implements Iterable<T> {
     return true;
   }
 
-  /** Re-sorts everything (after keys changed wholesale). */
-  resort(): void {
-    this.replace([...this]);
-  }
-
   /** Replaces the contents with `items`, sorted. */
   replace(items: T[]): void {
     items.sort(this.compare);

@@ -274,6 +274,11 @@ function run(s: Scenario): void {
   const frameworks = new Map<string, ModelFramework>();
   const outstanding = new Map<string, Outstanding>();
   let filters: ModelFilter[] = [];
+  /** The model forgets the outstanding offers and filters `gone` matches (a framework or agent left). */
+  const forget = (gone: (x: { frameworkId: string; agentId: string }) => boolean): void => {
+    for (const [k, o] of outstanding) if (gone(o)) outstanding.delete(k);
+    filters = filters.filter((f) => !gone(f));
+  };
   const limits = new Map<string, Map<string, number>>();
   let whitelist: Set<string> | undefined;
   let now = 0;
@@ -450,8 +455,7 @@ function run(s: Scenario): void {
         if (!fw) break;
         a.removeFramework(fw.id);
         frameworks.delete(fw.id);
-        for (const [k, o] of outstanding) if (o.frameworkId === fw.id) outstanding.delete(k);
-        filters = filters.filter((f) => f.frameworkId !== fw.id);
+        forget((x) => x.frameworkId === fw.id);
         break;
       }
       case 'removeAgent': {
@@ -459,8 +463,7 @@ function run(s: Scenario): void {
         if (!agent) break;
         a.removeAgent(agent.id);
         agents.delete(agent.id);
-        for (const [k, o] of outstanding) if (o.agentId === agent.id) outstanding.delete(k);
-        filters = filters.filter((f) => f.agentId !== agent.id);
+        forget((x) => x.agentId === agent.id);
         break;
       }
       case 'updateAgent': {
