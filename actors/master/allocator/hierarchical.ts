@@ -124,6 +124,8 @@ interface AgentState {
   filters: Map<FrameworkState, FilterEntry[]>;
   /** Recent `available` bundles, so an offer then a decline restores the same object (and its caches). */
   recent: Bundle[];
+  /** The offers of this agent made by the pass in progress. */
+  pending?: Pending[];
 }
 
 /** What a role may be offered on an agent, and its parts quota applies to and the rest. */
@@ -671,23 +673,23 @@ export class HierarchicalAllocator {
       agents.push(...this.agents.values());
     }
     const candidates = agents.filter((a) => !this.whitelist || this.whitelist.has(a.hostname));
-    // The offers in the order first made; one per (framework, role, agent), found through its agent.
+    // The offers in the order first made; one per (framework, role, agent), found through its
+    // agent (`agent.pending`, cleared when the pass ends).
     const made: Pending[] = [];
-    const byAgent = new Map<AgentState, Pending[]>();
     const give = (fw: FrameworkState, role: string, agent: AgentState, r: Bundle) => {
       this.track(fw.id, role, agent, r);
-      let here = byAgent.get(agent);
-      if (!here) {
-        here = [];
-        byAgent.set(agent, here);
-      }
-      const o = here.find((x) => x.frameworkId === fw.id && x.role === role);
-      if (o) {
-        o.resources = plus(o.resources, r);
-        return;
+      const here = agent.pending;
+      if (here) {
+        for (const o of here) {
+          if (o.frameworkId === fw.id && o.role === role) {
+            o.resources = plus(o.resources, r);
+            return;
+          }
+        }
       }
       const p: Pending = { frameworkId: fw.id, role, agentId: agent.id, resources: r };
-      here.push(p);
+      if (here) here.push(p);
+      else agent.pending = [p];
       made.push(p);
     };
     this.counters.set('allocation_runs', (this.counters.get('allocation_runs') ?? 0) + 1);
@@ -744,34 +746,42 @@ export class HierarchicalAllocator {
       }
     }
 
-    // Stage 2: fair share.
+    // Stage 2: fair share. The callbacks are made once per pass; `agent` is the agent visited.
     this.shuffle(candidates);
-    for (const agent of candidates) {
+    let agent: AgentState = candidates[0]!;
+    // Frameworks that prefer other agents, offered this agent last.
+    const deferred: Array<{ fw: FrameworkState; role: string }> = [];
+    // Whether every framework asked was turned away by a filter (then the agent can be skipped
+    // until something changes), and when the first of those filters runs out.
+    const verdict = { allFiltered: true, until: Number.POSITIVE_INFINITY };
+    let role = '';
+    const visitFramework = (fwId: string): boolean => {
+      const fw = this.frameworks.get(fwId)!;
+      if (this.prefersElsewhere(fw, agent)) {
+        deferred.push({ fw, role });
+        return false;
+      }
+      return this.offerFairShare(fw, role, agent, now, required, availableHeadroom, give, verdict);
+    };
+    const visitRole = (r: string): boolean => {
+      if (agent.available.empty) return true;
+      const frameworks = this.frameworkSorters.get(r);
+      if (!frameworks) return false;
+      role = r;
+      frameworks.visit(visitFramework);
+      return agent.available.empty;
+    };
+    for (agent of candidates) {
       if (agent.available.empty) continue;
       const skip = agent.skip;
       if (skip && skip.available === agent.available && skip.version === this.eligibilityVersion && now < skip.until) continue;
-      const deferred: Array<{ fw: FrameworkState; role: string }> = [];
-      // Whether every framework asked was turned away by a filter (then the agent can be skipped
-      // until something changes), and when the first of those filters runs out.
-      const verdict = { allFiltered: true, until: Number.POSITIVE_INFINITY };
-      this.roleSorter.visit((role) => {
-        if (agent.available.empty) return true;
-        const frameworks = this.frameworkSorters.get(role);
-        if (!frameworks) return false;
-        frameworks.visit((fwId) => {
-          const fw = this.frameworks.get(fwId)!;
-          if (this.prefersElsewhere(fw, agent)) {
-            deferred.push({ fw, role });
-            return false;
-          }
-          return this.offerFairShare(fw, role, agent, now, required, availableHeadroom, give, verdict);
-        });
-        return agent.available.empty;
-      });
-      // Frameworks that prefer other agents come last here.
-      for (const { fw, role } of deferred) {
+      deferred.length = 0;
+      verdict.allFiltered = true;
+      verdict.until = Number.POSITIVE_INFINITY;
+      this.roleSorter.visit(visitRole);
+      for (const d of deferred) {
         if (agent.available.empty) break;
-        this.offerFairShare(fw, role, agent, now, required, availableHeadroom, give, verdict);
+        this.offerFairShare(d.fw, d.role, agent, now, required, availableHeadroom, give, verdict);
       }
       agent.skip = verdict.allFiltered && !agent.available.empty
         ? { available: agent.available, version: this.eligibilityVersion, until: verdict.until }
@@ -780,6 +790,7 @@ export class HierarchicalAllocator {
 
     if (opts.batch) this.expireFilters(now);
     const out: Allocation[] = [];
+    for (const a of candidates) a.pending = undefined;
     for (const o of made) out.push({ frameworkId: o.frameworkId, role: o.role, agentId: o.agentId, resources: this.slots.toWire(o.resources) });
     return out;
   }

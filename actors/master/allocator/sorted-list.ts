@@ -37,7 +37,10 @@ export class SortedList<T> implements Iterable<T> {
     }
     const b = this.blockFor(x);
     const block = this.blocks[b]!;
-    block.splice(this.lowerBound(block, x), 0, x);
+    // Shift by hand: `splice` would build a result array on every call.
+    const at = this.lowerBound(block, x);
+    for (let k = block.length; k > at; k--) block[k] = block[k - 1]!;
+    block[at] = x;
     this.size += 1;
     if (block.length >= MAX_BLOCK) this.blocks.splice(b + 1, 0, block.splice(MAX_BLOCK >> 1));
   }
@@ -54,7 +57,9 @@ export class SortedList<T> implements Iterable<T> {
       i = this.blocks[b]!.indexOf(x);
     }
     const block = this.blocks[b]!;
-    block.splice(i, 1);
+    const last = block.length - 1;
+    for (let k = i; k < last; k++) block[k] = block[k + 1]!;
+    block.pop();
     this.size -= 1;
     if (block.length === 0) this.blocks.splice(b, 1);
     return true;

@@ -45,6 +45,8 @@ interface Node {
    */
   share: number;
   placedCount: number;
+  /** Listed in the sorter's `moved` (charged during a visit, not yet repositioned). */
+  moved: boolean;
 }
 
 /**
@@ -65,7 +67,7 @@ export class Sorter {
   /** Changes made during a visit, applied when the outermost visit ends. */
   private readonly deferred: Array<() => void> = [];
   /** Leaves whose allocation changed during a visit, repositioned when the outermost visit ends. */
-  private readonly moved = new Set<Node>();
+  private readonly moved: Node[] = [];
 
   constructor(
     readonly policy: SorterPolicy = 'drf',
@@ -235,10 +237,13 @@ export class Sorter {
         const ops = this.deferred.splice(0);
         for (const op of ops) op();
       }
-      if (this.visiting === 0 && this.moved.size > 0) {
-        const leaves = [...this.moved];
-        this.moved.clear();
-        for (const leaf of leaves) this.reposition(leaf);
+      if (this.visiting === 0 && this.moved.length > 0) {
+        // Repositioning cannot add to `moved` (no visit is in progress now).
+        for (const leaf of this.moved) {
+          leaf.moved = false;
+          this.reposition(leaf);
+        }
+        this.moved.length = 0;
       }
     }
   }
@@ -307,7 +312,10 @@ export class Sorter {
   private reposition(leaf: Node): void {
     if (this.dirty) return;
     if (this.visiting > 0) {
-      this.moved.add(leaf);
+      if (!leaf.moved) {
+        leaf.moved = true;
+        this.moved.push(leaf);
+      }
       return;
     }
     for (let n: Node | undefined = leaf; n && n !== this.root; n = n.parent) {
@@ -372,6 +380,7 @@ export class Sorter {
       count: 0,
       share: 0,
       placedCount: 0,
+      moved: false,
     };
     if (client !== undefined) n.client = client;
     return n;
