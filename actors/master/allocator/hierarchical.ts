@@ -110,7 +110,7 @@ interface AgentState {
   total: Bundle;
   available: Bundle;
   /** Resources allocated (offered or used), by framework id, then role. */
-  allocations: Map<string, Map<string, Bundle>>;
+  allocations: Map<string, Holding>;
   /**
    * Set when a fair-share pass found every framework filtered on this agent: while `available`,
    * the allocator's eligibility version and the filters (until `until`) stay as they were, later
@@ -128,13 +128,36 @@ interface AgentState {
   pending?: Pending[];
 }
 
+/**
+ * What a framework holds on an agent in one role; its holdings in other roles there follow in
+ * `next` (one small record per role rather than a map per framework: most hold one role).
+ */
+interface Holding {
+  role: string;
+  resources: Bundle;
+  next?: Holding;
+}
+
+/** The framework's holdings on an agent, as (role, resources) pairs. */
+function holdingsOf(first: Holding | undefined): Array<[string, Bundle]> {
+  const out: Array<[string, Bundle]> = [];
+  for (let h = first; h; h = h.next) out.push([h.role, h.resources]);
+  return out;
+}
+
 /** What a role may be offered on an agent, and its parts quota applies to and the rest. */
 interface Base {
   resources: Bundle;
   allocatable: boolean;
-  quotaPart: Bundle;
-  otherPart: Bundle;
+  /** Made when first asked for (only quota and limits need them). */
+  quotaPart?: Bundle;
+  otherPart?: Bundle;
 }
+
+/** The part of a role's base that quota applies to: unreserved, non-revocable scalars. */
+const quotaPartOf = (b: Base): Bundle => (b.quotaPart ??= select(b.resources, isQuotaScalar));
+/** The rest of a role's base. */
+const otherPartOf = (b: Base): Bundle => (b.otherPart ??= select(b.resources, isOtherThanQuotaScalar));
 
 interface FilterEntry {
   role: string;
@@ -259,8 +282,7 @@ export class HierarchicalAllocator {
     const fw = this.frameworks.get(id);
     if (!fw) return;
     for (const agent of this.agents.values()) {
-      const held = agent.allocations.get(id);
-      if (held) for (const [role, r] of [...held]) this.untrack(id, role, agent, r);
+      for (const [role, r] of holdingsOf(agent.allocations.get(id))) this.untrack(id, role, agent, r);
     }
     for (const role of fw.roles) this.untrackFrameworkInRole(fw, role);
     this.dropFilters(fw);
@@ -360,7 +382,9 @@ export class HierarchicalAllocator {
   }
 
   private holdsInRole(frameworkId: string, role: string): boolean {
-    for (const a of this.agents.values()) if (a.allocations.get(frameworkId)?.has(role)) return true;
+    for (const a of this.agents.values()) {
+      for (let h = a.allocations.get(frameworkId); h; h = h.next) if (h.role === role) return true;
+    }
     return false;
   }
 
@@ -406,7 +430,9 @@ export class HierarchicalAllocator {
   removeAgent(id: string): void {
     const agent = this.agents.get(id);
     if (!agent) return;
-    for (const [fwId, held] of [...agent.allocations]) for (const [role, r] of [...held]) this.untrack(fwId, role, agent, r);
+    for (const [fwId, first] of [...agent.allocations]) {
+      for (const [role, r] of holdingsOf(first)) this.untrack(fwId, role, agent, r);
+    }
     const q = agent.total.quantities();
     addInto(this.clusterTotal, q, -1);
     this.roleSorter.removeTotal(q);
@@ -435,7 +461,7 @@ export class HierarchicalAllocator {
     this.addReservations(total, 1);
     agent.total = total;
     let allocated = EMPTY;
-    for (const held of agent.allocations.values()) for (const r of held.values()) allocated = plus(allocated, r);
+    for (const first of agent.allocations.values()) for (let h: Holding | undefined = first; h; h = h.next) allocated = plus(allocated, h.resources);
     // Entries the new total no longer covers go; the rest stays free.
     agent.available = canonical(agent, minus(total, allocated));
     this.clearAgentFilters(agent);
@@ -490,12 +516,11 @@ export class HierarchicalAllocator {
 
   private track(frameworkId: string, role: string, agent: AgentState | undefined, resources: Bundle): void {
     if (!agent || resources.empty) return;
-    let held = agent.allocations.get(frameworkId);
-    if (!held) {
-      held = new Map();
-      agent.allocations.set(frameworkId, held);
-    }
-    held.set(role, plus(held.get(role) ?? EMPTY, resources));
+    const first = agent.allocations.get(frameworkId);
+    let h = first;
+    while (h && h.role !== role) h = h.next;
+    if (h) h.resources = plus(h.resources, resources);
+    else agent.allocations.set(frameworkId, { role, resources, next: first });
     agent.available = canonical(agent, minus(agent.available, resources));
     const q = resources.quantities();
     if (this.roleSorter.contains(role)) this.roleSorter.allocated(role, q);
@@ -505,14 +530,22 @@ export class HierarchicalAllocator {
 
   private untrack(frameworkId: string, role: string, agent: AgentState | undefined, resources: Bundle): void {
     if (!agent) return;
-    const byRole = agent.allocations.get(frameworkId);
-    const held = byRole?.get(role) ?? EMPTY;
+    const first = agent.allocations.get(frameworkId);
+    let prev: Holding | undefined;
+    let h = first;
+    while (h && h.role !== role) {
+      prev = h;
+      h = h.next;
+    }
+    if (!h) return;
+    const held = h.resources;
     // Only what the framework holds comes back: the overlap of `held` and `resources`.
     const back = covers(held, resources) ? resources : minus(held, minus(held, resources));
-    if (back.empty || !byRole) return;
+    if (back.empty) return;
     const left = minus(held, back);
-    if (!left.empty) byRole.set(role, left);
-    else if (byRole.size > 1) byRole.delete(role);
+    if (!left.empty) h.resources = left;
+    else if (prev) prev.next = h.next;
+    else if (h.next) agent.allocations.set(frameworkId, h.next);
     else agent.allocations.delete(frameworkId);
     agent.available = canonical(agent, plus(agent.available, back));
     const q = back.quantities();
@@ -594,8 +627,6 @@ export class HierarchicalAllocator {
       b = {
         resources,
         allocatable: this.isAllocatable(resources),
-        quotaPart: select(resources, isQuotaScalar),
-        otherPart: select(resources, isOtherThanQuotaScalar),
       };
       byKey.set(key, b);
     }
@@ -724,13 +755,13 @@ export class HierarchicalAllocator {
             const available = base.resources;
             if (available.empty) return true;
             if (!base.allocatable) return false;
-            const scalar = base.quotaPart;
+            const scalar = quotaPartOf(base);
             const guaranteed = capQuotaScalars(scalar, unsatisfied, true);
             if (guaranteed.empty) return false;
             let extra = minus(scalar, guaranteed);
             extra = this.applyLimit(role, extra, guaranteed);
             extra = this.applyHeadroom(extra, required, availableHeadroom);
-            const ownReserved = select(base.otherPart, (s) => s.role === role || s.type !== 'SCALAR' || s.revocable);
+            const ownReserved = select(otherPartOf(base), (s) => s.role === role || s.type !== 'SCALAR' || s.revocable);
             const toOffer = plus(plus(guaranteed, ownReserved), extra);
             if (!this.isAllocatable(toOffer) || this.isFiltered(fw, role, agent, toOffer, now)) return false;
             if (fw.minOffer && !covers(toOffer, fw.minOffer)) return false;
@@ -823,10 +854,14 @@ export class HierarchicalAllocator {
     }
     verdict.allFiltered = false;
     const available = base.resources;
-    const scalar = base.quotaPart;
-    let extra = this.applyLimit(role, scalar, EMPTY);
-    extra = this.applyHeadroom(extra, required, availableHeadroom);
-    const toOffer = extra === scalar ? available : plus(base.otherPart, extra);
+    let toOffer = available;
+    let extra = EMPTY;
+    if (required.size > 0 || this.quotas.get(role)?.limits) {
+      // Quota scalars may be capped: by the role's limit, and by the headroom others' guarantees need.
+      const scalar = quotaPartOf(base);
+      extra = this.applyHeadroom(this.applyLimit(role, scalar, EMPTY), required, availableHeadroom);
+      if (extra !== scalar) toOffer = plus(otherPartOf(base), extra);
+    }
     // All of `available` was just found allocatable and not filtered; a part needs checking again.
     if (toOffer !== available && (!this.isAllocatable(toOffer) || this.isFiltered(fw, role, agent, toOffer, now))) return false;
     if (fw.minOffer && !covers(toOffer, fw.minOffer)) return false;
