@@ -40,6 +40,7 @@ import {
   subtractClamped,
   type Quantities,
 } from './quantities.ts';
+import { MinHeap } from './min-heap.ts';
 import { Sorter, type SorterPolicy } from './sorter.ts';
 
 /** Allocator settings. */
@@ -124,6 +125,11 @@ interface AgentState {
   filters: Map<FrameworkState, FilterEntry[]>;
   /** Recent `available` bundles, so an offer then a decline restores the same object (and its caches). */
   recent: Bundle[];
+  /**
+   * No filter on this agent ends before this (`Infinity`: none). It may be earlier than the
+   * first real end after filters were dropped: expiry then just finds nothing to remove.
+   */
+  nextFilterEnd: number;
   /** The offers of this agent made by the pass in progress. */
   pending?: Pending[];
 }
@@ -240,8 +246,11 @@ export class HierarchicalAllocator {
   private readonly clusterTotal: Quantities = new Map();
   /** Bumped by anything that can make a framework newly eligible for an agent. */
   private eligibilityVersion = 0;
-  /** No filter ends before this: `expireFilters` has nothing to do until then. */
-  private nextExpiry = Number.POSITIVE_INFINITY;
+  /**
+   * When agents' first decline filters end: an agent is queued under its `nextFilterEnd` (and
+   * may have stale entries from before, skipped when they come up).
+   */
+  private readonly filterEnds = new MinHeap<AgentState>();
   /** Interned resource identities, and the wire form of bundles. */
   private readonly slots = new Slots();
   /** `minAllocatable` as (name, thousandths) lists. */
@@ -417,7 +426,7 @@ export class HierarchicalAllocator {
   addAgent(id: string, info: { hostname: string; total: Resources }, used: readonly UsedResources[] = []): void {
     if (this.agents.has(id)) return;
     const total = this.slots.fromWire(info.total);
-    this.agents.set(id, { id, hostname: info.hostname, total, available: total, allocations: new Map(), filters: new Map(), recent: [] });
+    this.agents.set(id, { id, hostname: info.hostname, total, available: total, allocations: new Map(), filters: new Map(), recent: [], nextFilterEnd: Number.POSITIVE_INFINITY });
     const q = total.quantities();
     addInto(this.clusterTotal, q);
     this.roleSorter.addTotal(q);
@@ -584,7 +593,11 @@ export class HierarchicalAllocator {
     if (list) list.push(entry);
     else agent.filters.set(fw, [entry]);
     fw.filteredOn.add(agent);
-    this.nextExpiry = Math.min(this.nextExpiry, now + durationMs);
+    const end = now + durationMs;
+    if (end < agent.nextFilterEnd) {
+      agent.nextFilterEnd = end;
+      this.filterEnds.push(end, agent);
+    }
   }
 
   /**
@@ -633,19 +646,25 @@ export class HierarchicalAllocator {
     return b;
   }
 
-  /** Removes filters that no longer hold (after a batch allocation). */
+  /**
+   * Removes filters that no longer hold (after a batch allocation): only on the agents whose
+   * first filter end has come, found through the queue of those ends.
+   */
   private expireFilters(now: number): void {
-    if (now < this.nextExpiry) return;
-    this.nextExpiry = Number.POSITIVE_INFINITY;
-    for (const agent of this.agents.values()) {
-      if (agent.filters.size === 0) continue;
+    while (this.filterEnds.peekKey() <= now) {
+      const end = this.filterEnds.peekKey();
+      const agent = this.filterEnds.pop()!;
+      // An entry is stale when the agent is gone or its first end moved since (a later entry,
+      // or none, stands for it now).
+      if (agent.nextFilterEnd !== end || this.agents.get(agent.id) !== agent) continue;
+      let next = Number.POSITIVE_INFINITY;
       for (const [fw, list] of agent.filters) {
         let kept = 0;
         for (const f of list) {
-          const end = f.createdAt + f.durationMs;
-          if (now < end) {
+          const fEnd = f.createdAt + f.durationMs;
+          if (now < fEnd) {
             kept += 1;
-            if (end < this.nextExpiry) this.nextExpiry = end;
+            if (fEnd < next) next = fEnd;
           }
         }
         if (kept === 0) {
@@ -655,6 +674,8 @@ export class HierarchicalAllocator {
           agent.filters.set(fw, list.filter((f) => now < f.createdAt + f.durationMs));
         }
       }
+      agent.nextFilterEnd = next;
+      if (next !== Number.POSITIVE_INFINITY) this.filterEnds.push(next, agent);
     }
   }
 
