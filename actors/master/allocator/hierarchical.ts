@@ -192,7 +192,7 @@ interface FrameworkState {
 interface Pending {
   frameworkId: string;
   role: string;
-  agentId: string;
+  agent: AgentState;
   resources: Bundle;
 }
 
@@ -739,7 +739,7 @@ export class HierarchicalAllocator {
           }
         }
       }
-      const p: Pending = { frameworkId: fw.id, role, agentId: agent.id, resources: r };
+      const p: Pending = { frameworkId: fw.id, role, agent, resources: r };
       if (here) here.push(p);
       else agent.pending = [p];
       made.push(p);
@@ -842,8 +842,8 @@ export class HierarchicalAllocator {
 
     if (opts.batch) this.expireFilters(now);
     const out: Allocation[] = [];
-    for (const a of candidates) a.pending = undefined;
-    for (const o of made) out.push({ frameworkId: o.frameworkId, role: o.role, agentId: o.agentId, resources: this.slots.toWire(o.resources) });
+    for (const o of made) o.agent.pending = undefined;
+    for (const o of made) out.push({ frameworkId: o.frameworkId, role: o.role, agentId: o.agent.id, resources: this.slots.toWire(o.resources) });
     return out;
   }
 
