@@ -130,8 +130,9 @@ interface AgentState {
    * first real end after filters were dropped: expiry then just finds nothing to remove.
    */
   nextFilterEnd: number;
-  /** The offers of this agent made by the pass in progress. */
+  /** The offers made of this agent by pass number `pendingPass` (older passes' are stale). */
   pending?: Pending[];
+  pendingPass?: number;
 }
 
 /**
@@ -251,6 +252,8 @@ export class HierarchicalAllocator {
    * may have stale entries from before, skipped when they come up).
    */
   private readonly filterEnds = new MinHeap<AgentState>();
+  /** Allocation passes so far (numbers each pass's offers kept on agents). */
+  private passes = 0;
   /** Interned resource identities, and the wire form of bundles. */
   private readonly slots = new Slots();
   /** `minAllocatable` as (name, thousandths) lists. */
@@ -525,11 +528,15 @@ export class HierarchicalAllocator {
 
   private track(frameworkId: string, role: string, agent: AgentState | undefined, resources: Bundle): void {
     if (!agent || resources.empty) return;
-    const first = agent.allocations.get(frameworkId);
-    let h = first;
-    while (h && h.role !== role) h = h.next;
-    if (h) h.resources = plus(h.resources, resources);
-    else agent.allocations.set(frameworkId, { role, resources, next: first });
+    let h = agent.allocations.get(frameworkId);
+    if (!h) {
+      agent.allocations.set(frameworkId, { role, resources });
+    } else {
+      // A role new here goes last, so holdings are given back in the order they were first made.
+      while (h.role !== role && h.next) h = h.next;
+      if (h.role === role) h.resources = plus(h.resources, resources);
+      else h.next = { role, resources };
+    }
     agent.available = canonical(agent, minus(agent.available, resources));
     const q = resources.quantities();
     if (this.roleSorter.contains(role)) this.roleSorter.allocated(role, q);
@@ -726,11 +733,12 @@ export class HierarchicalAllocator {
     }
     const candidates = agents.filter((a) => !this.whitelist || this.whitelist.has(a.hostname));
     // The offers in the order first made; one per (framework, role, agent), found through its
-    // agent (`agent.pending`, cleared when the pass ends).
+    // agent (`agent.pending`, which belongs to the pass numbered `agent.pendingPass`).
     const made: Pending[] = [];
+    const pass = ++this.passes;
     const give = (fw: FrameworkState, role: string, agent: AgentState, r: Bundle) => {
       this.track(fw.id, role, agent, r);
-      const here = agent.pending;
+      const here = agent.pendingPass === pass ? agent.pending : undefined;
       if (here) {
         for (const o of here) {
           if (o.frameworkId === fw.id && o.role === role) {
@@ -740,8 +748,12 @@ export class HierarchicalAllocator {
         }
       }
       const p: Pending = { frameworkId: fw.id, role, agent, resources: r };
-      if (here) here.push(p);
-      else agent.pending = [p];
+      if (here) {
+        here.push(p);
+      } else {
+        agent.pending = [p];
+        agent.pendingPass = pass;
+      }
       made.push(p);
     };
     this.counters.set('allocation_runs', (this.counters.get('allocation_runs') ?? 0) + 1);
