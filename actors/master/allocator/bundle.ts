@@ -65,7 +65,7 @@ export class Bundle {
    * A cache its owner may keep with the bundle (the allocator keeps what each role may be offered
    * of an agent's free resources here): it lives exactly as long as the bundle, with no lookup.
    */
-  memo?: Map<string, unknown>;
+  memo?: unknown;
 
   /** @param parts non-empty, in ascending slot id, one per slot (not checked). */
   constructor(readonly parts: readonly Part[]) {}
@@ -85,12 +85,21 @@ export class Bundle {
     return this.q;
   }
 
-  /** Amounts of the unreserved, non-revocable scalars only (what quota counts). Do not mutate. */
+  /**
+   * Amounts of the unreserved, non-revocable scalars only (what quota counts). Do not mutate.
+   * When every scalar is of that kind, this is the very map {@link quantities} returns.
+   */
   quotaQuantities(): Quantities {
     if (this.qq === undefined) {
-      const q: Quantities = new Map();
-      for (const p of this.parts) if (p.slot.quotaScalar) q.set(p.slot.name, p.milli);
-      this.qq = q;
+      let onlyQuota = true;
+      for (const p of this.parts) if (p.slot.type === 'SCALAR' && !p.slot.quotaScalar) onlyQuota = false;
+      if (onlyQuota) {
+        this.qq = this.quantities();
+      } else {
+        const q: Quantities = new Map();
+        for (const p of this.parts) if (p.slot.quotaScalar) q.set(p.slot.name, p.milli);
+        this.qq = q;
+      }
     }
     return this.qq;
   }
@@ -345,6 +354,23 @@ export function capQuotaScalars(a: Bundle, cap: Quantities, missingIsZero: boole
 export function allocatableSlot(slot: Slot, role: string): boolean {
   const r = slot.role;
   return r === undefined || r === role || (role.length > r.length && role.charCodeAt(r.length) === 47 && role.startsWith(r));
+}
+
+/**
+ * What a framework in `role` may be offered of `a`: the parts {@link allocatableSlot} to the
+ * role, without revocable ones unless `revocable`; `a` itself when that is all of it.
+ */
+export function offerableTo(a: Bundle, role: string, revocable: boolean): Bundle {
+  let out: Part[] | undefined;
+  for (let k = 0; k < a.parts.length; k++) {
+    const p = a.parts[k]!;
+    if (allocatableSlot(p.slot, role) && (revocable || !p.slot.revocable)) {
+      out?.push(p);
+    } else if (out === undefined) {
+      out = a.parts.slice(0, k);
+    }
+  }
+  return out === undefined ? a : new Bundle(out);
 }
 
 /** The interned slots of one allocator, and the conversions to and from the wire form. */

@@ -20,12 +20,12 @@
  */
 import type { Resources } from '../../../protocols/resources.ts';
 import {
-  allocatableSlot,
   Bundle,
   capQuotaScalars,
   covers,
   EMPTY,
   minus,
+  offerableTo,
   plus,
   reuseParts,
   same,
@@ -133,6 +133,8 @@ interface AgentState {
   /** The offers made of this agent by pass number `pendingPass` (older passes' are stale). */
   pending?: Pending[];
   pendingPass?: number;
+  /** Set when the agent is removed (entries of the filter-end queue may still refer to it). */
+  removed: boolean;
 }
 
 /**
@@ -154,6 +156,8 @@ function holdingsOf(first: Holding | undefined): Array<[string, Bundle]> {
 
 /** What a role may be offered on an agent, and its parts quota applies to and the rest. */
 interface Base {
+  /** The role, and whether revocable resources are included. */
+  key: string;
   resources: Bundle;
   allocatable: boolean;
   /** Made when first asked for (only quota and limits need them). */
@@ -212,7 +216,6 @@ export function seededRandom(seed: number): () => number {
 
 const isQuotaScalar = (s: Slot): boolean => s.quotaScalar;
 const isOtherThanQuotaScalar = (s: Slot): boolean => !s.quotaScalar;
-const isNonRevocable = (s: Slot): boolean => !s.revocable;
 
 /** How many recent `available` bundles an agent remembers. */
 const RECENT = 4;
@@ -248,10 +251,13 @@ export class HierarchicalAllocator {
   /** Bumped by anything that can make a framework newly eligible for an agent. */
   private eligibilityVersion = 0;
   /**
-   * When agents' first decline filters end: an agent is queued under its `nextFilterEnd` (and
-   * may have stale entries from before, skipped when they come up).
+   * When agents' first decline filters end: the agents queued under each end time (an agent under
+   * its `nextFilterEnd`; it may have stale entries from before, skipped when they come up), and
+   * the end times in order. Agents are grouped by end, since filters made in one round all end
+   * at once: a batch then takes each agent in turn, not out of a heap of every agent.
    */
-  private readonly filterEnds = new MinHeap<AgentState>();
+  private readonly filterEndAgents = new Map<number, AgentState[]>();
+  private readonly filterEnds = new MinHeap<AgentState[]>();
   /** Allocation passes so far (numbers each pass's offers kept on agents). */
   private passes = 0;
   /** Interned resource identities, and the wire form of bundles. */
@@ -429,7 +435,7 @@ export class HierarchicalAllocator {
   addAgent(id: string, info: { hostname: string; total: Resources }, used: readonly UsedResources[] = []): void {
     if (this.agents.has(id)) return;
     const total = this.slots.fromWire(info.total);
-    this.agents.set(id, { id, hostname: info.hostname, total, available: total, allocations: new Map(), filters: new Map(), recent: [], nextFilterEnd: Number.POSITIVE_INFINITY });
+    this.agents.set(id, { id, hostname: info.hostname, total, available: total, allocations: new Map(), filters: new Map(), recent: [], nextFilterEnd: Number.POSITIVE_INFINITY, removed: false });
     const q = total.quantities();
     addInto(this.clusterTotal, q);
     this.roleSorter.addTotal(q);
@@ -451,6 +457,7 @@ export class HierarchicalAllocator {
     for (const s of this.frameworkSorters.values()) s.removeTotal(q);
     this.addReservations(agent.total, -1);
     this.clearAgentFilters(agent);
+    agent.removed = true;
     this.agents.delete(id);
   }
 
@@ -601,10 +608,7 @@ export class HierarchicalAllocator {
     else agent.filters.set(fw, [entry]);
     fw.filteredOn.add(agent);
     const end = now + durationMs;
-    if (end < agent.nextFilterEnd) {
-      agent.nextFilterEnd = end;
-      this.filterEnds.push(end, agent);
-    }
+    if (end < agent.nextFilterEnd) this.queueFilterEnd(agent, end);
   }
 
   /**
@@ -636,20 +640,27 @@ export class HierarchicalAllocator {
     return undefined;
   }
 
-  /** What `role` may be offered of `available` (without revocable resources unless `revocable`), cached with the bundle. */
+  /**
+   * What `role` may be offered of `available` (without revocable resources unless `revocable`),
+   * kept with the bundle: as the bundle's memo itself while one key is asked for (the usual
+   * case, one role), in a map by key once there are more.
+   */
   private baseFor(available: Bundle, role: string, revocable: boolean): Base {
-    const byKey = (available.memo ??= new Map());
     const key = revocable ? `${role}\u0001R` : role;
-    let b = byKey.get(key) as Base | undefined;
-    if (!b) {
-      const all = select(available, (s) => allocatableSlot(s, role));
-      const resources = revocable ? all : select(all, isNonRevocable);
-      b = {
-        resources,
-        allocatable: this.isAllocatable(resources),
-      };
-      byKey.set(key, b);
+    const memo = available.memo as Base | Map<string, Base> | undefined;
+    if (memo !== undefined) {
+      if (memo instanceof Map) {
+        const hit = memo.get(key);
+        if (hit) return hit;
+      } else if (memo.key === key) {
+        return memo;
+      }
     }
+    const resources = offerableTo(available, role, revocable);
+    const b: Base = { key, resources, allocatable: this.isAllocatable(resources) };
+    if (memo === undefined) available.memo = b;
+    else if (memo instanceof Map) memo.set(key, b);
+    else available.memo = new Map([[memo.key, memo], [key, b]]);
     return b;
   }
 
@@ -660,30 +671,45 @@ export class HierarchicalAllocator {
   private expireFilters(now: number): void {
     while (this.filterEnds.peekKey() <= now) {
       const end = this.filterEnds.peekKey();
-      const agent = this.filterEnds.pop()!;
-      // An entry is stale when the agent is gone or its first end moved since (a later entry,
-      // or none, stands for it now).
-      if (agent.nextFilterEnd !== end || this.agents.get(agent.id) !== agent) continue;
-      let next = Number.POSITIVE_INFINITY;
-      for (const [fw, list] of agent.filters) {
-        let kept = 0;
-        for (const f of list) {
-          const fEnd = f.createdAt + f.durationMs;
-          if (now < fEnd) {
-            kept += 1;
-            if (fEnd < next) next = fEnd;
+      const queued = this.filterEnds.pop()!;
+      this.filterEndAgents.delete(end);
+      for (const agent of queued) {
+        // An entry is stale when the agent is gone or its first end moved since (a later entry,
+        // or none, stands for it now).
+        if (agent.nextFilterEnd !== end || agent.removed) continue;
+        let next = Number.POSITIVE_INFINITY;
+        agent.filters.forEach((list, fw) => {
+          let kept = 0;
+          for (const f of list) {
+            const fEnd = f.createdAt + f.durationMs;
+            if (now < fEnd) {
+              kept += 1;
+              if (fEnd < next) next = fEnd;
+            }
           }
-        }
-        if (kept === 0) {
-          agent.filters.delete(fw);
-          fw.filteredOn.delete(agent);
-        } else if (kept !== list.length) {
-          agent.filters.set(fw, list.filter((f) => now < f.createdAt + f.durationMs));
-        }
+          if (kept === 0) {
+            agent.filters.delete(fw);
+            fw.filteredOn.delete(agent);
+          } else if (kept !== list.length) {
+            agent.filters.set(fw, list.filter((f) => now < f.createdAt + f.durationMs));
+          }
+        });
+        agent.nextFilterEnd = Number.POSITIVE_INFINITY;
+        if (next !== Number.POSITIVE_INFINITY) this.queueFilterEnd(agent, next);
       }
-      agent.nextFilterEnd = next;
-      if (next !== Number.POSITIVE_INFINITY) this.filterEnds.push(next, agent);
     }
+  }
+
+  /** Makes `end` the agent's first filter end, and queues the agent under it. */
+  private queueFilterEnd(agent: AgentState, end: number): void {
+    agent.nextFilterEnd = end;
+    let queued = this.filterEndAgents.get(end);
+    if (!queued) {
+      queued = [];
+      this.filterEndAgents.set(end, queued);
+      this.filterEnds.push(end, queued);
+    }
+    queued.push(agent);
   }
 
   private isAllocatable(r: Bundle): boolean {
@@ -854,8 +880,10 @@ export class HierarchicalAllocator {
 
     if (opts.batch) this.expireFilters(now);
     const out: Allocation[] = [];
-    for (const o of made) o.agent.pending = undefined;
-    for (const o of made) out.push({ frameworkId: o.frameworkId, role: o.role, agentId: o.agent.id, resources: this.slots.toWire(o.resources) });
+    for (const o of made) {
+      o.agent.pending = undefined;
+      out.push({ frameworkId: o.frameworkId, role: o.role, agentId: o.agent.id, resources: this.slots.toWire(o.resources) });
+    }
     return out;
   }
 
