@@ -40,7 +40,6 @@ import {
   subtractClamped,
   type Quantities,
 } from './quantities.ts';
-import { MinHeap } from './min-heap.ts';
 import { Sorter, type SorterPolicy } from './sorter.ts';
 
 /** Allocator settings. */
@@ -127,14 +126,12 @@ interface AgentState {
   recent: Bundle[];
   /**
    * No filter on this agent ends before this (`Infinity`: none). It may be earlier than the
-   * first real end after filters were dropped: expiry then just finds nothing to remove.
+   * first real end after filters were dropped: clearing ended filters then finds none to remove.
    */
   nextFilterEnd: number;
   /** The offers made of this agent by pass number `pendingPass` (older passes' are stale). */
   pending?: Pending[];
   pendingPass?: number;
-  /** Set when the agent is removed (entries of the filter-end queue may still refer to it). */
-  removed: boolean;
 }
 
 /**
@@ -197,7 +194,7 @@ interface FrameworkState {
 interface Pending {
   frameworkId: string;
   role: string;
-  agent: AgentState;
+  agentId: string;
   resources: Bundle;
 }
 
@@ -251,13 +248,11 @@ export class HierarchicalAllocator {
   /** Bumped by anything that can make a framework newly eligible for an agent. */
   private eligibilityVersion = 0;
   /**
-   * When agents' first decline filters end: the agents queued under each end time (an agent under
-   * its `nextFilterEnd`; it may have stale entries from before, skipped when they come up), and
-   * the end times in order. Agents are grouped by end, since filters made in one round all end
-   * at once: a batch then takes each agent in turn, not out of a heap of every agent.
+   * `now` of the last batch pass. A filter ending at or before it is over (Mesos removes it once
+   * that batch has run); it is cleared from its agent when the agent is next visited or filtered,
+   * so that no pass has to sweep the agents whose filters ended.
    */
-  private readonly filterEndAgents = new Map<number, AgentState[]>();
-  private readonly filterEnds = new MinHeap<AgentState[]>();
+  private lastBatch = Number.NEGATIVE_INFINITY;
   /** Allocation passes so far (numbers each pass's offers kept on agents). */
   private passes = 0;
   /** Interned resource identities, and the wire form of bundles. */
@@ -388,6 +383,7 @@ export class HierarchicalAllocator {
   private clearAgentFilters(agent: AgentState): void {
     for (const fw of agent.filters.keys()) fw.filteredOn.delete(agent);
     agent.filters.clear();
+    agent.nextFilterEnd = Number.POSITIVE_INFINITY;
   }
 
   /** Records a framework's resource request (the paper's requests API); `undefined` clears it. */
@@ -435,7 +431,7 @@ export class HierarchicalAllocator {
   addAgent(id: string, info: { hostname: string; total: Resources }, used: readonly UsedResources[] = []): void {
     if (this.agents.has(id)) return;
     const total = this.slots.fromWire(info.total);
-    this.agents.set(id, { id, hostname: info.hostname, total, available: total, allocations: new Map(), filters: new Map(), recent: [], nextFilterEnd: Number.POSITIVE_INFINITY, removed: false });
+    this.agents.set(id, { id, hostname: info.hostname, total, available: total, allocations: new Map(), filters: new Map(), recent: [], nextFilterEnd: Number.POSITIVE_INFINITY });
     const q = total.quantities();
     addInto(this.clusterTotal, q);
     this.roleSorter.addTotal(q);
@@ -457,7 +453,6 @@ export class HierarchicalAllocator {
     for (const s of this.frameworkSorters.values()) s.removeTotal(q);
     this.addReservations(agent.total, -1);
     this.clearAgentFilters(agent);
-    agent.removed = true;
     this.agents.delete(id);
   }
 
@@ -602,22 +597,24 @@ export class HierarchicalAllocator {
     seconds = Math.min(seconds, 365 * 24 * 3600);
     if (seconds === 0) return;
     const durationMs = Math.max(seconds * 1000, this.options.allocationIntervalMs);
+    this.clearEndedFilters(agent);
     const entry: FilterEntry = { role, resources: bundle, createdAt: now, durationMs };
     const list = agent.filters.get(fw);
     if (list) list.push(entry);
     else agent.filters.set(fw, [entry]);
     fw.filteredOn.add(agent);
-    const end = now + durationMs;
-    if (end < agent.nextFilterEnd) this.queueFilterEnd(agent, end);
+    agent.nextFilterEnd = Math.min(agent.nextFilterEnd, now + durationMs);
   }
 
   /**
    * Whether a filter still holds at `now`. One created at `c` lasting `d` holds before `c + d`,
    * and at exactly `c + d` only when `d` is one allocation interval: the batch that falls then was
    * scheduled before the filter was made, so (as in Mesos) it runs first and the filter goes after.
+   * Once a batch has run at or after its end, it holds no more.
    */
   private filterHolds(f: FilterEntry, now: number): boolean {
     const end = f.createdAt + f.durationMs;
+    if (end <= this.lastBatch) return false;
     return now < end || (now === end && f.durationMs === this.options.allocationIntervalMs);
   }
 
@@ -664,52 +661,28 @@ export class HierarchicalAllocator {
     return b;
   }
 
-  /**
-   * Removes filters that no longer hold (after a batch allocation): only on the agents whose
-   * first filter end has come, found through the queue of those ends.
-   */
-  private expireFilters(now: number): void {
-    while (this.filterEnds.peekKey() <= now) {
-      const end = this.filterEnds.peekKey();
-      const queued = this.filterEnds.pop()!;
-      this.filterEndAgents.delete(end);
-      for (const agent of queued) {
-        // An entry is stale when the agent is gone or its first end moved since (a later entry,
-        // or none, stands for it now).
-        if (agent.nextFilterEnd !== end || agent.removed) continue;
-        let next = Number.POSITIVE_INFINITY;
-        agent.filters.forEach((list, fw) => {
-          let kept = 0;
-          for (const f of list) {
-            const fEnd = f.createdAt + f.durationMs;
-            if (now < fEnd) {
-              kept += 1;
-              if (fEnd < next) next = fEnd;
-            }
-          }
-          if (kept === 0) {
-            agent.filters.delete(fw);
-            fw.filteredOn.delete(agent);
-          } else if (kept !== list.length) {
-            agent.filters.set(fw, list.filter((f) => now < f.createdAt + f.durationMs));
-          }
-        });
-        agent.nextFilterEnd = Number.POSITIVE_INFINITY;
-        if (next !== Number.POSITIVE_INFINITY) this.queueFilterEnd(agent, next);
+  /** Removes the agent's filters that a batch has outlived (see {@link lastBatch}). */
+  private clearEndedFilters(agent: AgentState): void {
+    const over = this.lastBatch;
+    if (agent.nextFilterEnd > over) return;
+    let next = Number.POSITIVE_INFINITY;
+    agent.filters.forEach((list, fw) => {
+      let kept = 0;
+      for (const f of list) {
+        const end = f.createdAt + f.durationMs;
+        if (end > over) {
+          kept += 1;
+          if (end < next) next = end;
+        }
       }
-    }
-  }
-
-  /** Makes `end` the agent's first filter end, and queues the agent under it. */
-  private queueFilterEnd(agent: AgentState, end: number): void {
-    agent.nextFilterEnd = end;
-    let queued = this.filterEndAgents.get(end);
-    if (!queued) {
-      queued = [];
-      this.filterEndAgents.set(end, queued);
-      this.filterEnds.push(end, queued);
-    }
-    queued.push(agent);
+      if (kept === 0) {
+        agent.filters.delete(fw);
+        fw.filteredOn.delete(agent);
+      } else if (kept !== list.length) {
+        agent.filters.set(fw, list.filter((f) => f.createdAt + f.durationMs > over));
+      }
+    });
+    agent.nextFilterEnd = next;
   }
 
   private isAllocatable(r: Bundle): boolean {
@@ -773,7 +746,7 @@ export class HierarchicalAllocator {
           }
         }
       }
-      const p: Pending = { frameworkId: fw.id, role, agent, resources: r };
+      const p: Pending = { frameworkId: fw.id, role, agentId: agent.id, resources: r };
       if (here) {
         here.push(p);
       } else {
@@ -865,6 +838,7 @@ export class HierarchicalAllocator {
       if (agent.available.empty) continue;
       const skip = agent.skip;
       if (skip && skip.available === agent.available && skip.version === this.eligibilityVersion && now < skip.until) continue;
+      this.clearEndedFilters(agent);
       deferred.length = 0;
       verdict.allFiltered = true;
       verdict.until = Number.POSITIVE_INFINITY;
@@ -878,12 +852,11 @@ export class HierarchicalAllocator {
         : undefined;
     }
 
-    if (opts.batch) this.expireFilters(now);
+    if (opts.batch) this.lastBatch = now;
     const out: Allocation[] = [];
-    for (const o of made) {
-      o.agent.pending = undefined;
-      out.push({ frameworkId: o.frameworkId, role: o.role, agentId: o.agent.id, resources: this.slots.toWire(o.resources) });
-    }
+    // Offers stay on their agents until a later pass offers the agent (`pendingPass` tells them
+    // apart): clearing them here would visit every agent offered a second time.
+    for (const o of made) out.push({ frameworkId: o.frameworkId, role: o.role, agentId: o.agentId, resources: this.slots.toWire(o.resources) });
     return out;
   }
 

@@ -737,6 +737,22 @@ test('a filter made after a revive runs out on time, even when an earlier, short
   t.deepEqual(show(tick(a, 11 * SECOND)), [offer('F1', 'agent1', 'cpus:1;mem:512')]);
 });
 
+test('a one-interval filter holds through the batch at its end, and not in a pass right after that batch', (t) => {
+  const a = allocator();
+  const metric = 'allocator/mesos/offer_filters/roles/*/active';
+  a.addFramework('F1', { roles: ['*'] });
+  const [o] = addAgent(a, 'agent1', 'cpus:1;mem:512');
+  // declined at t=0 for 1 s: the filter ends at t=1s, the time of the next batch
+  a.recoverResources('F1', 'agent1', '*', o!.resources, 0, 1);
+  // t=1s, before the batch: an event-triggered pass still finds the filter
+  t.deepEqual(a.allocate(SECOND, { agentIds: ['agent1'] }), []);
+  // the batch at t=1s was due before the filter was made: the filter holds through it
+  t.deepEqual(tick(a, SECOND), []);
+  t.is(a.metrics(SECOND)[metric], 0, 'after the batch the filter is over');
+  // t=1s, after the batch: the next pass offers the agent again
+  t.deepEqual(show(a.allocate(SECOND, { agentIds: ['agent1'] })), [offer('F1', 'agent1', 'cpus:1;mem:512')]);
+});
+
 test('an agent removed and added again under its id starts without the filters of before', (t) => {
   const a = allocator();
   a.addFramework('F1', { roles: ['*'] });
