@@ -5,6 +5,7 @@
  *     npm run bench:allocator                                   # the whole grid, both profiles
  *     npm run bench:allocator -- --agents 20000 --frameworks 2000 --profile decline
  *     npm run bench:allocator -- --agents 1000,5000 --frameworks 50 --verbose
+ *     npm run bench:allocator -- --growth                       # the growth ratio, 5 runs a profile
  *
  * Grid (no flags): agents {1000, 5000, 10000, 20000, 50000} × frameworks {1, 50, 200, 1000, 2000},
  * plus 2000 × 200 (for the growth ratio 2k × 200 → 20k × 2k), for both profiles. `--agents` and
@@ -85,6 +86,12 @@
  * - launch: `tasks` launched in total;
  * - `timedOut` (and `error` if the child failed).
  *
+ * `--growth` measures how cost grows from 2k × 200 to 20k × 2k: for each profile, `--runs` (default
+ * 5) runs of the two cells, one after the other (so that a slow spell of the machine falls on both),
+ * each cell line printed as above; then one line per profile with `growth: true`, `from` and `to`
+ * (the two sizes), `fromMs` and `toMs` (the runs' `medianMs`), `fromMedianMs`, `toMedianMs` (the
+ * median of each) and `ratio` (= toMedianMs / fromMedianMs), to compare with the limit of ×12.
+ *
  * Logs go to stderr (`--verbose`: one line per round, as Mesos prints). `--impl <path>` loads the
  * allocator from another module exporting `HierarchicalAllocator` (to compare an experimental copy).
  */
@@ -103,6 +110,8 @@ const GRID_AGENTS = [1000, 5000, 10000, 20000, 50000];
 const GRID_FRAMEWORKS = [1, 50, 200, 1000, 2000];
 /** Extra cell of the default grid: the base of the 2k × 200 → 20k × 2k growth ratio. */
 const EXTRA_CELL = { agents: 2000, frameworks: 200 };
+/** The far end of the growth ratio. */
+const GROWTH_TO = { agents: 20000, frameworks: 2000 };
 const PROFILES = ['decline', 'launch'] as const;
 type Profile = (typeof PROFILES)[number];
 
@@ -551,6 +560,8 @@ async function main(): Promise<void> {
       impl: { type: 'string' },
       inline: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
+      growth: { type: 'boolean', default: false },
+      runs: { type: 'string', default: '5' },
       cell: { type: 'string' },
     },
     strict: true,
@@ -581,14 +592,31 @@ async function main(): Promise<void> {
     ...(flags.impl !== undefined ? { impl: flags.impl } : {}),
   };
   let failed = false;
-  for (const size of sizes) {
+  const measure = async (size: { agents: number; frameworks: number }, profile: Profile): Promise<CellResult> => {
+    const cfg: CellConfig = { ...base, ...size, profile };
+    say(`${size.agents} agents × ${size.frameworks} frameworks, ${profile}`);
+    const line = flags.inline ? await runCell(cfg, () => {}) : await runInChild(cfg, hardTimeoutMs, Number(flags['heap-mb']));
+    if (line.error !== undefined) failed = true;
+    process.stdout.write(`${JSON.stringify(line)}\n`);
+    return line;
+  };
+  if (flags.growth) {
+    const runs = list(flags.runs)![0]!;
     for (const profile of profiles) {
-      const cfg: CellConfig = { ...base, ...size, profile };
-      say(`${size.agents} agents × ${size.frameworks} frameworks, ${profile}`);
-      const line = flags.inline ? await runCell(cfg, () => {}) : await runInChild(cfg, hardTimeoutMs, Number(flags['heap-mb']));
-      if (line.error !== undefined) failed = true;
+      const fromMs: number[] = [];
+      const toMs: number[] = [];
+      for (let r = 0; r < runs; r++) {
+        fromMs.push((await measure(EXTRA_CELL, profile)).medianMs as number);
+        toMs.push((await measure(GROWTH_TO, profile)).medianMs as number);
+      }
+      const fromMedianMs = median(fromMs)!;
+      const toMedianMs = median(toMs)!;
+      const size = (x: { agents: number; frameworks: number }): string => `${x.agents}x${x.frameworks}`;
+      const line = { bench: 'allocator', growth: true, profile, from: size(EXTRA_CELL), to: size(GROWTH_TO), runs, fromMs, toMs, fromMedianMs, toMedianMs, ratio: Math.round((100 * toMedianMs) / fromMedianMs) / 100 };
       process.stdout.write(`${JSON.stringify(line)}\n`);
     }
+  } else {
+    for (const size of sizes) for (const profile of profiles) await measure(size, profile);
   }
   if (failed) process.exitCode = 1;
 }
