@@ -384,6 +384,8 @@ export class HierarchicalAllocator {
     for (const fw of agent.filters.keys()) fw.filteredOn.delete(agent);
     agent.filters.clear();
     agent.nextFilterEnd = Number.POSITIVE_INFINITY;
+    // The verdict that every framework was filtered here went with the filters.
+    agent.skip = undefined;
   }
 
   /** Records a framework's resource request (the paper's requests API); `undefined` clears it. */

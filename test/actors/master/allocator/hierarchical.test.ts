@@ -753,6 +753,18 @@ test('a one-interval filter holds through the batch at its end, and not in a pas
   t.deepEqual(show(a.allocate(SECOND, { agentIds: ['agent1'] })), [offer('F1', 'agent1', 'cpus:1;mem:512')]);
 });
 
+test('updating an agent drops the filters on it, even when its total stays the same', (t) => {
+  const a = allocator();
+  a.addFramework('F1', { roles: ['*'] });
+  const [o] = addAgent(a, 'agent1', 'cpus:1;mem:512');
+  a.recoverResources('F1', 'agent1', '*', o!.resources, 0, 3600);
+  // a one-hour filter covers all of agent1
+  t.deepEqual(tick(a, SECOND), []);
+  a.updateAgent('agent1', R('cpus:1;mem:512'));
+  // the update dropped it: offered again at the next batch
+  t.deepEqual(show(tick(a, 2 * SECOND)), [offer('F1', 'agent1', 'cpus:1;mem:512')]);
+});
+
 test('an agent removed and added again under its id starts without the filters of before', (t) => {
   const a = allocator();
   a.addFramework('F1', { roles: ['*'] });
