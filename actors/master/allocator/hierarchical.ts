@@ -433,7 +433,21 @@ export class HierarchicalAllocator {
   addAgent(id: string, info: { hostname: string; total: Resources }, used: readonly UsedResources[] = []): void {
     if (this.agents.has(id)) return;
     const total = this.slots.fromWire(info.total);
-    this.agents.set(id, { id, hostname: info.hostname, total, available: total, allocations: new Map(), filters: new Map(), recent: [], nextFilterEnd: Number.POSITIVE_INFINITY });
+    // Every field is set here, even those empty for now: fields added later would live in a
+    // second object, one more place in memory for a pass to reach on every agent.
+    this.agents.set(id, {
+      id,
+      hostname: info.hostname,
+      total,
+      available: total,
+      allocations: new Map(),
+      skip: undefined,
+      filters: new Map(),
+      recent: [],
+      nextFilterEnd: Number.POSITIVE_INFINITY,
+      pending: undefined,
+      pendingPass: 0,
+    });
     const q = total.quantities();
     addInto(this.clusterTotal, q);
     this.roleSorter.addTotal(q);
@@ -534,12 +548,12 @@ export class HierarchicalAllocator {
     if (!agent || resources.empty) return;
     let h = agent.allocations.get(frameworkId);
     if (!h) {
-      agent.allocations.set(frameworkId, { role, resources });
+      agent.allocations.set(frameworkId, { role, resources, next: undefined });
     } else {
       // A role new here goes last, so holdings are given back in the order they were first made.
       while (h.role !== role && h.next) h = h.next;
       if (h.role === role) h.resources = plus(h.resources, resources);
-      else h.next = { role, resources };
+      else h.next = { role, resources, next: undefined };
     }
     agent.available = canonical(agent, minus(agent.available, resources));
     const q = resources.quantities();
@@ -600,7 +614,7 @@ export class HierarchicalAllocator {
     if (seconds === 0) return;
     const durationMs = Math.max(seconds * 1000, this.options.allocationIntervalMs);
     this.clearEndedFilters(agent);
-    const entry: FilterEntry = { role, resources: bundle, createdAt: now, durationMs };
+    const entry: FilterEntry = { role, resources: bundle, createdAt: now, durationMs, checked: undefined, covers: false };
     const list = agent.filters.get(fw);
     if (list) list.push(entry);
     else agent.filters.set(fw, [entry]);
