@@ -370,8 +370,10 @@ export class Sorter {
   }
 
   private newNode(path: string, parent?: Node, client?: string): Node {
+    // Every field is set here (a field added later would live in a second object).
     const n: Node = {
       path,
+      client,
       parent,
       children: new SortedList(this.byKey),
       inactive: new Set(),
@@ -382,7 +384,6 @@ export class Sorter {
       placedCount: 0,
       moved: false,
     };
-    if (client !== undefined) n.client = client;
     return n;
   }
 
