@@ -603,10 +603,10 @@ export class HierarchicalAllocator {
     refuseSeconds?: number,
   ): void {
     const bundle = this.slots.fromWire(resources);
-    this.untrack(frameworkId, role, this.agents.get(agentId), bundle);
+    const agent = this.agents.get(agentId);
+    this.untrack(frameworkId, role, agent, bundle);
     if (refuseSeconds === undefined) return;
     const fw = this.frameworks.get(frameworkId);
-    const agent = this.agents.get(agentId);
     if (!fw || !agent) return;
     let seconds = refuseSeconds;
     if (!Number.isFinite(seconds) || seconds < 0) seconds = 5;

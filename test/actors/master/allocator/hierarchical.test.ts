@@ -721,15 +721,23 @@ test('many declining frameworks: each is offered the agent once, and revive, exp
   t.deepEqual(round(), []);
 });
 
-// Not Mesos tests: filters run out through a queue of agents' first filter ends, which may hold
-// entries that no longer apply. What a framework sees must stay exact.
-test('a filter made after a revive runs out on time, even when an earlier, shorter one was dropped', (t) => {
+// Not Mesos tests: filters that ended are cleared from an agent only when it is next visited or
+// filtered, and filters can be dropped early (revive, agent update or removal). What a framework
+// sees must stay exact.
+
+/** An allocator where framework F1 was offered all of agent1 (`cpus:1;mem:512`) at `now` and declined it for `seconds`. */
+function declinedByF1(now: number, seconds: number): HierarchicalAllocator {
   const a = allocator();
   a.addFramework('F1', { roles: ['*'] });
-  let [o] = addAgent(a, 'agent1', 'cpus:1;mem:512', { now: SECOND });
-  a.recoverResources('F1', 'agent1', '*', o!.resources, SECOND, 2);
+  const [o] = addAgent(a, 'agent1', 'cpus:1;mem:512', { now });
+  a.recoverResources('F1', 'agent1', '*', o!.resources, now, seconds);
+  return a;
+}
+
+test('a filter made after a revive runs out on time, even when an earlier, shorter one was dropped', (t) => {
+  const a = declinedByF1(SECOND, 2);
   a.reviveOffers('F1');
-  [o] = a.allocate(SECOND);
+  const [o] = a.allocate(SECOND);
   t.truthy(o, 'revive clears the 2 s filter');
   // A 10 s filter made at 1 s holds through the 10 s batch and is gone at the 11 s one.
   a.recoverResources('F1', 'agent1', '*', o!.resources, SECOND, 10);
@@ -738,12 +746,9 @@ test('a filter made after a revive runs out on time, even when an earlier, short
 });
 
 test('a one-interval filter holds through the batch at its end, and not in a pass right after that batch', (t) => {
-  const a = allocator();
   const metric = 'allocator/mesos/offer_filters/roles/*/active';
-  a.addFramework('F1', { roles: ['*'] });
-  const [o] = addAgent(a, 'agent1', 'cpus:1;mem:512');
   // declined at t=0 for 1 s: the filter ends at t=1s, the time of the next batch
-  a.recoverResources('F1', 'agent1', '*', o!.resources, 0, 1);
+  const a = declinedByF1(0, 1);
   // t=1s, before the batch: an event-triggered pass still finds the filter
   t.deepEqual(a.allocate(SECOND, { agentIds: ['agent1'] }), []);
   // the batch at t=1s was due before the filter was made: the filter holds through it
@@ -754,11 +759,8 @@ test('a one-interval filter holds through the batch at its end, and not in a pas
 });
 
 test('updating an agent drops the filters on it, even when its total stays the same', (t) => {
-  const a = allocator();
-  a.addFramework('F1', { roles: ['*'] });
-  const [o] = addAgent(a, 'agent1', 'cpus:1;mem:512');
-  a.recoverResources('F1', 'agent1', '*', o!.resources, 0, 3600);
   // a one-hour filter covers all of agent1
+  const a = declinedByF1(0, 3600);
   t.deepEqual(tick(a, SECOND), []);
   a.updateAgent('agent1', R('cpus:1;mem:512'));
   // the update dropped it: offered again at the next batch
@@ -766,12 +768,9 @@ test('updating an agent drops the filters on it, even when its total stays the s
 });
 
 test('an agent removed and added again under its id starts without the filters of before', (t) => {
-  const a = allocator();
-  a.addFramework('F1', { roles: ['*'] });
-  let [o] = addAgent(a, 'agent1', 'cpus:1;mem:512', { now: SECOND });
-  a.recoverResources('F1', 'agent1', '*', o!.resources, SECOND, 3);
+  const a = declinedByF1(SECOND, 3);
   a.removeAgent('agent1');
-  [o] = addAgent(a, 'agent1', 'cpus:1;mem:512', { now: SECOND });
+  const [o] = addAgent(a, 'agent1', 'cpus:1;mem:512', { now: SECOND });
   t.truthy(o, 'the new agent is offered at once');
   a.recoverResources('F1', 'agent1', '*', o!.resources, 2 * SECOND, 5);
   // The old agent's filter would have ended at 4 s: the new one's (7 s) must still hold then.
