@@ -286,7 +286,9 @@ export class Sorter {
 
   private shareOf(n: Node): number {
     let max = 0;
-    for (const [name, total] of this.total) {
+    // By keys, not entries: no array per entry (see `Quantities`).
+    for (const name of this.total.keys()) {
+      const total = this.total.get(name)!;
       if (total <= 0) continue;
       const f = (n.allocation.get(name) ?? 0) / total;
       if (f > max) max = f;
