@@ -67,7 +67,12 @@ export class Sorter {
   /** Changes made during a visit, applied when the outermost visit ends. */
   private readonly deferred: Array<() => void> = [];
   /** Leaves whose allocation changed during a visit, repositioned when the outermost visit ends. */
-  private readonly moved: Node[] = [];
+  private readonly moved: Array<Node | undefined> = [];
+  /**
+   * How many of `moved` are in use. The array is emptied by clearing its slots, not by setting
+   * its length to 0, which would drop its storage and make the next visit allocate it again.
+   */
+  private movedCount = 0;
 
   constructor(
     readonly policy: SorterPolicy = 'drf',
@@ -237,13 +242,15 @@ export class Sorter {
         const ops = this.deferred.splice(0);
         for (const op of ops) op();
       }
-      if (this.visiting === 0 && this.moved.length > 0) {
+      if (this.visiting === 0 && this.movedCount > 0) {
         // Repositioning cannot add to `moved` (no visit is in progress now).
-        for (const leaf of this.moved) {
+        for (let k = 0; k < this.movedCount; k++) {
+          const leaf = this.moved[k]!;
+          this.moved[k] = undefined;
           leaf.moved = false;
           this.reposition(leaf);
         }
-        this.moved.length = 0;
+        this.movedCount = 0;
       }
     }
   }
@@ -316,7 +323,7 @@ export class Sorter {
     if (this.visiting > 0) {
       if (!leaf.moved) {
         leaf.moved = true;
-        this.moved.push(leaf);
+        this.moved[this.movedCount++] = leaf;
       }
       return;
     }
