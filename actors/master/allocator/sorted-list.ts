@@ -9,6 +9,8 @@
 
 /** Blocks split when they reach this size. */
 const MAX_BLOCK = 128;
+/** A position is block × this + index in the block (blocks never reach this size). */
+const POSITION_STRIDE = 256;
 
 /** An ordered list of distinct items. */
 export class SortedList<T> implements Iterable<T> {
@@ -47,22 +49,42 @@ export class SortedList<T> implements Iterable<T> {
 
   /** Removes `x` (found by its key; by identity as a fallback). Returns whether it was there. */
   remove(x: T): boolean {
-    if (this.blocks.length === 0) return false;
+    const at = this.find(x);
+    if (at < 0) return false;
+    this.removeAt(at);
+    return true;
+  }
+
+  /**
+   * Where `x` is, found by its key (by identity as a fallback), or −1. The answer stays valid
+   * until the list changes; {@link settle} takes it once `x`'s key has changed.
+   */
+  find(x: T): number {
+    if (this.blocks.length === 0) return -1;
     let b = this.blockFor(x);
     let i = this.lowerBound(this.blocks[b]!, x);
     if (this.blocks[b]![i] !== x) {
       // Its key changed while it was in the list (a caller's mistake): fall back to a scan.
       b = this.blocks.findIndex((blk) => blk.includes(x));
-      if (b < 0) return false;
+      if (b < 0) return -1;
       i = this.blocks[b]!.indexOf(x);
     }
+    return b * POSITION_STRIDE + i;
+  }
+
+  /**
+   * Puts `x`, found at `at` by {@link find} before its key changed, where its new key belongs.
+   * When it is still in order with its neighbours (always so for a lone item), nothing moves.
+   */
+  settle(at: number, x: T): void {
+    const b = Math.floor(at / POSITION_STRIDE);
+    const i = at % POSITION_STRIDE;
     const block = this.blocks[b]!;
-    const last = block.length - 1;
-    for (let k = i; k < last; k++) block[k] = block[k + 1]!;
-    block.pop();
-    this.size -= 1;
-    if (block.length === 0) this.blocks.splice(b, 1);
-    return true;
+    const prev = i > 0 ? block[i - 1] : this.blocks[b - 1]?.at(-1);
+    const next = i + 1 < block.length ? block[i + 1] : this.blocks[b + 1]?.[0];
+    if ((prev === undefined || this.compare(prev, x) < 0) && (next === undefined || this.compare(x, next) < 0)) return;
+    this.removeAt(at);
+    this.insert(x);
   }
 
   /** Replaces the contents with `items`, sorted. */
@@ -97,6 +119,17 @@ export class SortedList<T> implements Iterable<T> {
       else hi = mid;
     }
     return lo;
+  }
+
+  /** Removes the item at a position from {@link find}. */
+  private removeAt(at: number): void {
+    const b = Math.floor(at / POSITION_STRIDE);
+    const block = this.blocks[b]!;
+    const last = block.length - 1;
+    for (let k = at % POSITION_STRIDE; k < last; k++) block[k] = block[k + 1]!;
+    block.pop();
+    this.size -= 1;
+    if (block.length === 0) this.blocks.splice(b, 1);
   }
 
   private lowerBound(block: readonly T[], x: T): number {

@@ -328,11 +328,12 @@ export class Sorter {
       return;
     }
     for (let n: Node | undefined = leaf; n && n !== this.root; n = n.parent) {
-      // Out of the list under the key it was placed with, back in under its new one.
-      const listed = (n.client === undefined || n.active) && n.parent!.children.remove(n);
+      // Found under the key it was placed with, then moved (if need be) under its new one.
+      const siblings = n.parent!.children;
+      const at = n.client === undefined || n.active ? siblings.find(n) : -1;
       n.share = this.shareOf(n);
-      if (listed) this.insertSorted(n.parent!, n);
-      else n.placedCount = n.count;
+      n.placedCount = n.count;
+      if (at >= 0) siblings.settle(at, n);
     }
   }
 
