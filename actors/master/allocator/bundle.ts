@@ -21,6 +21,7 @@ import {
   compareIdentity,
   normalize,
   spanDifference,
+  type Range,
   type Resource,
   type ResourceIdentity,
   type Resources,
@@ -440,17 +441,17 @@ export class Slots {
 function wireOf(p: Part): Resource {
   if (p.wire !== undefined) return p.wire;
   const s = p.slot;
-  const out: Resource = { name: s.name, type: s.type };
+  // Each form is made whole in one literal: a field added afterwards would go to a second object.
+  let out: Resource;
   switch (s.type) {
     case 'SCALAR':
-      out.scalar = p.milli / 1000;
+      out = { name: s.name, type: s.type, scalar: p.milli / 1000 };
       break;
     case 'RANGES':
-      out.ranges = p.spans.map(([begin, end]) => Object.freeze({ begin, end }));
-      Object.freeze(out.ranges);
+      out = { name: s.name, type: s.type, ranges: Object.freeze(p.spans.map(([begin, end]) => Object.freeze({ begin, end }))) as Range[] };
       break;
     case 'SET':
-      out.set = Object.freeze([...p.items].sort()) as string[];
+      out = { name: s.name, type: s.type, set: Object.freeze([...p.items].sort()) as string[] };
       break;
   }
   if (s.role !== undefined) out.role = s.role;

@@ -201,10 +201,12 @@ interface Pending {
 
 /** A small seeded PRNG (mulberry32) for the agent shuffle and the random sorter. */
 export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
+  // The state is kept in a typed array: as a captured variable, each 32-bit value above 2^30
+  // would be a new heap object, one per call (two calls per agent per allocation pass).
+  const state = new Uint32Array([seed >>> 0]);
   return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
+    state[0] = state[0]! + 0x6d2b79f5;
+    let t = state[0]!;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
