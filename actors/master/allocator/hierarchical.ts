@@ -739,16 +739,18 @@ export class HierarchicalAllocator {
    * already charged to the frameworks.
    */
   allocate(now: number, opts: { agentIds?: Iterable<string>; batch?: boolean } = {}): Allocation[] {
-    const agents: AgentState[] = [];
+    // The (whitelisted) agents to visit, gathered in one loop: spreading the agents map into an
+    // array makes a result object per agent, and filtering it a second array.
+    const candidates: AgentState[] = [];
+    const whitelist = this.whitelist;
+    const consider = (a: AgentState | undefined) => {
+      if (a && (!whitelist || whitelist.has(a.hostname))) candidates.push(a);
+    };
     if (opts.agentIds) {
-      for (const id of opts.agentIds) {
-        const a = this.agents.get(id);
-        if (a) agents.push(a);
-      }
+      for (const id of opts.agentIds) consider(this.agents.get(id));
     } else {
-      agents.push(...this.agents.values());
+      for (const a of this.agents.values()) consider(a);
     }
-    const candidates = agents.filter((a) => !this.whitelist || this.whitelist.has(a.hostname));
     // The offers in the order first made; one per (framework, role, agent), found through its
     // agent (`agent.pending`, which belongs to the pass numbered `agent.pendingPass`).
     const made: Pending[] = [];
