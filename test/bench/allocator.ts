@@ -601,18 +601,19 @@ async function main(): Promise<void> {
     return line;
   };
   if (flags.growth) {
-    const runs = list(flags.runs)![0]!;
+    const runs = list(flags.runs)!;
+    if (runs.length !== 1) throw new Error(`--runs takes one number, not '${flags.runs}'`);
     for (const profile of profiles) {
       const fromMs: number[] = [];
       const toMs: number[] = [];
-      for (let r = 0; r < runs; r++) {
+      for (let r = 0; r < runs[0]!; r++) {
         fromMs.push((await measure(EXTRA_CELL, profile)).medianMs as number);
         toMs.push((await measure(GROWTH_TO, profile)).medianMs as number);
       }
       const fromMedianMs = median(fromMs)!;
       const toMedianMs = median(toMs)!;
       const size = (x: { agents: number; frameworks: number }): string => `${x.agents}x${x.frameworks}`;
-      const line = { bench: 'allocator', growth: true, profile, from: size(EXTRA_CELL), to: size(GROWTH_TO), runs, fromMs, toMs, fromMedianMs, toMedianMs, ratio: Math.round((100 * toMedianMs) / fromMedianMs) / 100 };
+      const line = { bench: 'allocator', growth: true, profile, from: size(EXTRA_CELL), to: size(GROWTH_TO), runs: runs[0], fromMs, toMs, fromMedianMs, toMedianMs, ratio: Math.round((100 * toMedianMs) / fromMedianMs) / 100 };
       process.stdout.write(`${JSON.stringify(line)}\n`);
     }
   } else {
