@@ -75,3 +75,16 @@ export interface LogEvent {
 export function log(level: LogEvent['level'], msg: string, fields?: Record<string, unknown>): LogEvent {
   return fields ? { type: 'log', level, msg, fields } : { type: 'log', level, msg };
 }
+
+/**
+ * A factor in [0.5, 1.5) that spreads retries of many peers apart, derived from `seed` (the
+ * peer's PID) and the attempt number instead of a random source, so runs stay repeatable. Used as
+ * `backoffMs(…) × jitter(…)`: a storm of agents retrying together does not come back together.
+ */
+export function jitter(seed: string, attempt: number): number {
+  let h = 0x811c9dc5 ^ attempt;
+  for (let i = 0; i < seed.length; i++) h = Math.imul(h ^ seed.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+  h ^= h >>> 12;
+  return 0.5 + (h >>> 0) / 0x1_0000_0000;
+}

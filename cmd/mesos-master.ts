@@ -1,10 +1,12 @@
 /**
- * `mesos-master`: contends for leadership of `--cluster` and, once elected, runs the master.
- * Exits non-zero when it loses leadership, for a supervisor to restart it as a standby.
+ * `mesos-master`: contends for leadership of `--cluster` and, once elected, runs the master. A
+ * master that loses the leadership stands by again in the same process and contends anew; the
+ * lease is renewed from a worker thread with its own NATS connection.
  */
 import { hostname } from 'node:os';
 import { startMaster } from '../runtime/master.ts';
-import { KvLeaseCandidate } from '../runtime/lease.ts';
+import { WorkerLeaseCandidate } from '../runtime/lease-worker.ts';
+import { KvRegistry } from '../runtime/registry.ts';
 import { connectNats, NatsTransport } from '../runtime/transport-nats.ts';
 import { commandSetup, onShutdown } from './flags.ts';
 import { parseResources } from '../protocols/resources.ts';
@@ -16,7 +18,11 @@ const { flags, logger, inspect } = commandSetup('mesos-master', {
   offer_timeout: { type: 'duration', help: 'rescind unanswered offers after this long (0 = never)', default: '0secs' },
   lease: { type: 'duration', help: 'leader lease length', default: '3secs' },
   agent_ping_timeout: { type: 'duration', help: 'time to wait for an agent pong', default: '15secs' },
-  max_agent_ping_timeouts: { type: 'number', help: 'missed pongs before an agent is removed', default: 5 },
+  max_agent_ping_timeouts: { type: 'number', help: 'missed pongs before an agent is marked unreachable', default: 5 },
+  agent_reregister_timeout: { type: 'duration', help: 'after a failover, how long agents have to re-register before they are marked unreachable', default: '10mins' },
+  framework_heartbeat_interval: { type: 'duration', help: 'how often schedulers and the master exchange heartbeats', default: '15secs' },
+  max_framework_heartbeat_misses: { type: 'number', help: 'heartbeat intervals without a word before a scheduler counts as disconnected', default: 5 },
+  allocation_chunk_agents: { type: 'number', help: 'agents visited per allocation step; longer passes are split across turns of the event loop', default: 5000 },
   allocator: { type: 'string', help: 'allocator: HierarchicalDRF (the only one)', default: 'HierarchicalDRF' },
   role_sorter: { type: 'string', help: 'how roles are ordered: drf, priority (weight first) or random', default: 'drf' },
   framework_sorter: { type: 'string', help: 'how frameworks of a role are ordered: drf, priority or random', default: 'drf' },
@@ -29,6 +35,13 @@ const { flags, logger, inspect } = commandSetup('mesos-master', {
 function badFlag(message: string): never {
   process.stderr.write(`mesos-master: ${message}\n`);
   process.exit(2);
+}
+if (!(flags.lease > 0)) badFlag(`invalid --lease '${flags.lease}ms': must be positive`);
+for (const [name, v] of [['max_agent_ping_timeouts', flags.max_agent_ping_timeouts], ['max_framework_heartbeat_misses', flags.max_framework_heartbeat_misses], ['allocation_chunk_agents', flags.allocation_chunk_agents]] as const) {
+  if (!(Number.isInteger(v) && v >= 1)) badFlag(`invalid --${name} '${v}': expected a whole number of at least 1`);
+}
+for (const [name, v] of [['agent_ping_timeout', flags.agent_ping_timeout], ['framework_heartbeat_interval', flags.framework_heartbeat_interval], ['allocation_interval', flags.allocation_interval]] as const) {
+  if (!(v > 0)) badFlag(`invalid --${name} '${v}ms': must be positive`);
 }
 if (flags.allocator !== 'HierarchicalDRF') badFlag(`unknown allocator '${flags.allocator}' (only HierarchicalDRF)`);
 for (const [name, value] of [['role_sorter', flags.role_sorter], ['framework_sorter', flags.framework_sorter]] as const) {
@@ -48,7 +61,8 @@ try {
   badFlag(`invalid --min_allocatable_resources: ${(e as Error).message}`);
 }
 
-const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-master', logger });
+const servers = flags.nats.split(',');
+const nc = await connectNats({ servers, name: 'mesos-master', logger, options: { waitOnFirstConnect: true } });
 const transport = new NatsTransport(nc, { logger });
 const master = startMaster({
   transport,
@@ -56,11 +70,16 @@ const master = startMaster({
   hostname: flags.hostname,
   logger,
   inspect,
+  registry: new KvRegistry(nc, flags.cluster),
   flags: {
     allocationIntervalMs: flags.allocation_interval,
     offerTimeoutMs: flags.offer_timeout,
     agentPingTimeoutMs: flags.agent_ping_timeout,
     maxAgentPingTimeouts: flags.max_agent_ping_timeouts,
+    agentReregisterTimeoutMs: flags.agent_reregister_timeout,
+    frameworkHeartbeatIntervalMs: flags.framework_heartbeat_interval,
+    maxFrameworkHeartbeatMisses: flags.max_framework_heartbeat_misses,
+    allocationChunkAgents: flags.allocation_chunk_agents,
     revocationGracePeriodMs: flags.revocation_grace_period,
     allocator: {
       roleSorter: flags.role_sorter as SorterPolicy,
@@ -69,11 +88,7 @@ const master = startMaster({
       seed: flags.seed,
     },
   },
-  lease: (value) => new KvLeaseCandidate({ nc, cluster: flags.cluster, leaseMs: flags.lease, value, logger }),
-  onResign: (reason) => {
-    logger.error({ reason }, 'lost leadership; exiting');
-    process.exit(1);
-  },
+  lease: (value) => new WorkerLeaseCandidate({ servers, cluster: flags.cluster, leaseMs: flags.lease, value, logLevel: String(flags.log_level) }),
 });
 logger.info({ actorPid: master.pid, cluster: flags.cluster }, 'master started; contending for leadership');
 onShutdown(async () => {

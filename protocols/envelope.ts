@@ -9,7 +9,7 @@
 import { Packr } from 'msgpackr';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import { MESSAGES, isAllowedRoute, isMessageType, type Body, type Message, type MessageType } from './messages.ts';
+import { MESSAGES, isAllowedRoute, isMessageType, normalizeVocabulary, type Body, type Message, type MessageType } from './messages.ts';
 import { parsePid, type ActorKind, type Pid } from './pid.ts';
 
 /** The protocol version carried in every envelope. */
@@ -124,6 +124,7 @@ export class Codec {
     }
     const bad = checkBody(type, env.body);
     if (bad) return rejection('invalid-body', bad, env);
+    normalizeVocabulary(type, env.body);
     return { ok: true, envelope: env as Envelope };
   }
 

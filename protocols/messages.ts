@@ -22,11 +22,20 @@ import {
   TaskStateSchema,
 } from './records.ts';
 import type { ActorKind } from './pid.ts';
+import { knownTaskReason, knownTaskSource, knownTaskState } from './task-states.ts';
 
 const Id = Type.String({ minLength: 1, maxLength: 256 });
 const Ids = Type.Array(Id, { maxItems: 10000 });
 /** Opaque data: capped well below NATS' default 1 MiB payload so that the envelope still fits. */
 const Bytes = Type.Uint8Array({ maxByteLength: 960 * 1024 });
+/** One part of a message split to fit the bus's payload limit. */
+const PartSchema = Type.Object({
+  id: Id,
+  index: Type.Integer({ minimum: 0, maximum: 9999 }),
+  count: Type.Integer({ minimum: 1, maximum: 10000 }),
+});
+/** How often a peer sends `Heartbeat`s. */
+const HeartbeatInterval = Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 86400 }));
 
 /** One hop a message may take: sender kind → receiver kind. */
 export type Route = readonly [from: ActorKind, to: ActorKind];
@@ -63,9 +72,15 @@ export const MESSAGES = {
   ReregisterAgent: spec([['agent', 'master']], Type.Object({
     agent: AgentInfoSchema,
     version: Type.String(),
-    tasks: Type.Array(TaskSchema),
-    executors: Type.Array(ExecutorInfoSchema),
-    frameworks: Type.Array(FrameworkInfoSchema),
+    /** Every task the agent has, terminal ones whose updates are unacknowledged included, in their latest state. */
+    tasks: Type.Array(TaskSchema, { maxItems: 100000 }),
+    executors: Type.Array(ExecutorInfoSchema, { maxItems: 100000 }),
+    frameworks: Type.Array(FrameworkInfoSchema, { maxItems: 100000 }),
+    /**
+     * Set when the report was too large for one message: part `index` of `count`, all with the
+     * same `id`. The master acts once it has every part. See `chunking.ts`.
+     */
+    part: Type.Optional(PartSchema),
   })),
   /** The master admitted an agent. @see `SlaveRegisteredMessage` */
   AgentRegistered: spec([['master', 'agent']], Type.Object({
@@ -76,6 +91,15 @@ export const MESSAGES = {
   AgentReregistered: spec([['master', 'agent']], Type.Object({
     agentId: Id,
     connection: Type.Object({ totalPingTimeoutSeconds: Type.Number() }),
+    /**
+     * Tasks the master has on the agent that its report lacked: the agent answers TASK_LOST
+     * (TASK_DROPPED for partition-aware frameworks) for each it does not know. @see `reconcileKnownSlave`
+     */
+    reconciliations: Type.Optional(Type.Array(Type.Object({
+      frameworkId: Id,
+      framework: FrameworkInfoSchema,
+      taskIds: Ids,
+    }), { maxItems: 10000 })),
   })),
   /** An agent leaves for good. @see `UnregisterSlaveMessage` */
   UnregisterAgent: spec([['agent', 'master']], Type.Object({ agentId: Id })),
@@ -138,9 +162,27 @@ export const MESSAGES = {
     force: Type.Optional(Type.Boolean()),
   })),
   /** The master accepted a subscription. @see `FrameworkRegisteredMessage` */
-  FrameworkRegistered: spec([['master', 'scheduler']], Type.Object({ frameworkId: Id, master: MasterInfoSchema })),
+  FrameworkRegistered: spec([['master', 'scheduler']], Type.Object({
+    frameworkId: Id,
+    master: MasterInfoSchema,
+    /** How often the master expects a `Heartbeat` from the scheduler (and sends one). */
+    heartbeatIntervalSeconds: HeartbeatInterval,
+  })),
   /** The master accepted a re-subscription. @see `FrameworkReregisteredMessage` */
-  FrameworkReregistered: spec([['master', 'scheduler']], Type.Object({ frameworkId: Id, master: MasterInfoSchema })),
+  FrameworkReregistered: spec([['master', 'scheduler']], Type.Object({
+    frameworkId: Id,
+    master: MasterInfoSchema,
+    heartbeatIntervalSeconds: HeartbeatInterval,
+  })),
+  /**
+   * Liveness between a master and a subscribed scheduler, sent both ways every interval: the
+   * master deactivates a framework whose scheduler falls silent, and the driver re-subscribes when
+   * its master does. @see v1 scheduler `Event::HEARTBEAT`
+   */
+  Heartbeat: spec([['master', 'scheduler'], ['scheduler', 'master']], Type.Object({
+    frameworkId: Id,
+    intervalSeconds: HeartbeatInterval,
+  })),
   /** A fatal error for the framework. @see `FrameworkErrorMessage` */
   FrameworkError: spec([['master', 'scheduler']], Type.Object({ message: Type.String({ maxLength: 65536 }) })),
   /** The scheduler ends the framework: tasks are killed, resources freed. @see `UnregisterFrameworkMessage` */
@@ -228,6 +270,12 @@ export const MESSAGES = {
   UpdateWhitelist: spec([['operator', 'master']], Type.Object({
     hostnames: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { maxItems: 100000 })),
   })),
+  /** Asks the master for its metrics; answered with {@link MESSAGES.MetricsSnapshot}. @see `/metrics/snapshot` */
+  GetMetrics: spec([['operator', 'master']], Type.Object({})),
+  /** The master's counters and gauges, named as Mesos names them. */
+  MetricsSnapshot: spec([['master', 'operator']], Type.Object({
+    metrics: Type.Record(Type.String({ maxLength: 256 }), Type.Number(), { maxProperties: 10000 }),
+  })),
   /** Resources an agent currently offers nothing for (reserved for operator surfaces). */
   UpdateAgentResources: spec([['agent', 'master']], Type.Object({ agentId: Id, resources: ResourcesSchema })),
 } as const;
@@ -238,6 +286,39 @@ export type MessageType = keyof typeof MESSAGES;
 export type Body<T extends MessageType> = Static<(typeof MESSAGES)[T]['body']>;
 /** A message as an actor sees it: a type and its body. */
 export type Message = { [T in MessageType]: { type: T; body: Body<T> } }[MessageType];
+
+/**
+ * Reads vocabulary fields (task states, sources, reasons) a newer peer may have extended: a value
+ * this version does not know becomes the vocabulary's unknown value, in place. The message itself
+ * is kept. Called by the codec on every validated body.
+ */
+export function normalizeVocabulary(type: MessageType, body: any): void {
+  switch (type) {
+    case 'StatusUpdate': {
+      const u = body.update;
+      normalizeStatus(u.status);
+      if (u.latestState !== undefined) u.latestState = knownTaskState(u.latestState);
+      break;
+    }
+    case 'ReregisterAgent':
+      for (const t of body.tasks) {
+        t.state = knownTaskState(t.state);
+        if (t.statusUpdateState !== undefined) t.statusUpdateState = knownTaskState(t.statusUpdateState);
+      }
+      break;
+    case 'ReconcileTasks':
+      for (const st of body.statuses) if (st.state !== undefined) st.state = knownTaskState(st.state);
+      break;
+    default:
+      break;
+  }
+}
+
+function normalizeStatus(st: { state: string; source?: string; reason?: string }): void {
+  st.state = knownTaskState(st.state);
+  if (st.source !== undefined) st.source = knownTaskSource(st.source);
+  if (st.reason !== undefined) st.reason = knownTaskReason(st.reason);
+}
 
 /** True when `t` names a message in the catalogue. */
 export function isMessageType(t: string): t is MessageType {

@@ -9,17 +9,22 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ResourcesSchema } from './resources.ts';
 import { AttributesSchema } from './attributes.ts';
-import { TASK_REASONS, TASK_SOURCES, TASK_STATES } from './task-states.ts';
+import type { TaskReason, TaskSource, TaskState } from './task-states.ts';
 
-/** A schema accepting exactly the listed strings. */
-export const literalUnion = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)));
+/**
+ * A vocabulary field: on the wire any short name is accepted, so that a value added by a newer
+ * peer does not make the whole message invalid. The codec then reads a name this version does not
+ * know as the vocabulary's unknown value (`knownTaskState` and friends in `task-states.ts`), so
+ * the static type is the closed union.
+ */
+const vocabulary = <T extends string>() => Type.Unsafe<T>(Type.String({ minLength: 1, maxLength: 64 }));
 
-/** Any task state. */
-export const TaskStateSchema = literalUnion(TASK_STATES);
-/** Any status-update source. */
-export const TaskSourceSchema = literalUnion(TASK_SOURCES);
-/** Any status-update reason. */
-export const TaskReasonSchema = literalUnion(TASK_REASONS);
+/** A task state (open on the wire; see {@link vocabulary}). */
+export const TaskStateSchema = vocabulary<TaskState>();
+/** A status-update source (open on the wire). */
+export const TaskSourceSchema = vocabulary<TaskSource>();
+/** A status-update reason (open on the wire). */
+export const TaskReasonSchema = vocabulary<TaskReason>();
 
 const Id = Type.String({ minLength: 1, maxLength: 256 });
 const Name = Type.String({ maxLength: 1024 });
@@ -170,6 +175,7 @@ export const TaskSchema = Type.Object({
   executorId: Type.Optional(Id),
   state: TaskStateSchema,
   resources: ResourcesSchema,
+  /** The state of the oldest update not yet acknowledged (the one in flight), with its uuid. */
   statusUpdateState: Type.Optional(TaskStateSchema),
   statusUpdateUuid: Type.Optional(Id),
 });

@@ -43,13 +43,20 @@ export function isTerminalState(s: TaskState): boolean {
   return TERMINAL.has(s);
 }
 
-/** Who generated a status update. */
-export const TASK_SOURCES = ['SOURCE_MASTER', 'SOURCE_AGENT', 'SOURCE_EXECUTOR'] as const;
+/**
+ * Who generated a status update. `SOURCE_UNKNOWN` stands for a value a newer peer sent that this
+ * version does not know: the update is kept, only the field reads unknown.
+ */
+export const TASK_SOURCES = ['SOURCE_UNKNOWN', 'SOURCE_MASTER', 'SOURCE_AGENT', 'SOURCE_EXECUTOR'] as const;
 /** One of {@link TASK_SOURCES}. */
 export type TaskSource = (typeof TASK_SOURCES)[number];
 
-/** Why a status update was sent. */
+/**
+ * Why a status update was sent. `REASON_UNKNOWN` stands for a value a newer peer sent that this
+ * version does not know.
+ */
 export const TASK_REASONS = [
+  'REASON_UNKNOWN',
   'REASON_COMMAND_EXECUTOR_FAILED',
   'REASON_CONTAINER_LAUNCH_FAILED',
   'REASON_CONTAINER_LIMITATION',
@@ -69,6 +76,7 @@ export const TASK_REASONS = [
   'REASON_RESOURCES_UNKNOWN',
   'REASON_AGENT_DISCONNECTED',
   'REASON_AGENT_REMOVED',
+  'REASON_AGENT_REREGISTERED',
   'REASON_AGENT_RESTARTED',
   'REASON_AGENT_UNKNOWN',
   'REASON_TASK_INVALID',
@@ -77,3 +85,25 @@ export const TASK_REASONS = [
 ] as const;
 /** One of {@link TASK_REASONS}. */
 export type TaskReason = (typeof TASK_REASONS)[number];
+
+const STATES: ReadonlySet<string> = new Set(TASK_STATES);
+const SOURCES: ReadonlySet<string> = new Set(TASK_SOURCES);
+const REASONS: ReadonlySet<string> = new Set(TASK_REASONS);
+
+/**
+ * A task state as this version knows it: an unknown value (from a newer peer) reads `TASK_UNKNOWN`.
+ * Mesos' enums start at an unknown value for the same reason.
+ */
+export function knownTaskState(s: string): TaskState {
+  return STATES.has(s) ? (s as TaskState) : 'TASK_UNKNOWN';
+}
+
+/** A source as this version knows it; anything else reads `SOURCE_UNKNOWN`. */
+export function knownTaskSource(s: string): TaskSource {
+  return SOURCES.has(s) ? (s as TaskSource) : 'SOURCE_UNKNOWN';
+}
+
+/** A reason as this version knows it; anything else reads `REASON_UNKNOWN`. */
+export function knownTaskReason(s: string): TaskReason {
+  return REASONS.has(s) ? (s as TaskReason) : 'REASON_UNKNOWN';
+}

@@ -12,6 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import { createActor, type Actor, type AnyStateMachine, type EventFromLogic, type InputFrom } from 'xstate';
 import { Codec, envelope } from '../protocols/envelope.ts';
+import { splitToFit } from '../protocols/chunking.ts';
+import type { Message } from '../protocols/messages.ts';
 import { inboxOf, kindOf, subjectFor } from '../protocols/pid.ts';
 import type { LogEvent, SendEvent } from '../actors/common.ts';
 import type { Clock, Subscription, Transport } from './types.ts';
@@ -43,6 +45,8 @@ export interface ActorHost<TLogic extends AnyStateMachine> {
   readonly clock: Clock;
   /** Sends a local event (lease, detector, driver call) to the machine. */
   send(event: EventFromLogic<TLogic>): void;
+  /** Publishes a bus message from this actor (split into parts when it exceeds the payload limit). */
+  sendMessage(to: string, msg: Message, epoch?: number): void;
   /** Unsubscribes and stops the machine. */
   stop(): void;
 }
@@ -112,13 +116,39 @@ export function hostActor<TLogic extends AnyStateMachine>(
     },
   });
 
+  /**
+   * Encodes and publishes `msg`. A message over the bus's payload limit is split into parts that
+   * fit (`protocols/chunking.ts`); one that cannot be split is logged, counted and not sent.
+   */
+  const publish = (to: string, msg: Message, epoch?: number): void => {
+    const id = nextMsgId();
+    const bytes = codec.encode(envelope(opts.pid, id, msg, epoch));
+    const max = opts.transport.maxPayload;
+    if (bytes.byteLength <= max) {
+      opts.transport.publish(subjectOf(to, msg.type), bytes);
+      metrics.inc('bus/sent');
+      return;
+    }
+    let parts: Message[];
+    try {
+      parts = splitToFit(msg, max, (m) => codec.encode(envelope(opts.pid, id, m, epoch)).byteLength, id);
+    } catch (err) {
+      metrics.inc('bus/unsendable');
+      log.error({ err, type: msg.type, to, bytes: bytes.byteLength, maxPayload: max }, 'message too large for the bus; not sent');
+      return;
+    }
+    for (const part of parts) {
+      opts.transport.publish(subjectOf(to, part.type), codec.encode(envelope(opts.pid, nextMsgId(), part, epoch)));
+      metrics.inc('bus/sent');
+    }
+    metrics.inc('bus/split_messages');
+  };
+
   actor.on('*', (ev: { type: string } & Record<string, unknown>) => {
     try {
       if (ev.type === 'send') {
         const s = ev as unknown as SendEvent;
-        const bytes = codec.encode(envelope(opts.pid, nextMsgId(), s.msg, s.epoch));
-        opts.transport.publish(subjectOf(s.to, s.msg.type), bytes);
-        metrics.inc('bus/sent');
+        publish(s.to, s.msg, s.epoch);
       } else if (ev.type === 'log') {
         const l = ev as unknown as LogEvent;
         log[l.level](l.fields ?? {}, l.msg);
@@ -157,6 +187,7 @@ export function hostActor<TLogic extends AnyStateMachine>(
     metrics,
     clock,
     send: (event) => actor.send(event),
+    sendMessage: publish,
     stop: () => {
       sub.unsubscribe();
       actor.stop();

@@ -1,34 +1,30 @@
 /**
- * Leadership: the leader lease over JetStream KV (the ZooKeeper replacement, DESIGN.md §4) and an
- * in-memory lease with the same interfaces for simulations.
+ * Leadership at runtime: the lease candidate and leader detector machines
+ * (`actors/lease/`) hosted against a KV — JetStream KV on NATS, or an in-memory KV for
+ * simulations that can fail, stall, lose its data and apply a write whose reply is lost.
  *
- * KV protocol (STACK.md, measured on nats-server 2.9): bucket `mesos_<cluster>`, key `leader`,
- * bucket max-age = lease, history 1.
- * - acquire: `create` (error 10071 ⇒ held by someone else); the revision R of the winning create is
- *   the epoch (fencing token). The winner then immediately `update`s the value to carry
- *   `epoch: R` and only reports `lease.acquired` once that stamped value is stored, so detectors
- *   (which ignore values without `epoch`) and the new leader agree on who leads;
- * - renew every lease/3 with `update(key, value, revision)`; 10071 ⇒ `lease.lost` at once; other
- *   errors are retried, and `lease.lost` fires once 0.8 × lease has passed since the last successful
- *   renewal was sent;
- * - standbys watch the key: each renewal by the holder arms a timer at receipt + lease + 50 ms
- *   (expiry itself sends no watch event on 2.9), after which they try `create`; a delete or purge
- *   makes them try at once;
- * - clean resign: `delete(key, { previousSeq: revision })`.
+ * The KV the machines need ({@link LeaseKv}): the bucket `mesos_<cluster>` with the single key
+ * `leader` (bucket max-age = the lease, history 1), plus the leader's announcements on the plain
+ * subject `mesos.<cluster>.leader`, which followers trust when JetStream lost its store.
+ *
+ * Measured on nats-server 2.9: `create` on an existing key and `update` with a stale revision fail
+ * with JetStream error 10071; expiry sends no watch event; a watch goes silent for good when its
+ * bucket is deleted; after a restart with an empty store, requests time out until the bucket is
+ * created again.
  */
 import { Kvm } from '@nats-io/kv';
-import type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
-import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
+import type { KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { createActor, type Actor } from 'xstate';
+import { createCandidateMachine, type CandidateMachine, type KvEffect, type KvEvent, type KvOp } from '../actors/lease/candidate.machine.ts';
+import { createDetectorMachine, type DetectorMachine } from '../actors/lease/detector.machine.ts';
+import type { LeaderRecord, LeaseEntry } from '../actors/lease/tracking.ts';
 import { realClock } from './clock.ts';
-import { silentLogger } from './transport-nats.ts';
-import type { LoggerLike } from './transport-nats.ts';
-import type { Clock, LeaderDetector, LeaderInfo, LeaseCandidate, LeaseEvent, TimerId } from './types.ts';
+import { silentLogger, type LoggerLike } from './transport-nats.ts';
+import type { Clock, LeaderDetector, LeaderInfo, LeaseCandidate, LeaseEvent } from './types.ts';
 
 /** The KV key holding the leader's {@link LeaderInfo}. */
 export const LEADER_KEY = 'leader';
-
-/** Extra wait after a lease should have expired before acting on it (covers server expiry jitter). */
-export const EXPIRY_MARGIN_MS = 50;
 
 /** Default lease length (bucket TTL) in ms. */
 export const DEFAULT_LEASE_MS = 3000;
@@ -41,417 +37,225 @@ export function leaseBucketName(cluster: string): string {
   return `mesos_${cluster.replace(/[^\w-]/g, '_')}`;
 }
 
+/** The subject a leader announces itself on after each renewal. */
+export function leaderSubject(cluster: string): string {
+  return `mesos.${cluster.replace(/[^\w-]/g, '_')}.leader`;
+}
+
+/** A failed KV operation: `conflict` for a failed compare-and-set, `missing` for no bucket. */
+export class KvError extends Error {
+  override name = 'KvError';
+  constructor(message: string, readonly conflict = false, readonly missing = false) {
+    super(message);
+  }
+}
+
+/** What the lease machines need from a KV. */
+export interface LeaseKv {
+  /** Opens the bucket (a candidate's KV creates it when missing); resolves its TTL. */
+  open(): Promise<{ ttlMs: number }>;
+  create(value: Uint8Array): Promise<number>;
+  update(value: Uint8Array, revision: number): Promise<number>;
+  get(): Promise<{ revision: number; operation: 'PUT' | 'DEL' | 'PURGE'; value: Uint8Array } | null>;
+  delete(revision: number): Promise<void>;
+  /** Watches the key; a new call replaces the previous watch. */
+  watch(onEntry: (e: { revision: number; operation: 'PUT' | 'DEL' | 'PURGE'; value: Uint8Array }) => void): void;
+  announce(data: Uint8Array): void;
+  onAnnouncement(handler: (data: Uint8Array) => void): void;
+  /** Stops the watch and the announcement subscription. */
+  close(): void;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-function encodeInfo(info: Omit<LeaderInfo, 'epoch'> & { epoch?: number }): Uint8Array {
-  return encoder.encode(JSON.stringify(info));
+function encodeValue(v: Omit<LeaderRecord, 'epoch'> & { epoch?: number }): Uint8Array {
+  return encoder.encode(JSON.stringify(v));
 }
 
-/** Decodes a stored lease value; `undefined` unless it is a LeaderInfo with a positive epoch. */
-function decodeInfo(data: Uint8Array): LeaderInfo | undefined {
-  const v: unknown = JSON.parse(decoder.decode(data));
+/** Decodes a stored lease value; `undefined` unless it names a leader with a positive epoch. */
+export function decodeLeader(data: Uint8Array): LeaderRecord | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(decoder.decode(data));
+  } catch {
+    return undefined;
+  }
   if (typeof v !== 'object' || v === null) return undefined;
   const o = v as Record<string, unknown>;
   if (typeof o.pid !== 'string' || typeof o.epoch !== 'number' || !(o.epoch > 0)) return undefined;
-  const info: LeaderInfo = { pid: o.pid, hostname: typeof o.hostname === 'string' ? o.hostname : '', epoch: o.epoch };
+  const info: LeaderRecord = { pid: o.pid, hostname: typeof o.hostname === 'string' ? o.hostname : '', epoch: o.epoch };
   if (typeof o.http === 'string') info.http = o.http;
   return info;
 }
 
-/** True for the JetStream "wrong last sequence" API errors (10071, and 10164 on newer servers). */
-function isWrongLastSequence(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === 10071 || code === 10164;
+function toEntry(e: { revision: number; operation: 'PUT' | 'DEL' | 'PURGE'; value: Uint8Array }): LeaseEntry {
+  const entry: LeaseEntry = { revision: e.revision, operation: e.operation };
+  if (e.operation === 'PUT') {
+    const info = decodeLeader(e.value);
+    if (info) entry.info = info;
+  }
+  return entry;
 }
 
-function isStreamNotFound(err: unknown): boolean {
-  const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
-  return e?.code === 10059 || e?.name === 'StreamNotFoundError' || /stream not found/i.test(String(e?.message));
+// ── hosting the machines ───────────────────────────────────────────────────────────────────
+
+/** Runs the KV effects of a lease machine and feeds their results back as events. */
+function performKv(kv: LeaseKv, e: KvEffect, clock: Clock, send: (ev: KvEvent) => void, onOpened: () => void): Promise<unknown> | undefined {
+  const sentAt = clock.now();
+  const fail = (op: KvOp) => (err: unknown) => {
+    const k = err instanceof KvError ? err : new KvError(String((err as Error)?.message ?? err));
+    send({ type: 'kv.failed', op, conflict: k.conflict, missing: k.missing, error: k.message, sentAt });
+  };
+  switch (e.type) {
+    case 'kv.open':
+      kv.open().then((r) => {
+        onOpened();
+        send({ type: 'kv.opened', ttlMs: r.ttlMs });
+      }, fail('open'));
+      break;
+    case 'kv.create':
+      kv.create(encodeValue(e.value)).then((revision) => send({ type: 'kv.created', revision, sentAt }), fail('create'));
+      break;
+    case 'kv.update':
+      kv.update(encodeValue(e.value), e.revision).then((revision) => send({ type: 'kv.updated', revision, sentAt }), fail('update'));
+      break;
+    case 'kv.get':
+      kv.get().then((r) => send(r ? { type: 'kv.read', entry: toEntry(r), sentAt } : { type: 'kv.read', sentAt }), fail('get'));
+      break;
+    case 'kv.delete':
+      return kv.delete(e.revision).then(() => send({ type: 'kv.deleted' }), fail('delete'));
+    case 'lease.announce':
+      kv.announce(encoder.encode(JSON.stringify(e.info)));
+      break;
+    default:
+      break;
+  }
+  return undefined;
 }
 
-function sameLeader(a: LeaderInfo | undefined, b: LeaderInfo | undefined): boolean {
-  return a === b || (a !== undefined && b !== undefined && a.pid === b.pid && a.epoch === b.epoch);
+/** Watches the key and the announcements, feeding both to a machine. */
+function follow(kv: LeaseKv, send: (ev: KvEvent) => void): void {
+  kv.watch((e) => send({ type: 'kv.entry', entry: toEntry(e) }));
 }
 
-/** Options of {@link KvLeaseCandidate}. */
-export interface KvLeaseCandidateOptions {
-  /** An open NATS connection with JetStream. Not closed by the candidate. */
-  nc: NatsConnection;
-  /** Cluster name; selects the bucket ({@link leaseBucketName}). */
-  cluster: string;
-  /**
-   * Lease length in ms, used as the bucket TTL when the bucket is created. When the bucket
-   * already exists with another TTL, the bucket's TTL is used instead (and a warning logged).
-   * Default {@link DEFAULT_LEASE_MS}.
-   */
-  leaseMs?: number;
-  /** What to publish as leader; the epoch is added on acquisition. */
+function listen(kv: LeaseKv, send: (ev: KvEvent) => void): void {
+  kv.onAnnouncement((data) => {
+    const info = decodeLeader(data);
+    if (info) send({ type: 'leader.announced', info });
+  });
+}
+
+/** Options of {@link LeaseCandidateHost}. */
+export interface LeaseCandidateOptions {
+  kv: LeaseKv;
   value: Omit<LeaderInfo, 'epoch'>;
-  /** Clock for renewal and standby timers. Default {@link realClock}. */
-  clock?: Clock;
-  /** Logger; silent by default. */
-  logger?: LoggerLike;
-}
-
-type CandidateState = 'idle' | 'starting' | 'standby' | 'acquiring' | 'leading' | 'lost' | 'stopped';
-
-/**
- * A master's candidacy for the leader lease in JetStream KV (see the module comment for the
- * protocol). Emits `lease.acquired` once, then at most one `lease.lost`; after `lease.lost` the
- * candidate no longer contends (Mesos: the master exits and a supervisor restarts it as standby) —
- * call `stop()` and create a new candidate to contend again.
- */
-export class KvLeaseCandidate implements LeaseCandidate {
-  readonly #nc: NatsConnection;
-  readonly #bucket: string;
-  readonly #value: Omit<LeaderInfo, 'epoch'>;
-  readonly #clock: Clock;
-  readonly #log: LoggerLike;
-  #leaseMs: number;
-  #state: CandidateState = 'idle';
-  #onEvent: (e: LeaseEvent) => void = () => {};
-  #kv: KV | undefined;
-  #watch: QueuedIterator<KvWatchEntry> | undefined;
-  /** Revision of the last write of ours known to have succeeded. */
-  #heldRev: number | undefined;
-  #epoch = 0;
-  /** True once the value carrying the epoch is stored and `lease.acquired` was emitted. */
-  #stamped = false;
-  #renewing = false;
-  /** Clock time at which the last successful renewal (or the winning create) was sent. */
-  #lastRenewSentAt = 0;
-  #inflight: Promise<unknown> | undefined;
-  #renewTimer: TimerId | undefined;
-  #deadlineTimer: TimerId | undefined;
-  #standbyTimer: TimerId | undefined;
-  #initTimer: TimerId | undefined;
-  /** Counts watch events, to tell whether one arrived during an acquisition attempt. */
-  #eventSeq = 0;
-  #lastEvent: { seq: number; op: 'PUT' | 'DEL'; at: number } | undefined;
-
-  /** Creates an idle candidate; nothing happens until {@link KvLeaseCandidate.start}. */
-  constructor(opts: KvLeaseCandidateOptions) {
-    this.#nc = opts.nc;
-    this.#bucket = leaseBucketName(opts.cluster);
-    this.#leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
-    this.#value = { ...opts.value };
-    this.#clock = opts.clock ?? realClock;
-    this.#log = opts.logger ?? silentLogger;
-  }
-
-  /** The effective lease length (the bucket TTL once started). */
-  get leaseMs(): number {
-    return this.#leaseMs;
-  }
-
-  /** The epoch of the held lease, or 0 before acquisition. */
-  get epoch(): number {
-    return this.#epoch;
-  }
-
-  /** True while leading (after `lease.acquired`, before `lease.lost`/`stop`). */
-  get isLeader(): boolean {
-    return this.#state === 'leading' && this.#stamped;
-  }
-
-  #retryMs(): number {
-    return Math.max(25, Math.floor(this.#leaseMs / 20));
-  }
-
-  /** Starts contending: opens (or creates) the bucket, watches the key and tries to acquire. */
-  start(onEvent: (e: LeaseEvent) => void): void {
-    if (this.#state !== 'idle') throw new Error(`KvLeaseCandidate.start: already ${this.#state}`);
-    this.#onEvent = onEvent;
-    this.#state = 'starting';
-    void this.#init();
-  }
-
-  async #init(): Promise<void> {
-    try {
-      const kv = await new Kvm(this.#nc).create(this.#bucket, { ttl: this.#leaseMs, history: 1 });
-      const status = await kv.status();
-      if (status.ttl > 0 && status.ttl !== this.#leaseMs) {
-        this.#log.warn(
-          { bucket: this.#bucket, bucketTtl: status.ttl, leaseMs: this.#leaseMs },
-          'lease bucket exists with another TTL; using the bucket TTL as the lease',
-        );
-        this.#leaseMs = status.ttl;
-      }
-      if (this.#state !== 'starting') return;
-      this.#kv = kv;
-      this.#state = 'standby';
-      const watch = await kv.watch({ key: LEADER_KEY });
-      if ((this.#state as CandidateState) === 'stopped') {
-        watch.stop();
-        return;
-      }
-      this.#watch = watch;
-      void this.#consumeWatch(watch);
-      void this.#tryAcquire();
-    } catch (err) {
-      if (this.#state !== 'starting' && this.#state !== 'standby') return;
-      this.#log.warn({ err, bucket: this.#bucket }, 'lease candidate init failed; retrying');
-      this.#state = 'starting';
-      this.#initTimer = this.#clock.setTimeout(() => {
-        this.#initTimer = undefined;
-        if (this.#state === 'starting') void this.#init();
-      }, Math.max(250, this.#retryMs()));
-    }
-  }
-
-  async #consumeWatch(watch: QueuedIterator<KvWatchEntry>): Promise<void> {
-    try {
-      for await (const e of watch) this.#onWatch(e);
-    } catch (err) {
-      if (this.#state !== 'stopped') this.#log.warn({ err }, 'lease watch ended with an error');
-    }
-  }
-
-  #onWatch(e: KvEntry): void {
-    const op = e.operation === 'PUT' ? 'PUT' : 'DEL';
-    this.#lastEvent = { seq: ++this.#eventSeq, op, at: this.#clock.now() };
-    if (this.#state !== 'standby') return; // while acquiring, the attempt's outcome looks at #lastEvent
-    if (op === 'PUT') this.#armStandby(this.#lastEvent.at + this.#leaseMs + EXPIRY_MARGIN_MS);
-    else {
-      this.#clearStandby();
-      void this.#tryAcquire();
-    }
-  }
-
-  #armStandby(at: number): void {
-    this.#clearStandby();
-    this.#standbyTimer = this.#clock.setTimeout(() => {
-      this.#standbyTimer = undefined;
-      void this.#tryAcquire();
-    }, Math.max(0, at - this.#clock.now()));
-  }
-
-  #clearStandby(): void {
-    if (this.#standbyTimer !== undefined) this.#clock.clearTimeout(this.#standbyTimer);
-    this.#standbyTimer = undefined;
-  }
-
-  async #tryAcquire(): Promise<void> {
-    const kv = this.#kv;
-    if (this.#state !== 'standby' || kv === undefined) return;
-    this.#state = 'acquiring';
-    this.#clearStandby();
-    const attemptSeq = this.#eventSeq;
-    const sentAt = this.#clock.now();
-    let rev: number;
-    try {
-      const p = kv.create(LEADER_KEY, encodeInfo(this.#value));
-      this.#inflight = p;
-      rev = await p;
-    } catch (err) {
-      if (this.#state !== 'acquiring') return;
-      this.#state = 'standby';
-      const now = this.#clock.now();
-      const last = this.#lastEvent;
-      if (!isWrongLastSequence(err)) {
-        this.#log.warn({ err }, 'lease create failed; retrying');
-        this.#armStandby(now + this.#retryMs());
-      } else if (last !== undefined && last.seq > attemptSeq && last.op === 'DEL') {
-        void Promise.resolve().then(() => this.#tryAcquire());
-      } else {
-        // Held by someone else: wait for its expiry as last seen, but never spin faster than retryMs.
-        const due = last?.op === 'PUT' ? last.at + this.#leaseMs + EXPIRY_MARGIN_MS : 0;
-        this.#armStandby(Math.max(due, now + this.#retryMs()));
-      }
-      return;
-    }
-    this.#heldRev = rev;
-    if (this.#state !== 'acquiring') return; // stopped meanwhile: stop() resigns with #heldRev
-    this.#log.info({ epoch: rev, bucket: this.#bucket }, 'lease won; stamping epoch');
-    this.#state = 'leading';
-    this.#epoch = rev;
-    this.#stamped = false;
-    this.#lastRenewSentAt = sentAt;
-    this.#armDeadline();
-    void this.#renew();
-  }
-
-  #armDeadline(): void {
-    if (this.#deadlineTimer !== undefined) this.#clock.clearTimeout(this.#deadlineTimer);
-    const at = this.#lastRenewSentAt + 0.8 * this.#leaseMs;
-    this.#deadlineTimer = this.#clock.setTimeout(() => {
-      this.#deadlineTimer = undefined;
-      if (this.#state !== 'leading') return;
-      if (this.#stamped) {
-        this.#lose('lease not renewed within 0.8 × lease');
-      } else {
-        // Never announced: quietly return to standby; our key expires within a lease.
-        this.#log.warn({ epoch: this.#epoch }, 'could not stamp the won lease in time; back to standby');
-        this.#clearRenew();
-        this.#state = 'standby';
-        this.#armStandby(this.#clock.now() + this.#leaseMs + EXPIRY_MARGIN_MS);
-      }
-    }, Math.max(0, at - this.#clock.now()));
-  }
-
-  #clearRenew(): void {
-    if (this.#renewTimer !== undefined) this.#clock.clearTimeout(this.#renewTimer);
-    this.#renewTimer = undefined;
-  }
-
-  #scheduleRenew(delay: number): void {
-    this.#clearRenew();
-    this.#renewTimer = this.#clock.setTimeout(() => {
-      this.#renewTimer = undefined;
-      void this.#renew();
-    }, Math.max(0, delay));
-  }
-
-  async #renew(): Promise<void> {
-    const kv = this.#kv;
-    const rev = this.#heldRev;
-    if (this.#state !== 'leading' || this.#renewing || kv === undefined || rev === undefined) return;
-    this.#renewing = true;
-    const sentAt = this.#clock.now();
-    const timeout = Math.max(250, Math.floor(this.#leaseMs / 3));
-    let next: number;
-    try {
-      const p = kv.update(LEADER_KEY, encodeInfo({ ...this.#value, epoch: this.#epoch }), rev, timeout);
-      this.#inflight = p;
-      next = await p;
-    } catch (err) {
-      this.#renewing = false;
-      if (this.#state !== 'leading') return;
-      if (isWrongLastSequence(err)) {
-        if (this.#stamped) this.#lose('lease revision changed (taken over)');
-        else {
-          this.#clearTimers();
-          this.#state = 'standby';
-          this.#armStandby(this.#clock.now() + this.#retryMs());
-        }
-        return;
-      }
-      this.#log.warn({ err, epoch: this.#epoch }, 'lease renewal failed; retrying');
-      this.#scheduleRenew(this.#retryMs());
-      return;
-    }
-    this.#renewing = false;
-    this.#heldRev = next;
-    if (this.#state !== 'leading') return;
-    this.#lastRenewSentAt = sentAt;
-    this.#armDeadline();
-    this.#scheduleRenew(sentAt + this.#leaseMs / 3 - this.#clock.now());
-    if (!this.#stamped) {
-      this.#stamped = true;
-      this.#log.info({ epoch: this.#epoch, bucket: this.#bucket }, 'lease acquired');
-      this.#emit({ type: 'lease.acquired', epoch: this.#epoch });
-    }
-  }
-
-  #lose(reason: string): void {
-    this.#log.warn({ epoch: this.#epoch, reason }, 'lease lost');
-    this.#clearTimers();
-    this.#state = 'lost';
-    this.#stopWatch();
-    this.#emit({ type: 'lease.lost', reason });
-  }
-
-  #emit(e: LeaseEvent): void {
-    try {
-      this.#onEvent(e);
-    } catch (err) {
-      this.#log.error({ err, event: e.type }, 'lease event handler threw');
-    }
-  }
-
-  #clearTimers(): void {
-    this.#clearRenew();
-    this.#clearStandby();
-    if (this.#deadlineTimer !== undefined) this.#clock.clearTimeout(this.#deadlineTimer);
-    this.#deadlineTimer = undefined;
-    if (this.#initTimer !== undefined) this.#clock.clearTimeout(this.#initTimer);
-    this.#initTimer = undefined;
-  }
-
-  #stopWatch(): void {
-    try {
-      this.#watch?.stop();
-    } catch (err) {
-      this.#log.debug({ err }, 'stopping lease watch failed');
-    }
-    this.#watch = undefined;
-  }
-
-  /**
-   * Stops contending. If the lease may still be ours, deletes the key guarded by our last revision
-   * (clean resign, so standbys take over at once); errors (e.g. a closed connection) are logged.
-   */
-  async stop(): Promise<void> {
-    if (this.#state === 'stopped') return;
-    this.#state = 'stopped';
-    this.#clearTimers();
-    this.#stopWatch();
-    if (this.#inflight) await this.#inflight.catch(() => {});
-    const kv = this.#kv;
-    const rev = this.#heldRev;
-    this.#heldRev = undefined;
-    if (kv === undefined || rev === undefined || this.#nc.isClosed()) return;
-    try {
-      await kv.delete(LEADER_KEY, { previousSeq: rev });
-      this.#log.info({ epoch: this.#epoch }, 'lease resigned');
-    } catch (err) {
-      if (isWrongLastSequence(err)) this.#log.debug({ epoch: this.#epoch }, 'lease already superseded at resign');
-      else this.#log.warn({ err, epoch: this.#epoch }, 'lease resign failed');
-    }
-  }
-}
-
-/** Options of {@link KvLeaderDetector}. */
-export interface KvLeaderDetectorOptions {
-  /** An open NATS connection with JetStream. Not closed by the detector. */
-  nc: NatsConnection;
-  /** Cluster name; selects the bucket ({@link leaseBucketName}). */
-  cluster: string;
-  /** Clock for the expiry timer. Default {@link realClock}. */
-  clock?: Clock;
-  /** Logger; silent by default. */
-  logger?: LoggerLike;
-  /**
-   * When given, the bucket is created with this TTL if missing. Otherwise the detector waits
-   * (retrying every `retryMs`) until a candidate creates it.
-   */
+  /** Lease length in ms (the bucket's TTL wins once it is opened). Default {@link DEFAULT_LEASE_MS}. */
   leaseMs?: number;
-  /** Retry interval while the bucket does not exist. Default 500 ms. */
-  retryMs?: number;
+  clock?: Clock;
+  logger?: LoggerLike;
 }
 
 /**
- * Follows the leader lease in JetStream KV. Reports the leader (with its epoch, from the stored
- * value; values without an epoch are ignored) at start and whenever pid or epoch change, and
- * `undefined` on delete/purge or when no renewal arrived for bucket TTL + 50 ms (expiry sends no
- * watch event on server 2.9).
+ * A master's candidacy: the candidate machine hosted against a KV. Reports `lease.acquired`,
+ * `lease.lost` (after which it contends again) and, while standing by, `lease.leader`.
  */
-export class KvLeaderDetector implements LeaderDetector {
-  readonly #nc: NatsConnection;
-  readonly #bucket: string;
-  readonly #clock: Clock;
-  readonly #log: LoggerLike;
-  readonly #createTtl: number | undefined;
-  readonly #retryMs: number;
-  #running = false;
-  #onChange: (leader: LeaderInfo | undefined) => void = () => {};
-  #ttl = 0;
-  #watch: QueuedIterator<KvWatchEntry> | undefined;
-  #lastRev = 0;
-  #current: LeaderInfo | undefined;
-  #reported = false;
-  #expiryTimer: TimerId | undefined;
-  #retryTimer: TimerId | undefined;
+export class LeaseCandidateHost implements LeaseCandidate {
+  readonly #opts: LeaseCandidateOptions;
+  #actor: Actor<CandidateMachine> | undefined;
+  #onEvent: (e: LeaseEvent) => void = () => {};
+  #stopped: Promise<void> | undefined;
+  /** The resign's delete, while in flight (stop waits for it). */
+  #deleting: Promise<unknown> | undefined;
 
-  /** Creates an idle detector; nothing happens until {@link KvLeaderDetector.start}. */
-  constructor(opts: KvLeaderDetectorOptions) {
-    this.#nc = opts.nc;
-    this.#bucket = leaseBucketName(opts.cluster);
-    this.#clock = opts.clock ?? realClock;
-    this.#log = opts.logger ?? silentLogger;
-    this.#createTtl = opts.leaseMs;
-    this.#retryMs = opts.retryMs ?? 500;
+  constructor(opts: LeaseCandidateOptions) {
+    this.#opts = opts;
+  }
+
+  /** True while this candidate holds the lease. */
+  get isLeader(): boolean {
+    return this.#actor?.getSnapshot().hasTag('leading') ?? false;
+  }
+
+  /** The machine actor (tests inspect its state). */
+  get actor(): Actor<CandidateMachine> | undefined {
+    return this.#actor;
+  }
+
+  start(onEvent: (e: LeaseEvent) => void): void {
+    if (this.#actor) throw new Error('LeaseCandidateHost.start: already started');
+    this.#onEvent = onEvent;
+    const clock = this.#opts.clock ?? realClock;
+    const log = this.#opts.logger ?? silentLogger;
+    const kv = this.#opts.kv;
+    const actor = createActor(createCandidateMachine({ now: () => clock.now() }), {
+      input: { value: this.#opts.value, leaseMs: this.#opts.leaseMs ?? DEFAULT_LEASE_MS },
+      clock: clock as never,
+    });
+    this.#actor = actor;
+    const send = (ev: KvEvent) => {
+      if (actor.getSnapshot().status === 'active') actor.send(ev);
+    };
+    actor.on('*', (ev) => {
+      try {
+        switch (ev.type) {
+          case 'lease.acquired':
+          case 'lease.lost':
+          case 'lease.leader':
+            this.#onEvent(ev);
+            break;
+          case 'log':
+            log[ev.level]({ ...ev.fields, pid: this.#opts.value.pid }, ev.msg);
+            break;
+          default: {
+            const p = performKv(kv, ev, clock, send, () => follow(kv, send));
+            if (ev.type === 'kv.delete') this.#deleting = p;
+          }
+        }
+      } catch (err) {
+        log.error({ err, event: ev.type }, 'lease event handler threw');
+      }
+    });
+    listen(kv, send);
+    actor.start();
+  }
+
+  /** Gives the lease up (deletes the key) and contends again after one lease. */
+  resign(reason: string): void {
+    this.#actor?.send({ type: 'candidate.resign', reason });
+  }
+
+  /** Stops contending; a held lease is resigned (the key deleted, so standbys take over at once). */
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      const actor = this.#actor;
+      if (!actor) return;
+      actor.send({ type: 'candidate.stop' });
+      await this.#deleting?.catch(() => {});
+      actor.stop();
+      this.#opts.kv.close();
+    })();
+    return this.#stopped;
+  }
+}
+
+/** Options of {@link LeaderDetectorHost}. */
+export interface LeaderDetectorOptions {
+  kv: LeaseKv;
+  /** Lease length to assume until the bucket's TTL is known. Default {@link DEFAULT_LEASE_MS}. */
+  leaseMs?: number;
+  clock?: Clock;
+  logger?: LoggerLike;
+}
+
+/** Follows who leads: the detector machine hosted against a KV. */
+export class LeaderDetectorHost implements LeaderDetector {
+  readonly #opts: LeaderDetectorOptions;
+  #actor: Actor<DetectorMachine> | undefined;
+  #current: LeaderInfo | undefined;
+
+  constructor(opts: LeaderDetectorOptions) {
+    this.#opts = opts;
   }
 
   /** The leader as last reported. */
@@ -459,242 +263,239 @@ export class KvLeaderDetector implements LeaderDetector {
     return this.#current;
   }
 
-  /** Starts following; `onChange` is called once at start (possibly with `undefined`), then on changes. */
   start(onChange: (leader: LeaderInfo | undefined) => void): void {
-    if (this.#running) throw new Error('KvLeaderDetector.start: already started');
-    this.#running = true;
-    this.#onChange = onChange;
-    void this.#init();
-  }
-
-  async #init(): Promise<void> {
-    let kv: KV;
-    try {
-      const kvm = new Kvm(this.#nc);
-      kv =
-        this.#createTtl !== undefined
-          ? await kvm.create(this.#bucket, { ttl: this.#createTtl, history: 1 })
-          : await kvm.open(this.#bucket);
-      this.#ttl = (await kv.status()).ttl;
-    } catch (err) {
-      if (!this.#running) return;
-      if (isStreamNotFound(err)) this.#log.debug({ bucket: this.#bucket }, 'lease bucket missing; waiting');
-      else this.#log.warn({ err, bucket: this.#bucket }, 'leader detector init failed; retrying');
-      this.#report(undefined);
-      this.#retryTimer = this.#clock.setTimeout(() => {
-        this.#retryTimer = undefined;
-        if (this.#running) void this.#init();
-      }, this.#retryMs);
-      return;
-    }
-    try {
-      const watch = await kv.watch({ key: LEADER_KEY });
-      if (!this.#running) {
-        watch.stop();
-        return;
-      }
-      this.#watch = watch;
-      void this.#consume(watch);
-      const e = await kv.get(LEADER_KEY);
-      if (!this.#running) return;
-      if (e !== null) this.#onEntry(e);
-      this.#report(this.#current);
-    } catch (err) {
-      if (!this.#running) return;
-      this.#log.warn({ err, bucket: this.#bucket }, 'leader detector watch failed; retrying');
-      this.#watch?.stop();
-      this.#watch = undefined;
-      this.#retryTimer = this.#clock.setTimeout(() => {
-        this.#retryTimer = undefined;
-        if (this.#running) void this.#init();
-      }, this.#retryMs);
-    }
-  }
-
-  async #consume(watch: QueuedIterator<KvWatchEntry>): Promise<void> {
-    try {
-      for await (const e of watch) this.#onEntry(e);
-    } catch (err) {
-      if (this.#running) this.#log.warn({ err }, 'leader watch ended with an error');
-    }
-  }
-
-  #onEntry(e: KvEntry): void {
-    if (!this.#running || e.revision <= this.#lastRev) return;
-    this.#lastRev = e.revision;
-    if (e.operation !== 'PUT') {
-      this.#clearExpiry();
-      this.#report(undefined);
-      return;
-    }
-    let info: LeaderInfo | undefined;
-    try {
-      info = decodeInfo(e.value);
-    } catch (err) {
-      this.#log.warn({ err, revision: e.revision }, 'unreadable leader value ignored');
-      return;
-    }
-    if (info === undefined) return; // not stamped with an epoch yet
-    this.#armExpiry();
-    this.#report(info);
-  }
-
-  #armExpiry(): void {
-    this.#clearExpiry();
-    if (!(this.#ttl > 0)) return;
-    this.#expiryTimer = this.#clock.setTimeout(() => {
-      this.#expiryTimer = undefined;
-      this.#log.info({ leader: this.#current }, 'leader lease expired');
-      this.#report(undefined);
-    }, this.#ttl + EXPIRY_MARGIN_MS);
-  }
-
-  #clearExpiry(): void {
-    if (this.#expiryTimer !== undefined) this.#clock.clearTimeout(this.#expiryTimer);
-    this.#expiryTimer = undefined;
-  }
-
-  #report(leader: LeaderInfo | undefined): void {
-    const changed = !this.#reported || !sameLeader(this.#current, leader);
-    this.#current = leader;
-    if (!changed || !this.#running) return;
-    this.#reported = true;
-    try {
-      this.#onChange(leader);
-    } catch (err) {
-      this.#log.error({ err }, 'leader change handler threw');
-    }
-  }
-
-  /** Stops following; no more `onChange` calls. */
-  async stop(): Promise<void> {
-    this.#running = false;
-    this.#clearExpiry();
-    if (this.#retryTimer !== undefined) this.#clock.clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
-    try {
-      this.#watch?.stop();
-    } catch (err) {
-      this.#log.debug({ err }, 'stopping leader watch failed');
-    }
-    this.#watch = undefined;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// In-memory lease for simulations
-// ---------------------------------------------------------------------------------------------
-
-interface MemCandidate {
-  value: Omit<LeaderInfo, 'epoch'>;
-  onEvent: (e: LeaseEvent) => void;
-}
-
-interface MemDetector {
-  onChange: (leader: LeaderInfo | undefined) => void;
-  last: LeaderInfo | undefined;
-  reported: boolean;
-  active: boolean;
-}
-
-/**
- * A shared in-memory leader lease for simulated clusters. Candidates contend in start order; the
- * lease passes to the longest-waiting standby as soon as it is released ({@link
- * MemoryLeaseStore.expire} or a holder's `stop()`); epochs count 1, 2, 3, … Events and detector
- * callbacks are delivered on microtasks, in order.
- */
-export class MemoryLeaseStore {
-  #holder: { c: MemCandidate; info: LeaderInfo } | undefined;
-  #nextEpoch = 1;
-  readonly #standbys: MemCandidate[] = [];
-  readonly #detectors = new Set<MemDetector>();
-
-  /** A candidate publishing `value` when it leads. */
-  candidate(value: Omit<LeaderInfo, 'epoch'>): LeaseCandidate {
-    let me: MemCandidate | undefined;
-    let stopped = false;
-    return {
-      start: (onEvent) => {
-        if (me || stopped) throw new Error('MemoryLease candidate: start called twice or after stop');
-        me = { value: { ...value }, onEvent };
-        this.#standbys.push(me);
-        this.#elect();
-      },
-      stop: async () => {
-        if (stopped) return;
-        stopped = true;
-        if (me === undefined) return;
-        const i = this.#standbys.indexOf(me);
-        if (i >= 0) this.#standbys.splice(i, 1);
-        if (this.#holder?.c === me) this.#release();
-      },
+    if (this.#actor) throw new Error('LeaderDetectorHost.start: already started');
+    const clock = this.#opts.clock ?? realClock;
+    const log = this.#opts.logger ?? silentLogger;
+    const kv = this.#opts.kv;
+    const actor = createActor(createDetectorMachine({ now: () => clock.now() }), {
+      input: { leaseMs: this.#opts.leaseMs ?? DEFAULT_LEASE_MS },
+      clock: clock as never,
+    });
+    this.#actor = actor;
+    const send = (ev: KvEvent) => {
+      if (actor.getSnapshot().status === 'active') actor.send(ev);
     };
-  }
-
-  /** A detector following this lease. */
-  detector(): LeaderDetector {
-    let d: MemDetector | undefined;
-    return {
-      start: (onChange) => {
-        if (d) throw new Error('MemoryLease detector: start called twice');
-        d = { onChange, last: undefined, reported: false, active: true };
-        this.#detectors.add(d);
-        this.#notify(d, this.current());
-      },
-      stop: async () => {
-        if (d) {
-          d.active = false;
-          this.#detectors.delete(d);
+    actor.on('*', (ev) => {
+      try {
+        if (ev.type === 'detector.changed') {
+          this.#current = ev.leader ? { ...ev.leader } : undefined;
+          onChange(this.#current);
+        } else {
+          performKv(kv, ev, clock, send, () => follow(kv, send));
         }
-      },
+      } catch (err) {
+        log.error({ err, event: ev.type }, 'leader change handler threw');
+      }
+    });
+    listen(kv, send);
+    actor.start();
+  }
+
+  async stop(): Promise<void> {
+    this.#actor?.send({ type: 'detector.stop' });
+    this.#actor?.stop();
+    this.#opts.kv.close();
+  }
+}
+
+// ── JetStream KV ───────────────────────────────────────────────────────────────────────────
+
+/** True for the JetStream "wrong last sequence" API errors (10071, and 10164 on newer servers). */
+function isWrongLastSequence(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  const apiCode = (err as { api_error?: { err_code?: unknown } } | null)?.api_error?.err_code;
+  return code === 10071 || code === 10164 || apiCode === 10071 || apiCode === 10164 || /wrong last sequence/i.test(String((err as Error)?.message));
+}
+
+function isStreamNotFound(err: unknown): boolean {
+  const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
+  return e?.code === 10059 || e?.name === 'StreamNotFoundError' || /stream not found/i.test(String(e?.message));
+}
+
+function kvError(err: unknown): KvError {
+  return new KvError(String((err as Error)?.message ?? err).slice(0, 300), isWrongLastSequence(err), isStreamNotFound(err));
+}
+
+/** Options of {@link NatsLeaseKv}. */
+export interface NatsLeaseKvOptions {
+  nc: NatsConnection;
+  cluster: string;
+  /** Create the bucket with this TTL when missing (candidates); detectors only open it. */
+  createTtlMs?: number;
+  /** Timeout of each request. Default 1 s. */
+  timeoutMs?: number;
+  logger?: LoggerLike;
+}
+
+/** {@link LeaseKv} over JetStream KV and a plain NATS subject. */
+export class NatsLeaseKv implements LeaseKv {
+  readonly #o: NatsLeaseKvOptions;
+  readonly #bucket: string;
+  readonly #subject: string;
+  #kv: KV | undefined;
+  #watchStop: (() => void) | undefined;
+  #sub: { unsubscribe(): void } | undefined;
+  #closed = false;
+
+  constructor(opts: NatsLeaseKvOptions) {
+    this.#o = opts;
+    this.#bucket = leaseBucketName(opts.cluster);
+    this.#subject = leaderSubject(opts.cluster);
+  }
+
+  async open(): Promise<{ ttlMs: number }> {
+    try {
+      const kvm = new Kvm(this.#o.nc);
+      const kv = this.#o.createTtlMs !== undefined
+        ? await kvm.create(this.#bucket, { ttl: this.#o.createTtlMs, history: 1, timeout: this.#o.timeoutMs ?? 1000 })
+        : await kvm.open(this.#bucket);
+      const status = await kv.status();
+      this.#kv = kv;
+      return { ttlMs: status.ttl };
+    } catch (err) {
+      throw kvError(err);
+    }
+  }
+
+  #need(): KV {
+    if (!this.#kv) throw new KvError('bucket not open', false, true);
+    return this.#kv;
+  }
+
+  async create(value: Uint8Array): Promise<number> {
+    try {
+      return await this.#need().create(LEADER_KEY, value);
+    } catch (err) {
+      throw kvError(err);
+    }
+  }
+
+  async update(value: Uint8Array, revision: number): Promise<number> {
+    try {
+      return await this.#need().update(LEADER_KEY, value, revision, this.#o.timeoutMs ?? 1000);
+    } catch (err) {
+      throw kvError(err);
+    }
+  }
+
+  async get(): Promise<{ revision: number; operation: 'PUT' | 'DEL' | 'PURGE'; value: Uint8Array } | null> {
+    try {
+      const e = await this.#need().get(LEADER_KEY);
+      return e ? { revision: e.revision, operation: e.operation, value: e.value } : null;
+    } catch (err) {
+      throw kvError(err);
+    }
+  }
+
+  async delete(revision: number): Promise<void> {
+    if (this.#o.nc.isClosed()) return;
+    try {
+      await this.#need().delete(LEADER_KEY, { previousSeq: revision });
+    } catch (err) {
+      throw kvError(err);
+    }
+  }
+
+  watch(onEntry: (e: { revision: number; operation: 'PUT' | 'DEL' | 'PURGE'; value: Uint8Array }) => void): void {
+    this.#watchStop?.();
+    const kv = this.#kv;
+    if (!kv || this.#closed) return;
+    let stopped = false;
+    let iter: { stop(): void } | undefined;
+    this.#watchStop = () => {
+      stopped = true;
+      try {
+        iter?.stop();
+      } catch {
+        /* already stopped */
+      }
     };
+    void (async () => {
+      try {
+        const w = await kv.watch({ key: LEADER_KEY, include: 'updates' });
+        iter = w;
+        if (stopped) return w.stop();
+        for await (const e of w) onEntry({ revision: e.revision, operation: e.operation, value: e.value });
+      } catch (err) {
+        if (!stopped) (this.#o.logger ?? silentLogger).debug({ err }, 'lease watch ended');
+      }
+    })();
   }
 
-  /** The current leader, or `undefined` when nobody holds the lease. */
-  current(): LeaderInfo | undefined {
-    return this.#holder ? { ...this.#holder.info } : undefined;
+  announce(data: Uint8Array): void {
+    try {
+      this.#o.nc.publish(this.#subject, data);
+    } catch (err) {
+      (this.#o.logger ?? silentLogger).debug({ err }, 'lease announcement not sent');
+    }
   }
 
-  /**
-   * Simulates expiry of the current lease (e.g. the leader stalled or crashed): the holder gets
-   * `lease.lost` and leaves the contest, detectors see the change, the next standby acquires.
-   * @returns the expired leader, if any.
-   */
-  expire(reason = 'lease expired'): LeaderInfo | undefined {
-    const h = this.#holder;
-    if (!h) return undefined;
-    queueMicrotask(() => h.c.onEvent({ type: 'lease.lost', reason }));
-    this.#release();
-    return { ...h.info };
+  onAnnouncement(handler: (data: Uint8Array) => void): void {
+    this.#sub?.unsubscribe();
+    if (this.#closed || this.#o.nc.isClosed()) return;
+    this.#sub = this.#o.nc.subscribe(this.#subject, {
+      callback: (err, msg) => {
+        if (!err) handler(msg.data);
+      },
+    });
   }
 
-  #release(): void {
-    this.#holder = undefined;
-    this.#notifyAll();
-    this.#elect();
+  close(): void {
+    this.#closed = true;
+    this.#watchStop?.();
+    try {
+      this.#sub?.unsubscribe();
+    } catch {
+      /* connection closed */
+    }
   }
+}
 
-  #elect(): void {
-    if (this.#holder) return;
-    const c = this.#standbys.shift();
-    if (!c) return;
-    const epoch = this.#nextEpoch++;
-    this.#holder = { c, info: { ...c.value, epoch } };
-    queueMicrotask(() => c.onEvent({ type: 'lease.acquired', epoch }));
-    this.#notifyAll();
+/** Options of {@link KvLeaseCandidate}. */
+export interface KvLeaseCandidateOptions {
+  /** An open NATS connection with JetStream. Not closed by the candidate. */
+  nc: NatsConnection;
+  cluster: string;
+  /** Lease length in ms, the bucket TTL when the candidate creates the bucket. Default {@link DEFAULT_LEASE_MS}. */
+  leaseMs?: number;
+  value: Omit<LeaderInfo, 'epoch'>;
+  clock?: Clock;
+  logger?: LoggerLike;
+}
+
+/** A candidacy for the lease in JetStream KV on `nc` (see {@link LeaseCandidateHost}). */
+export class KvLeaseCandidate extends LeaseCandidateHost {
+  constructor(opts: KvLeaseCandidateOptions) {
+    const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
+    super({
+      kv: new NatsLeaseKv({ nc: opts.nc, cluster: opts.cluster, createTtlMs: leaseMs, timeoutMs: Math.max(250, Math.floor(leaseMs / 3)), logger: opts.logger }),
+      value: opts.value,
+      leaseMs,
+      clock: opts.clock,
+      logger: opts.logger,
+    });
   }
+}
 
-  #notifyAll(): void {
-    const leader = this.current();
-    for (const d of this.#detectors) this.#notify(d, leader);
-  }
+/** Options of {@link KvLeaderDetector}. */
+export interface KvLeaderDetectorOptions {
+  nc: NatsConnection;
+  cluster: string;
+  clock?: Clock;
+  logger?: LoggerLike;
+  /** When given, the bucket is created with this TTL if missing; otherwise the detector waits for a candidate to create it. */
+  leaseMs?: number;
+}
 
-  #notify(d: MemDetector, leader: LeaderInfo | undefined): void {
-    queueMicrotask(() => {
-      if (!d.active || (d.reported && sameLeader(d.last, leader))) return;
-      d.reported = true;
-      d.last = leader;
-      d.onChange(leader);
+/** Follows the lease in JetStream KV on `nc` (see {@link LeaderDetectorHost}). */
+export class KvLeaderDetector extends LeaderDetectorHost {
+  constructor(opts: KvLeaderDetectorOptions) {
+    super({
+      kv: new NatsLeaseKv({ nc: opts.nc, cluster: opts.cluster, createTtlMs: opts.leaseMs, logger: opts.logger }),
+      leaseMs: opts.leaseMs,
+      clock: opts.clock,
+      logger: opts.logger,
     });
   }
 }

@@ -1,18 +1,25 @@
 /**
- * Runs a master: hosts the master machine at its PID and feeds it leadership events from a lease
- * candidate. When leadership is lost the master resigns; the caller (`mesos-master`) exits so a
- * supervisor restarts it as a standby, as Mesos does.
+ * Runs a master: hosts the master machine at its PID, feeds it leadership events from a lease
+ * candidate, and performs its effects — reading and writing the registry, answering metrics
+ * requests, resigning the lease. A master that loses the lease goes back to standing by in the
+ * same process and contends again; nothing needs to restart it.
+ *
+ * Registry writes are retried until they are stored or the leadership they belong to ends: a
+ * NATS outage shorter than the lease delays them, it does not fail them.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { waitFor } from 'xstate';
-import { createMasterMachine, type MasterMachine } from '../actors/master/master.machine.ts';
+import { createMasterMachine, type MasterMachine, type MetricsEffect, type ResignEffect } from '../actors/master/master.machine.ts';
+import type { RegistryEffect } from '../actors/master/registry.ts';
 import type { MasterFlags } from '../actors/master/state.ts';
 import { pid as makePid } from '../protocols/pid.ts';
 import { depsFor, hostActor, type ActorHost } from './actor-host.ts';
 import { realClock } from './clock.ts';
 import type { Inspect } from './inspect.ts';
 import type { Logger } from './log.ts';
+import { MemoryRegistry, type RegistryStore } from './registry.ts';
 import type { Clock, LeaderInfo, LeaseCandidate, Transport } from './types.ts';
 
 /** How to start a master. */
@@ -22,13 +29,13 @@ export interface MasterOptions {
   logger: Logger;
   /** Builds this master's lease candidacy from the value it should publish. */
   lease: (value: Omit<LeaderInfo, 'epoch'>) => LeaseCandidate;
+  /** Where the registry lives; in memory (this process only) by default. */
+  registry?: RegistryStore;
   hostname?: string;
   flags?: Partial<MasterFlags>;
   clock?: Clock;
   inspect?: Inspect;
   runId?: string;
-  /** Called once when leadership is lost after being held. */
-  onResign?: (reason: string) => void;
 }
 
 /** A running master. */
@@ -36,10 +43,57 @@ export interface MasterHandle {
   readonly pid: string;
   readonly runId: string;
   readonly host: ActorHost<MasterMachine>;
+  readonly candidate: LeaseCandidate;
   /** Resolves when this master leads. */
   elected(timeoutMs?: number): Promise<void>;
+  /** Resolves when this master leads and has recovered (every agent re-registered or timed out). */
+  serving(timeoutMs?: number): Promise<void>;
+  /** Process metrics merged with the machine's (as `GetMetrics` answers). */
+  metrics(): Record<string, number>;
   /** Resigns (if leading) and stops. */
   stop(): Promise<void>;
+}
+
+/** Tracks how long the event loop is held: percentiles from Node's monitor, and the worst stall. */
+export class LoopMonitor {
+  readonly #h: IntervalHistogram;
+  #worst = 0;
+  #last = 0;
+  #timer: NodeJS.Timeout;
+
+  constructor(readonly intervalMs = 20) {
+    this.#h = monitorEventLoopDelay({ resolution: 10 });
+    this.#h.enable();
+    this.#last = performance.now();
+    // The lateness of a short interval timer is the longest the loop was held in between.
+    this.#timer = setInterval(() => {
+      const now = performance.now();
+      this.#worst = Math.max(this.#worst, now - this.#last - this.intervalMs);
+      this.#last = now;
+    }, this.intervalMs);
+    this.#timer.unref();
+  }
+
+  /** `event_loop_delay_max_ms`, `…_p99_ms`, `…_p50_ms` since start (or the last reset). */
+  metrics(prefix: string): Record<string, number> {
+    return {
+      [`${prefix}/event_loop_delay_max_ms`]: Math.max(this.#worst, this.#h.max / 1e6),
+      [`${prefix}/event_loop_delay_p99_ms`]: this.#h.percentile(99) / 1e6,
+      [`${prefix}/event_loop_delay_p50_ms`]: this.#h.percentile(50) / 1e6,
+    };
+  }
+
+  /** Starts measuring afresh (benchmarks measure a window). */
+  reset(): void {
+    this.#h.reset();
+    this.#worst = 0;
+    this.#last = performance.now();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#h.disable();
+  }
 }
 
 /** Starts a master and its candidacy. */
@@ -48,33 +102,95 @@ export function startMaster(opts: MasterOptions): MasterHandle {
   const pid = makePid(opts.cluster, 'master', runId);
   const hostname = opts.hostname ?? osHostname();
   const clock = opts.clock ?? realClock;
-  const host = hostActor(createMasterMachine(depsFor(clock)), { self: pid, runId, hostname, flags: opts.flags }, {
+  const registry = opts.registry ?? new MemoryRegistry();
+  const log = opts.logger.child({ actor: pid });
+  const loop = clock === realClock ? new LoopMonitor() : undefined;
+
+  /** The epoch an effect was emitted under still leads. */
+  const current = (epoch: number) => host.actor.getSnapshot().context.epoch === epoch && host.actor.getSnapshot().hasTag('leading');
+
+  /** Retries `fn` with backoff while the term lasts; resolves `undefined` once it ended. */
+  const retrying = async <T>(what: string, epoch: number, fn: () => Promise<T>): Promise<{ value: T } | undefined> => {
+    let delay = 50;
+    for (let attempt = 1; ; attempt++) {
+      if (!current(epoch)) return undefined;
+      try {
+        return { value: await fn() };
+      } catch (err) {
+        if (attempt === 1 || attempt % 20 === 0) log.warn({ err, attempt }, `${what} failed; retrying`);
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, delay));
+        delay = Math.min(2000, delay * 2);
+      }
+    }
+  };
+
+  const onEffect = (ev: { type: string }) => {
+    const epoch = host.actor.getSnapshot().context.epoch;
+    switch (ev.type) {
+      case 'effect.registryLoad':
+        void retrying('registry read', epoch, () => registry.load()).then((r) => {
+          if (r) host.send({ type: 'registry.loaded', epoch, snapshot: r.value });
+        });
+        break;
+      case 'effect.registry': {
+        const e = ev as RegistryEffect;
+        void retrying(`registry write (${e.op.op})`, epoch, () => registry.apply(e.op)).then((r) => {
+          if (r) host.send({ type: 'registry.applied', epoch, opId: e.opId });
+        });
+        break;
+      }
+      case 'effect.metrics': {
+        const e = ev as MetricsEffect;
+        host.sendMessage(e.to, { type: 'MetricsSnapshot', body: { metrics: { ...e.metrics, ...processMetrics() } } });
+        break;
+      }
+      case 'effect.resign':
+        candidate.resign((ev as ResignEffect).reason);
+        break;
+      default:
+        break;
+    }
+  };
+
+  const processMetrics = (): Record<string, number> => {
+    const m: Record<string, number> = { ...host.metrics.snapshot() };
+    Object.assign(m, loop?.metrics('master') ?? {});
+    m['system/mem_rss_bytes'] = process.memoryUsage().rss;
+    return m;
+  };
+
+  const host: ActorHost<MasterMachine> = hostActor(createMasterMachine(depsFor(clock)), { self: pid, runId, hostname, flags: opts.flags }, {
     pid,
     transport: opts.transport,
     logger: opts.logger,
     clock,
     inspect: opts.inspect,
+    onEmit: onEffect,
   });
   const candidate = opts.lease({ pid, hostname });
-  let resigned = false;
   candidate.start((e) => {
-    if (e.type === 'lease.acquired') opts.logger.info({ actorPid: pid, epoch: e.epoch }, 'elected leading master');
+    if (e.type === 'lease.acquired') log.info({ epoch: e.epoch }, 'elected leading master');
     host.send(e);
-    if (e.type === 'lease.lost' && !resigned && host.actor.getSnapshot().status === 'done') {
-      resigned = true;
-      opts.onResign?.(e.reason);
-    }
   });
   return {
     pid,
     runId,
     host,
+    candidate,
     elected: async (timeoutMs = 30_000) => {
       await waitFor(host.actor, (s) => s.hasTag('leading'), { timeout: timeoutMs });
+    },
+    serving: async (timeoutMs = 30_000) => {
+      await waitFor(host.actor, (s) => s.hasTag('serving'), { timeout: timeoutMs });
+    },
+    metrics: () => {
+      const s = host.actor.getSnapshot();
+      return { ...s.context.state.metrics, 'master/elected': s.hasTag('leading') ? 1 : 0, ...processMetrics() };
     },
     stop: async () => {
       await candidate.stop();
       host.stop();
+      loop?.stop();
     },
   };
 }

@@ -31,8 +31,10 @@ export interface BusStats {
   published: number;
   /** Handler invocations (one message reaching two subscriptions counts twice). */
   delivered: number;
-  /** Messages dropped by a filter or published on a closed transport. */
+  /** Messages dropped by a filter, published on a closed transport, or over the payload limit. */
   dropped: number;
+  /** Messages dropped for exceeding `maxPayload` (NATS refuses them at publish). */
+  oversized: number;
   /** Messages dequeued with no matching subscription. */
   unrouted: number;
   /** Messages waiting in the queue now. */
@@ -54,6 +56,8 @@ export interface MemoryBusOptions {
   logger?: LoggerLike;
   /** Maximum deliveries in one `settle()` before it gives up (livelock guard). Default 1e6. */
   maxSettle?: number;
+  /** Largest message published, like NATS' `max_payload`; larger ones are dropped. Default 1 MiB. */
+  maxPayload?: number;
 }
 
 /** Returns true when a NATS subject matches a subscription pattern (`*` = one token, `>` = the rest). */
@@ -96,6 +100,8 @@ export class MemoryBus {
   readonly #clock: Clock;
   readonly #log: LoggerLike | undefined;
   readonly #maxSettle: number;
+  /** The payload limit transports report; larger publishes are dropped (counted as `oversized`). */
+  readonly maxPayload: number;
   /** Subscriptions without wildcards, by subject. Arrays are replaced, never mutated. */
   readonly #literal = new Map<string, BusSub[]>();
   /** Wildcard subscriptions. Replaced, never mutated. */
@@ -107,7 +113,7 @@ export class MemoryBus {
   #settling = false;
   #scheduled = false;
   readonly #delayTimers = new Set<unknown>();
-  readonly #stats = { published: 0, delivered: 0, dropped: 0, unrouted: 0 };
+  readonly #stats = { published: 0, delivered: 0, dropped: 0, unrouted: 0, oversized: 0 };
 
   /** Creates an empty bus. */
   constructor(opts: MemoryBusOptions = {}) {
@@ -115,6 +121,7 @@ export class MemoryBus {
     this.#clock = opts.clock ?? realClock;
     this.#log = opts.logger;
     this.#maxSettle = opts.maxSettle ?? 1_000_000;
+    this.maxPayload = opts.maxPayload ?? 1024 * 1024;
   }
 
   /** A new transport attached to this bus. */
@@ -199,6 +206,12 @@ export class MemoryBus {
   /** @internal Used by {@link MemoryTransport}. */
   _publish(subject: string, data: Uint8Array): void {
     this.#stats.published++;
+    if (data.byteLength > this.maxPayload) {
+      this.#stats.dropped++;
+      this.#stats.oversized++;
+      this.#log?.warn({ subject, bytes: data.byteLength }, 'payload exceeds the bus limit; dropped');
+      return;
+    }
     const msg: BusMessage = { subject, data: data.slice() };
     if (this.#intercepts.length > 0) this.#runIntercepts(msg);
     let decision: FilterDecision = 'deliver';
@@ -327,6 +340,11 @@ export class MemoryTransport implements Transport {
   /** The bus this transport is attached to. */
   get bus(): MemoryBus {
     return this.#bus;
+  }
+
+  /** The bus's payload limit. */
+  get maxPayload(): number {
+    return this.#bus.maxPayload;
   }
 
   /** Enqueues a copy of `data` on the bus (subject to the bus's filters). */

@@ -122,6 +122,11 @@ export class NatsTransport implements Transport {
     return new NatsTransport(nc, opts.logger ? { logger: opts.logger } : {});
   }
 
+  /** The server's `max_payload` (1 MiB when the server does not say). */
+  get maxPayload(): number {
+    return this.nc.info?.max_payload ?? 1024 * 1024;
+  }
+
   /** Publishes `data` on `subject`; failures (closed, draining, bad subject) are logged and dropped. */
   publish(subject: string, data: Uint8Array): void {
     try {

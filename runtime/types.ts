@@ -17,6 +17,8 @@ export type RawHandler = (subject: string, data: Uint8Array) => void;
  * @see libprocess `ProcessBase::send` / `install`.
  */
 export interface Transport {
+  /** The largest message the bus carries, in bytes (NATS: the server's `max_payload`). */
+  readonly maxPayload: number;
   publish(subject: string, data: Uint8Array): void;
   subscribe(subject: string, handler: RawHandler): Subscription;
   /** Resolves once everything published so far has left this process. */
@@ -52,15 +54,20 @@ export interface LeaderInfo {
 /** Events a lease candidate reports. */
 export type LeaseEvent =
   | { type: 'lease.acquired'; epoch: number }
-  | { type: 'lease.lost'; reason: string };
+  /** The lease is gone; the candidate contends again. */
+  | { type: 'lease.lost'; reason: string }
+  /** Who leads, as a standing-by candidate sees it (`undefined`: nobody known). */
+  | { type: 'lease.leader'; leader?: { pid: string; epoch: number } };
 
 /**
  * One master's candidacy for the leader lease.
  * @see Mesos `LeaderContender` (ZooKeeper), DESIGN.md §4.
  */
 export interface LeaseCandidate {
-  /** Starts contending; events arrive through `onEvent`. */
+  /** Starts contending; events arrive through `onEvent`. After `lease.lost` it contends again. */
   start(onEvent: (e: LeaseEvent) => void): void;
+  /** Gives a held lease up (so another master takes over now) and contends again later. */
+  resign(reason: string): void;
   /** Gives the lease up if held (clean resign) and stops contending. */
   stop(): Promise<void>;
 }

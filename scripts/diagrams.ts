@@ -37,6 +37,8 @@ import { createAgentMachine } from '../actors/agent/agent.machine.ts';
 import { createExecutorMachine } from '../actors/executor/executor.machine.ts';
 import { createMasterMachine } from '../actors/master/master.machine.ts';
 import { createSchedulerDriverMachine } from '../actors/scheduler-driver/scheduler-driver.machine.ts';
+import { createCandidateMachine } from '../actors/lease/candidate.machine.ts';
+import { createDetectorMachine } from '../actors/lease/detector.machine.ts';
 
 /** Opens the generated block in a README. */
 export const DIAGRAM_BEGIN = '<!-- diagram:begin -->';
@@ -48,8 +50,13 @@ const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 /** Dependencies for building machines that are only inspected, never run. */
 const DUMMY_DEPS = { now: () => 0, newId: () => 'diagram' };
 
-/** The actors that have a README with a diagram, by folder name under `actors/`. */
+/**
+ * The machines that have a README with a diagram: by folder name under `actors/` (its
+ * `README.md`), or `folder/name` for a folder with several machines (`actors/folder/name.md`).
+ */
 const ACTORS: Record<string, () => AnyStateMachine> = {
+  'lease/candidate': () => createCandidateMachine(DUMMY_DEPS),
+  'lease/detector': () => createDetectorMachine(DUMMY_DEPS),
   master: () => createMasterMachine(DUMMY_DEPS),
   agent: () => createAgentMachine(DUMMY_DEPS),
   'scheduler-driver': () => createSchedulerDriverMachine(DUMMY_DEPS),
@@ -401,9 +408,9 @@ export function mermaidFor(machine: AnyStateMachine): string {
   return `${out.join('\n')}\n`;
 }
 
-/** The README path (relative to the repository, `/`-separated) of an actor folder. */
+/** The README path (relative to the repository, `/`-separated) of an actor folder or machine. */
 function readmePath(name: string): string {
-  return `actors/${name}/README.md`;
+  return name.includes('/') ? `actors/${name}.md` : `actors/${name}/README.md`;
 }
 
 /** Every actor README's diagram, by README path relative to the repository root. */
@@ -461,7 +468,7 @@ function main(args: string[]): number {
   for (const [path, diagram] of Object.entries(renderAll())) {
     const file = join(ROOT, path);
     const current = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
-    const name = path.split('/')[1]!;
+    const name = path.split('/').slice(1).join('/').replace(/\/README\.md$|\.md$/, '');
     const next = current === undefined ? template(name, diagram) : withDiagram(current, diagram);
     if (next === current) continue;
     stale.push(path);

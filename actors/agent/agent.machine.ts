@@ -1,26 +1,35 @@
 /**
- * The agent: finds the leading master, registers (re-registers once it has an id) with backoff,
- * launches executors for the tasks it is given, relays kills, framework messages and status
- * updates, and retries unacknowledged updates until the master confirms them.
+ * The agent: finds the leading master, registers (re-registers once it has an id) with jittered
+ * backoff, launches executors for the tasks it is given, relays kills, framework messages and
+ * status updates, and retries unacknowledged updates until the master confirms them.
  *
  * Three regions run side by side: `connection` (talking to the master), `executors` (talking to
  * executor processes, which goes on while the master is away) and `sweeper` (one timer for every
  * deadline, instead of a timer per update or executor).
  *
+ * The master's pings keep a registration alive: when they stop for the total ping timeout the
+ * master gave (or a ping says the master no longer counts the agent as registered), the agent
+ * re-registers. While it re-registers with a master that knows it, that master's tasks, kills and
+ * acknowledgements are handled, not dropped; status updates wait until it is registered again.
+ *
  * @see Mesos `src/slave/slave.cpp`.
  */
 import { assign, enqueueActions, setup } from 'xstate';
 import type { AgentInfo } from '../../protocols/records.ts';
-import { backoffMs, isFromMaster, log, send, type ActorDeps, type Inbound, type KnownMaster } from '../common.ts';
+import { backoffMs, isFromMaster, jitter, log, send, type ActorDeps, type Inbound, type KnownMaster } from '../common.ts';
 import {
   DEFAULT_AGENT_FLAGS,
   acknowledged,
+  disconnected,
   executorExited,
   executorStatusUpdate,
   executorToFramework,
   frameworkToExecutor,
   initialAgentState,
   killTask,
+  leave,
+  ping,
+  pingsStopped,
   registerExecutor,
   registered,
   registrationMessage,
@@ -49,10 +58,15 @@ export interface AgentContext {
   state: AgentState;
 }
 
-/** Local events from the runtime. */
+/** Local events from the runtime (and the one the sweeper raises). */
 export type AgentLocalEvent =
   | { type: 'detector.leaderChanged'; leader?: KnownMaster }
-  | { type: 'executor.exited'; frameworkId: string; executorId: string; containerId: string; status: number; message?: string };
+  | { type: 'executor.exited'; frameworkId: string; executorId: string; containerId: string; status: number; message?: string }
+  /** Stop cleanly: shut every executor down so each task ends with an update. */
+  | { type: 'agent.leave' }
+  /** Tell the master the agent is gone for good (after `agent.leave` settled). */
+  | { type: 'agent.unregister' }
+  | { type: 'agent.pingTimeout' };
 
 /** Every event the agent accepts. */
 export type AgentEvent =
@@ -90,6 +104,12 @@ export function createAgentMachine(deps: ActorDeps) {
     },
     guards: {
       isFromMaster: ({ context, event }) => 'from' in event && isFromMaster(context.state.master, event),
+      /** From our master, and we have an id it knows us by (we are re-registering, not new). */
+      isFromMasterKnowingUs: ({ context, event }) =>
+        'from' in event && isFromMaster(context.state.master, event) && context.state.agentId !== undefined,
+      /** Mesos `PingSlaveMessage.connected = false`: the master does not count us as registered. */
+      isDisconnectedPing: ({ context, event }) =>
+        event.type === 'Ping' && isFromMaster(context.state.master, event) && !event.body.connected,
       isNewLeader: ({ context, event }) =>
         event.type === 'detector.leaderChanged' && event.leader !== undefined &&
         (event.leader.pid !== context.state.master?.pid || event.leader.epoch !== context.state.master?.epoch),
@@ -103,6 +123,11 @@ export function createAgentMachine(deps: ActorDeps) {
       }),
       forgetMaster: assign(({ context }) => {
         context.state.master = undefined;
+        disconnected(context.state);
+        return { state: { ...context.state } };
+      }),
+      markDisconnected: assign(({ context }) => {
+        disconnected(context.state);
         return { state: { ...context.state } };
       }),
       sendRegistration: enqueueActions(({ context, enqueue }) => {
@@ -111,16 +136,33 @@ export function createAgentMachine(deps: ActorDeps) {
       }),
       bumpAttempt: assign({ attempt: ({ context }) => context.attempt + 1 }),
       recordRegistered: run((s, ev: Inbound<'AgentRegistered' | 'AgentReregistered'>, e) => [
-        log('info', `Registered with master as ${ev.body.agentId}`, { master: ev.from }),
-        ...registered(s, ev.body.agentId, e),
+        log('info', `${ev.type === 'AgentRegistered' ? 'Registered' : 'Re-registered'} with master as ${ev.body.agentId}`, { master: ev.from }),
+        ...registered(s, ev, e),
       ]),
+      resetAttempts: assign({ attempt: 0 }),
       runTask: run(runTask),
       killTask: run(killTask),
       shutdownFramework: run(shutdownFramework),
       acknowledged: run(acknowledged),
       frameworkToExecutor: run((s, ev) => frameworkToExecutor(s, ev)),
-      sendPong: enqueueActions(({ context, event, enqueue }) => {
-        if ('from' in event) enqueue.emit(send(event.from, { type: 'Pong', body: { agentId: context.state.agentId } }));
+      answerPing: run(ping),
+      logForcedReregistration: enqueueActions(({ enqueue }) => {
+        enqueue.emit(log('info', 'The master no longer counts this agent as registered; re-registering'));
+      }),
+      logPingTimeout: enqueueActions(({ context, enqueue }) => {
+        enqueue.emit(log('warn', `No ping from the master for ${context.state.masterPingTimeoutMs / 1000} s; re-registering`, { master: context.state.master?.pid }));
+      }),
+      checkPings: enqueueActions(({ context, enqueue }) => {
+        if (pingsStopped(context.state, env(context))) enqueue.raise({ type: 'agent.pingTimeout' });
+      }),
+      logDroppedBeforeRegistration: enqueueActions(({ context, event, enqueue }) => {
+        context.state.metrics['slave/dropped_before_registration'] = (context.state.metrics['slave/dropped_before_registration'] ?? 0) + 1;
+        if ('from' in event) enqueue.emit(log('warn', `Dropping ${event.type}: this agent has not registered with that master yet`, { from: event.from }));
+      }),
+      leave: run((s, _ev, e) => leave(s, e)),
+      sendUnregister: enqueueActions(({ context, enqueue }) => {
+        const { master, agentId } = context.state;
+        if (master && agentId) enqueue.emit(send(master.pid, { type: 'UnregisterAgent', body: { agentId } }));
       }),
       registerExecutor: run(registerExecutor),
       executorStatusUpdate: run(executorStatusUpdate),
@@ -133,7 +175,7 @@ export function createAgentMachine(deps: ActorDeps) {
     },
     delays: {
       registrationBackoff: ({ context }) =>
-        backoffMs(context.attempt, context.flags.registrationBackoffMs, context.flags.registrationBackoffMaxMs),
+        backoffMs(context.attempt, context.flags.registrationBackoffMs, context.flags.registrationBackoffMaxMs) * jitter(context.self, context.attempt),
       sweepInterval: ({ context }) => context.flags.sweepIntervalMs,
     },
   }).createMachine({
@@ -146,6 +188,10 @@ export function createAgentMachine(deps: ActorDeps) {
       state: initialAgentState(),
     }),
     type: 'parallel',
+    on: {
+      'agent.leave': { actions: 'leave' },
+      'agent.unregister': { actions: 'sendUnregister' },
+    },
     states: {
       connection: {
         initial: 'disconnected',
@@ -158,17 +204,24 @@ export function createAgentMachine(deps: ActorDeps) {
         states: {
           disconnected: {},
           registering: {
-            entry: 'sendRegistration',
+            entry: ['markDisconnected', 'sendRegistration'],
             after: { registrationBackoff: { target: 'registering', reenter: true, actions: 'bumpAttempt' } },
             on: {
               AgentRegistered: [
-                { guard: 'isFromMaster', target: 'registered', actions: 'recordRegistered' },
+                { guard: 'isFromMaster', target: 'registered', actions: ['recordRegistered', 'resetAttempts'] },
                 { actions: 'logNotFromMaster' },
               ],
               AgentReregistered: [
-                { guard: 'isFromMaster', target: 'registered', actions: 'recordRegistered' },
+                { guard: 'isFromMaster', target: 'registered', actions: ['recordRegistered', 'resetAttempts'] },
                 { actions: 'logNotFromMaster' },
               ],
+              // A master that already knows us may go on sending work while we re-register.
+              RunTask: [{ guard: 'isFromMasterKnowingUs', actions: 'runTask' }, { actions: 'logDroppedBeforeRegistration' }],
+              KillTask: [{ guard: 'isFromMasterKnowingUs', actions: 'killTask' }, { actions: 'logDroppedBeforeRegistration' }],
+              ShutdownFramework: [{ guard: 'isFromMasterKnowingUs', actions: 'shutdownFramework' }, { actions: 'logDroppedBeforeRegistration' }],
+              StatusUpdateAcknowledgement: [{ guard: 'isFromMasterKnowingUs', actions: 'acknowledged' }, { actions: 'logDroppedBeforeRegistration' }],
+              FrameworkToExecutor: [{ guard: 'isFromMasterKnowingUs', actions: 'frameworkToExecutor' }, { actions: 'logDroppedBeforeRegistration' }],
+              Ping: [{ guard: 'isFromMaster', actions: 'answerPing' }, { actions: 'logNotFromMaster' }],
             },
           },
           registered: {
@@ -182,7 +235,12 @@ export function createAgentMachine(deps: ActorDeps) {
               ShutdownFramework: [{ guard: 'isFromMaster', actions: 'shutdownFramework' }, { actions: 'logNotFromMaster' }],
               StatusUpdateAcknowledgement: [{ guard: 'isFromMaster', actions: 'acknowledged' }, { actions: 'logNotFromMaster' }],
               FrameworkToExecutor: [{ guard: 'isFromMaster', actions: 'frameworkToExecutor' }, { actions: 'logNotFromMaster' }],
-              Ping: [{ guard: 'isFromMaster', actions: 'sendPong' }, { actions: 'logNotFromMaster' }],
+              Ping: [
+                { guard: 'isDisconnectedPing', target: 'registering', actions: ['answerPing', 'logForcedReregistration', 'resetAttempts'] },
+                { guard: 'isFromMaster', actions: 'answerPing' },
+                { actions: 'logNotFromMaster' },
+              ],
+              'agent.pingTimeout': { target: 'registering', actions: ['logPingTimeout', 'resetAttempts'] },
             },
           },
         },
@@ -198,7 +256,7 @@ export function createAgentMachine(deps: ActorDeps) {
       sweeper: {
         initial: 'waiting',
         states: {
-          waiting: { after: { sweepInterval: { target: 'waiting', reenter: true, actions: 'sweep' } } },
+          waiting: { after: { sweepInterval: { target: 'waiting', reenter: true, actions: ['sweep', 'checkPings'] } } },
         },
       },
     },

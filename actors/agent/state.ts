@@ -33,7 +33,7 @@ export interface AgentFlags {
   /** First status-update retry; doubles up to `statusUpdateRetryMaxMs`. */
   statusUpdateRetryMs: number;
   statusUpdateRetryMaxMs: number;
-  /** How often deadlines (retries, registration timeouts) are checked. */
+  /** How often deadlines (retries, registration timeouts, the master's pings) are checked. */
   sweepIntervalMs: number;
 }
 
@@ -96,11 +96,27 @@ export type AgentEmitted = SendEvent | LogEvent | AgentEffect;
 export interface AgentState {
   agentId?: string;
   master?: KnownMaster;
+  /**
+   * Registered with `master`: status updates flow only then (Mesos pauses its status-update
+   * manager while disconnected and resumes it on re-registration).
+   */
+  connected: boolean;
+  /** When the master last pinged (or admitted) this agent. */
+  lastPingAt: number;
+  /** Without a ping for this long, the agent re-registers. Set by the master at registration. */
+  masterPingTimeoutMs: number;
+  /** The agent is stopping: its executors are being shut down and new tasks are refused. */
+  leaving: boolean;
   frameworks: Map<string, FrameworkInfo>;
+  /** Frameworks the master removed, being shut down here: no new tasks, no more updates. */
+  terminating: Set<string>;
   executors: Map<string, ExecutorEntry>;
   streams: Map<string, UpdateStream>;
   metrics: Record<string, number>;
 }
+
+/** Mesos' `DEFAULT_MASTER_PING_TIMEOUT`: 15 s × 5, until the master says otherwise. */
+export const DEFAULT_MASTER_PING_TIMEOUT_MS = 75_000;
 
 /** What handlers need besides the state. */
 export interface AgentEnv {
@@ -113,7 +129,17 @@ export interface AgentEnv {
 
 /** An empty state. */
 export function initialAgentState(): AgentState {
-  return { frameworks: new Map(), executors: new Map(), streams: new Map(), metrics: {} };
+  return {
+    connected: false,
+    lastPingAt: 0,
+    masterPingTimeoutMs: DEFAULT_MASTER_PING_TIMEOUT_MS,
+    leaving: false,
+    frameworks: new Map(),
+    terminating: new Set(),
+    executors: new Map(),
+    streams: new Map(),
+    metrics: {},
+  };
 }
 
 type Out = AgentEmitted[];
@@ -127,22 +153,36 @@ function toMaster(s: AgentState, msg: Message, out: Out): void {
   if (s.master) out.push(send(s.master.pid, msg));
 }
 
-/** The registration message for the current state: first registration or re-registration. */
+/**
+ * The registration message for the current state: a first registration, or a re-registration
+ * reporting every task the agent has — queued ones as TASK_STAGING, terminal ones whose updates
+ * are not yet acknowledged included — in its latest state, with the update in flight
+ * (`statusUpdateState`/`statusUpdateUuid`), so that a new master loses nothing.
+ * @see Mesos `Slave::doReliableRegistration`
+ */
 export function registrationMessage(s: AgentState, env: AgentEnv): Message {
   if (!s.agentId) return { type: 'RegisterAgent', body: { agent: env.info, version: '1' } };
   const tasks: Task[] = [];
   const executors: ExecutorInfo[] = [];
+  const frameworks: FrameworkInfo[] = [];
   for (const e of s.executors.values()) {
-    if (e.phase === 'terminated') continue;
-    if (!e.commandExecutor) executors.push({ ...e.info, frameworkId: e.frameworkId });
-    for (const t of e.tasks.values()) tasks.push(t);
+    if (s.terminating.has(e.frameworkId)) continue;
+    if (!e.commandExecutor && e.phase !== 'terminated') executors.push({ ...e.info, frameworkId: e.frameworkId });
+    for (const t of e.tasks.values()) tasks.push(withStream(s, t));
     for (const t of e.queued) tasks.push(taskOf(t, e, s.agentId));
   }
-  const frameworks = [...s.frameworks.values()];
+  for (const [id, info] of s.frameworks) if (!s.terminating.has(id)) frameworks.push(info);
   return {
     type: 'ReregisterAgent',
     body: { agent: { ...env.info, id: s.agentId }, version: '1', tasks, executors, frameworks },
   };
+}
+
+/** A task with the update its stream has in flight. */
+function withStream(s: AgentState, t: Task): Task {
+  const head = s.streams.get(key(t.frameworkId, t.taskId))?.pending[0];
+  if (!head) return t;
+  return { ...t, statusUpdateState: head.status.state, statusUpdateUuid: head.uuid };
 }
 
 function taskOf(t: TaskInfo, e: ExecutorEntry, agentId: string): Task {
@@ -158,17 +198,67 @@ function taskOf(t: TaskInfo, e: ExecutorEntry, agentId: string): Task {
   return task;
 }
 
-/** `AgentRegistered` / `AgentReregistered`: remember the id and resend every pending update. */
-export function registered(s: AgentState, agentId: string, env: AgentEnv): Out {
+/**
+ * `AgentRegistered` / `AgentReregistered`: remember the id, note how long the master may go
+ * without pinging, answer its reconciliation requests (tasks it has here that the report lacked),
+ * then resend the head of every pending update stream. @see `Slave::registered`, `reregistered`
+ */
+export function registered(s: AgentState, ev: Inbound<'AgentRegistered' | 'AgentReregistered'>, env: AgentEnv): Out {
   const out: Out = [];
-  s.agentId = agentId;
+  s.agentId = ev.body.agentId;
+  s.connected = true;
+  s.lastPingAt = env.now;
+  s.masterPingTimeoutMs = ev.body.connection.totalPingTimeoutSeconds * 1000;
+  if (ev.type === 'AgentReregistered') {
+    for (const r of ev.body.reconciliations ?? []) reconcileTasks(s, r, env, out);
+  }
   for (const st of s.streams.values()) sendHead(s, st, env, out);
   return out;
 }
 
+/**
+ * The master has these tasks here but the agent's report lacked them: each one the agent does not
+ * know was never delivered, and is reported TASK_LOST (TASK_DROPPED for partition-aware
+ * frameworks), reliably. @see `Slave::reregistered` (MasterSlaveReconciliationTest.ReconcileLostTask)
+ */
+function reconcileTasks(s: AgentState, r: { frameworkId: string; framework: FrameworkInfo; taskIds: string[] }, env: AgentEnv, out: Out): void {
+  const pa = r.framework.capabilities?.includes('PARTITION_AWARE') ?? false;
+  for (const taskId of r.taskIds) {
+    if (findExecutorOfTask(s, r.frameworkId, taskId) || s.streams.has(key(r.frameworkId, taskId))) continue;
+    const status: TaskStatus = {
+      taskId,
+      state: pa ? 'TASK_DROPPED' : 'TASK_LOST',
+      reason: 'REASON_RECONCILIATION',
+      source: 'SOURCE_AGENT',
+      message: 'Reconciliation: task unknown to the agent',
+      timestamp: env.now,
+    };
+    if (s.agentId) status.agentId = s.agentId;
+    bump(s, 'slave/reconciled_unknown_tasks');
+    enqueueUpdate(s, { frameworkId: r.frameworkId, status, uuid: env.newId(), ...(s.agentId ? { agentId: s.agentId } : {}) }, env, out);
+  }
+}
+
+/** The agent lost its master (a new one leads, or pings stopped): updates wait until it re-registers. */
+export function disconnected(s: AgentState): void {
+  s.connected = false;
+}
+
+/** `Ping` from the master: note the time and answer. */
+export function ping(s: AgentState, ev: Inbound<'Ping'>, env: AgentEnv): Out {
+  s.lastPingAt = env.now;
+  return [send(ev.from, { type: 'Pong', body: s.agentId ? { agentId: s.agentId } : {} })];
+}
+
+/** True when the master has not pinged this registered agent for its whole ping timeout. @see `Slave::pingTimeout` */
+export function pingsStopped(s: AgentState, env: AgentEnv): boolean {
+  return s.connected && env.now - s.lastPingAt > s.masterPingTimeoutMs;
+}
+
+/** Sends the oldest pending update of a stream, carrying the newest state as `latestState`. */
 function sendHead(s: AgentState, st: UpdateStream, env: AgentEnv, out: Out): void {
   const head = st.pending[0];
-  if (!head || !s.master || !s.agentId) return;
+  if (!head || !s.master || !s.agentId || !s.connected) return;
   const update = { ...head, agentId: s.agentId };
   const latest = st.pending[st.pending.length - 1]!.status.state;
   if (latest !== head.status.state) update.latestState = latest;
@@ -252,6 +342,18 @@ function findExecutorOfTask(s: AgentState, frameworkId: string, taskId: string):
 export function runTask(s: AgentState, ev: Inbound<'RunTask'>, env: AgentEnv): Out {
   const out: Out = [];
   const { frameworkId, framework, task } = ev.body;
+  if (s.terminating.has(frameworkId)) {
+    out.push(log('warn', `Ignoring task ${task.taskId}: framework ${frameworkId} is being shut down`));
+    return out;
+  }
+  if (s.leaving) {
+    // Answered, not dropped: the master frees the resources and the framework may relaunch.
+    const pa = framework.capabilities?.includes('PARTITION_AWARE') ?? false;
+    const status: TaskStatus = { taskId: task.taskId, state: pa ? 'TASK_DROPPED' : 'TASK_LOST', reason: 'REASON_AGENT_RESTARTED', source: 'SOURCE_AGENT', message: 'The agent is shutting down', timestamp: env.now };
+    if (s.agentId) status.agentId = s.agentId;
+    enqueueUpdate(s, { frameworkId, status, uuid: env.newId(), ...(s.agentId ? { agentId: s.agentId } : {}) }, env, out);
+    return out;
+  }
   s.frameworks.set(frameworkId, { ...framework, id: frameworkId });
   const commandExecutor = !task.executor;
   const info: ExecutorInfo = task.executor ?? {
@@ -358,6 +460,7 @@ export function executorStatusUpdate(s: AgentState, ev: Inbound<'StatusUpdate'>,
 export function killTask(s: AgentState, ev: Inbound<'KillTask'>, env: AgentEnv): Out {
   const out: Out = [];
   const { frameworkId, taskId } = ev.body;
+  if (s.terminating.has(frameworkId)) return out; // nobody would acknowledge the update
   const e = findExecutorOfTask(s, frameworkId, taskId);
   if (!e) {
     const status: TaskStatus = { taskId, state: 'TASK_LOST', reason: 'REASON_TASK_UNKNOWN', source: 'SOURCE_AGENT', message: 'Cannot find task', timestamp: env.now };
@@ -369,9 +472,9 @@ export function killTask(s: AgentState, ev: Inbound<'KillTask'>, env: AgentEnv):
     const [t] = e.queued.splice(qi, 1);
     e.tasks.set(taskId, taskOf(t!, e, s.agentId ?? ''));
     agentUpdate(s, e, taskId, 'TASK_KILLED', 'REASON_TASK_UNKNOWN', 'Killed before delivery to the executor', env, out);
-    if (e.queued.length === 0 && e.tasks.size === 0 || [...e.tasks.values()].every((x) => isTerminalState(x.state))) {
-      if (e.phase === 'launching') shutdownExecutor(e, env, out);
-    }
+    // A launching executor left with nothing to run is not needed; one with other queued tasks is.
+    const idle = e.queued.length === 0 && [...e.tasks.values()].every((x) => isTerminalState(x.state));
+    if (idle && e.phase === 'launching') shutdownExecutor(e, env, out);
     return out;
   }
   if (e.pid) out.push(send(e.pid, { type: 'KillTask', body: { frameworkId, taskId, agentId: s.agentId } }));
@@ -391,13 +494,58 @@ function shutdownExecutor(e: ExecutorEntry, env: AgentEnv, out: Out): void {
   });
 }
 
-/** `ShutdownFramework`: shut down every executor of the framework. */
+/**
+ * `ShutdownFramework`: the master removed the framework. Every executor of it is shut down, its
+ * update streams are closed (nobody will acknowledge them), and its executors' exits produce no
+ * updates. @see `Slave::shutdownFramework`, `Slave::removeFramework`
+ */
 export function shutdownFramework(s: AgentState, ev: Inbound<'ShutdownFramework'>, env: AgentEnv): Out {
   const out: Out = [];
-  for (const e of s.executors.values()) {
-    if (e.frameworkId === ev.body.frameworkId) shutdownExecutor(e, env, out);
+  const fwId = ev.body.frameworkId;
+  s.terminating.add(fwId);
+  for (const [k, e] of s.executors) {
+    if (e.frameworkId !== fwId) continue;
+    if (e.phase === 'terminated') s.executors.delete(k);
+    else shutdownExecutor(e, env, out);
   }
+  let closed = 0;
+  for (const [k, st] of s.streams) {
+    if (st.frameworkId !== fwId) continue;
+    s.streams.delete(k);
+    closed += st.pending.length;
+  }
+  if (closed > 0) bump(s, 'slave/status_updates_discarded', closed);
+  forgetFrameworkIfIdle(s, fwId);
+  out.push(log('info', `Shutting down framework ${fwId}`, { pendingUpdatesDiscarded: closed }));
   return out;
+}
+
+/** A terminating framework with no executor left is forgotten. */
+function forgetFrameworkIfIdle(s: AgentState, fwId: string): void {
+  if (!s.terminating.has(fwId)) return;
+  for (const e of s.executors.values()) if (e.frameworkId === fwId) return;
+  s.terminating.delete(fwId);
+  s.frameworks.delete(fwId);
+}
+
+/**
+ * The agent is stopping (SIGTERM): every executor is shut down, so each task ends with an update
+ * the master will see; new tasks are refused. The runtime sends `UnregisterAgent` once the
+ * updates are acknowledged (or its patience ends).
+ */
+export function leave(s: AgentState, env: AgentEnv): Out {
+  const out: Out = [];
+  s.leaving = true;
+  for (const e of s.executors.values()) shutdownExecutor(e, env, out);
+  out.push(log('info', `Shutting down ${s.executors.size} executor(s) before leaving the cluster`));
+  return out;
+}
+
+/** True when nothing is left to report: no executor runs and every update is acknowledged. */
+export function isIdle(s: AgentState): boolean {
+  for (const e of s.executors.values()) if (e.phase !== 'terminated') return false;
+  for (const st of s.streams.values()) if (st.pending.length > 0) return false;
+  return true;
 }
 
 /**
@@ -413,6 +561,11 @@ export function executorExited(
   const k = key(ev.frameworkId, ev.executorId);
   const e = s.executors.get(k);
   if (!e || e.containerId !== ev.containerId || e.phase === 'terminated') return out;
+  if (s.terminating.has(e.frameworkId)) {
+    s.executors.delete(k);
+    forgetFrameworkIfIdle(s, e.frameworkId);
+    return out;
+  }
   const wasTerminating = e.phase === 'terminating';
   const reason: TaskReason = e.phase === 'launching' && ev.message ? 'REASON_CONTAINER_LAUNCH_FAILED' : 'REASON_EXECUTOR_TERMINATED';
   e.phase = 'terminated';
@@ -433,7 +586,7 @@ export function executorExited(
 /** Periodic sweep: retry overdue status updates (doubling the interval) and time out executors that never registered. */
 export function sweep(s: AgentState, env: AgentEnv): Out {
   const out: Out = [];
-  if (s.master && s.agentId) {
+  if (s.master && s.agentId && s.connected) {
     for (const st of s.streams.values()) {
       if (st.sentAt === undefined || st.pending.length === 0) continue;
       if (env.now - st.sentAt < st.retryMs) continue;

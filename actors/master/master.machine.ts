@@ -1,47 +1,59 @@
 /**
- * The master: contends for leadership, then keeps the soft state of agents, frameworks, offers and
- * tasks, runs the allocator every allocation interval and after events that free or add resources,
- * and relays launches, kills, status updates and acknowledgements.
+ * The master's life as a statechart.
  *
- * All decisions are in `state.ts` and the allocator; this machine routes events to them and emits
- * what they return.
+ * - `standby`: another master leads (or nobody does yet). Messages are ignored; the leader is
+ *   logged as the lease reports it. Entering `standby` drops all soft state: a master that lost
+ *   its lease never serves again on what it held.
+ * - `leading` (parallel):
+ *   - `phase`: `recovering.loadingRegistry` reads the registry; messages arriving meanwhile are
+ *     kept and handled once it is read, so nothing is lost between winning the lease and serving.
+ *     `recovering.awaitingAgents`: the registry's agents are *recovering* until they re-register;
+ *     after `agentReregisterTimeout` the rest are marked unreachable. Then `serving`.
+ *   - `allocator`: event-triggered allocation, batched — handlers only mark what they touched, and
+ *     one step per turn of the loop serves every mark (`offers.ts`).
+ *   - `batch`: the periodic allocation every `allocationInterval`.
+ *   - `sweeper`: one timer for every per-agent and per-framework deadline (pings, heartbeats,
+ *     failover timeouts), instead of a timer per entity.
+ *
+ * Every handler is a pure function over the soft state (`agents.ts`, `frameworks.ts`, `tasks.ts`,
+ * `offers.ts`, `leadership.ts`). Handlers validate before they change anything; one that throws
+ * found a broken invariant, and the leadership ends (`master.abdicate`, Mesos' `CHECK`) rather than
+ * serve half-updated state. The runtime then resigns the lease and contends again.
  *
  * @see Mesos `src/master/master.cpp`.
  */
 import { assign, enqueueActions, setup } from 'xstate';
 import type { MessageType } from '../../protocols/messages.ts';
-import { log, type ActorDeps, type Inbound, type LogEvent, type SendEvent } from '../common.ts';
+import { kindOf } from '../../protocols/pid.ts';
+import { log, type ActorDeps, type Inbound } from '../common.ts';
+import { pong, registerAgent, reregisterAgent, recoveredAgentsTimedOut, unregisterAgent } from './agents.ts';
+import { deactivateFramework, frameworkOf, subscribeFramework, teardownFramework, touchFramework } from './frameworks.ts';
+import { masterMetrics, operatorUpdate, registryApplied, registryLoaded, sweep } from './leadership.ts';
+import { allocationStep, declineOffers, expireOffers, planRevocations, requestResources, reviveOffers, startBatch, suppressOffers } from './offers.ts';
+import { reassemble } from './reassembly.ts';
+import type { RegistryEffect, RegistryLoadEffect, RegistrySnapshot } from './registry.ts';
 import {
   DEFAULT_MASTER_FLAGS,
-  acknowledgeStatusUpdate,
-  allocateOffers,
-  deactivateFramework,
-  declineOffers,
-  executorToFramework,
-  exitedExecutor,
-  expireOffers,
-  frameworkOf,
-  frameworkToExecutor,
+  allocationWanted,
+  bump,
   initialMasterState,
-  killTask,
-  launchTasks,
-  operatorUpdate,
-  planRevocations,
-  reconcileTasks,
-  requestResources,
-  registerAgent,
-  reregisterAgent,
-  reviveOffers,
-  statusUpdate,
-  subscribeFramework,
-  suppressOffers,
-  teardownFramework,
-  unregisterAgent,
   type FrameworkEntry,
+  type MasterEmitted,
   type MasterEnv,
   type MasterFlags,
   type MasterState,
+  type Out,
 } from './state.ts';
+import {
+  acknowledgeStatusUpdate,
+  executorToFramework,
+  exitedExecutor,
+  frameworkToExecutor,
+  killTask,
+  launchTasks,
+  reconcileTasks,
+  statusUpdate,
+} from './tasks.ts';
 
 /** What the master is started with. */
 export interface MasterInput {
@@ -59,15 +71,24 @@ export interface MasterContext {
   runId: string;
   hostname: string;
   flags: MasterFlags;
-  /** Leadership epoch (the lease revision); 0 until leading. */
+  /** Leadership epoch (the lease's fencing token); 0 while standing by. */
   epoch: number;
   state: MasterState;
+  /** Messages that arrived while the registry was being read, in order. */
+  deferred: Inbound[];
 }
 
 /** Local events from the runtime. */
 export type MasterLocalEvent =
   | { type: 'lease.acquired'; epoch: number }
-  | { type: 'lease.lost'; reason: string };
+  | { type: 'lease.lost'; reason: string }
+  /** Who leads, as a standby's lease sees it. */
+  | { type: 'lease.leader'; leader?: { pid: string; epoch: number } }
+  | { type: 'registry.loaded'; epoch: number; snapshot: RegistrySnapshot }
+  | { type: 'registry.applied'; epoch: number; opId: number }
+  | { type: 'registry.failed'; epoch: number; opId?: number; error: string }
+  | { type: 'allocation.requested' }
+  | { type: 'master.abdicate'; reason: string };
 
 /** Messages the master handles. */
 export type MasterMessageType =
@@ -75,26 +96,88 @@ export type MasterMessageType =
   | 'ExecutorToFramework' | 'SubscribeFramework' | 'TeardownFramework' | 'DeactivateFramework' | 'LaunchTasks'
   | 'DeclineOffers' | 'ReviveOffers' | 'SuppressOffers' | 'KillTask' | 'AcknowledgeStatusUpdate' | 'ReconcileTasks'
   | 'FrameworkToExecutor' | 'UpdateAgentResources' | 'RequestResources' | 'UpdateQuota' | 'UpdateWeights'
-  | 'UpdateWhitelist';
+  | 'UpdateWhitelist' | 'Heartbeat' | 'GetMetrics';
 
 /** Every event the master accepts. */
 export type MasterEvent = MasterLocalEvent | Inbound<MasterMessageType>;
 
-type Emitted = SendEvent | LogEvent;
+/** Asks the runtime to answer `to` with the master's metrics (it adds the process's own). */
+export interface MetricsEffect {
+  type: 'effect.metrics';
+  to: string;
+  metrics: Record<string, number>;
+}
 
-/** Messages a scheduler sends on behalf of a framework id (checked against the sender's PID). */
-const FRAMEWORK_CALLS = new Set<MessageType>([
-  'TeardownFramework', 'DeactivateFramework', 'LaunchTasks', 'DeclineOffers', 'ReviveOffers', 'SuppressOffers',
-  'KillTask', 'AcknowledgeStatusUpdate', 'ReconcileTasks', 'FrameworkToExecutor', 'RequestResources',
-]);
+/** Asks the runtime to give the lease up (the leadership ended on a broken invariant or a registry failure). */
+export interface ResignEffect {
+  type: 'effect.resign';
+  reason: string;
+}
 
-/**
- * Builds the master machine. `deps` supplies time and ids so that the machine stays pure.
- */
+type Emitted = MasterEmitted | MetricsEffect | ResignEffect | RegistryEffect | RegistryLoadEffect;
+
+/** Calls a scheduler makes for a framework: accepted only from that framework's scheduler PID. */
+type FrameworkCall = 'TeardownFramework' | 'DeactivateFramework' | 'LaunchTasks' | 'DeclineOffers' | 'ReviveOffers'
+  | 'SuppressOffers' | 'KillTask' | 'AcknowledgeStatusUpdate' | 'ReconcileTasks' | 'FrameworkToExecutor'
+  | 'RequestResources' | 'Heartbeat';
+
+/** How the master handles a call of `T` from its framework's scheduler. */
+type FrameworkHandler<T extends FrameworkCall> = (s: MasterState, fw: FrameworkEntry, ev: Inbound<T>, env: MasterEnv) => Out;
+
+const FRAMEWORK_HANDLERS: { [T in FrameworkCall]: FrameworkHandler<T> } = {
+  TeardownFramework: (s, fw, _ev, env) => teardownFramework(s, fw, env),
+  DeactivateFramework: (s, fw, _ev, env) => deactivateFramework(s, fw, env),
+  LaunchTasks: launchTasks,
+  DeclineOffers: declineOffers,
+  ReviveOffers: (s, fw, ev) => reviveOffers(s, fw, ev.body.roles),
+  SuppressOffers: (s, fw, ev) => suppressOffers(s, fw, ev.body.roles),
+  KillTask: killTask,
+  AcknowledgeStatusUpdate: acknowledgeStatusUpdate,
+  ReconcileTasks: reconcileTasks,
+  FrameworkToExecutor: frameworkToExecutor,
+  RequestResources: requestResources,
+  Heartbeat: () => [],
+};
+
+/** Builds the master machine. `deps` supplies time and ids so that the machine stays pure. */
 export function createMasterMachine(deps: ActorDeps) {
   const env = (c: MasterContext): MasterEnv => ({
     self: c.self, runId: c.runId, hostname: c.hostname, epoch: c.epoch, now: deps.now(), flags: c.flags,
   });
+
+  /**
+   * Wraps a handler as an action: runs it, emits what it returns, asks for an allocation step when
+   * it marked anything, and ends the leadership if it threw (a broken invariant).
+   */
+  const handle = <E>(fn: (s: MasterState, ev: E, e: MasterEnv, c: MasterContext) => Out) =>
+    enqueueActions<MasterContext, MasterEvent, unknown, MasterEvent, never, never, never, never, Emitted>(({ context, event, enqueue }) => {
+      const s = context.state;
+      let out: Out;
+      try {
+        out = fn(s, event as E, env(context), context);
+      } catch (err) {
+        bump(s, 'master/invariant_failures');
+        enqueue.emit(log('error', `Ending leadership: handling ${event.type} broke an invariant`, { error: String(err) }));
+        enqueue.raise({ type: 'master.abdicate', reason: `${event.type}: ${String(err)}` });
+        return;
+      }
+      for (const o of out) enqueue.emit(o);
+      if (allocationWanted(s)) enqueue.raise({ type: 'allocation.requested' });
+      enqueue.assign({ state: { ...s } });
+    });
+
+  /** A scheduler's call: handled for the framework it names, once its PID is checked. */
+  const frameworkCall = <T extends FrameworkCall>(type: T) =>
+    handle<Inbound<T>>((s, ev, e) => {
+      const fw = frameworkOf(s, ev.body.frameworkId, ev.from)!;
+      touchFramework(fw, e);
+      return FRAMEWORK_HANDLERS[type](s, fw, ev, e);
+    });
+
+  const fromScheduler = (type: FrameworkCall) => [
+    { guard: 'isFromItsScheduler' as const, actions: `handle${type}` as const },
+    { actions: 'logNotFromItsScheduler' as const },
+  ];
 
   return setup({
     types: {
@@ -103,131 +186,240 @@ export function createMasterMachine(deps: ActorDeps) {
       events: {} as MasterEvent,
       emitted: {} as Emitted,
     },
+    guards: {
+      /** A bus message (not a local event). */
+      isBusMessage: ({ event }) => 'from' in event,
+      /** Mesos `Master::validateFrameworkId`-style check: the call names a framework its sender schedules. */
+      isFromItsScheduler: ({ context, event }) =>
+        'from' in event && 'frameworkId' in event.body && frameworkOf(context.state, (event.body as { frameworkId: string }).frameworkId, event.from) !== undefined,
+      /** Sent by an operator (the operator API tears frameworks down too). */
+      isFromOperator: ({ event }) => 'from' in event && kindOf(event.from) === 'operator',
+      /** Every agent the registry listed has re-registered (or been marked unreachable). */
+      hasNoRecoveringAgents: ({ context }) => context.state.recovered.size === 0,
+      /** A registry answer for this leadership (not one of an earlier term). */
+      isCurrentTerm: ({ context, event }) => 'epoch' in event && event.epoch === context.epoch,
+    },
     actions: {
-      recordEpoch: assign({
-        epoch: ({ event }) => (event.type === 'lease.acquired' ? event.epoch : 0),
+      recordEpoch: assign(({ context, event }) => {
+        if (event.type !== 'lease.acquired') return {};
+        const state = initialMasterState(context.flags);
+        state.electedAt = deps.now();
+        return { epoch: event.epoch, state, deferred: [] };
       }),
-      /** Routes an agent or scheduler message to its handler and allocates when resources changed. */
-      handleMessage: enqueueActions(({ context, event, enqueue }) => {
-        if (!('from' in event)) return;
-        const s = context.state;
-        const e = env(context);
-        let out: SendEvent[] = [];
-        let reallocate: Set<string> | 'all' | undefined;
-        let fw: FrameworkEntry | undefined;
-        if (FRAMEWORK_CALLS.has(event.type) && 'frameworkId' in event.body) {
-          fw = frameworkOf(s, event.body.frameworkId, event.from);
-          if (!fw) {
-            enqueue.emit(log('warn', `Ignoring ${event.type} for framework ${event.body.frameworkId} because it was not sent by its scheduler`, { from: event.from }));
-            s.metrics['master/dropped_messages'] = (s.metrics['master/dropped_messages'] ?? 0) + 1;
-            return;
-          }
-        }
-        try {
-        switch (event.type) {
-          case 'RegisterAgent': {
-            out = registerAgent(s, event, e);
-            // Event-triggered allocation over the new agent only.
-            const id = s.agentsByPid.get(event.from);
-            reallocate = id ? new Set([id]) : undefined;
-            break;
-          }
-          case 'ReregisterAgent': out = reregisterAgent(s, event, e); reallocate = 'all'; break;
-          case 'UnregisterAgent': out = unregisterAgent(s, event, e); reallocate = 'all'; break;
-          case 'SubscribeFramework': out = subscribeFramework(s, event, e); reallocate = 'all'; break;
-          case 'TeardownFramework': out = teardownFramework(s, fw!, e); reallocate = 'all'; break;
-          case 'DeactivateFramework': out = deactivateFramework(s, fw!, e); reallocate = 'all'; break;
-          case 'LaunchTasks': out = launchTasks(s, fw!, event, e); break;
-          case 'DeclineOffers': out = declineOffers(s, fw!, event, e); break;
-          case 'ReviveOffers': out = reviveOffers(s, fw!, event.body.roles); reallocate = 'all'; break;
-          case 'SuppressOffers': out = suppressOffers(s, fw!, event.body.roles); break;
-          case 'KillTask': out = killTask(s, fw!, event, e); break;
-          case 'AcknowledgeStatusUpdate': out = acknowledgeStatusUpdate(s, fw!, event, e); break;
-          case 'ReconcileTasks': out = reconcileTasks(s, fw!, event, e); break;
-          case 'FrameworkToExecutor': out = frameworkToExecutor(s, fw!, event, e); break;
-          case 'ExecutorToFramework': out = executorToFramework(s, event, e); break;
-          case 'RequestResources': out = requestResources(s, fw!, event); break;
-          case 'UpdateQuota':
-          case 'UpdateWeights':
-          case 'UpdateWhitelist':
-            out = operatorUpdate(s, event);
-            break;
-          case 'StatusUpdate': {
-            const r = statusUpdate(s, event, e);
-            out = r.out;
-            if (r.freedOn) reallocate = new Set([r.freedOn]);
-            break;
-          }
-          case 'ExitedExecutor': {
-            const r = exitedExecutor(s, event, e);
-            out = r.out;
-            if (r.freedOn) reallocate = new Set([r.freedOn]);
-            break;
-          }
-          default:
-            break;
-        }
-        if (reallocate) out.push(...allocateOffers(s, e, reallocate === 'all' ? undefined : reallocate));
-        } catch (err) {
-          // A bug must not take the master down with it: report it and keep serving.
-          s.metrics['master/handler_errors'] = (s.metrics['master/handler_errors'] ?? 0) + 1;
-          enqueue.emit(log('error', `Failed to handle ${event.type}`, { error: String(err), from: event.from }));
-        }
-        for (const o of out) enqueue.emit(o);
-        enqueue.assign({ state: { ...s } });
+      dropSoftState: assign(({ context }) => ({ epoch: 0, state: initialMasterState(context.flags), deferred: [] })),
+      logElected: enqueueActions(({ context, enqueue }) => {
+        enqueue.emit(log('info', `Elected as the leading master (epoch ${context.epoch}); recovering the registry`));
       }),
-      /** The periodic batch: rescind timed-out offers, then allocate over every agent. */
-      allocateBatch: enqueueActions(({ context, enqueue }) => {
-        const s = context.state;
-        const e = env(context);
-        for (const o of expireOffers(s, e)) enqueue.emit(o);
-        for (const o of allocateOffers(s, e, undefined, true)) enqueue.emit(o);
-        for (const o of planRevocations(s, e)) enqueue.emit(o);
-        enqueue.assign({ state: { ...s } });
+      logLeader: enqueueActions(({ event, enqueue }) => {
+        if (event.type !== 'lease.leader') return;
+        enqueue.emit(log('info', event.leader ? `Standing by; the leading master is ${event.leader.pid} (epoch ${event.leader.epoch})` : 'Standing by; no master leads at the moment'));
       }),
-      logIgnoredWhileStandby: enqueueActions(({ event, enqueue }) => {
+      logIgnoredWhileStandby: enqueueActions(({ context, event, enqueue }) => {
+        context.state.metrics['master/dropped_messages_standby'] = (context.state.metrics['master/dropped_messages_standby'] ?? 0) + 1;
         if ('from' in event) enqueue.emit(log('debug', `Ignoring ${event.type} because this master is not the leader`, { from: event.from }));
       }),
       logLeaseLost: enqueueActions(({ event, enqueue }) => {
-        if (event.type === 'lease.lost') enqueue.emit(log('error', 'Lost leadership; stepping down', { reason: event.reason }));
+        if (event.type === 'lease.lost') enqueue.emit(log('error', 'Lost the leadership; dropping all state and standing by', { reason: event.reason }));
+      }),
+      resignLease: enqueueActions(({ event, enqueue }) => {
+        const reason = event.type === 'master.abdicate' ? event.reason : event.type === 'registry.failed' ? `registry: ${event.error}` : event.type;
+        enqueue.emit(log('error', 'Giving up the leadership', { reason }));
+        enqueue.emit({ type: 'effect.resign', reason });
+      }),
+      loadRegistry: enqueueActions(({ enqueue }) => enqueue.emit({ type: 'effect.registryLoad' })),
+      applyRegistry: handle<Extract<MasterEvent, { type: 'registry.loaded' }>>((s, ev) => registryLoaded(s, ev.snapshot)),
+      deferMessage: enqueueActions(({ context, event, enqueue }) => {
+        if (!('from' in event)) return;
+        if (context.deferred.length >= context.flags.maxDeferredMessages) {
+          context.state.metrics['master/dropped_messages_recovering'] = (context.state.metrics['master/dropped_messages_recovering'] ?? 0) + 1;
+          enqueue.emit(log('warn', `Dropping ${event.type}: too many messages waiting for the registry`, { from: event.from }));
+          return;
+        }
+        context.deferred.push(event);
+      }),
+      replayDeferred: enqueueActions(({ context, enqueue }) => {
+        const deferred = context.deferred;
+        enqueue.assign({ deferred: [] });
+        for (const ev of deferred) enqueue.raise(ev as MasterEvent);
+      }),
+      registryApplied: handle<Extract<MasterEvent, { type: 'registry.applied' }>>((s, ev, e) => registryApplied(s, ev.opId, e)),
+      markRecoveringAgentsUnreachable: handle<MasterEvent>((s, _ev, e) => recoveredAgentsTimedOut(s, e)),
+      allocateStep: handle<MasterEvent>((s, _ev, e) => allocationStep(s, e)),
+      startBatch: handle<MasterEvent>((s, _ev, e) => {
+        const out = expireOffers(s, e);
+        for (const o of planRevocations(s, e)) out.push(o);
+        startBatch(s);
+        return out;
+      }),
+      sweep: handle<MasterEvent>((s, _ev, e) => sweep(s, e)),
+      reportMetrics: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type !== 'GetMetrics') return;
+        enqueue.emit({ type: 'effect.metrics', to: event.from, metrics: masterMetrics(context.state, env(context), context.epoch > 0) });
+      }),
+      logNotFromItsScheduler: enqueueActions(({ context, event, enqueue }) => {
+        if (!('from' in event)) return;
+        const fwId = 'frameworkId' in event.body ? (event.body as { frameworkId: string }).frameworkId : '?';
+        context.state.metrics['master/dropped_messages'] = (context.state.metrics['master/dropped_messages'] ?? 0) + 1;
+        enqueue.emit(log('warn', `Ignoring ${event.type} for framework ${fwId} because it was not sent by its scheduler`, { from: event.from }));
+      }),
+      // Agents.
+      handleRegisterAgent: handle<Inbound<'RegisterAgent'>>(registerAgent),
+      handleReregisterAgent: handle<Inbound<'ReregisterAgent'>>((s, ev, e) => {
+        const whole = reassemble(s, ev.from, ev.body, e);
+        return whole ? reregisterAgent(s, ev.from, whole, e) : [];
+      }),
+      handleUnregisterAgent: handle<Inbound<'UnregisterAgent'>>(unregisterAgent),
+      handlePong: handle<Inbound<'Pong'>>(pong),
+      handleStatusUpdate: handle<Inbound<'StatusUpdate'>>(statusUpdate),
+      handleExitedExecutor: handle<Inbound<'ExitedExecutor'>>(exitedExecutor),
+      handleExecutorToFramework: handle<Inbound<'ExecutorToFramework'>>(executorToFramework),
+      // Schedulers.
+      handleSubscribeFramework: handle<Inbound<'SubscribeFramework'>>(subscribeFramework),
+      handleTeardownFramework: frameworkCall('TeardownFramework'),
+      handleDeactivateFramework: frameworkCall('DeactivateFramework'),
+      handleLaunchTasks: frameworkCall('LaunchTasks'),
+      handleDeclineOffers: frameworkCall('DeclineOffers'),
+      handleReviveOffers: frameworkCall('ReviveOffers'),
+      handleSuppressOffers: frameworkCall('SuppressOffers'),
+      handleKillTask: frameworkCall('KillTask'),
+      handleAcknowledgeStatusUpdate: frameworkCall('AcknowledgeStatusUpdate'),
+      handleReconcileTasks: frameworkCall('ReconcileTasks'),
+      handleFrameworkToExecutor: frameworkCall('FrameworkToExecutor'),
+      handleRequestResources: frameworkCall('RequestResources'),
+      handleHeartbeat: frameworkCall('Heartbeat'),
+      // Operators.
+      handleOperatorUpdate: handle<Inbound<'UpdateQuota' | 'UpdateWeights' | 'UpdateWhitelist'>>((s, ev) => operatorUpdate(s, ev)),
+      handleTeardownByOperator: handle<Inbound<'TeardownFramework'>>((s, ev, e) => {
+        const fw = s.frameworks.get(ev.body.frameworkId);
+        return fw ? teardownFramework(s, fw, e) : [log('warn', `Ignoring TeardownFramework of unknown framework ${ev.body.frameworkId}`, { from: ev.from })];
       }),
     },
     delays: {
       allocationInterval: ({ context }) => context.flags.allocationIntervalMs,
+      /** The next turn of the event loop: every event of this turn has marked what it touched. */
+      allocationStep: 0,
+      agentReregisterTimeout: ({ context }) => context.flags.agentReregisterTimeoutMs,
+      sweepInterval: ({ context }) => sweepIntervalMs(context.flags),
     },
   }).createMachine({
     id: 'master',
     context: ({ input }) => {
       const flags = { ...DEFAULT_MASTER_FLAGS, ...input.flags };
-      return { self: input.self, runId: input.runId, hostname: input.hostname, flags, epoch: 0, state: initialMasterState(flags) };
+      return { self: input.self, runId: input.runId, hostname: input.hostname, flags, epoch: 0, state: initialMasterState(flags), deferred: [] };
     },
-    initial: 'contending',
+    initial: 'standby',
     states: {
-      contending: {
+      standby: {
+        tags: ['standby'],
+        entry: 'dropSoftState',
         on: {
-          'lease.acquired': { target: 'leading', actions: 'recordEpoch' },
-          '*': { actions: 'logIgnoredWhileStandby' },
+          'lease.acquired': { target: 'leading', actions: ['recordEpoch', 'logElected'] },
+          'lease.leader': { actions: 'logLeader' },
+          GetMetrics: { actions: 'reportMetrics' },
+          '*': { guard: 'isBusMessage', actions: 'logIgnoredWhileStandby' },
         },
       },
       leading: {
         tags: ['leading'],
-        initial: 'allocating',
+        type: 'parallel',
+        on: {
+          'lease.lost': { target: 'standby', actions: 'logLeaseLost' },
+          'master.abdicate': { target: 'standby', actions: 'resignLease' },
+          'registry.failed': { guard: 'isCurrentTerm', target: 'standby', actions: 'resignLease' },
+          'lease.acquired': {},
+        },
         states: {
-          allocating: {
-            after: { allocationInterval: { target: 'allocating', reenter: true, actions: 'allocateBatch' } },
+          phase: {
+            initial: 'recovering',
+            // Messages are handled in every phase but `recovering.loadingRegistry`, which keeps them.
+            on: {
+              RegisterAgent: { actions: 'handleRegisterAgent' },
+              ReregisterAgent: { actions: 'handleReregisterAgent' },
+              UnregisterAgent: { actions: 'handleUnregisterAgent' },
+              Pong: { actions: 'handlePong' },
+              StatusUpdate: { actions: 'handleStatusUpdate' },
+              ExitedExecutor: { actions: 'handleExitedExecutor' },
+              ExecutorToFramework: { actions: 'handleExecutorToFramework' },
+              UpdateAgentResources: {},
+              SubscribeFramework: { actions: 'handleSubscribeFramework' },
+              TeardownFramework: [
+                { guard: 'isFromItsScheduler', actions: 'handleTeardownFramework' },
+                { guard: 'isFromOperator', actions: 'handleTeardownByOperator' },
+                { actions: 'logNotFromItsScheduler' },
+              ],
+              DeactivateFramework: fromScheduler('DeactivateFramework'),
+              LaunchTasks: fromScheduler('LaunchTasks'),
+              DeclineOffers: fromScheduler('DeclineOffers'),
+              ReviveOffers: fromScheduler('ReviveOffers'),
+              SuppressOffers: fromScheduler('SuppressOffers'),
+              KillTask: fromScheduler('KillTask'),
+              AcknowledgeStatusUpdate: fromScheduler('AcknowledgeStatusUpdate'),
+              ReconcileTasks: fromScheduler('ReconcileTasks'),
+              FrameworkToExecutor: fromScheduler('FrameworkToExecutor'),
+              RequestResources: fromScheduler('RequestResources'),
+              Heartbeat: fromScheduler('Heartbeat'),
+              UpdateQuota: { actions: 'handleOperatorUpdate' },
+              UpdateWeights: { actions: 'handleOperatorUpdate' },
+              UpdateWhitelist: { actions: 'handleOperatorUpdate' },
+              GetMetrics: { actions: 'reportMetrics' },
+              'registry.applied': { guard: 'isCurrentTerm', actions: 'registryApplied' },
+            },
+            states: {
+              recovering: {
+                tags: ['recovering'],
+                initial: 'loadingRegistry',
+                states: {
+                  loadingRegistry: {
+                    entry: 'loadRegistry',
+                    on: {
+                      'registry.loaded': { guard: 'isCurrentTerm', target: 'awaitingAgents', actions: ['applyRegistry', 'replayDeferred'] },
+                      GetMetrics: { actions: 'reportMetrics' },
+                      '*': { guard: 'isBusMessage', actions: 'deferMessage' },
+                    },
+                  },
+                  awaitingAgents: {
+                    always: { guard: 'hasNoRecoveringAgents', target: '#master.leading.phase.serving' },
+                    after: {
+                      agentReregisterTimeout: { target: '#master.leading.phase.serving', actions: 'markRecoveringAgentsUnreachable' },
+                    },
+                  },
+                },
+              },
+              serving: { tags: ['serving'] },
+            },
+          },
+          allocator: {
+            initial: 'idle',
+            states: {
+              idle: { on: { 'allocation.requested': 'stepping' } },
+              stepping: { after: { allocationStep: { target: 'idle', actions: 'allocateStep' } } },
+            },
+          },
+          batch: {
+            initial: 'waiting',
+            states: {
+              waiting: { after: { allocationInterval: { target: 'waiting', reenter: true, actions: 'startBatch' } } },
+            },
+          },
+          sweeper: {
+            initial: 'waiting',
+            states: {
+              waiting: { after: { sweepInterval: { target: 'waiting', reenter: true, actions: 'sweep' } } },
+            },
           },
         },
-        on: {
-          'lease.lost': { target: 'resigned', actions: 'logLeaseLost' },
-          'lease.acquired': {},
-          '*': { actions: 'handleMessage' },
-        },
       },
-      /** Mesos "commits suicide" when it loses leadership: the runtime exits and a supervisor restarts it. */
-      resigned: { type: 'final' },
     },
   });
 }
 
+/** How often the sweep runs: often enough for the shortest deadline it watches. */
+export function sweepIntervalMs(flags: MasterFlags): number {
+  return Math.max(10, Math.min(1000, flags.agentPingTimeoutMs / 5, flags.frameworkHeartbeatIntervalMs / 5));
+}
+
 /** The master machine type. */
 export type MasterMachine = ReturnType<typeof createMasterMachine>;
+
+/** Kept for callers that name message types the master accepts. */
+export type { MessageType };

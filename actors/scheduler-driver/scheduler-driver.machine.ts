@@ -1,8 +1,12 @@
 /**
  * The scheduler driver: the framework's side of the master conversation. It finds the leader,
- * subscribes (fails over with its framework id once it has one) with backoff, turns master
- * messages into scheduler callbacks and scheduler calls into master messages, and acknowledges
- * status updates.
+ * subscribes (fails over with its framework id once it has one) with jittered backoff, turns
+ * master messages into scheduler callbacks and scheduler calls into master messages, and
+ * acknowledges status updates.
+ *
+ * Liveness runs both ways while subscribed: the driver sends the master a `Heartbeat` every
+ * interval the master asked for (so the master can tell a dead scheduler from an idle one), and
+ * re-subscribes when it has heard nothing from its master for `maxHeartbeatMisses` intervals.
  *
  * Callbacks are emitted as `callback.*` events; the runtime's `SchedulerDriver` invokes the
  * framework's callbacks object (or forwards them to a scheduler written as an XState actor).
@@ -12,7 +16,7 @@
 import { assign, enqueueActions, setup } from 'xstate';
 import type { Filters, FrameworkInfo, MasterInfo, Offer, TaskInfo, TaskStatus } from '../../protocols/records.ts';
 import type { Resources } from '../../protocols/resources.ts';
-import { backoffMs, isFromMaster, log, send, type ActorDeps, type Inbound, type KnownMaster, type LogEvent, type SendEvent } from '../common.ts';
+import { backoffMs, isFromMaster, jitter, log, send, type ActorDeps, type Inbound, type KnownMaster, type LogEvent, type SendEvent } from '../common.ts';
 
 /** Driver flags. */
 export interface DriverFlags {
@@ -21,6 +25,10 @@ export interface DriverFlags {
   registrationBackoffMaxMs: number;
   /** Acknowledge each status update after the `statusUpdate` callback. @see `implicitAcknowledgements` */
   implicitAcknowledgements: boolean;
+  /** Heartbeat interval until the master names one. */
+  heartbeatIntervalMs: number;
+  /** Intervals without a word from the master before the driver re-subscribes. */
+  maxHeartbeatMisses: number;
 }
 
 /** Mesos' defaults. */
@@ -28,6 +36,8 @@ export const DEFAULT_DRIVER_FLAGS: DriverFlags = {
   registrationBackoffMs: 2000,
   registrationBackoffMaxMs: 60_000,
   implicitAcknowledgements: true,
+  heartbeatIntervalMs: 15_000,
+  maxHeartbeatMisses: 5,
 };
 
 /** What the driver is started with. */
@@ -47,6 +57,10 @@ export interface DriverContext {
   attempt: number;
   /** Whether `registered` was ever called: later subscriptions are re-registrations. */
   everRegistered: boolean;
+  /** The heartbeat interval the master asked for. */
+  heartbeatIntervalMs: number;
+  /** When the master was last heard from. */
+  lastHeardAt: number;
 }
 
 /** Calls a framework makes. @see `SchedulerDriver` */
@@ -80,9 +94,10 @@ export type DriverCallback =
 export type DriverEvent =
   | DriverCall
   | { type: 'detector.leaderChanged'; leader?: KnownMaster }
+  | { type: 'driver.masterSilent' }
   | Inbound<
       | 'FrameworkRegistered' | 'FrameworkReregistered' | 'FrameworkError' | 'ResourceOffers' | 'OffersRescinded'
-      | 'StatusUpdate' | 'ExecutorToFramework' | 'AgentLost' | 'ExitedExecutor' | 'RevocationScheduled'
+      | 'StatusUpdate' | 'ExecutorToFramework' | 'AgentLost' | 'ExitedExecutor' | 'RevocationScheduled' | 'Heartbeat'
     >;
 
 /** What the driver emits. */
@@ -108,6 +123,7 @@ export function createSchedulerDriverMachine(deps: ActorDeps) {
       recordMaster: assign(({ event }) => (event.type === 'detector.leaderChanged' ? { master: event.leader, attempt: 0 } : {})),
       forgetMaster: assign({ master: undefined }),
       bumpAttempt: assign({ attempt: ({ context }) => context.attempt + 1 }),
+      resetAttempts: assign({ attempt: 0 }),
       sendSubscribe: enqueueActions(({ context, enqueue }) => {
         if (!context.master) return;
         const framework = context.frameworkId ? { ...context.framework, id: context.frameworkId } : context.framework;
@@ -116,11 +132,32 @@ export function createSchedulerDriverMachine(deps: ActorDeps) {
       notifyRegistered: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'FrameworkRegistered' && event.type !== 'FrameworkReregistered') return;
         const first = !context.everRegistered;
-        enqueue.assign({ frameworkId: event.body.frameworkId, everRegistered: true });
+        const interval = event.body.heartbeatIntervalSeconds;
+        enqueue.assign({
+          frameworkId: event.body.frameworkId,
+          everRegistered: true,
+          attempt: 0,
+          lastHeardAt: deps.now(),
+          heartbeatIntervalMs: interval !== undefined ? interval * 1000 : context.flags.heartbeatIntervalMs,
+        });
         if (first) enqueue.emit({ type: 'callback.registered', frameworkId: event.body.frameworkId, master: event.body.master });
         else enqueue.emit({ type: 'callback.reregistered', master: event.body.master });
       }),
       notifyDisconnected: enqueueActions(({ enqueue }) => enqueue.emit({ type: 'callback.disconnected' })),
+      /** Anything from the leading master shows it is alive. */
+      recordHeard: assign({ lastHeardAt: () => deps.now() }),
+      /** Sends the master a `Heartbeat`, or notices that it has gone silent. */
+      heartbeat: enqueueActions(({ context, enqueue }) => {
+        const silentFor = deps.now() - context.lastHeardAt;
+        if (silentFor >= context.heartbeatIntervalMs * context.flags.maxHeartbeatMisses) {
+          enqueue.emit(log('warn', `No word from the master for ${Math.round(silentFor / 1000)} s; subscribing again`, { master: context.master?.pid }));
+          enqueue.raise({ type: 'driver.masterSilent' });
+          return;
+        }
+        if (context.master && context.frameworkId) {
+          enqueue.emit(send(context.master.pid, { type: 'Heartbeat', body: { frameworkId: context.frameworkId, intervalSeconds: context.heartbeatIntervalMs / 1000 } }));
+        }
+      }),
       notifyError: enqueueActions(({ event, enqueue }) => {
         if (event.type === 'FrameworkError') enqueue.emit({ type: 'callback.error', message: event.body.message });
       }),
@@ -237,7 +274,8 @@ export function createSchedulerDriverMachine(deps: ActorDeps) {
     },
     delays: {
       registrationBackoff: ({ context }) =>
-        backoffMs(context.attempt, context.flags.registrationBackoffMs, context.flags.registrationBackoffMaxMs),
+        backoffMs(context.attempt, context.flags.registrationBackoffMs, context.flags.registrationBackoffMaxMs) * jitter(context.self, context.attempt),
+      heartbeatInterval: ({ context }) => context.heartbeatIntervalMs,
     },
   }).createMachine({
     id: 'schedulerDriver',
@@ -248,6 +286,8 @@ export function createSchedulerDriverMachine(deps: ActorDeps) {
       frameworkId: input.framework.id,
       attempt: 0,
       everRegistered: false,
+      heartbeatIntervalMs: input.flags?.heartbeatIntervalMs ?? DEFAULT_DRIVER_FLAGS.heartbeatIntervalMs,
+      lastHeardAt: 0,
     }),
     initial: 'disconnected',
     on: {
@@ -273,21 +313,24 @@ export function createSchedulerDriverMachine(deps: ActorDeps) {
       },
       subscribed: {
         tags: ['subscribed'],
+        after: { heartbeatInterval: { target: 'subscribed', reenter: true, actions: 'heartbeat' } },
         on: {
           'detector.leaderChanged': [
             { guard: 'isNewLeader', target: 'subscribing', actions: ['notifyDisconnected', 'recordMaster'] },
             { guard: 'hasNoLeader', target: 'disconnected', actions: ['notifyDisconnected', 'forgetMaster'] },
           ],
+          'driver.masterSilent': { target: 'subscribing', actions: ['notifyDisconnected', 'resetAttempts'] },
           FrameworkError: [{ guard: 'isFromLeadingMaster', target: 'aborted', actions: 'notifyError' }, { actions: 'logNotFromMaster' }],
-          FrameworkRegistered: { guard: 'isFromLeadingMaster' },
-          FrameworkReregistered: { guard: 'isFromLeadingMaster' },
-          ResourceOffers: [{ guard: 'isFromLeadingMaster', actions: 'deliverMasterMessage' }, { actions: 'logNotFromMaster' }],
-          OffersRescinded: [{ guard: 'isFromLeadingMaster', actions: 'deliverMasterMessage' }, { actions: 'logNotFromMaster' }],
-          StatusUpdate: [{ guard: 'isFromLeadingMaster', actions: 'deliverMasterMessage' }, { actions: 'logNotFromMaster' }],
-          ExecutorToFramework: [{ guard: 'isFromLeadingMaster', actions: 'deliverMasterMessage' }, { actions: 'logNotFromMaster' }],
-          AgentLost: [{ guard: 'isFromLeadingMaster', actions: 'deliverMasterMessage' }, { actions: 'logNotFromMaster' }],
-          ExitedExecutor: [{ guard: 'isFromLeadingMaster', actions: 'deliverMasterMessage' }, { actions: 'logNotFromMaster' }],
-          RevocationScheduled: [{ guard: 'isFromLeadingMaster', actions: 'deliverMasterMessage' }, { actions: 'logNotFromMaster' }],
+          FrameworkRegistered: { guard: 'isFromLeadingMaster', actions: 'recordHeard' },
+          FrameworkReregistered: { guard: 'isFromLeadingMaster', actions: 'recordHeard' },
+          Heartbeat: [{ guard: 'isFromLeadingMaster', actions: 'recordHeard' }, { actions: 'logNotFromMaster' }],
+          ResourceOffers: [{ guard: 'isFromLeadingMaster', actions: ['recordHeard', 'deliverMasterMessage'] }, { actions: 'logNotFromMaster' }],
+          OffersRescinded: [{ guard: 'isFromLeadingMaster', actions: ['recordHeard', 'deliverMasterMessage'] }, { actions: 'logNotFromMaster' }],
+          StatusUpdate: [{ guard: 'isFromLeadingMaster', actions: ['recordHeard', 'deliverMasterMessage'] }, { actions: 'logNotFromMaster' }],
+          ExecutorToFramework: [{ guard: 'isFromLeadingMaster', actions: ['recordHeard', 'deliverMasterMessage'] }, { actions: 'logNotFromMaster' }],
+          AgentLost: [{ guard: 'isFromLeadingMaster', actions: ['recordHeard', 'deliverMasterMessage'] }, { actions: 'logNotFromMaster' }],
+          ExitedExecutor: [{ guard: 'isFromLeadingMaster', actions: ['recordHeard', 'deliverMasterMessage'] }, { actions: 'logNotFromMaster' }],
+          RevocationScheduled: [{ guard: 'isFromLeadingMaster', actions: ['recordHeard', 'deliverMasterMessage'] }, { actions: 'logNotFromMaster' }],
           'driver.launchTasks': { actions: 'sendCall' },
           'driver.declineOffer': { actions: 'sendCall' },
           'driver.killTask': { actions: 'sendCall' },

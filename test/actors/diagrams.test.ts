@@ -12,6 +12,8 @@ test('every actor has a README diagram', (t) => {
   t.deepEqual(Object.keys(diagrams), [
     'actors/agent/README.md',
     'actors/executor/README.md',
+    'actors/lease/candidate.md',
+    'actors/lease/detector.md',
     'actors/master/README.md',
     'actors/scheduler-driver/README.md',
   ]);
@@ -24,22 +26,26 @@ for (const [path, diagram] of Object.entries(diagrams)) {
   });
 }
 
-test('the master diagram shows contending, leading and resigned', (t) => {
+test('the master diagram shows its life: standby, leading (recovering, then serving) and back to standby', (t) => {
   const d = diagrams['actors/master/README.md']!;
-  t.regex(d, /^ {2}\[\*\] --> contending$/m);
-  t.regex(d, /^ {2}contending --> leading : lease\.acquired \/ recordEpoch$/m);
+  t.regex(d, /^ {2}\[\*\] --> standby$/m);
+  t.regex(d, /^ {2}standby --> leading : lease\.acquired \/ recordEpoch, logElected$/m);
   t.regex(d, /^ {2}state "leading «leading»" as leading \{$/m);
-  t.regex(d, /^ {4}allocating --> allocating : after allocationInterval \/ allocateBatch$/m);
-  t.regex(d, /^ {2}leading --> resigned : lease\.lost \/ logLeaseLost$/m);
-  t.regex(d, /^ {2}resigned --> \[\*\]$/m);
+  t.regex(d, /^ {6}state "recovering «recovering»" as recovering \{$/m);
+  t.regex(d, /^ {8}loadingRegistry : \* \[isBusMessage\] \/ deferMessage$/m);
+  t.regex(d, /^ {6}recovering --> serving : always \[hasNoRecoveringAgents\]/m);
+  t.regex(d, /^ {2}leading --> standby : lease\.lost \/ logLeaseLost$/m);
+  t.regex(d, /^ {2}leading --> standby : master\.abdicate \/ resignLease$/m);
+  t.notRegex(d, /resigned/, 'a master that loses the lease stands by again; it never ends');
 });
 
 test('the agent diagram shows its regions connection, executors and sweeper side by side', (t) => {
   const d = diagrams['actors/agent/README.md']!;
   const regions = /^ {2}state agent \{\n {4}state connection \{\n[\s\S]*?^ {4}\}\n {4}--\n {4}state "executors" as executors\n[\s\S]*?^ {4}--\n {4}state sweeper \{$/m;
   t.regex(d, regions);
-  t.regex(d, /^ {6}registering --> registered : AgentRegistered, AgentReregistered \[isFromMaster\] \/ recordRegistered$/m);
-  t.regex(d, /^ {6}waiting --> waiting : after sweepInterval \/ sweep$/m);
+  t.regex(d, /^ {6}registering --> registered : AgentRegistered, AgentReregistered \[isFromMaster\] \/ recordRegistered, resetAttempts$/m);
+  t.regex(d, /^ {6}registered --> registering : agent\.pingTimeout \/ logPingTimeout, resetAttempts$/m);
+  t.regex(d, /^ {6}waiting --> waiting : after sweepInterval \/ sweep, checkPings$/m);
 });
 
 test('mermaidFor draws guards, else branches, delays, wildcards, regions and inherited transitions', (t) => {

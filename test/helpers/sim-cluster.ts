@@ -7,8 +7,9 @@
 import { Packr } from 'msgpackr';
 import { MemoryBus, type BusMessage } from '../../runtime/transport-memory.ts';
 import { SimClock } from '../../runtime/clock.ts';
-import { MemoryLeaseStore } from '../../runtime/lease.ts';
+import { MemoryLeaseStore } from '../../runtime/lease-memory.ts';
 import { startMaster, type MasterHandle } from '../../runtime/master.ts';
+import { MemoryRegistry } from '../../runtime/registry.ts';
 import { startAgent, type AgentHandle } from '../../runtime/agent.ts';
 import { ExecutorDriver, type Executor } from '../../runtime/executor-driver.ts';
 import type { Containerizer, ContainerExit, LaunchRequest } from '../../runtime/containerizer.ts';
@@ -179,28 +180,64 @@ export class SimCluster {
   readonly clock = new SimClock();
   readonly bus = new MemoryBus({ manual: true, clock: this.clock });
   readonly lease = new MemoryLeaseStore();
+  /** The registry every master of the simulation shares (JetStream KV in a real cluster). */
+  readonly registry = new MemoryRegistry();
   readonly containerizer = new SimContainerizer(this);
   master!: MasterHandle;
+  /** Every master started, the first included. */
+  readonly masters: MasterHandle[] = [];
+  #masterFlags: Partial<MasterFlags> | undefined;
   readonly agents: AgentHandle[] = [];
   readonly drivers: SchedulerDriver[] = [];
 
   /** Starts a master (elected) and `agents` registered agents. */
   static async start(opts: SimOptions = {}): Promise<SimCluster> {
     const sim = new SimCluster();
-    sim.master = startMaster({
-      transport: sim.bus.transport(),
-      cluster: sim.cluster,
-      logger: silentLogger(),
-      clock: sim.clock,
-      flags: opts.masterFlags,
-      runId: 'm1',
-      hostname: 'master.sim',
-      lease: (value) => sim.lease.candidate(value),
-    });
+    sim.#masterFlags = opts.masterFlags;
+    sim.master = sim.startMaster('m1');
     await sim.settle();
     for (let i = 0; i < (opts.agents ?? 1); i++) sim.addAgent(opts.agentResources ?? TEST_AGENT_RESOURCES, opts.agentFlags, `a${i}`);
     await sim.settle();
     return sim;
+  }
+
+  /**
+   * Starts a master (a standby while another leads). The first one started by {@link SimCluster.start}
+   * is `master`; {@link SimCluster.leader} finds whichever leads.
+   */
+  startMaster(runId: string, flags: Partial<MasterFlags> | undefined = this.#masterFlags): MasterHandle {
+    const m = startMaster({
+      transport: this.bus.transport(),
+      cluster: this.cluster,
+      logger: silentLogger(),
+      clock: this.clock,
+      flags,
+      runId,
+      hostname: `${runId}.sim`,
+      registry: this.registry,
+      lease: (value) => this.lease.candidate(value),
+    });
+    this.masters.push(m);
+    return m;
+  }
+
+  /** The master that leads now, if any. */
+  leader(): MasterHandle | undefined {
+    return this.masters.find((m) => m.host.actor.getSnapshot().hasTag('leading'));
+  }
+
+  /**
+   * The leading master dies (SIGKILL): its process is gone without a word, and the next standby
+   * takes the lease.
+   */
+  async killLeader(): Promise<MasterHandle | undefined> {
+    const m = this.leader();
+    if (!m) return undefined;
+    this.lease.crash();
+    m.host.stop();
+    this.masters.splice(this.masters.indexOf(m), 1);
+    await this.settle();
+    return m;
   }
 
   /** Starts one more agent. */
@@ -239,13 +276,18 @@ export class SimCluster {
     return d;
   }
 
-  /** Delivers every queued message (and what handlers publish in turn) until quiet. */
+  /**
+   * Delivers every queued message (and what handlers publish in turn), and fires the timers due
+   * now (an allocation step waits for the next turn of the loop), until quiet — Mesos'
+   * `Clock::settle`.
+   */
   async settle(): Promise<void> {
     for (let i = 0; i < 10_000; i++) {
       await flushMicrotasks();
       const n = this.bus.settle();
       await flushMicrotasks();
-      if (n === 0 && this.bus.pending() === 0) return;
+      const fired = this.clock.advance(0);
+      if (n === 0 && fired === 0 && this.bus.pending() === 0) return;
     }
     throw new Error('bus did not settle');
   }
@@ -279,21 +321,26 @@ export class SimCluster {
   /** Sends `msg` to the master as an operator would. */
   operator(msg: Message): void {
     const from = pid(this.cluster, 'operator', 'op');
-    this.bus.transport().publish(subjectFor(this.master.pid, msg.type, 'operator'), this.codec.encode(envelope(from, `op-${++this.opSeq}`, msg)));
+    this.bus.transport().publish(subjectFor((this.leader() ?? this.master).pid, msg.type, 'operator'), this.codec.encode(envelope(from, `op-${++this.opSeq}`, msg)));
   }
 
   private readonly codec = new Codec();
   private opSeq = 0;
 
-  /** The master's soft state. */
+  /** The leading master's soft state (the first master's when none leads). */
   get masterState() {
-    return this.master.host.actor.getSnapshot().context.state;
+    return (this.leader() ?? this.master).host.actor.getSnapshot().context.state;
+  }
+
+  /** The leading master's metrics. */
+  metrics(): Record<string, number> {
+    return (this.leader() ?? this.master).metrics();
   }
 
   /** Stops everything. */
   async stop(): Promise<void> {
     for (const d of this.drivers) d.actor?.stop();
     for (const a of this.agents) await a.stop();
-    await this.master.stop();
+    for (const m of this.masters) await m.stop();
   }
 }

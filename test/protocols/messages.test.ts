@@ -131,7 +131,8 @@ test('the task vocabularies are complete and without duplicates', (t) => {
   t.is(TASK_STATES.length, 14);
   t.is(new Set(TASK_STATES).size, TASK_STATES.length);
   for (const s of TASK_STATES) t.regex(s, /^TASK_[A-Z_]+$/);
-  t.deepEqual([...TASK_SOURCES], ['SOURCE_MASTER', 'SOURCE_AGENT', 'SOURCE_EXECUTOR']);
+  t.deepEqual([...TASK_SOURCES], ['SOURCE_UNKNOWN', 'SOURCE_MASTER', 'SOURCE_AGENT', 'SOURCE_EXECUTOR']);
+  t.is(TASK_REASONS[0], 'REASON_UNKNOWN');
   t.is(new Set(TASK_REASONS).size, TASK_REASONS.length);
   for (const r of TASK_REASONS) t.regex(r, /^REASON_[A-Z_]+$/);
 });

@@ -101,6 +101,15 @@ test('an executor that cannot start is reported, not thrown', async (t) => {
   t.regex(exit.message ?? '', /Failed to launch executor/);
 });
 
+/** The process group of `pid`, or `undefined` once it is gone. */
+function groupOf(pid: number): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]);
+  } catch {
+    return undefined;
+  }
+}
+
 /** True while `pid` is a live (not zombie) process. */
 function alive(pid: number): boolean {
   try {
@@ -121,7 +130,9 @@ test('killing a container also kills processes its executor started in other pro
   const pidFile = join(c.sandboxOf(req), 'task.pid');
   await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim().length > 0);
   const taskPid = Number(readFileSync(pidFile, 'utf8'));
-  await until(() => alive(taskPid));
+  // Kill only once the task really is in a group of its own (setsid has run), which is the case
+  // under test; before that it is still in the executor's group.
+  await until(() => alive(taskPid) && groupOf(taskPid) === taskPid);
   c.kill('c4', 0);
   await exited;
   await until(() => !alive(taskPid));

@@ -8,25 +8,34 @@ import { RecordingScheduler, SimCluster, TEST_AGENT_RESOURCES, commandTask } fro
 
 const task = commandTask;
 
-test('an agent registers with backoff while the master does not answer', async (t) => {
+test('an agent registers with jittered exponential backoff while the master does not answer', async (t) => {
   const sim = await SimCluster.start({ agents: 0 });
   t.teardown(() => sim.stop());
   const sends = sim.count('RegisterAgent');
   const stopDropping = sim.drop('RegisterAgent');
   const agent = sim.addAgent(TEST_AGENT_RESOURCES, { registrationBackoffMs: 1000 });
   await sim.settle();
-  // First attempt at once; retries after 1 s, then 2 s more, then 4 s more.
+  // First attempt at once; retry k waits 1 s × 2^k, scaled by a factor in [0.5, 1.5) drawn from
+  // the agent's PID (so thousands of agents that lost their master do not come back together).
   t.is(sends.n, 1);
-  await sim.advance(1000);
-  t.is(sends.n, 2);
-  await sim.advance(2000);
-  t.is(sends.n, 3);
-  await sim.advance(3900);
-  t.is(sends.n, 3);
-  await sim.advance(100);
-  t.is(sends.n, 4);
+  const at: number[] = [];
+  const start = sim.clock.now();
+  let seen = 1;
+  while (sim.clock.now() - start < 20_000) {
+    await sim.advance(50, 50);
+    if (sends.n > seen) {
+      seen = sends.n;
+      at.push(sim.clock.now() - start);
+    }
+  }
+  t.true(at.length >= 3, `retries at ${at.join(', ')} ms`);
+  const gaps = at.map((x, i) => x - (at[i - 1] ?? 0));
+  for (const [k, gap] of gaps.entries()) {
+    const base = 1000 * 2 ** k;
+    t.true(gap >= 0.5 * base - 50 && gap <= 1.5 * base + 50, `retry ${k + 1} after ${gap} ms, expected ${0.5 * base}–${1.5 * base} ms`);
+  }
   stopDropping();
-  await sim.advance(8000);
+  await sim.advance(70_000, 1000);
   t.true(agent.host.actor.getSnapshot().hasTag('registered'));
   t.is(sim.masterState.agents.size, 1);
 });

@@ -1,0 +1,256 @@
+/**
+ * Frameworks: subscription and failover of schedulers, liveness (heartbeats both ways), the
+ * failover timeout, teardown and removal.
+ *
+ * Liveness. NATS has no connection per peer to watch, so a scheduler proves it is alive by
+ * talking: every message from its PID counts, and the driver sends a `Heartbeat` every interval
+ * when it has nothing else to say. A framework whose scheduler stays silent for
+ * `maxFrameworkHeartbeatMisses` intervals is disconnected: it is deactivated and its offers are
+ * rescinded at once (so other frameworks get the resources), and unless its scheduler subscribes
+ * again within the framework's `failoverTimeoutSeconds` it is removed — its tasks killed, its
+ * executors shut down. The master sends each connected scheduler a `Heartbeat` as well, so that a
+ * driver can tell a silent master from an idle one.
+ *
+ * A framework known only from its agents after a master failover (`recovered`) gets the same
+ * deadline, counted from the election plus one heartbeat timeout for its scheduler to find the new
+ * leader. (Mesos sets no timer for these, so a scheduler that never returns leaves its tasks
+ * running for ever: MESOS-4659.)
+ *
+ * @see Mesos `Master::subscribe`, `failoverFramework`, `exited`, `deactivate`,
+ * `frameworkFailoverTimeout`, `removeFramework`, `recoverFramework`.
+ */
+import type { FrameworkInfo } from '../../protocols/records.ts';
+import { frameworkIdFor } from '../../protocols/ids.ts';
+import type { Inbound } from '../common.ts';
+import { log } from '../common.ts';
+import { rescindOffersOf, removeOffer } from './offers.ts';
+import { completeTask, forgetExecutorsOf } from './tasks.ts';
+import {
+  bump,
+  markDirty,
+  masterInfo,
+  roleOf,
+  sendTo,
+  type FrameworkEntry,
+  type MasterEnv,
+  type MasterState,
+  type Out,
+} from './state.ts';
+
+/** The time without a word after which a scheduler counts as gone. */
+export function heartbeatTimeoutMs(env: MasterEnv): number {
+  return env.flags.frameworkHeartbeatIntervalMs * env.flags.maxFrameworkHeartbeatMisses;
+}
+
+function failoverTimeoutMs(info: FrameworkInfo): number {
+  const t = info.failoverTimeoutSeconds ?? 0;
+  return Number.isFinite(t) && t > 0 ? Math.min(t, 365 * 24 * 3600) * 1000 : 0;
+}
+
+/** A framework entry; registered with the allocator (deactivated when `recovered`). */
+export function newFramework(s: MasterState, id: string, schedPid: string | undefined, info: FrameworkInfo, env: MasterEnv, recovered = false): FrameworkEntry {
+  s.allocator.addFramework(id, { roles: [roleOf(info)], capabilities: info.capabilities ?? [] });
+  if (recovered) s.allocator.deactivateFramework(id);
+  const fw: FrameworkEntry = {
+    id,
+    pid: schedPid,
+    info: { ...info, id },
+    role: roleOf(info),
+    active: !recovered,
+    connected: !recovered,
+    recovered,
+    suppressed: false,
+    tasks: new Map(),
+    unreachableTasks: new Map(),
+    offers: new Set(),
+    completedTasks: [],
+    registeredAt: env.now,
+    lastSeenAt: env.now,
+    nextHeartbeatAt: env.now + env.flags.frameworkHeartbeatIntervalMs,
+  };
+  if (recovered) {
+    // Counted from the election, plus one heartbeat timeout for the scheduler to find us.
+    fw.failoverDeadline = Math.max(env.now, s.electedAt + heartbeatTimeoutMs(env)) + failoverTimeoutMs(info);
+  }
+  return fw;
+}
+
+/** A framework an agent reports that this master does not know: taken in as `recovered`. */
+export function recoverFramework(s: MasterState, info: FrameworkInfo, env: MasterEnv): FrameworkEntry | undefined {
+  if (!info.id || s.frameworks.has(info.id) || isCompleted(s, info.id)) return s.frameworks.get(info.id ?? '');
+  const fw = newFramework(s, info.id, undefined, info, env, true);
+  s.frameworks.set(fw.id, fw);
+  return fw;
+}
+
+/** True when `frameworkId` was removed by this master (its tasks must not run). */
+export function isCompleted(s: MasterState, frameworkId: string): boolean {
+  return s.completedFrameworks.some((f) => f.id === frameworkId);
+}
+
+/**
+ * `SubscribeFramework`: a new framework gets an id; a known id fails the old scheduler over to the
+ * sender; a removed framework's id is refused. @see `Master::subscribe`
+ */
+export function subscribeFramework(s: MasterState, ev: Inbound<'SubscribeFramework'>, env: MasterEnv): Out {
+  const out: Out = [];
+  const info = ev.body.framework;
+  const body = (frameworkId: string) => ({ frameworkId, master: masterInfo(env), heartbeatIntervalSeconds: env.flags.frameworkHeartbeatIntervalMs / 1000 });
+  if (info.id) {
+    if (isCompleted(s, info.id)) {
+      sendTo(env, ev.from, { type: 'FrameworkError', body: { message: 'Framework has been removed' } }, out);
+      return out;
+    }
+    let fw = s.frameworks.get(info.id);
+    if (fw) {
+      if (fw.pid && fw.pid !== ev.from) {
+        // SchedulerFailover: the old scheduler is told, its offers are rescinded.
+        if (fw.connected) sendTo(env, fw.pid, { type: 'FrameworkError', body: { message: 'Framework failed over' } }, out);
+        rescindOffersOf(s, fw, [...fw.offers], env, out);
+      }
+      fw.pid = ev.from;
+      fw.info = { ...info, id: fw.id };
+      fw.role = roleOf(info);
+      s.allocator.updateFramework(fw.id, { roles: [fw.role], capabilities: info.capabilities ?? [] });
+      bump(s, 'master/frameworks_reregistered');
+      out.push(log('info', `Framework ${fw.id} (${info.name}) re-subscribed`, { scheduler: ev.from }));
+    } else {
+      // A framework a previous leader knew: take it back with its id.
+      fw = newFramework(s, info.id, ev.from, info, env);
+      s.frameworks.set(info.id, fw);
+      bump(s, 'master/frameworks_reregistered');
+      out.push(log('info', `Framework ${fw.id} (${info.name}) re-subscribed after a master failover`, { scheduler: ev.from }));
+    }
+    connect(s, fw, env);
+    sendTo(env, ev.from, { type: 'FrameworkReregistered', body: body(fw.id) }, out);
+    return out;
+  }
+  for (const fw of s.frameworks.values()) {
+    if (fw.pid === ev.from && fw.connected) {
+      // The driver retried before our answer reached it.
+      sendTo(env, ev.from, { type: 'FrameworkRegistered', body: body(fw.id) }, out);
+      return out;
+    }
+  }
+  const id = frameworkIdFor(env.runId, s.nextFrameworkSeq++);
+  s.frameworks.set(id, newFramework(s, id, ev.from, info, env));
+  markDirty(s);
+  bump(s, 'master/frameworks_registered');
+  out.push(log('info', `Framework ${id} (${info.name}) subscribed`, { scheduler: ev.from, roles: info.roles ?? ['*'] }));
+  sendTo(env, ev.from, { type: 'FrameworkRegistered', body: body(id) }, out);
+  return out;
+}
+
+/** Marks a framework connected and active again (its scheduler subscribed). */
+function connect(s: MasterState, fw: FrameworkEntry, env: MasterEnv): void {
+  fw.connected = true;
+  fw.recovered = false;
+  fw.failoverDeadline = undefined;
+  fw.lastSeenAt = env.now;
+  fw.nextHeartbeatAt = env.now + env.flags.frameworkHeartbeatIntervalMs;
+  if (!fw.active) {
+    fw.active = true;
+    s.allocator.activateFramework(fw.id);
+  }
+  markDirty(s);
+}
+
+/** The framework the sender may act for, or `undefined` (the caller drops the message). */
+export function frameworkOf(s: MasterState, frameworkId: string, from: string): FrameworkEntry | undefined {
+  const fw = s.frameworks.get(frameworkId);
+  return fw && fw.pid === from ? fw : undefined;
+}
+
+/**
+ * Its scheduler is gone (fell silent, or said it fails over): stop offering, rescind what it holds
+ * so others get it now, and start the failover timeout. Tasks keep running. @see `Master::_exited`
+ */
+export function disconnectFramework(s: MasterState, fw: FrameworkEntry, env: MasterEnv, why: string): Out {
+  const out: Out = [];
+  if (!fw.connected) return out;
+  rescindOffersOf(s, fw, [...fw.offers], env, out);
+  fw.connected = false;
+  if (fw.active) {
+    fw.active = false;
+    s.allocator.deactivateFramework(fw.id);
+  }
+  fw.failoverDeadline = env.now + failoverTimeoutMs(fw.info);
+  markDirty(s);
+  bump(s, 'master/frameworks_disconnected');
+  out.push(log('warn', `Framework ${fw.id} (${fw.info.name}) disconnected: ${why}; removing it unless it re-subscribes within ${failoverTimeoutMs(fw.info) / 1000} s`, { scheduler: fw.pid }));
+  return out;
+}
+
+/** `DeactivateFramework`: the scheduler stops and may fail over; it counts as disconnected. */
+export function deactivateFramework(s: MasterState, fw: FrameworkEntry, env: MasterEnv): Out {
+  return disconnectFramework(s, fw, env, 'its scheduler stopped for a failover');
+}
+
+/** `TeardownFramework`: the framework ends; its tasks are killed and its resources freed. */
+export function teardownFramework(s: MasterState, fw: FrameworkEntry, env: MasterEnv): Out {
+  const out = removeFramework(s, fw, env);
+  out.unshift(log('info', `Framework ${fw.id} (${fw.info.name}) torn down`));
+  return out;
+}
+
+/**
+ * Removes a framework: agents running any of it are told to shut it down, its tasks end as
+ * TASK_KILLED (`REASON_FRAMEWORK_REMOVED`; its scheduler is not told, as in Mesos), its
+ * resources go back and it joins the completed frameworks. @see `Master::removeFramework`
+ */
+export function removeFramework(s: MasterState, fw: FrameworkEntry, env: MasterEnv, error?: string): Out {
+  const out: Out = [];
+  for (const offerId of [...fw.offers]) removeOffer(s, offerId, true);
+  const agentIds = new Set<string>();
+  for (const t of fw.tasks.values()) agentIds.add(t.task.agentId);
+  for (const id of forgetExecutorsOf(s, fw)) agentIds.add(id);
+  for (const agentId of agentIds) {
+    const agent = s.agents.get(agentId);
+    if (agent && !agent.removing) sendTo(env, agent.pid, { type: 'ShutdownFramework', body: { frameworkId: fw.id } }, out);
+    markDirty(s, agentId);
+  }
+  for (const taskId of [...fw.tasks.keys()]) completeTask(s, fw, taskId, 'TASK_KILLED', env);
+  for (const [taskId, u] of fw.unreachableTasks) {
+    fw.completedTasks.push({ ...u.task, state: 'TASK_KILLED' });
+    fw.unreachableTasks.delete(taskId);
+  }
+  if (error && fw.pid) sendTo(env, fw.pid, { type: 'FrameworkError', body: { message: error } }, out);
+  s.frameworks.delete(fw.id);
+  s.allocator.removeFramework(fw.id);
+  fw.active = false;
+  fw.connected = false;
+  s.completedFrameworks.push(fw);
+  if (s.completedFrameworks.length > env.flags.maxCompletedFrameworks) s.completedFrameworks.shift();
+  bump(s, 'master/frameworks_removed');
+  return out;
+}
+
+/**
+ * The liveness sweep over frameworks: heartbeats to connected schedulers, silent ones
+ * disconnected, and frameworks past their failover deadline removed.
+ */
+export function checkFrameworks(s: MasterState, env: MasterEnv): Out {
+  const out: Out = [];
+  const interval = env.flags.frameworkHeartbeatIntervalMs;
+  const timeout = heartbeatTimeoutMs(env);
+  for (const fw of [...s.frameworks.values()]) {
+    if (fw.connected) {
+      if (env.now - fw.lastSeenAt >= timeout) {
+        out.push(...disconnectFramework(s, fw, env, `no word from its scheduler for ${timeout / 1000} s`));
+      } else if (env.now >= fw.nextHeartbeatAt) {
+        fw.nextHeartbeatAt = env.now + interval;
+        sendTo(env, fw.pid, { type: 'Heartbeat', body: { frameworkId: fw.id, intervalSeconds: interval / 1000 } }, out);
+      }
+    }
+    if (!fw.connected && fw.failoverDeadline !== undefined && env.now >= fw.failoverDeadline) {
+      out.push(log('warn', `Framework ${fw.id} (${fw.info.name}) removed: its scheduler did not come back within its failover timeout`));
+      out.push(...removeFramework(s, fw, env, 'Framework removed: its failover timeout elapsed'));
+    }
+  }
+  return out;
+}
+
+/** Notes that the framework's scheduler spoke (any message from its PID counts as a heartbeat). */
+export function touchFramework(fw: FrameworkEntry, env: MasterEnv): void {
+  fw.lastSeenAt = env.now;
+}
