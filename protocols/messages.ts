@@ -120,6 +120,11 @@ export const MESSAGES = {
     taskId: Id,
     agentId: Type.Optional(Id),
   })),
+  /**
+   * A framework's scheduler (re-)subscribed: the agent takes the new info and resends the
+   * framework's unacknowledged updates at once instead of at their next retry. @see `UpdateFrameworkMessage`
+   */
+  UpdateFramework: spec([['master', 'agent']], Type.Object({ frameworkId: Id, framework: FrameworkInfoSchema })),
   /** Tear down everything of one framework on an agent. @see `ShutdownFrameworkMessage` */
   ShutdownFramework: spec([['master', 'agent']], Type.Object({ frameworkId: Id })),
   /** A status update travelling executor → agent → master → scheduler. @see `StatusUpdateMessage` */

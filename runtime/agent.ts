@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import { waitFor } from 'xstate';
 import { createAgentMachine, type AgentMachine } from '../actors/agent/agent.machine.ts';
-import type { AgentEffect, AgentFlags } from '../actors/agent/state.ts';
+import { isIdle, type AgentEffect, type AgentFlags } from '../actors/agent/state.ts';
 import type { Attribute } from '../protocols/attributes.ts';
 import type { Resources } from '../protocols/resources.ts';
 import { pid as makePid } from '../protocols/pid.ts';
@@ -46,6 +46,13 @@ export interface AgentHandle {
   readonly containerizer: Containerizer;
   /** Resolves with the agent id once registered. */
   registered(timeoutMs?: number): Promise<string>;
+  /**
+   * Leaves the cluster cleanly (SIGTERM): shuts every executor down so each task ends with an
+   * update the master sees, waits (at most `timeoutMs`) until those updates are acknowledged, then
+   * unregisters, so the master removes the agent at once instead of after missed pings.
+   * @returns whether everything was acknowledged in time.
+   */
+  leave(timeoutMs?: number): Promise<boolean>;
   /** Stops the agent; executors are killed too unless `keepExecutors`. */
   stop(opts?: { keepExecutors?: boolean }): Promise<void>;
 }
@@ -100,6 +107,19 @@ export function startAgent(opts: AgentOptions): AgentHandle {
     registered: async (timeoutMs = 30_000) => {
       const s = await waitFor(host.actor, (snap) => snap.hasTag('registered'), { timeout: timeoutMs });
       return s.context.state.agentId!;
+    },
+    leave: async (timeoutMs = 10_000) => {
+      host.send({ type: 'agent.leave' });
+      let settled = true;
+      try {
+        await waitFor(host.actor, (snap) => isIdle(snap.context.state), { timeout: timeoutMs });
+      } catch {
+        settled = false;
+        opts.logger.warn({ timeoutMs }, 'leaving with status updates still unacknowledged');
+      }
+      host.send({ type: 'agent.unregister' });
+      await opts.transport.flush();
+      return settled;
     },
     stop: async (stopOpts = {}) => {
       await opts.detector.stop();

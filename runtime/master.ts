@@ -13,6 +13,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { waitFor } from 'xstate';
 import { createMasterMachine, type MasterMachine, type MetricsEffect, type ResignEffect } from '../actors/master/master.machine.ts';
 import type { RegistryEffect } from '../actors/master/registry.ts';
+import { masterMetrics } from '../actors/master/leadership.ts';
 import type { MasterFlags } from '../actors/master/state.ts';
 import { pid as makePid } from '../protocols/pid.ts';
 import { depsFor, hostActor, type ActorHost } from './actor-host.ts';
@@ -185,7 +186,8 @@ export function startMaster(opts: MasterOptions): MasterHandle {
     },
     metrics: () => {
       const s = host.actor.getSnapshot();
-      return { ...s.context.state.metrics, 'master/elected': s.hasTag('leading') ? 1 : 0, ...processMetrics() };
+      const env = { self: pid, runId, hostname, epoch: s.context.epoch, now: clock.now(), flags: s.context.flags };
+      return { ...masterMetrics(s.context.state, env, s.hasTag('leading')), ...processMetrics() };
     },
     stop: async () => {
       await candidate.stop();

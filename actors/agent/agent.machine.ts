@@ -36,6 +36,7 @@ import {
   runTask,
   shutdownFramework,
   sweep,
+  updateFramework,
   type AgentEmitted,
   type AgentEnv,
   type AgentFlags,
@@ -72,7 +73,7 @@ export type AgentLocalEvent =
 export type AgentEvent =
   | AgentLocalEvent
   | Inbound<
-      | 'AgentRegistered' | 'AgentReregistered' | 'RunTask' | 'KillTask' | 'ShutdownFramework'
+      | 'AgentRegistered' | 'AgentReregistered' | 'RunTask' | 'KillTask' | 'ShutdownFramework' | 'UpdateFramework'
       | 'StatusUpdateAcknowledgement' | 'FrameworkToExecutor' | 'Ping' | 'RegisterExecutor' | 'StatusUpdate'
       | 'ExecutorToFramework'
     >;
@@ -143,6 +144,7 @@ export function createAgentMachine(deps: ActorDeps) {
       runTask: run(runTask),
       killTask: run(killTask),
       shutdownFramework: run(shutdownFramework),
+      updateFramework: run(updateFramework),
       acknowledged: run(acknowledged),
       frameworkToExecutor: run((s, ev) => frameworkToExecutor(s, ev)),
       answerPing: run(ping),
@@ -233,6 +235,7 @@ export function createAgentMachine(deps: ActorDeps) {
               RunTask: [{ guard: 'isFromMaster', actions: 'runTask' }, { actions: 'logNotFromMaster' }],
               KillTask: [{ guard: 'isFromMaster', actions: 'killTask' }, { actions: 'logNotFromMaster' }],
               ShutdownFramework: [{ guard: 'isFromMaster', actions: 'shutdownFramework' }, { actions: 'logNotFromMaster' }],
+              UpdateFramework: [{ guard: 'isFromMaster', actions: 'updateFramework' }, { actions: 'logNotFromMaster' }],
               StatusUpdateAcknowledgement: [{ guard: 'isFromMaster', actions: 'acknowledged' }, { actions: 'logNotFromMaster' }],
               FrameworkToExecutor: [{ guard: 'isFromMaster', actions: 'frameworkToExecutor' }, { actions: 'logNotFromMaster' }],
               Ping: [

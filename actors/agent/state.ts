@@ -212,7 +212,27 @@ export function registered(s: AgentState, ev: Inbound<'AgentRegistered' | 'Agent
   if (ev.type === 'AgentReregistered') {
     for (const r of ev.body.reconciliations ?? []) reconcileTasks(s, r, env, out);
   }
-  for (const st of s.streams.values()) sendHead(s, st, env, out);
+  for (const st of s.streams.values()) {
+    st.retryMs = env.flags.statusUpdateRetryMs;
+    sendHead(s, st, env, out);
+  }
+  return out;
+}
+
+/**
+ * `UpdateFramework`: the framework's scheduler is back; its pending updates go out now (a retry
+ * could be minutes away after a long outage). @see `Slave::updateFramework`
+ */
+export function updateFramework(s: AgentState, ev: Inbound<'UpdateFramework'>, env: AgentEnv): Out {
+  const out: Out = [];
+  const { frameworkId, framework } = ev.body;
+  if (s.terminating.has(frameworkId)) return out;
+  if (s.frameworks.has(frameworkId)) s.frameworks.set(frameworkId, { ...framework, id: frameworkId });
+  for (const st of s.streams.values()) {
+    if (st.frameworkId !== frameworkId) continue;
+    st.retryMs = env.flags.statusUpdateRetryMs;
+    sendHead(s, st, env, out);
+  }
   return out;
 }
 

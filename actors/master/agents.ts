@@ -237,8 +237,8 @@ function reregisterKnownAgent(s: MasterState, entry: AgentEntry, agentPid: strin
   if (entry.pid !== agentPid) {
     s.agentsByPid.delete(entry.pid);
     entry.pid = agentPid;
-    s.agentsByPid.set(agentPid, entry.id);
   }
+  s.agentsByPid.set(agentPid, entry.id);
   entry.awaitingPong = false;
   entry.pingMisses = 0;
   entry.nextPingAt = env.now;

@@ -123,6 +123,7 @@ export function subscribeFramework(s: MasterState, ev: Inbound<'SubscribeFramewo
     }
     connect(s, fw, env);
     sendTo(env, ev.from, { type: 'FrameworkReregistered', body: body(fw.id) }, out);
+    updateAgentsOf(s, fw, env, out);
     return out;
   }
   for (const fw of s.frameworks.values()) {
@@ -139,6 +140,19 @@ export function subscribeFramework(s: MasterState, ev: Inbound<'SubscribeFramewo
   out.push(log('info', `Framework ${id} (${info.name}) subscribed`, { scheduler: ev.from, roles: info.roles ?? ['*'] }));
   sendTo(env, ev.from, { type: 'FrameworkRegistered', body: body(id) }, out);
   return out;
+}
+
+/**
+ * Tells every agent running something of `fw` that its scheduler is back, so that they resend its
+ * unacknowledged updates now. @see `Master::sendFrameworkUpdates`
+ */
+function updateAgentsOf(s: MasterState, fw: FrameworkEntry, env: MasterEnv, out: Out): void {
+  const agents = new Set<string>();
+  for (const t of fw.tasks.values()) agents.add(t.task.agentId);
+  for (const agentId of agents) {
+    const a = s.agents.get(agentId);
+    if (a && !a.removing) sendTo(env, a.pid, { type: 'UpdateFramework', body: { frameworkId: fw.id, framework: fw.info } }, out);
+  }
 }
 
 /** Marks a framework connected and active again (its scheduler subscribed). */
@@ -176,7 +190,7 @@ export function disconnectFramework(s: MasterState, fw: FrameworkEntry, env: Mas
   }
   fw.failoverDeadline = env.now + failoverTimeoutMs(fw.info);
   markDirty(s);
-  bump(s, 'master/frameworks_disconnected');
+  bump(s, 'master/framework_disconnections');
   out.push(log('warn', `Framework ${fw.id} (${fw.info.name}) disconnected: ${why}; removing it unless it re-subscribes within ${failoverTimeoutMs(fw.info) / 1000} s`, { scheduler: fw.pid }));
   return out;
 }

@@ -236,6 +236,7 @@ export function createMasterMachine(deps: ActorDeps) {
           return;
         }
         context.deferred.push(event);
+        context.state.metrics['master/messages_deferred'] = (context.state.metrics['master/messages_deferred'] ?? 0) + 1;
       }),
       replayDeferred: enqueueActions(({ context, enqueue }) => {
         const deferred = context.deferred;

@@ -69,6 +69,9 @@ export class SimContainerizer implements Containerizer {
   readonly killed: string[] = [];
   /** When false, launched executors never register (to test registration timeouts). */
   register = true;
+  /** When true, launched executors wait for {@link SimContainerizer.releaseRegistrations}. */
+  holdRegistrations = false;
+  private readonly held: ExecutorDriver[] = [];
   private readonly running = new Map<string, { driver: ExecutorDriver; onExit: (e: ContainerExit) => void }>();
   constructor(private readonly sim: SimCluster) {}
 
@@ -99,8 +102,15 @@ export class SimContainerizer implements Containerizer {
       },
     });
     this.running.set(req.containerId, { driver, onExit: exit });
-    if (this.register) driver.start();
+    if (this.holdRegistrations) this.held.push(driver);
+    else if (this.register) driver.start();
     return `/sandbox/${req.containerId}`;
+  }
+
+  /** Lets held executors register. */
+  releaseRegistrations(): void {
+    this.holdRegistrations = false;
+    for (const d of this.held.splice(0)) d.start();
   }
 
   kill(containerId: string): void {
@@ -316,6 +326,14 @@ export class SimCluster {
   /** Drops messages of `type` matching `pred` until the returned function is called. */
   drop(type: string, pred: (env: { type: string; from: string; body: any }) => boolean = () => true): () => void {
     return this.bus.addFilter((m) => (m.subject.split('.')[4] === type && pred(envelopeOf(m)) ? 'drop' : 'deliver'));
+  }
+
+  /**
+   * Cuts the actor at `actorPid` off the bus (a network partition): nothing it sends and nothing
+   * sent to it is delivered until the returned function heals it.
+   */
+  partition(actorPid: string): () => void {
+    return this.bus.addFilter((m) => (m.subject.startsWith(`${actorPid}.`) || envelopeOf(m).from === actorPid ? 'drop' : 'deliver'));
   }
 
   /** Sends `msg` to the master as an operator would. */

@@ -137,6 +137,7 @@ const SAMPLES: { [T in MessageType]: Body<T> } = {
   RunTask: { frameworkId: 'run-0001', framework, task: taskInfo, schedulerPid: SCHEDULER },
   KillTask: { frameworkId: 'run-0001', taskId: 't1', agentId: 'run-S1' },
   ShutdownFramework: { frameworkId: 'run-0001' },
+  UpdateFramework: { frameworkId: 'run-0001', framework },
   StatusUpdate: { update },
   StatusUpdateAcknowledgement: { agentId: 'run-S1', frameworkId: 'run-0001', taskId: 't1', uuid: 'u1' },
   ExitedExecutor: { agentId: 'run-S1', frameworkId: 'run-0001', executorId: 'e1', status: -9 },
