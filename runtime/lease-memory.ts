@@ -11,6 +11,7 @@
  */
 import { realClock } from './clock.ts';
 import { KvError, type LeaseKv } from './lease.ts';
+import { requestTimeoutMs } from '../actors/lease/tracking.ts';
 import type { Clock, LeaderDetector, LeaderInfo, LeaseCandidate, LeaseEvent } from './types.ts';
 
 type Op = 'PUT' | 'DEL' | 'PURGE';
@@ -28,7 +29,10 @@ export type KvFault =
   | 'fail'
   /** The operation is applied, but its reply is lost: the client sees a timeout. */
   | 'lostReply'
-  /** The operation is applied after `delayMs`, and answered then. */
+  /**
+   * The operation is applied after `delayMs`, and answered then if that is within the request
+   * timeout; otherwise the client sees a timeout, and the request is applied later all the same.
+   */
   | { delayMs: number };
 
 /** A client of a {@link MemoryKvStore}, with its own faults. */
@@ -62,19 +66,25 @@ export class MemoryKvClient implements LeaseKv {
         clock.setTimeout(() => reject(new KvError(`${op}: timeout`)), this.store.timeoutMs);
       } else if (f === 'ok') {
         queueMicrotask(() => settle(apply()));
-      } else {
+      } else if (f.delayMs < this.store.timeoutMs) {
         clock.setTimeout(() => settle(apply()), f.delayMs);
+      } else {
+        // Slower than the client waits: it gives up, and the request is applied later anyway.
+        clock.setTimeout(() => apply(), f.delayMs);
+        clock.setTimeout(() => reject(new KvError(`${op}: timeout`)), this.store.timeoutMs);
       }
     });
   }
 
-  open(): Promise<{ ttlMs: number }> {
+  open(): Promise<{ ttlMs: number; created: boolean }> {
     return this.#run('open', () => {
+      let created = false;
       if (!this.store.exists) {
         if (!this.createBucket) throw new KvError('stream not found', false, true);
         this.store.exists = true;
+        created = true;
       }
-      return { ttlMs: this.store.ttlMs };
+      return { ttlMs: this.store.ttlMs, created };
     });
   }
 
@@ -148,7 +158,7 @@ export class MemoryKvStore {
   readonly #watches = new Set<(e: Stored) => void>();
   readonly #clients = new Set<MemoryKvClient>();
 
-  constructor(readonly clock: Clock = realClock, readonly ttlMs = 3000, readonly timeoutMs = Math.max(250, Math.floor(ttlMs / 3))) {}
+  constructor(readonly clock: Clock = realClock, readonly ttlMs = 3000, readonly timeoutMs = requestTimeoutMs(ttlMs)) {}
 
   /** A client; `createBucket` for candidates (they create a missing bucket), not for detectors. */
   client(createBucket = true): MemoryKvClient {

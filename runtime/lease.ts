@@ -12,13 +12,14 @@
  * bucket is deleted; after a restart with an empty store, requests time out until the bucket is
  * created again.
  */
+import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createActor, type Actor } from 'xstate';
 import { createCandidateMachine, type CandidateMachine, type KvEffect, type KvEvent, type KvOp } from '../actors/lease/candidate.machine.ts';
 import { createDetectorMachine, type DetectorMachine } from '../actors/lease/detector.machine.ts';
-import type { LeaderRecord, LeaseEntry } from '../actors/lease/tracking.ts';
+import { requestTimeoutMs, type LeaderRecord, type LeaseEntry } from '../actors/lease/tracking.ts';
 import { realClock } from './clock.ts';
 import { silentLogger, type LoggerLike } from './transport-nats.ts';
 import type { Clock, LeaderDetector, LeaderInfo, LeaseCandidate, LeaseEvent } from './types.ts';
@@ -52,8 +53,11 @@ export class KvError extends Error {
 
 /** What the lease machines need from a KV. */
 export interface LeaseKv {
-  /** Opens the bucket (a candidate's KV creates it when missing); resolves its TTL. */
-  open(): Promise<{ ttlMs: number }>;
+  /**
+   * Opens the bucket; a candidate's KV makes it when missing (then `created` is true). Resolves
+   * its TTL.
+   */
+  open(): Promise<{ ttlMs: number; created: boolean }>;
   create(value: Uint8Array): Promise<number>;
   update(value: Uint8Array, revision: number): Promise<number>;
   get(): Promise<{ revision: number; operation: 'PUT' | 'DEL' | 'PURGE'; value: Uint8Array } | null>;
@@ -111,7 +115,7 @@ function performKv(kv: LeaseKv, e: KvEffect, clock: Clock, send: (ev: KvEvent) =
     case 'kv.open':
       kv.open().then((r) => {
         onOpened();
-        send({ type: 'kv.opened', ttlMs: r.ttlMs });
+        send({ type: 'kv.opened', ttlMs: r.ttlMs, created: r.created });
       }, fail('open'));
       break;
     case 'kv.create':
@@ -152,6 +156,8 @@ export interface LeaseCandidateOptions {
   value: Omit<LeaderInfo, 'epoch'>;
   /** Lease length in ms (the bucket's TTL wins once it is opened). Default {@link DEFAULT_LEASE_MS}. */
   leaseMs?: number;
+  /** See `CandidateInput.watchFirst` (default true). */
+  watchFirst?: boolean;
   clock?: Clock;
   logger?: LoggerLike;
 }
@@ -165,8 +171,9 @@ export class LeaseCandidateHost implements LeaseCandidate {
   #actor: Actor<CandidateMachine> | undefined;
   #onEvent: (e: LeaseEvent) => void = () => {};
   #stopped: Promise<void> | undefined;
-  /** The resign's delete, while in flight (stop waits for it). */
+  /** The clean resign's delete, while in flight (stop waits for it, briefly). */
   #deleting: Promise<unknown> | undefined;
+  #stopping = false;
 
   constructor(opts: LeaseCandidateOptions) {
     this.#opts = opts;
@@ -189,7 +196,7 @@ export class LeaseCandidateHost implements LeaseCandidate {
     const log = this.#opts.logger ?? silentLogger;
     const kv = this.#opts.kv;
     const actor = createActor(createCandidateMachine({ now: () => clock.now() }), {
-      input: { value: this.#opts.value, leaseMs: this.#opts.leaseMs ?? DEFAULT_LEASE_MS },
+      input: { value: this.#opts.value, leaseMs: this.#opts.leaseMs ?? DEFAULT_LEASE_MS, watchFirst: this.#opts.watchFirst ?? true },
       clock: clock as never,
     });
     this.#actor = actor;
@@ -209,7 +216,7 @@ export class LeaseCandidateHost implements LeaseCandidate {
             break;
           default: {
             const p = performKv(kv, ev, clock, send, () => follow(kv, send));
-            if (ev.type === 'kv.delete') this.#deleting = p;
+            if (ev.type === 'kv.delete' && this.#stopping) this.#deleting = p;
           }
         }
       } catch (err) {
@@ -230,8 +237,13 @@ export class LeaseCandidateHost implements LeaseCandidate {
     this.#stopped ??= (async () => {
       const actor = this.#actor;
       if (!actor) return;
+      this.#stopping = true;
       actor.send({ type: 'candidate.stop' });
-      await this.#deleting?.catch(() => {});
+      if (this.#deleting) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([this.#deleting.catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, 2000)))]);
+        clearTimeout(timer);
+      }
       actor.stop();
       this.#opts.kv.close();
     })();
@@ -308,9 +320,10 @@ function isWrongLastSequence(err: unknown): boolean {
   return code === 10071 || code === 10164 || apiCode === 10071 || apiCode === 10164 || /wrong last sequence/i.test(String((err as Error)?.message));
 }
 
+/** The bucket is not there: its stream is unknown, or nothing answers on its subjects. */
 function isStreamNotFound(err: unknown): boolean {
   const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
-  return e?.code === 10059 || e?.name === 'StreamNotFoundError' || /stream not found/i.test(String(e?.message));
+  return e?.code === 10059 || e?.code === 503 || e?.name === 'StreamNotFoundError' || e?.name === 'NoRespondersError' || /stream not found|no responders/i.test(String(e?.message));
 }
 
 function kvError(err: unknown): KvError {
@@ -323,7 +336,7 @@ export interface NatsLeaseKvOptions {
   cluster: string;
   /** Create the bucket with this TTL when missing (candidates); detectors only open it. */
   createTtlMs?: number;
-  /** Timeout of each request. Default 1 s. */
+  /** Timeout of each request (`requestTimeoutMs` of the lease). Default 1 s. */
   timeoutMs?: number;
   logger?: LoggerLike;
 }
@@ -344,15 +357,23 @@ export class NatsLeaseKv implements LeaseKv {
     this.#subject = leaderSubject(opts.cluster);
   }
 
-  async open(): Promise<{ ttlMs: number }> {
+  async open(): Promise<{ ttlMs: number; created: boolean }> {
     try {
-      const kvm = new Kvm(this.#o.nc);
-      const kv = this.#o.createTtlMs !== undefined
-        ? await kvm.create(this.#bucket, { ttl: this.#o.createTtlMs, history: 1, timeout: this.#o.timeoutMs ?? 1000 })
-        : await kvm.open(this.#bucket);
-      const status = await kv.status();
+      // Every request of the lease times out quickly, so a holder retries several times within a lease.
+      const kvm = new Kvm(jetstream(this.#o.nc, { timeout: this.#o.timeoutMs ?? 1000 }));
+      let kv = await kvm.open(this.#bucket);
+      let created = false;
+      let status;
+      try {
+        status = await kv.status();
+      } catch (err) {
+        if (!isStreamNotFound(err) || this.#o.createTtlMs === undefined) throw err;
+        kv = await kvm.create(this.#bucket, { ttl: this.#o.createTtlMs, history: 1, timeout: this.#o.timeoutMs ?? 1000 });
+        status = await kv.status();
+        created = true;
+      }
       this.#kv = kv;
-      return { ttlMs: status.ttl };
+      return { ttlMs: status.ttl, created };
     } catch (err) {
       throw kvError(err);
     }
@@ -460,6 +481,8 @@ export interface KvLeaseCandidateOptions {
   /** Lease length in ms, the bucket TTL when the candidate creates the bucket. Default {@link DEFAULT_LEASE_MS}. */
   leaseMs?: number;
   value: Omit<LeaderInfo, 'epoch'>;
+  /** See `CandidateInput.watchFirst` (default true). */
+  watchFirst?: boolean;
   clock?: Clock;
   logger?: LoggerLike;
 }
@@ -469,9 +492,10 @@ export class KvLeaseCandidate extends LeaseCandidateHost {
   constructor(opts: KvLeaseCandidateOptions) {
     const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
     super({
-      kv: new NatsLeaseKv({ nc: opts.nc, cluster: opts.cluster, createTtlMs: leaseMs, timeoutMs: Math.max(250, Math.floor(leaseMs / 3)), logger: opts.logger }),
+      kv: new NatsLeaseKv({ nc: opts.nc, cluster: opts.cluster, createTtlMs: leaseMs, timeoutMs: requestTimeoutMs(leaseMs), logger: opts.logger }),
       value: opts.value,
       leaseMs,
+      ...(opts.watchFirst !== undefined ? { watchFirst: opts.watchFirst } : {}),
       clock: opts.clock,
       logger: opts.logger,
     });
@@ -484,7 +508,7 @@ export interface KvLeaderDetectorOptions {
   cluster: string;
   clock?: Clock;
   logger?: LoggerLike;
-  /** When given, the bucket is created with this TTL if missing; otherwise the detector waits for a candidate to create it. */
+  /** The lease to assume until the bucket's TTL is known. A detector never makes the bucket. */
   leaseMs?: number;
 }
 
@@ -492,7 +516,7 @@ export interface KvLeaderDetectorOptions {
 export class KvLeaderDetector extends LeaderDetectorHost {
   constructor(opts: KvLeaderDetectorOptions) {
     super({
-      kv: new NatsLeaseKv({ nc: opts.nc, cluster: opts.cluster, createTtlMs: opts.leaseMs, logger: opts.logger }),
+      kv: new NatsLeaseKv({ nc: opts.nc, cluster: opts.cluster, timeoutMs: requestTimeoutMs(opts.leaseMs ?? DEFAULT_LEASE_MS), logger: opts.logger }),
       leaseMs: opts.leaseMs,
       clock: opts.clock,
       logger: opts.logger,

@@ -10,12 +10,13 @@
  * - `acquiring`: `create` — it fails if the key exists. The winner leads at once (`lease.acquired`)
  *   with epoch = max(create revision, highest epoch ever seen + 1): revisions start over when a
  *   store is lost, epochs must not.
- * - `leading`: renews every lease/3 with a compare-and-set `update`, the first of which stamps the
+ * - `leading`: renews six times a lease with a compare-and-set `update`, the first of which stamps the
  *   epoch into the value (followers ignore unstamped values). After each renewal it announces
  *   itself on a plain subject, which followers trust even when JetStream lost its store.
- *   A renewal that fails or times out is *ambiguous* — the server may have applied it — so the
- *   candidate reads the key: its own newer value means the renewal held; its older value means
- *   retry; anyone else's (or none) means the lease is gone. It steps down (`lease.lost`) when it
+ *   A renewal that times out is *ambiguous* — the server may have applied it — so it is sent again
+ *   with the same revision; if that conflicts, the candidate reads the key: its own newer value
+ *   means the earlier renewal held; anyone else's (or none) means the lease is gone. It steps down
+ *   (`lease.lost`) when it
  *   cannot renew by lease − margin after the last renewal known to have been sent, which is before
  *   the server can expire the key or a standby can act.
  * - After `lease.lost` it goes back to `standby` and contends again: the master process lives on.
@@ -26,14 +27,15 @@
  */
 import { assign, enqueueActions, setup } from 'xstate';
 import type { ActorDeps } from '../common.ts';
-import { emptyTracker, expire, expiresAt, observeAnnouncement, observeEntry, retryDelayMs, type LeaderRecord, type LeaderTracker, type LeaseEntry } from './tracking.ts';
+import { EXPIRY_MARGIN_MS, emptyTracker, expire, expiresAt, observeAnnouncement, observeEntry, retryDelayMs, type LeaderRecord, type LeaderTracker, type LeaseEntry } from './tracking.ts';
 
 /** Which KV operation a result or failure belongs to. */
 export type KvOp = 'open' | 'create' | 'update' | 'get' | 'delete';
 
 /** Results of the KV effects, and what the runtime observes. */
 export type KvEvent =
-  | { type: 'kv.opened'; ttlMs: number }
+  /** `created`: this open made the bucket (it was missing: never made, or lost with its data). */
+  | { type: 'kv.opened'; ttlMs: number; created: boolean }
   | { type: 'kv.created'; revision: number; sentAt: number }
   | { type: 'kv.updated'; revision: number; sentAt: number }
   | { type: 'kv.read'; entry?: LeaseEntry; sentAt: number }
@@ -71,12 +73,22 @@ export interface CandidateInput {
   value: Omit<LeaderRecord, 'epoch'>;
   /** The lease; the bucket's TTL replaces it once opened. */
   leaseMs: number;
+  /**
+   * Watch one lease before the first attempt to acquire (default true). Whenever the bucket is
+   * found missing, the candidate waits one lease again. Why: when a bucket is lost with its data, a
+   * master may go on believing it holds the lease it had there until its own deadline, and nothing
+   * in a new bucket can say so — whoever made the new bucket may not even know it did (its reply
+   * lost). Only a store known to be brand new (a cluster that starts its own NATS server) may skip
+   * the first wait.
+   */
+  watchFirst?: boolean;
 }
 
 /** The candidate's context. */
 export interface CandidateContext {
   value: Omit<LeaderRecord, 'epoch'>;
   leaseMs: number;
+  watchFirst: boolean;
   tracker: LeaderTracker;
   /** Do not try to acquire before this time (after a conflict). */
   notBefore: number;
@@ -99,9 +111,19 @@ export type CandidateEvent =
 
 type Emitted = KvEffect | CandidateReport | CandidateLog;
 
+/** One lease, plus the margins on both sides: after it, no lease granted before can still be held. */
+export function waitOneLeaseMs(leaseMs: number): number {
+  return leaseMs + stepDownMarginMs(leaseMs) + EXPIRY_MARGIN_MS;
+}
+
 /** Step down this long before the lease could expire at the server. */
 export function stepDownMarginMs(leaseMs: number): number {
-  return Math.max(100, Math.floor(leaseMs / 10));
+  return Math.max(100, Math.floor(leaseMs / 30));
+}
+
+/** How often the holder renews: six times a lease, so that an outage of most of a lease is ridden out. */
+export function renewIntervalMs(leaseMs: number): number {
+  return Math.max(100, Math.floor(leaseMs / 6));
 }
 
 
@@ -127,6 +149,10 @@ export function createCandidateMachine(deps: Pick<ActorDeps, 'now'>) {
         }
         return event.type === 'leader.announced' && event.info.pid !== context.value.pid && event.info.epoch > context.epoch;
       },
+      /** A watch entry or announcement names another master as the leader (stamped, so it won). */
+      isOtherLeader: ({ context, event }) =>
+        (event.type === 'kv.entry' && event.entry.operation === 'PUT' && event.entry.info !== undefined && event.entry.info.pid !== context.value.pid) ||
+        (event.type === 'leader.announced' && event.info.pid !== context.value.pid),
       /** The key was deleted: try at once. */
       isDeletion: ({ event }) => event.type === 'kv.entry' && event.entry.operation !== 'PUT',
       /** The read shows our renewal was applied (our stamped value at a newer revision). */
@@ -139,7 +165,20 @@ export function createCandidateMachine(deps: Pick<ActorDeps, 'now'>) {
     },
     actions: {
       openBucket: enqueueActions(({ enqueue }) => enqueue.emit({ type: 'kv.open' })),
-      recordTtl: assign(({ context, event }) => (event.type === 'kv.opened' && event.ttlMs > 0 ? { leaseMs: event.ttlMs } : { leaseMs: context.leaseMs })),
+      recordOpened: assign(({ context, event }) => (event.type === 'kv.opened' && event.ttlMs > 0 ? { leaseMs: event.ttlMs } : { leaseMs: context.leaseMs })),
+      /**
+       * A request failed, or the bucket had to be made: what this candidate knows of the lease has
+       * a gap (it may have missed renewals, or the loss of a bucket with a live lease in it). It
+       * watches one more lease before it may acquire.
+       */
+      waitOutGap: enqueueActions(({ context, event, enqueue }) => {
+        const gap = (event.type === 'kv.failed' && !event.conflict) || (event.type === 'kv.opened' && event.created);
+        if (!gap) return;
+        const until = deps.now() + waitOneLeaseMs(context.leaseMs);
+        if (until <= context.notBefore) return;
+        enqueue.assign({ notBefore: until });
+        enqueue.emit({ type: 'log', level: 'debug', msg: 'the lease could not be observed; watching one more lease before contending' });
+      }),
       /** Follows a watch entry or an announcement; reports a change of leader. */
       observe: enqueueActions(({ context, event, enqueue }) => {
         const t = context.tracker;
@@ -157,17 +196,25 @@ export function createCandidateMachine(deps: Pick<ActorDeps, 'now'>) {
         expire(t);
         return { tracker: t };
       }),
-      holdOff: assign({ notBefore: ({ context }) => deps.now() + retryDelayMs(context.leaseMs) }),
-      /** After a conflict we saw no holder for: wait a lease before trying again. */
+      holdOff: assign({ notBefore: ({ context }) => Math.max(context.notBefore, deps.now() + retryDelayMs(context.leaseMs)) }),
+      /**
+       * The key is held (the create conflicted) by a holder whose renewals we did not see: it may
+       * hold it for a whole lease from now.
+       */
       assumeHeld: assign(({ context }) => ({
-        notBefore: deps.now() + retryDelayMs(context.leaseMs),
-        tracker: context.tracker.leader ? context.tracker : { ...context.tracker, seenAt: deps.now() },
+        notBefore: Math.max(context.notBefore, deps.now() + waitOneLeaseMs(context.leaseMs)),
       })),
       tryCreate: enqueueActions(({ context, enqueue }) => enqueue.emit({ type: 'kv.create', value: context.value })),
       recordWin: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'kv.created') return;
         const epoch = Math.max(event.revision, context.tracker.highestEpoch + 1);
-        enqueue.assign({ epoch, heldRev: event.revision, lastOkSentAt: event.sentAt, renewSentAt: event.sentAt });
+        enqueue.assign({
+          epoch,
+          heldRev: event.revision,
+          lastOkSentAt: event.sentAt,
+          renewSentAt: event.sentAt,
+          tracker: { ...context.tracker, highestEpoch: epoch },
+        });
         enqueue.emit({ type: 'log', level: 'info', msg: 'lease won', fields: { epoch, revision: event.revision } });
         enqueue.emit({ type: 'lease.acquired', epoch });
       }),
@@ -196,7 +243,9 @@ export function createCandidateMachine(deps: Pick<ActorDeps, 'now'>) {
                 : 'the lease could not be renewed in time';
         enqueue.emit({ type: 'log', level: 'warn', msg: 'lease lost', fields: { epoch: context.epoch, reason } });
         enqueue.emit({ type: 'lease.lost', reason });
-        enqueue.assign({ epoch: 0, heldRev: 0, notBefore: deps.now() + retryDelayMs(context.leaseMs) });
+        // Whoever holds it now holds it for a lease at least; and if nobody does, what this candidate
+        // saw has a gap (its renewals failed): either way, watch one lease first.
+        enqueue.assign({ epoch: 0, heldRev: 0, notBefore: deps.now() + waitOneLeaseMs(context.leaseMs) });
       }),
       deleteKey: enqueueActions(({ context, event, enqueue }) => {
         enqueue.emit({ type: 'kv.delete', revision: context.heldRev });
@@ -204,6 +253,11 @@ export function createCandidateMachine(deps: Pick<ActorDeps, 'now'>) {
         enqueue.emit({ type: 'log', level: 'info', msg: 'lease resigned', fields: { epoch: context.epoch, reason } });
         if (event.type === 'candidate.resign') enqueue.emit({ type: 'lease.lost', reason: `resigned: ${reason}` });
         enqueue.assign({ epoch: 0, heldRev: 0 });
+      }),
+      deleteCreatedKey: enqueueActions(({ event, enqueue }) => {
+        if (event.type !== 'kv.created') return;
+        enqueue.emit({ type: 'kv.delete', revision: event.revision });
+        enqueue.emit({ type: 'log', level: 'warn', msg: 'another master leads: giving back a lease won meanwhile', fields: { revision: event.revision } });
       }),
       logFailure: enqueueActions(({ event, enqueue }) => {
         if (event.type === 'kv.failed') enqueue.emit({ type: 'log', level: 'warn', msg: `lease ${event.op} failed; retrying`, fields: { error: event.error } });
@@ -213,7 +267,7 @@ export function createCandidateMachine(deps: Pick<ActorDeps, 'now'>) {
       retry: ({ context }) => retryDelayMs(context.leaseMs),
       /** Until the known leader's lease runs out (at once if none is known), but not before `notBefore`. */
       standbyExpiry: ({ context }) => Math.max(0, Math.max(expiresAt(context.tracker, context.leaseMs), context.notBefore) - deps.now()),
-      renewDue: ({ context }) => Math.max(0, context.lastOkSentAt + context.leaseMs / 3 - deps.now()),
+      renewDue: ({ context }) => Math.max(0, context.lastOkSentAt + renewIntervalMs(context.leaseMs) - deps.now()),
       deadline: ({ context }) => Math.max(0, context.lastOkSentAt + context.leaseMs - stepDownMarginMs(context.leaseMs) - deps.now()),
       rest: ({ context }) => context.leaseMs,
     },
@@ -222,8 +276,9 @@ export function createCandidateMachine(deps: Pick<ActorDeps, 'now'>) {
     context: ({ input }) => ({
       value: input.value,
       leaseMs: input.leaseMs,
+      watchFirst: input.watchFirst ?? true,
       tracker: emptyTracker(),
-      notBefore: 0,
+      notBefore: (input.watchFirst ?? true) ? deps.now() + waitOneLeaseMs(input.leaseMs) : 0,
       epoch: 0,
       heldRev: 0,
       lastOkSentAt: 0,
@@ -237,8 +292,8 @@ export function createCandidateMachine(deps: Pick<ActorDeps, 'now'>) {
       opening: {
         entry: 'openBucket',
         on: {
-          'kv.opened': { target: 'standby', actions: 'recordTtl' },
-          'kv.failed': { target: 'reopening', actions: 'logFailure' },
+          'kv.opened': { target: 'standby', actions: ['recordOpened', 'waitOutGap'] },
+          'kv.failed': { target: 'reopening', actions: ['logFailure', 'waitOutGap'] },
           'kv.entry': { actions: 'observe' },
           'leader.announced': { actions: 'observe' },
         },
@@ -267,9 +322,20 @@ export function createCandidateMachine(deps: Pick<ActorDeps, 'now'>) {
           'kv.created': { target: 'leading', actions: 'recordWin' },
           'kv.failed': [
             { guard: 'isConflict', target: 'standby', actions: 'assumeHeld' },
-            { guard: 'isMissingBucket', target: 'reopening', actions: 'logFailure' },
-            { target: 'standby', actions: ['logFailure', 'holdOff'] },
+            // No answer, or no bucket: make sure the bucket is there before trying again.
+            { target: 'reopening', actions: ['logFailure', 'holdOff', 'waitOutGap'] },
           ],
+          // Another master leads while our create is in flight: if the create lands anyway (in a
+          // bucket made anew after a loss), this win cannot be trusted.
+          'kv.entry': [{ guard: 'isOtherLeader', target: 'abandoning', actions: ['observe', 'assumeHeld'] }, { actions: 'observe' }],
+          'leader.announced': [{ guard: 'isOtherLeader', target: 'abandoning', actions: ['observe', 'assumeHeld'] }, { actions: 'observe' }],
+        },
+      },
+      /** Waits for the untrusted create's answer; a key it made is deleted again. */
+      abandoning: {
+        on: {
+          'kv.created': { target: 'standby', actions: 'deleteCreatedKey' },
+          'kv.failed': 'standby',
           'kv.entry': { actions: 'observe' },
           'leader.announced': { actions: 'observe' },
         },
@@ -292,12 +358,15 @@ export function createCandidateMachine(deps: Pick<ActorDeps, 'now'>) {
                 on: {
                   'kv.updated': { target: 'holding', actions: ['recordRenewal', 'rearmDeadline'] },
                   'kv.failed': [
-                    { guard: 'isMissingBucket', target: '#leaseCandidate.reopening', actions: 'loseLease' },
-                    { target: 'resolving', actions: 'logFailure' },
+                    { guard: 'isMissingBucket', target: '#leaseCandidate.reopening', actions: ['loseLease', 'waitOutGap'] },
+                    // The revision changed: perhaps a renewal that timed out was applied after all.
+                    { guard: 'isConflict', target: 'resolving' },
+                    // No answer (it may still be applied): try again; a conflict then tells.
+                    { target: 'waiting', actions: 'logFailure' },
                   ],
                 },
               },
-              /** The renewal failed or timed out: read the key to learn whether it was applied. */
+              /** A renewal conflicted: read the key to learn whether our own earlier renewal was applied. */
               resolving: {
                 entry: 'readKey',
                 on: {
@@ -307,7 +376,7 @@ export function createCandidateMachine(deps: Pick<ActorDeps, 'now'>) {
                     { target: '#leaseCandidate.standby', actions: ['loseLease', 'observe'] },
                   ],
                   'kv.failed': [
-                    { guard: 'isMissingBucket', target: '#leaseCandidate.reopening', actions: 'loseLease' },
+                    { guard: 'isMissingBucket', target: '#leaseCandidate.reopening', actions: ['loseLease', 'waitOutGap'] },
                     { target: 'rereading', actions: 'logFailure' },
                   ],
                 },

@@ -103,7 +103,15 @@ export function expire(t: LeaderTracker): boolean {
   return true;
 }
 
-/** Pause between attempts after a failure: a tenth of the lease, at least 50 ms. */
+/** Pause between attempts after a failure: a thirtieth of the lease, at least 50 ms. */
 export function retryDelayMs(leaseMs: number): number {
-  return Math.max(50, Math.floor(leaseMs / 10));
+  return Math.max(50, Math.floor(leaseMs / 30));
+}
+
+/**
+ * How long one KV request may take before it counts as failed: a twelfth of the lease (150 ms to
+ * 1 s). Short, so that a lease holder tries again soon after the bus comes back from an outage.
+ */
+export function requestTimeoutMs(leaseMs: number): number {
+  return Math.max(150, Math.min(1000, Math.floor(leaseMs / 12)));
 }
