@@ -78,18 +78,27 @@ export function registerAgent(s: MasterState, ev: Inbound<'RegisterAgent'>, env:
     sendTo(env, ev.from, { type: 'AgentRegistered', body: { agentId: known, connection: connectionInfo(env) } }, out);
     return out;
   }
-  if (s.admitting.has(ev.from)) return out;
-  const agentId = agentIdFor(env.runId, s.nextAgentSeq++);
-  s.admitting.add(ev.from);
+  if (s.admitting.pids.has(ev.from)) return out;
+  let agentId = agentIdFor(env.runId, s.nextAgentSeq++);
+  while (isKnownAgentId(s, agentId)) agentId = agentIdFor(env.runId, s.nextAgentSeq++);
+  s.admitting.pids.add(ev.from);
+  s.admitting.ids.add(agentId);
   const info = { ...ev.body.agent, id: agentId };
   requestWrite(s, { op: 'admit', agentId, info }, { kind: 'admitAgent', pid: ev.from, agentId, info }, out);
   return out;
 }
 
+/** True when `id` names an agent this master knows in any way (so a new agent cannot get it). */
+function isKnownAgentId(s: MasterState, id: string): boolean {
+  return s.agents.has(id) || s.recovered.has(id) || s.admitting.ids.has(id) ||
+    s.registry.admitted.has(id) || s.registry.unreachable.has(id) || s.registry.gone.has(id);
+}
+
 /** The admission of a new agent is stored: admit it and answer. */
 export function agentAdmitted(s: MasterState, op: Extract<PendingOp, { kind: 'admitAgent' }>, env: MasterEnv): Out {
   const out: Out = [];
-  s.admitting.delete(op.pid);
+  s.admitting.pids.delete(op.pid);
+  s.admitting.ids.delete(op.agentId);
   const entry = agentEntry(op.agentId, op.pid, op.info, env);
   addEntry(s, entry);
   s.allocator.addAgent(entry.id, { hostname: entry.info.hostname, total: entry.total });
@@ -120,7 +129,7 @@ export function reregisterAgent(s: MasterState, agentPid: string, report: Report
     out.push(log('warn', 'Ignoring ReregisterAgent without an agent id', { from: agentPid }));
     return out;
   }
-  if (s.admitting.has(id)) return out;
+  if (s.admitting.ids.has(id) || s.admitting.pids.has(agentPid)) return out; // its admission is being written
   const bound = s.agentsByPid.get(agentPid);
   if (bound !== undefined && bound !== id) {
     bump(s, 'master/invalid_reregistrations');
@@ -144,7 +153,8 @@ export function reregisterAgent(s: MasterState, agentPid: string, report: Report
     return takeInAgent(s, agentPid, report, env, undefined);
   }
   // Unreachable, or unknown to the registry (it was lost or pruned): admit it again.
-  s.admitting.add(id);
+  s.admitting.ids.add(id);
+  s.admitting.pids.add(agentPid);
   const wasUnreachable = s.registry.unreachable.has(id);
   requestWrite(s, { op: 'markReachable', agentId: id, info: { ...report.agent, id } }, { kind: 'readmitAgent', pid: agentPid, report, wasUnreachable }, out);
   return out;
@@ -153,7 +163,8 @@ export function reregisterAgent(s: MasterState, agentPid: string, report: Report
 /** An unreachable (or unknown) agent's readmission is stored: take it in and tell its frameworks. */
 export function agentReadmitted(s: MasterState, op: Extract<PendingOp, { kind: 'readmitAgent' }>, env: MasterEnv): Out {
   const id = op.report.agent.id!;
-  s.admitting.delete(id);
+  s.admitting.ids.delete(id);
+  s.admitting.pids.delete(op.pid);
   return takeInAgent(s, op.pid, op.report, env, op.wasUnreachable ? 'Unreachable agent re-registered' : 'Unknown agent re-registered');
 }
 

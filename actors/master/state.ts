@@ -187,8 +187,8 @@ export interface MasterState {
   /** Registry writes in flight and what to do once each is stored. */
   pendingOps: Map<number, { op: RegistryOp; then: PendingOp }>;
   nextOpId: number;
-  /** Agents (by PID for new ones, by id for known ones) whose admission is being written. */
-  admitting: Set<string>;
+  /** Agent PIDs and agent ids whose admission is being written: both are spoken for meanwhile. */
+  admitting: { pids: Set<string>; ids: Set<string> };
   /** Split re-registrations being put together, by agent PID. */
   partials: Map<string, PartialReport>;
   frameworks: Map<string, FrameworkEntry>;
@@ -231,7 +231,7 @@ export function initialMasterState(flags: MasterFlags = DEFAULT_MASTER_FLAGS): M
     registry: { admitted: new Map(), unreachable: new Map(), gone: new Map(), quotas: new Map(), weights: new Map() },
     pendingOps: new Map(),
     nextOpId: 1,
-    admitting: new Set(),
+    admitting: { pids: new Set(), ids: new Set() },
     partials: new Map(),
     frameworks: new Map(),
     completedFrameworks: [],
