@@ -182,13 +182,15 @@ export interface SimOptions {
   agentResources?: string;
   masterFlags?: Partial<MasterFlags>;
   agentFlags?: Partial<AgentFlags>;
+  /** The bus's payload limit (NATS' `max_payload`); 1 MiB by default. */
+  maxPayload?: number;
 }
 
 /** A simulated cluster. */
 export class SimCluster {
   readonly cluster = 'sim';
   readonly clock = new SimClock();
-  readonly bus = new MemoryBus({ manual: true, clock: this.clock });
+  readonly bus: MemoryBus;
   readonly lease = new MemoryLeaseStore();
   /** The registry every master of the simulation shares (JetStream KV in a real cluster). */
   readonly registry = new MemoryRegistry();
@@ -200,9 +202,13 @@ export class SimCluster {
   readonly agents: AgentHandle[] = [];
   readonly drivers: SchedulerDriver[] = [];
 
+  constructor(opts: { maxPayload?: number } = {}) {
+    this.bus = new MemoryBus({ manual: true, clock: this.clock, ...(opts.maxPayload ? { maxPayload: opts.maxPayload } : {}) });
+  }
+
   /** Starts a master (elected) and `agents` registered agents. */
   static async start(opts: SimOptions = {}): Promise<SimCluster> {
-    const sim = new SimCluster();
+    const sim = new SimCluster({ maxPayload: opts.maxPayload });
     sim.#masterFlags = opts.masterFlags;
     sim.master = sim.startMaster('m1');
     await sim.settle();

@@ -1,0 +1,76 @@
+/**
+ * What keeps a large cluster going, on a simulated one: event-triggered allocation batched into
+ * one pass per turn (so a storm of N re-registrations costs one pass over N agents), long passes
+ * taken in steps, and messages that grow with the cluster split under the bus's payload limit.
+ */
+import test from 'ava';
+import { parseResources } from '../../protocols/resources.ts';
+import type { ExecutorInfo, TaskInfo } from '../../protocols/records.ts';
+import { RecordingScheduler, SimCluster } from '../helpers/sim-cluster.ts';
+
+test('a re-registration storm after a failover costs a handful of allocation passes, not one per agent', async (t) => {
+  const sim = await SimCluster.start({ agents: 200, agentResources: 'cpus:1;mem:512' });
+  t.teardown(() => sim.stop());
+  sim.startMaster('m2');
+  await sim.settle();
+  const sched = new RecordingScheduler();
+  sim.driver(sched);
+  await sim.settle();
+  await sim.killLeader();
+  await sim.settle();
+  const m2 = sim.leader()!;
+  t.true(m2.host.actor.getSnapshot().hasTag('serving'), 'all 200 agents re-registered');
+  const runs = m2.metrics()['allocator/mesos/allocation_runs']!;
+  t.true(runs <= 5, `${runs} allocation passes for 200 re-registrations`);
+  await sim.advance(1000);
+  t.is(new Set(sched.offers.map((o) => o.agentId)).size, 200, 'and every agent is offered');
+});
+
+test('a long allocation pass is taken in steps, and still offers every agent', async (t) => {
+  const sim = await SimCluster.start({ agents: 200, agentResources: 'cpus:1;mem:512', masterFlags: { allocationChunkAgents: 50 } });
+  t.teardown(() => sim.stop());
+  const sched = new RecordingScheduler();
+  sim.driver(sched);
+  await sim.settle();
+  t.is(new Set(sched.offers.map((o) => o.agentId)).size, 200);
+  t.true(sim.metrics()['allocator/mesos/allocation_runs']! >= 4, 'four steps of 50 agents');
+});
+
+test('offers of more agents than one message can carry arrive in several messages, all of them', async (t) => {
+  const sim = await SimCluster.start({ agents: 300, agentResources: 'cpus:1;mem:512;ports:[31000-32000]', maxPayload: 16 * 1024 });
+  t.teardown(() => sim.stop());
+  const messages = sim.count('ResourceOffers');
+  const sched = new RecordingScheduler();
+  sim.driver(sched);
+  await sim.settle();
+  t.is(sched.offers.length, 300);
+  t.true(messages.n > 1, `${messages.n} ResourceOffers messages`);
+  t.is(sim.bus.stats().oversized, 0, 'nothing was too large for the bus');
+});
+
+test('an agent with more tasks than one message can carry re-registers in parts, and the master knows every task', async (t) => {
+  const sim = await SimCluster.start({ agentResources: 'cpus:400;mem:409600', maxPayload: 16 * 1024 });
+  t.teardown(() => sim.stop());
+  sim.startMaster('m2');
+  await sim.settle();
+  const sched = new RecordingScheduler();
+  const d = sim.driver(sched);
+  await sim.settle();
+  const executor: ExecutorInfo = { executorId: 'e', command: { value: 'x' }, resources: parseResources('cpus:0.1;mem:32') };
+  // A launch is one message (its offers are used once), so the framework launches 25 at a time.
+  for (let batch = 0; batch < 16; batch++) {
+    const [offer] = sched.takeOffers();
+    const tasks: TaskInfo[] = Array.from({ length: 25 }, (_, i) => ({ taskId: `task-${batch * 25 + i}`, name: 't', agentId: offer!.agentId, resources: parseResources('cpus:0.5;mem:64'), executor }));
+    d.launchTasks([offer!.id], tasks, { refuseSeconds: 0 });
+    await sim.advance(1000);
+  }
+  t.is(sched.updates.filter((u) => u.state === 'TASK_RUNNING').length, 400);
+  const parts = sim.count('ReregisterAgent');
+  await sim.killLeader();
+  await sim.advance(2000, 100);
+  t.true(parts.n > 1, `${parts.n} parts`);
+  t.true(sim.leader()!.host.actor.getSnapshot().hasTag('serving'));
+  t.is(sim.masterState.frameworks.get(sched.frameworkId!)?.tasks.size, 400);
+  t.is(sim.metrics()['master/tasks_running'], 400);
+  t.is(sim.bus.stats().oversized, 0);
+});
