@@ -34,7 +34,7 @@ try {
   process.exit(2);
 }
 
-const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-agent', logger });
+const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-agent', logger, options: { waitOnFirstConnect: true } });
 const transport = new NatsTransport(nc, { logger });
 const agent = startAgent({
   transport,
@@ -56,7 +56,9 @@ const agent = startAgent({
 });
 logger.info({ actorPid: agent.pid, workDir: flags.work_dir }, 'agent started');
 agent.registered(Number.POSITIVE_INFINITY).then((id) => logger.info({ agentId: id }, 'agent registered'), () => {});
+// SIGTERM/SIGINT: end every task with an update the master sees, then unregister and exit.
 onShutdown(async () => {
+  await agent.leave(flags.executor_shutdown_grace_period + 5000);
   await agent.stop();
   await transport.close();
 });

@@ -19,6 +19,7 @@ import type { Logger } from './log.ts';
 import { startMaster, type MasterHandle } from './master.ts';
 import { startNatsServer, type NatsServerHandle } from './nats-server.ts';
 import { connectNats, NatsTransport } from './transport-nats.ts';
+import { KvRegistry } from './registry.ts';
 
 /** How to start a local cluster. */
 export interface LocalClusterOptions {
@@ -73,7 +74,10 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     logger: opts.logger,
     flags: opts.masterFlags,
     inspect: opts.inspect,
-    lease: (value) => new KvLeaseCandidate({ nc, cluster, leaseMs, value, logger: opts.logger }),
+    registry: new KvRegistry(nc, cluster),
+    // A server started just now has a brand-new store: no lost lease can be held in it, so the
+    // master need not watch one lease before contending.
+    lease: (value) => new KvLeaseCandidate({ nc, cluster, leaseMs, value, logger: opts.logger, watchFirst: server === undefined }),
   });
   await master.elected();
   const resources = typeof opts.resources === 'string' ? parseResources(opts.resources) : opts.resources ?? machineResources();

@@ -8,10 +8,10 @@
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, rmSync, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { basename, delimiter, join } from 'node:path';
 
 /** Minimal logger accepted by {@link startNatsServer}; `console` and pino loggers both fit. */
 export interface NatsServerLogger {
@@ -27,6 +27,13 @@ export interface StartNatsServerOptions {
   jetstream?: boolean;
   /** Where to report start, stop and unexpected exits. Silent when omitted. */
   logger?: NatsServerLogger;
+  /** Listen on this port (to restart a server where its clients expect it). Default: a free one. */
+  port?: number;
+  /**
+   * Keep JetStream data here instead of a fresh temporary directory; it is left in place by
+   * `stop()` (to restart a server on the same store).
+   */
+  storeDir?: string;
 }
 
 /** A running nats-server started by {@link startNatsServer}. */
@@ -41,10 +48,20 @@ export interface NatsServerHandle {
   readonly storeDir: string;
   /**
    * Stop the server: SIGTERM by pid, SIGKILL after 3 s if it is still running, wait for the
-   * process to exit, then remove {@link NatsServerHandle.storeDir}. Safe to call more than once.
+   * process to exit, then remove {@link NatsServerHandle.storeDir} (unless it was given). Safe to
+   * call more than once.
    */
   stop(): Promise<void>;
+  /** SIGKILL by pid, as a crash: waits for the exit, leaves the store as it is. */
+  crash(): Promise<void>;
 }
+
+/**
+ * Server settings every server this project starts gets (the same as in `nats.conf`): the payload
+ * limit, and patience with a client that reads slowly for a moment (a master answering a storm
+ * must not be cut off as a slow consumer and lose what was in flight).
+ */
+export const SERVER_TUNING = 'max_payload: 1MB\nwrite_deadline: "10s"\nmax_pending: 256MB\n';
 
 /** Directories searched after `PATH` (Debian installs the server in `/usr/sbin`, often not on `PATH`). */
 const EXTRA_DIRS = ['/usr/sbin', '/usr/local/bin', '/usr/bin'];
@@ -139,21 +156,32 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
   }
   const jetstream = opts.jetstream ?? true;
   const logger = opts.logger;
-  const storeDir = await mkdtemp(join(tmpdir(), 'mesos-ts-nats-'));
+  const ownStore = opts.storeDir === undefined;
+  const storeDir = opts.storeDir ?? (await mkdtemp(join(tmpdir(), 'mesos-ts-nats-')));
   installExitHook();
-  pendingDirs.add(storeDir);
+  if (ownStore) pendingDirs.add(storeDir);
 
   const args: string[] = [];
-  if (opts.configFile !== undefined) args.push('-c', opts.configFile);
-  args.push('-a', '127.0.0.1', '-p', '-1');
+  let tuning: string | undefined;
+  if (opts.configFile !== undefined) {
+    args.push('-c', opts.configFile);
+  } else {
+    // The tuning the project's nats.conf carries (address, port and store come as flags).
+    tuning = join(storeDir, '..', `${basename(storeDir)}.conf`);
+    writeFileSync(tuning, SERVER_TUNING);
+    args.push('-c', tuning);
+  }
+  args.push('-a', '127.0.0.1', '-p', String(opts.port ?? -1));
   if (jetstream) args.push('-js', '-sd', storeDir);
 
   let child: ChildProcess;
   try {
     child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
-    await rm(storeDir, { recursive: true, force: true });
-    pendingDirs.delete(storeDir);
+    if (ownStore) {
+      await rm(storeDir, { recursive: true, force: true });
+      pendingDirs.delete(storeDir);
+    }
     throw err;
   }
 
@@ -262,8 +290,10 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
     chosenPort = await ready$;
   } catch (err) {
     await kill();
-    await rm(storeDir, { recursive: true, force: true });
-    pendingDirs.delete(storeDir);
+    if (ownStore) {
+      await rm(storeDir, { recursive: true, force: true });
+      pendingDirs.delete(storeDir);
+    }
     throw err;
   }
   ready = true;
@@ -283,11 +313,25 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
         await kill();
         child.stderr?.removeAllListeners('data');
         child.stdout?.removeAllListeners('data');
-        await rm(storeDir, { recursive: true, force: true });
-        pendingDirs.delete(storeDir);
+        if (ownStore) {
+          await rm(storeDir, { recursive: true, force: true });
+          pendingDirs.delete(storeDir);
+        }
+        if (tuning) await rm(tuning, { force: true });
         logger?.info(`nats-server (pid ${pid}) stopped`);
       })();
       return stopped;
+    },
+    async crash(): Promise<void> {
+      stopping = true;
+      if (!exited) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      await exitedPromise;
     },
   };
 }

@@ -14,6 +14,7 @@ import { Packr } from 'msgpackr';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { connectNats } from '../../runtime/transport-nats.ts';
 import { acquireNats, type AcquiredNats } from '../helpers/nats.ts';
+import { startNatsServer, type NatsServerHandle } from '../../runtime/nats-server.ts';
 import {
   DEFAULT_WAIT_MS,
   findProcesses,
@@ -55,6 +56,21 @@ export interface TestAgent {
   readonly workDir: string;
 }
 
+/** How {@link E2ECluster.start} sets a cluster up. */
+export interface E2EOptions {
+  /** Extra flags for every master. */
+  masterArgs?: string[];
+  /** Extra flags for every agent. */
+  agentArgs?: string[];
+  /** Masters standing by behind the leader. */
+  standbys?: number;
+  /**
+   * Start this file's own nats-server (always, even when `NATS_URL` is set), on a store this
+   * cluster keeps, so that a test can crash and restart it ({@link E2ECluster.restartNats}).
+   */
+  ownServer?: boolean;
+}
+
 /** A master, agents and a NATS server for one test file; {@link E2ECluster.stop} undoes it all. */
 export class E2ECluster {
   readonly cluster: string;
@@ -65,6 +81,11 @@ export class E2ECluster {
   /** The master's bus PID, from its 'master started' log line. */
   masterPid?: string;
   agents: TestAgent[] = [];
+  /** Every master started (the first one and its standbys), with its bus PID. */
+  masters: Array<{ proc: ManagedProcess; pid: string }> = [];
+  #opts: E2EOptions = {};
+  #server?: NatsServerHandle;
+  #storeDir?: string;
   /** Processes found (and killed) after the agents stopped; filled by {@link E2ECluster.stop}. */
   leftovers: FoundProcess[] = [];
   #taps: NatsConnection[] = [];
@@ -83,28 +104,68 @@ export class E2ECluster {
     return this.nats.url;
   }
 
-  /** Starts NATS, the master and `agents` agents, and waits until every agent is registered. */
-  async start(agents = 2, timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
-    this.nats = await acquireNats();
+  /** Starts NATS, the master (and standbys) and `agents` agents, and waits until every agent is registered. */
+  async start(agents = 2, timeoutMs = DEFAULT_WAIT_MS, opts: E2EOptions = {}): Promise<void> {
+    this.#opts = opts;
     this.workRoot = await mkdtemp(join(tmpdir(), `mesos-e2e-${this.cluster}-`));
-    this.master = this.procs.start('mesos-master', [...this.common, '--log_level=info'], { label: 'master' });
-    const started = await this.master.waitForLine(logMsg(/^master started/), timeoutMs);
-    this.masterPid = String(parseJsonLine(started.text)!.actorPid);
-    const procs = Array.from({ length: agents }, (_, i) => {
-      const workDir = join(this.workRoot!, `a${i + 1}`);
-      const proc = this.procs.start('mesos-agent', [
-        ...this.common,
-        '--log_level=info',
-        `--resources=${AGENT_RESOURCES}`,
-        `--work_dir=${workDir}`,
-      ], { label: `agent${i + 1}` });
-      return { proc, workDir };
-    });
-    this.agents = await Promise.all(procs.map(async ({ proc, workDir }) => {
-      const s = await proc.waitForLine(logMsg('agent started'), timeoutMs);
-      const r = await proc.waitForLine(logMsg('agent registered'), timeoutMs);
-      return { proc, workDir, pid: String(parseJsonLine(s.text)!.actorPid), agentId: String(parseJsonLine(r.text)!.agentId) };
-    }));
+    if (opts.ownServer) {
+      this.#storeDir = join(this.workRoot, 'nats-store');
+      this.#server = await startNatsServer({ storeDir: this.#storeDir });
+      const server = this.#server;
+      this.nats = { url: server.url, kind: 'binary', stop: () => this.#server?.stop() ?? Promise.resolve() };
+    } else {
+      this.nats = await acquireNats();
+    }
+    this.master = await this.startMaster('master', timeoutMs);
+    this.masterPid = this.masters[0]!.pid;
+    for (let i = 0; i < (opts.standbys ?? 0); i++) await this.startMaster(`standby${i + 1}`, timeoutMs);
+    const procs = Array.from({ length: agents }, (_, i) => this.spawnAgent(i + 1));
+    this.agents = await Promise.all(procs.map((p) => this.awaitAgent(p, timeoutMs)));
+  }
+
+  /** Starts one more master (a standby while another leads). */
+  async startMaster(label: string, timeoutMs = DEFAULT_WAIT_MS): Promise<ManagedProcess> {
+    const proc = this.procs.start('mesos-master', [...this.common, '--log_level=info', ...(this.#opts.masterArgs ?? [])], { label });
+    const started = await proc.waitForLine(logMsg(/^master started/), timeoutMs);
+    this.masters.push({ proc, pid: String(parseJsonLine(started.text)!.actorPid) });
+    return proc;
+  }
+
+  /** The running master whose PID is `pid`. */
+  masterByPid(pid: string): ManagedProcess | undefined {
+    return this.masters.find((m) => m.pid === pid && m.proc.running)?.proc;
+  }
+
+  /** Starts agent number `n` (its work dir is `a<n>`). */
+  spawnAgent(n: number): { proc: ManagedProcess; workDir: string } {
+    const workDir = join(this.workRoot!, `a${n}`);
+    const proc = this.procs.start('mesos-agent', [
+      ...this.common,
+      '--log_level=info',
+      `--resources=${AGENT_RESOURCES}`,
+      `--work_dir=${workDir}`,
+      ...(this.#opts.agentArgs ?? []),
+    ], { label: `agent${n}` });
+    return { proc, workDir };
+  }
+
+  /** Waits for a started agent to register. */
+  async awaitAgent({ proc, workDir }: { proc: ManagedProcess; workDir: string }, timeoutMs = DEFAULT_WAIT_MS): Promise<TestAgent> {
+    const s = await proc.waitForLine(logMsg('agent started'), timeoutMs);
+    const r = await proc.waitForLine(logMsg('agent registered'), timeoutMs);
+    return { proc, workDir, pid: String(parseJsonLine(s.text)!.actorPid), agentId: String(parseJsonLine(r.text)!.agentId) };
+  }
+
+  /**
+   * Crashes this file's own nats-server (SIGKILL) and starts it again on the same port, on the same
+   * store or (with `emptyStore`) on an empty one, as after a disk loss.
+   */
+  async restartNats(emptyStore = false): Promise<void> {
+    const old = this.#server;
+    if (!old || !this.#storeDir) throw new Error('restartNats needs start(…, { ownServer: true })');
+    await old.crash();
+    if (emptyStore) await rm(this.#storeDir, { recursive: true, force: true });
+    this.#server = await startNatsServer({ storeDir: this.#storeDir, port: old.port });
   }
 
   /** Markers that identify this cluster's processes: the cluster name and the work dir. */

@@ -256,6 +256,8 @@ export interface StartOptions {
   cwd?: string;
   /** Label used in error messages. Default: the command name. */
   label?: string;
+  /** Keep stdin open (write to it with {@link ManagedProcess.write}). Default: closed. */
+  stdin?: boolean;
 }
 
 /** A process started by {@link startCommand}. */
@@ -353,6 +355,11 @@ export class ManagedProcess extends LineLog {
     return this.#stopping;
   }
 
+  /** Writes a line to the process's stdin (started with `stdin: true`). */
+  write(line: string): void {
+    this.#child.stdin?.write(`${line}\n`);
+  }
+
   /** Last-resort kill on test-process exit. */
   killNow(): void {
     this.signal('SIGKILL');
@@ -375,13 +382,18 @@ function installExitHook(): void {
  * stdin closed and stdout/stderr piped (so loggers write JSON, not pretty output).
  */
 export function startCommand(name: CommandName, args: readonly string[], opts: StartOptions = {}): ManagedProcess {
-  const argv = ['--import', 'tsx', `cmd/${name}.ts`, ...args];
+  return startScript(`cmd/${name}.ts`, args, { label: name, ...opts });
+}
+
+/** Starts a TypeScript file (relative to the repository root) the way {@link startCommand} does. */
+export function startScript(script: string, args: readonly string[], opts: StartOptions = {}): ManagedProcess {
+  const argv = ['--import', 'tsx', script, ...args];
   const env: Record<string, string | undefined> = { ...process.env, ...opts.env };
   // Never let a developer's colour settings or inspector leak into machine-read output.
   delete env.FORCE_COLOR;
-  const child = spawn(process.execPath, argv, { cwd: opts.cwd ?? REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, argv, { cwd: opts.cwd ?? REPO_ROOT, env, stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   installExitHook();
-  const p = new ManagedProcess(opts.label ?? name, child, [process.execPath, ...argv]);
+  const p = new ManagedProcess(opts.label ?? script, child, [process.execPath, ...argv]);
   live.add(p);
   return p;
 }
@@ -393,6 +405,13 @@ export class ProcessRegistry {
   /** {@link startCommand}, remembering the process. */
   start(name: CommandName, args: readonly string[], opts: StartOptions = {}): ManagedProcess {
     const p = startCommand(name, args, opts);
+    this.processes.push(p);
+    return p;
+  }
+
+  /** {@link startScript}, remembering the process. */
+  startScript(script: string, args: readonly string[], opts: StartOptions = {}): ManagedProcess {
+    const p = startScript(script, args, opts);
     this.processes.push(p);
     return p;
   }
