@@ -296,6 +296,7 @@ function reply(s: MasterState, env: MasterEnv, fw: FrameworkEntry, taskId: strin
  * | the master knows                               | partition-aware          | otherwise |
  * |------------------------------------------------|--------------------------|-----------|
  * | the task                                       | its latest state         | same      |
+ * | the task, on an agent marked unreachable       | TASK_UNREACHABLE (+ time)| TASK_LOST (+ time) |
  * | its agent is still recovering (or, without an agent id, any agent is) | no answer | no answer |
  * | its agent is registered, not the task          | TASK_GONE                | TASK_LOST |
  * | its agent is unreachable                       | TASK_UNREACHABLE (+ time)| TASK_LOST (+ time) |
@@ -309,6 +310,14 @@ export function reconcileOne(s: MasterState, fw: FrameworkEntry, st: { taskId: s
   const t = fw.tasks.get(st.taskId);
   if (t) {
     reply(s, env, fw, st.taskId, reportedState(t.task), 'Reconciliation: latest task state', out, { agentId: t.task.agentId });
+    return;
+  }
+  // Unlike Mesos (which finds such a task only through its agent id), a task this master holds
+  // aside as unreachable is answered as such even when the framework did not name its agent: an
+  // "unknown" here would invite the framework to run it again while it may still be running.
+  const u = fw.unreachableTasks.get(st.taskId);
+  if (u) {
+    reply(s, env, fw, st.taskId, pa ? 'TASK_UNREACHABLE' : 'TASK_LOST', 'Reconciliation: task is unreachable', out, { agentId: u.task.agentId, unreachableTime: u.unreachableTime });
     return;
   }
   const agentId = st.agentId;

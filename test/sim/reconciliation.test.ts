@@ -125,7 +125,7 @@ for (const [title, capabilities, expected] of [
     const { Codec, envelope } = await import('../../protocols/envelope.ts');
     const { subjectFor } = await import('../../protocols/pid.ts');
     sim.bus.transport().publish(subjectFor(agent.pid, 'Ping', 'master'), new Codec().encode(envelope(sim.master.pid, 'p', { type: 'Ping', body: { connected: false } }, sim.lease.current()!.epoch)));
-    await sim.settle();
+    await sim.advance(1000, 100);
     const u = sched.updates.find((x) => x.taskId === 't1')!;
     t.is(u.state, expected);
     t.is(u.source, 'SOURCE_AGENT');
@@ -136,3 +136,13 @@ for (const [title, capabilities, expected] of [
     t.true(sched.offers.length >= 1);
   });
 }
+
+test('a task held aside as unreachable is answered TASK_UNREACHABLE even without its agent id (not UNKNOWN, which would invite a second run)', async (t) => {
+  const { sim, sched } = await running({ capabilities: ['PARTITION_AWARE'] });
+  t.teardown(() => sim.stop());
+  sim.partition(sim.agents[0]!.pid);
+  await sim.advance(20_000, 500);
+  const [u] = await reconcile(sim, sched, [{ taskId: 't1' }]);
+  t.is(u?.state, 'TASK_UNREACHABLE');
+  t.truthy(u?.unreachableTime);
+});
