@@ -103,7 +103,7 @@ export function startMaster(opts: MasterOptions): MasterHandle {
   const pid = makePid(opts.cluster, 'master', runId);
   const hostname = opts.hostname ?? osHostname();
   const clock = opts.clock ?? realClock;
-  const registry = opts.registry ?? new MemoryRegistry();
+  const registry: RegistryStore = opts.registry ?? new MemoryRegistry();
   const log = opts.logger.child({ actor: pid });
   const loop = clock === realClock ? new LoopMonitor() : undefined;
 
@@ -168,9 +168,15 @@ export function startMaster(opts: MasterOptions): MasterHandle {
     inspect: opts.inspect,
     onEmit: onEffect,
   });
+  // A standby keeps its copy of the registry current, so that it can lead without reading it all.
+  registry.follow?.();
   const candidate = opts.lease({ pid, hostname });
   candidate.start((e) => {
-    if (e.type === 'lease.acquired') log.info({ epoch: e.epoch }, 'elected leading master');
+    if (e.type === 'lease.acquired') {
+      log.info({ epoch: e.epoch }, 'elected leading master');
+      // The loop metrics describe this leadership, not the start-up or the time standing by.
+      loop?.reset();
+    }
     host.send(e);
   });
   return {
@@ -193,6 +199,7 @@ export function startMaster(opts: MasterOptions): MasterHandle {
       await candidate.stop();
       host.stop();
       loop?.stop();
+      registry.stop?.();
     },
   };
 }

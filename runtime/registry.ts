@@ -19,6 +19,10 @@ export interface RegistryStore {
   load(): Promise<RegistrySnapshot>;
   /** Stores one change; resolves once it is durable. */
   apply(op: RegistryOp): Promise<void>;
+  /** Keeps a copy current from now on (a standby master warms up with it). */
+  follow?(): void;
+  /** Stops following. */
+  stop?(): void;
 }
 
 /** The registry bucket of a cluster. */
@@ -109,9 +113,20 @@ export class MemoryRegistry implements RegistryStore {
   }
 }
 
-/** The registry in a JetStream KV bucket. */
+/**
+ * The registry in a JetStream KV bucket, followed continuously: a master watches the bucket from
+ * the moment it starts, standing by, so that a new leader has the registry in memory already and
+ * only waits until its copy has caught up with the bucket's last write (the old leader wrote
+ * before it acknowledged anything, and the watch delivers every write in order).
+ */
 export class KvRegistry implements RegistryStore {
   #kv: KV | undefined;
+  /** KV key → value, as last seen by the watch. */
+  #entries = new Map<string, Uint8Array>();
+  /** Revision (stream sequence) of the last entry the watch delivered. */
+  #seen = 0;
+  #watch: { stop(): void } | undefined;
+  #waiters: Array<{ seq: number; resolve: () => void }> = [];
   constructor(private readonly nc: NatsConnection, private readonly cluster: string, private readonly timeoutMs = 5000) {}
 
   async #bucket(): Promise<KV> {
@@ -125,25 +140,83 @@ export class KvRegistry implements RegistryStore {
       return await fn(await this.#bucket());
     } catch (err) {
       if (!/stream not found|no responders|timeout/i.test(String((err as Error)?.message)) && (err as { code?: unknown })?.code !== 10059) throw err;
+      this.#restart();
       this.#kv = undefined;
       return fn(await this.#bucket());
     }
   }
 
+  /** Starts following the bucket (idempotent); a master calls it at start, while standing by. */
+  follow(): void {
+    if (this.#watch) return;
+    const state = { stopped: false, iter: undefined as { stop(): void } | undefined };
+    const handle = {
+      stop: () => {
+        state.stopped = true;
+        state.iter?.stop();
+      },
+    };
+    this.#watch = handle;
+    void (async () => {
+      try {
+        const kv = await this.#bucket();
+        const w = await kv.watch({ key: '>' });
+        state.iter = w;
+        if (state.stopped) return w.stop();
+        for await (const e of w) {
+          if (e.operation === 'PUT') this.#entries.set(e.key, e.value);
+          else this.#entries.delete(e.key);
+          this.#seen = Math.max(this.#seen, e.revision);
+          this.#wake();
+        }
+      } catch {
+        // The watch ended (bucket lost, connection closed): `load` starts it again.
+      }
+      if (this.#watch === handle) this.#watch = undefined;
+    })();
+  }
+
+  /** Stops following. */
+  stop(): void {
+    this.#watch?.stop();
+    this.#watch = undefined;
+  }
+
+  /** Forgets what was followed (the bucket was lost or made anew) and follows afresh. */
+  #restart(): void {
+    this.stop();
+    this.#entries.clear();
+    this.#seen = 0;
+  }
+
+  #wake(): void {
+    this.#waiters = this.#waiters.filter((w) => {
+      if (this.#seen < w.seq) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
   async load(): Promise<RegistrySnapshot> {
     return this.#with(async (kv) => {
-      const snap = emptySnapshot();
-      const status = await kv.status();
-      if (status.values === 0) return snap;
-      const w = await kv.watch({ key: '>' });
-      try {
-        for await (const e of w) {
-          if (e.operation === 'PUT') this.#read(snap, e.key, e.value);
-          if (e.delta === 0 || e.delta === undefined) break;
-        }
-      } finally {
-        w.stop();
+      const last = (await kv.status()).streamInfo.state.last_seq;
+      if (last < this.#seen) this.#restart(); // a new bucket: its revisions started over
+      this.follow();
+      if (this.#seen < last) {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            this.#waiters = this.#waiters.filter((w) => w.resolve !== done);
+            reject(new Error(`the registry copy did not catch up with revision ${last} (at ${this.#seen})`));
+          }, this.timeoutMs);
+          const done = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          this.#waiters.push({ seq: last, resolve: done });
+        });
       }
+      const snap = emptySnapshot();
+      for (const [key, value] of this.#entries) this.#read(snap, key, value);
       return snap;
     });
   }
