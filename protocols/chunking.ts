@@ -18,6 +18,7 @@ const SPLITTABLE: { readonly [T in MessageType]?: ReadonlyArray<keyof Body<T> & 
   OffersRescinded: ['offerIds'],
   RevocationScheduled: ['tasks'],
   ReconcileTasks: ['statuses'],
+  DeclineOffers: ['offerIds'],
   ReregisterAgent: ['tasks', 'executors', 'frameworks'],
 };
 

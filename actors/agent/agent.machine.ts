@@ -105,6 +105,8 @@ export function createAgentMachine(deps: ActorDeps) {
     },
     guards: {
       isFromMaster: ({ context, event }) => 'from' in event && isFromMaster(context.state.master, event),
+      /** The agent has an id: it re-registers. */
+      hasAgentId: ({ context }) => context.state.agentId !== undefined,
       /** From our master, and we have an id it knows us by (we are re-registering, not new). */
       isFromMasterKnowingUs: ({ context, event }) =>
         'from' in event && isFromMaster(context.state.master, event) && context.state.agentId !== undefined,
@@ -178,6 +180,7 @@ export function createAgentMachine(deps: ActorDeps) {
     delays: {
       registrationBackoff: ({ context }) =>
         backoffMs(context.attempt, context.flags.registrationBackoffMs, context.flags.registrationBackoffMaxMs) * jitter(context.self, context.attempt),
+      firstAttemptDelay: ({ context }) => context.flags.registrationBackoffMs * (jitter(context.self, -1 - context.attempt) - 0.5),
       sweepInterval: ({ context }) => context.flags.sweepIntervalMs,
     },
   }).createMachine({
@@ -206,8 +209,23 @@ export function createAgentMachine(deps: ActorDeps) {
         states: {
           disconnected: {},
           registering: {
-            entry: ['markDisconnected', 'sendRegistration'],
-            after: { registrationBackoff: { target: 'registering', reenter: true, actions: 'bumpAttempt' } },
+            entry: 'markDisconnected',
+            initial: 'choosing',
+            states: {
+              choosing: {
+                always: [{ guard: 'hasAgentId', target: 'spreading' }, { target: 'attempting' }],
+              },
+              /**
+               * Re-registering: the first attempt waits a random part of one backoff (Mesos does the
+               * same), so that thousands of agents that lost their master together do not all
+               * arrive at the new one in the same instant.
+               */
+              spreading: { after: { firstAttemptDelay: 'attempting' } },
+              attempting: {
+                entry: 'sendRegistration',
+                after: { registrationBackoff: { target: 'attempting', reenter: true, actions: 'bumpAttempt' } },
+              },
+            },
             on: {
               AgentRegistered: [
                 { guard: 'isFromMaster', target: 'registered', actions: ['recordRegistered', 'resetAttempts'] },
