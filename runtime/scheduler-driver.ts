@@ -151,6 +151,11 @@ export class SchedulerDriver {
     this.call({ type: 'driver.declineOffer', offerId, ...(filters ? { filters } : {}) });
   }
 
+  /** Declines many offers in one message (Mesos v1 `DECLINE` with several offer ids). */
+  declineOffers(offerIds: string[], filters?: Filters): void {
+    this.call({ type: 'driver.declineOffers', offerIds, ...(filters ? { filters } : {}) });
+  }
+
   /** Asks the master to kill a task. */
   killTask(taskId: string): void {
     this.call({ type: 'driver.killTask', taskId });

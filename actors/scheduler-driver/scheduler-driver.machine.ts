@@ -67,6 +67,7 @@ export interface DriverContext {
 export type DriverCall =
   | { type: 'driver.launchTasks'; offerIds: string[]; tasks: TaskInfo[]; filters?: Filters }
   | { type: 'driver.declineOffer'; offerId: string; filters?: Filters }
+  | { type: 'driver.declineOffers'; offerIds: string[]; filters?: Filters }
   | { type: 'driver.killTask'; taskId: string }
   | { type: 'driver.reviveOffers' }
   | { type: 'driver.suppressOffers' }
@@ -216,6 +217,9 @@ export function createSchedulerDriverMachine(deps: ActorDeps) {
           case 'driver.declineOffer':
             enqueue.emit(send(to, { type: 'DeclineOffers', body: { frameworkId, offerIds: [event.offerId], ...(event.filters ? { filters: event.filters } : {}) } }));
             break;
+          case 'driver.declineOffers':
+            if (event.offerIds.length > 0) enqueue.emit(send(to, { type: 'DeclineOffers', body: { frameworkId, offerIds: event.offerIds, ...(event.filters ? { filters: event.filters } : {}) } }));
+            break;
           case 'driver.killTask':
             enqueue.emit(send(to, { type: 'KillTask', body: { frameworkId, taskId: event.taskId } }));
             break;
@@ -333,6 +337,7 @@ export function createSchedulerDriverMachine(deps: ActorDeps) {
           RevocationScheduled: [{ guard: 'isFromLeadingMaster', actions: ['recordHeard', 'deliverMasterMessage'] }, { actions: 'logNotFromMaster' }],
           'driver.launchTasks': { actions: 'sendCall' },
           'driver.declineOffer': { actions: 'sendCall' },
+          'driver.declineOffers': { actions: 'sendCall' },
           'driver.killTask': { actions: 'sendCall' },
           'driver.reviveOffers': { actions: 'sendCall' },
           'driver.suppressOffers': { actions: 'sendCall' },
