@@ -127,6 +127,21 @@ export class SimClock implements Clock {
   }
 
   /**
+   * Fires exactly one timer, the earliest pending one (moving time to it): one turn of a loop
+   * whose timers reschedule themselves at once.
+   * @returns whether a timer fired.
+   */
+  step(): boolean {
+    const t = this.#peek();
+    if (t === undefined) return false;
+    this.#pop();
+    this.#live.delete(t.id);
+    if (t.due > this.#now) this.#now = t.due;
+    t.fn();
+    return true;
+  }
+
+  /**
    * Advances exactly to the earliest pending timer and fires the timers due at that instant.
    * @returns the number fired (0 when nothing is pending; time does not move then).
    */

@@ -18,7 +18,7 @@ import type { AgentInfo, ExecutorInfo, FrameworkInfo, Task } from '../../protoco
 import type { Body } from '../../protocols/messages.ts';
 import { agentIdFor } from '../../protocols/ids.ts';
 import { isTerminalState, type TaskReason, type TaskState } from '../../protocols/task-states.ts';
-import { log, type Inbound } from '../common.ts';
+import { jitter, log, type Inbound } from '../common.ts';
 import { isCompleted, recoverFramework } from './frameworks.ts';
 import { rescindOffersOnAgent } from './offers.ts';
 import { requestWrite, type PendingOp } from './registry.ts';
@@ -42,7 +42,10 @@ import {
 
 type Report = Body<'ReregisterAgent'>;
 
-/** A new agent record, due a ping at once. */
+/**
+ * A new agent record. Its first ping falls somewhere in the first ping interval (by a hash of its
+ * id), so that thousands of agents taken in together are not pinged together.
+ */
 function agentEntry(id: string, agentPid: string, info: AgentInfo, env: MasterEnv): AgentEntry {
   return {
     id,
@@ -52,7 +55,7 @@ function agentEntry(id: string, agentPid: string, info: AgentInfo, env: MasterEn
     executors: new Map(),
     tasks: new Map(),
     registeredAt: env.now,
-    nextPingAt: env.now,
+    nextPingAt: env.now + Math.floor(env.flags.agentPingTimeoutMs * (jitter(id, 0) - 0.5)),
     awaitingPong: false,
     pingMisses: 0,
   };
@@ -212,7 +215,8 @@ function takeInAgent(s: MasterState, agentPid: string, report: Report, env: Mast
       out.push(log('warn', `Agent ${id} reports task ${t.taskId} that the master has on agent ${existing.task.agentId}; ignoring it`));
       continue;
     }
-    addTask(s, fw, { task: { ...t, agentId: id }, role: fw.role, launchedAt: env.now, freed: terminal });
+    t.agentId = id; // the report is ours: its task records become the master's
+    addTask(s, fw, { task: t, role: fw.role, launchedAt: env.now, freed: terminal });
     if (!terminal) used.push({ frameworkId: fw.id, role: fw.role, agentId: id, resources: t.resources });
     if (notify) {
       masterUpdate(s, env, fw, t.taskId, t.statusUpdateState ?? t.state, 'REASON_AGENT_REREGISTERED', notify, out, { agentId: id });
@@ -223,7 +227,9 @@ function takeInAgent(s: MasterState, agentPid: string, report: Report, env: Mast
   markDirty(s, id);
   bump(s, 'master/slave_reregistrations');
   out.push(log('info', `Agent ${id} (${entry.info.hostname}) re-registered with ${report.tasks.length} task(s)`, { agent: agentPid }));
-  sendTo(env, agentPid, { type: 'AgentReregistered', body: { agentId: id, connection: connectionInfo(env) } }, out);
+  const body: Body<'AgentReregistered'> = { agentId: id, connection: connectionInfo(env) };
+  entry.lastAnswer = { at: env.now, body };
+  sendTo(env, agentPid, { type: 'AgentReregistered', body }, out);
   return out;
 }
 
@@ -245,6 +251,13 @@ function frameworkForTask(s: MasterState, t: Task, env: MasterEnv, shutdown: Set
  */
 function reregisterKnownAgent(s: MasterState, entry: AgentEntry, agentPid: string, report: Report, env: MasterEnv): Out {
   const out: Out = [];
+  const last = entry.lastAnswer;
+  if (last && entry.pid === agentPid && env.now - last.at < env.flags.reregistrationRetryWindowMs) {
+    // A retry: the agent missed (or has not yet read) our answer. It costs one message.
+    bump(s, 'master/slave_reregistration_retries');
+    sendTo(env, agentPid, { type: 'AgentReregistered', body: last.body }, out);
+    return out;
+  }
   if (entry.pid !== agentPid) {
     s.agentsByPid.delete(entry.pid);
     entry.pid = agentPid;
@@ -291,6 +304,7 @@ function reregisterKnownAgent(s: MasterState, entry: AgentEntry, agentPid: strin
   bump(s, 'master/slave_reregistrations');
   const body: Body<'AgentReregistered'> = { agentId: entry.id, connection: connectionInfo(env) };
   if (reconciliations.length > 0) body.reconciliations = reconciliations;
+  entry.lastAnswer = { at: env.now, body };
   sendTo(env, agentPid, { type: 'AgentReregistered', body }, out);
   return out;
 }
@@ -336,20 +350,21 @@ export function checkAgents(s: MasterState, env: MasterEnv): Out {
 }
 
 /**
- * `Pong`: the agent is alive. One this master does not count as registered is told so
- * (`Ping { connected: false }`), and re-registers. @see `Slave::ping` (`connected`)
+ * `Pong`: the agent is alive. A pong from an agent this master no longer counts (it was marked
+ * unreachable since the ping went out) is ignored: answering it with a ping would only start a
+ * ping-pong, and the agent finds out by itself when pings stop. @see `SlaveObserver::pong`
  */
 export function pong(s: MasterState, ev: Inbound<'Pong'>, env: MasterEnv): Out {
-  const out: Out = [];
+  void env;
   const id = s.agentsByPid.get(ev.from);
   const a = id ? s.agents.get(id) : undefined;
   if (!a || a.removing) {
-    sendTo(env, ev.from, { type: 'Ping', body: { connected: false } }, out);
-    return out;
+    bump(s, 'master/pongs_from_unknown_agents');
+    return [];
   }
   a.awaitingPong = false;
   a.pingMisses = 0;
-  return out;
+  return [];
 }
 
 /**

@@ -31,6 +31,7 @@ import { deactivateFramework, frameworkOf, subscribeFramework, teardownFramework
 import { masterMetrics, operatorUpdate, registryApplied, registryLoaded, sweep } from './leadership.ts';
 import { allocationStep, declineOffers, expireOffers, planRevocations, requestResources, reviveOffers, startBatch, suppressOffers } from './offers.ts';
 import { reassemble } from './reassembly.ts';
+import { emptyQueue, hasWaitingFrom, keep, take, waiting, type DeferredQueue } from './inbox.ts';
 import type { RegistryEffect, RegistryLoadEffect, RegistrySnapshot } from './registry.ts';
 import {
   DEFAULT_MASTER_FLAGS,
@@ -74,8 +75,8 @@ export interface MasterContext {
   /** Leadership epoch (the lease's fencing token); 0 while standing by. */
   epoch: number;
   state: MasterState;
-  /** Messages that arrived while the registry was being read, in order. */
-  deferred: Inbound[];
+  /** Messages that arrived while the registry was being read, in order (`inbox.ts`). */
+  deferred: DeferredQueue;
 }
 
 /** Local events from the runtime. */
@@ -189,11 +190,15 @@ export function createMasterMachine(deps: ActorDeps) {
     guards: {
       /** A bus message (not a local event). */
       isBusMessage: ({ event }) => 'from' in event,
+      /** A bus message that just arrived from a sender with messages still kept (it waits its turn). */
+      isBehindKeptMessages: ({ context, event }) =>
+        'from' in event && !(event as { replayed?: true }).replayed && hasWaitingFrom(context.deferred, event.from),
       /** Mesos `Master::validateFrameworkId`-style check: the call names a framework its sender schedules. */
       isFromItsScheduler: ({ context, event }) =>
         'from' in event && 'frameworkId' in event.body && frameworkOf(context.state, (event.body as { frameworkId: string }).frameworkId, event.from) !== undefined,
       /** Sent by an operator (the operator API tears frameworks down too). */
       isFromOperator: ({ event }) => 'from' in event && kindOf(event.from) === 'operator',
+      hasNoDeferred: ({ context }) => waiting(context.deferred) === 0,
       /** Every agent the registry listed has re-registered (or been marked unreachable). */
       hasNoRecoveringAgents: ({ context }) => context.state.recovered.size === 0,
       /** A registry answer for this leadership (not one of an earlier term). */
@@ -204,11 +209,15 @@ export function createMasterMachine(deps: ActorDeps) {
         if (event.type !== 'lease.acquired') return {};
         const state = initialMasterState(context.flags);
         state.electedAt = deps.now();
-        return { epoch: event.epoch, state, deferred: [] };
+        return { epoch: event.epoch, state, deferred: emptyQueue() };
       }),
-      dropSoftState: assign(({ context }) => ({ epoch: 0, state: initialMasterState(context.flags), deferred: [] })),
+      dropSoftState: assign(({ context }) => ({ epoch: 0, state: initialMasterState(context.flags), deferred: emptyQueue() })),
       logElected: enqueueActions(({ context, enqueue }) => {
         enqueue.emit(log('info', `Elected as the leading master (epoch ${context.epoch}); recovering the registry`));
+      }),
+      logServing: enqueueActions(({ context, enqueue }) => {
+        const s = context.state;
+        enqueue.emit(log('info', `Serving: ${s.agents.size} agent(s) registered, ${s.registry.unreachable.size} unreachable, recovered in ${deps.now() - s.electedAt} ms`));
       }),
       logLeader: enqueueActions(({ event, enqueue }) => {
         if (event.type !== 'lease.leader') return;
@@ -230,18 +239,22 @@ export function createMasterMachine(deps: ActorDeps) {
       applyRegistry: handle<Extract<MasterEvent, { type: 'registry.loaded' }>>((s, ev) => registryLoaded(s, ev.snapshot)),
       deferMessage: enqueueActions(({ context, event, enqueue }) => {
         if (!('from' in event)) return;
-        if (context.deferred.length >= context.flags.maxDeferredMessages) {
-          context.state.metrics['master/dropped_messages_recovering'] = (context.state.metrics['master/dropped_messages_recovering'] ?? 0) + 1;
+        const m = context.state.metrics;
+        const r = keep(context.deferred, event, context.flags.maxDeferredMessages);
+        if (r === 'full') {
+          m['master/dropped_messages_recovering'] = (m['master/dropped_messages_recovering'] ?? 0) + 1;
           enqueue.emit(log('warn', `Dropping ${event.type}: too many messages waiting for the registry`, { from: event.from }));
           return;
         }
-        context.deferred.push(event);
-        context.state.metrics['master/messages_deferred'] = (context.state.metrics['master/messages_deferred'] ?? 0) + 1;
+        const k = r === 'queued' ? 'master/messages_deferred' : 'master/messages_deferred_replaced';
+        m[k] = (m[k] ?? 0) + 1;
       }),
+      /**
+       * Hands the next kept messages (at most `replayChunk`) to their handlers, in order. What
+       * arrived meanwhile waits behind them; a long queue is taken over several turns of the loop.
+       */
       replayDeferred: enqueueActions(({ context, enqueue }) => {
-        const deferred = context.deferred;
-        enqueue.assign({ deferred: [] });
-        for (const ev of deferred) enqueue.raise(ev as MasterEvent);
+        for (const ev of take(context.deferred, context.flags.replayChunk)) enqueue.raise({ ...ev, replayed: true } as unknown as MasterEvent);
       }),
       registryApplied: handle<Extract<MasterEvent, { type: 'registry.applied' }>>((s, ev, e) => registryApplied(s, ev.opId, e)),
       markRecoveringAgentsUnreachable: handle<MasterEvent>((s, _ev, e) => recoveredAgentsTimedOut(s, e)),
@@ -299,6 +312,7 @@ export function createMasterMachine(deps: ActorDeps) {
       allocationInterval: ({ context }) => context.flags.allocationIntervalMs,
       /** The next turn of the event loop: every event of this turn has marked what it touched. */
       allocationStep: 0,
+      replayStep: 0,
       agentReregisterTimeout: ({ context }) => context.flags.agentReregisterTimeoutMs,
       sweepInterval: ({ context }) => sweepIntervalMs(context.flags),
     },
@@ -306,7 +320,7 @@ export function createMasterMachine(deps: ActorDeps) {
     id: 'master',
     context: ({ input }) => {
       const flags = { ...DEFAULT_MASTER_FLAGS, ...input.flags };
-      return { self: input.self, runId: input.runId, hostname: input.hostname, flags, epoch: 0, state: initialMasterState(flags), deferred: [] };
+      return { self: input.self, runId: input.runId, hostname: input.hostname, flags, epoch: 0, state: initialMasterState(flags), deferred: emptyQueue() };
     },
     initial: 'standby',
     states: {
@@ -373,9 +387,18 @@ export function createMasterMachine(deps: ActorDeps) {
                   loadingRegistry: {
                     entry: 'loadRegistry',
                     on: {
-                      'registry.loaded': { guard: 'isCurrentTerm', target: 'awaitingAgents', actions: ['applyRegistry', 'replayDeferred'] },
+                      'registry.loaded': { guard: 'isCurrentTerm', target: 'replaying', actions: 'applyRegistry' },
                       GetMetrics: { actions: 'reportMetrics' },
                       '*': { guard: 'isBusMessage', actions: 'deferMessage' },
+                    },
+                  },
+                  /** Handles the kept messages a chunk per turn of the loop, still keeping new ones behind them. */
+                  replaying: {
+                    always: { guard: 'hasNoDeferred', target: 'awaitingAgents' },
+                    after: { replayStep: { target: 'replaying', reenter: true, actions: 'replayDeferred' } },
+                    on: {
+                      GetMetrics: { actions: 'reportMetrics' },
+                      '*': { guard: 'isBehindKeptMessages', actions: 'deferMessage' },
                     },
                   },
                   awaitingAgents: {
@@ -386,7 +409,7 @@ export function createMasterMachine(deps: ActorDeps) {
                   },
                 },
               },
-              serving: { tags: ['serving'] },
+              serving: { tags: ['serving'], entry: 'logServing' },
             },
           },
           allocator: {

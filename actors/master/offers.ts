@@ -38,6 +38,7 @@ export function allocationStep(s: MasterState, env: MasterEnv): Out {
   const end = Math.min(p.agents.length, p.next + Math.max(1, env.flags.allocationChunkAgents));
   const step = p.agents.slice(p.next, end);
   p.next = end;
+  bump(s, 'master/allocation_agents_visited', step.length);
   const last = end >= p.agents.length;
   if (last) a.pass = undefined;
   return allocateOffers(s, env, step, last && p.batch);

@@ -51,6 +51,13 @@ export interface MasterFlags {
   allocationChunkAgents: number;
   /** Messages kept while the registry is read after winning the lease; beyond this they are dropped. */
   maxDeferredMessages: number;
+  /** Kept messages handled per turn of the event loop once the registry is read. */
+  replayChunk: number;
+  /**
+   * A re-registration from the same agent PID within this long of the last one is a retry (its
+   * answer was lost or slow): it is answered again as before, without reconciling once more.
+   */
+  reregistrationRetryWindowMs: number;
   /** A part of a split re-registration is forgotten when its other parts do not follow within this. */
   reassemblyTimeoutMs: number;
 }
@@ -71,6 +78,8 @@ export const DEFAULT_MASTER_FLAGS: MasterFlags = {
   revocationGracePeriodMs: 5000,
   allocationChunkAgents: 5000,
   maxDeferredMessages: 200_000,
+  replayChunk: 500,
+  reregistrationRetryWindowMs: 10_000,
   reassemblyTimeoutMs: 60_000,
 };
 
@@ -93,6 +102,8 @@ export interface AgentEntry {
   pingMisses: number;
   /** Set while the agent is being taken out (its registry write is in flight): no pings, no offers. */
   removing?: 'unreachable' | 'unregistered';
+  /** The last re-registration answered, so that a retry of it is answered again at no cost. */
+  lastAnswer?: { at: number; body: Body<'AgentReregistered'> };
 }
 
 /** A task the master tracks. */

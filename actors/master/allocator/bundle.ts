@@ -18,6 +18,7 @@
  * Scalars are integer thousandths, as in `protocols/resources.ts`.
  */
 import {
+  MAX_SCALAR,
   compareIdentity,
   normalize,
   spanDifference,
@@ -402,6 +403,8 @@ export class Slots {
   fromWire(r: readonly Resource[]): Bundle {
     const known: unknown = typeof r === 'object' && r !== null ? Reflect.get(r, this.origin) : undefined;
     if (known instanceof Bundle) return known;
+    const plain = this.#plainScalars(r);
+    if (plain) return plain;
     const parts: Part[] = [];
     for (const x of normalize(r)) {
       const slot = this.slot(x.name, x.type, x.role, x.revocable === true);
@@ -416,6 +419,26 @@ export class Slots {
           parts.push(makePart(slot, 0, NO_SPANS, new Set(x.set)));
           break;
       }
+    }
+    parts.sort((p, q) => p.slot.id - q.slot.id);
+    return new Bundle(parts);
+  }
+
+  /**
+   * The common case of a task's resources — a few unreserved, non-revocable, positive scalars
+   * with distinct names — without the general normalisation (which a re-registration storm would
+   * pay for every task of every agent). `undefined` for anything else.
+   */
+  #plainScalars(r: readonly Resource[]): Bundle | undefined {
+    if (!Array.isArray(r) || r.length > 8) return undefined;
+    const parts: Part[] = [];
+    for (const x of r) {
+      if (x === null || typeof x !== 'object' || x.type !== 'SCALAR' || (x.role !== undefined && x.role !== '*') || x.revocable === true) return undefined;
+      const v = x.scalar;
+      if (typeof x.name !== 'string' || x.name.length === 0 || typeof v !== 'number' || !(v > 0) || v > MAX_SCALAR) return undefined;
+      const slot = this.slot(x.name, 'SCALAR', undefined, false);
+      for (const p of parts) if (p.slot === slot) return undefined;
+      parts.push(makePart(slot, Math.round(v * 1000), NO_SPANS, NO_ITEMS));
     }
     parts.sort((p, q) => p.slot.id - q.slot.id);
     return new Bundle(parts);

@@ -60,12 +60,43 @@ test('messages that arrive while the registry is read are kept, then handled in 
   m.bus('SubscribeFramework', SCHED(1), { framework: { name: 'f' } });
   t.is(m.emitted.filter((e) => e.type === 'effect.registry' || e.type === 'send').length, 0, 'nothing handled yet');
   m.send({ type: 'registry.loaded', epoch: 1, snapshot: empty });
+  m.clock.advance(0); // the next turn of the loop
   const writes = m.emitted.filter((e) => e.type === 'effect.registry');
   t.is(writes.length, 1);
   t.is(writes[0]!.op.op, 'admit');
   t.is(m.sent('FrameworkRegistered').length, 1);
   t.is(m.actor.getSnapshot().context.state.metrics['master/messages_deferred'], 2);
   t.true(m.actor.getSnapshot().hasTag('serving'), 'no agent to wait for');
+});
+
+test('a long queue of kept messages is handled a chunk per turn of the loop; what arrives meanwhile waits behind it', (t) => {
+  const m = master({ replayChunk: 100 });
+  m.send({ type: 'lease.acquired', epoch: 1 });
+  for (let i = 0; i < 250; i++) m.bus('SubscribeFramework', `mesos.t.scheduler.s${i}`, { framework: { name: `f${i}` } });
+  m.send({ type: 'registry.loaded', epoch: 1, snapshot: empty });
+  const answered = () => m.sent('FrameworkRegistered').map((e) => e.to as string);
+  /** One turn of the loop: the earliest timer due now fires. */
+  const turn = () => {
+    while (m.clock.nextDue() === m.clock.now() && !m.emitted.some((e) => e.type === 'send')) m.clock.step();
+  };
+  turn();
+  t.is(answered().length, 100, 'one chunk per turn');
+  t.is(answered()[0], 'mesos.t.scheduler.s0', 'in the order they came');
+  // A sender with a message still kept waits behind it; any other is answered at once.
+  m.emitted.length = 0;
+  m.bus('SubscribeFramework', 'mesos.t.scheduler.s249', { framework: { name: 'f249' } });
+  m.bus('SubscribeFramework', 'mesos.t.scheduler.late', { framework: { name: 'late' } });
+  t.deepEqual(answered(), ['mesos.t.scheduler.late']);
+  m.emitted.length = 0;
+  turn();
+  t.is(answered().length, 100, 'the second chunk');
+  t.false(answered().includes('mesos.t.scheduler.s249'));
+  m.emitted.length = 0;
+  m.clock.advance(0);
+  const rest = answered();
+  t.is(rest.length, 50, "s249's repeat took its first message's place");
+  t.is(rest.at(-1), 'mesos.t.scheduler.s249');
+  t.true(m.actor.getSnapshot().hasTag('serving'));
 });
 
 test('an agent is admitted only once its registry write is stored; a retry meanwhile costs nothing', (t) => {
