@@ -1,0 +1,354 @@
+/**
+ * Chaos: a framework keeps `--inflight` short jobs running on a multi-process cluster (its own
+ * nats-server, three masters, `--agents` agents) while the leading master is SIGKILLed every
+ * `--kill-every` seconds (a new standby started each time) and agents are frozen (SIGSTOP) and
+ * thawed (SIGCONT) every `--freeze-every` seconds, some for longer than their ping timeout.
+ *
+ * Every job appends `start` and `end` lines to a journal from inside its task, so the run can be
+ * checked against what really happened, not against what the cluster says:
+ * - `falseLost`: a task reported lost (TASK_LOST, _GONE, _DROPPED, _UNKNOWN) that in fact ran;
+ * - `ranTwice`: a job whose command started more than once;
+ * - `lostUpdates`: a task that ran to its end without the framework ever hearing TASK_FINISHED;
+ * - `overAllocations`: moments when the tasks launched on an agent and not yet ended asked for
+ *   more cpus than the agent has (from a tap on the bus);
+ * - `failoverMs`: from each SIGKILL of the leader to a new leader being seen (min/median/max).
+ *
+ * The framework is partition-aware: TASK_UNREACHABLE means "wait", a loss means "run it again".
+ * After `--minutes` the chaos stops and the run waits (bounded) for the jobs in flight to end.
+ *
+ * Prints one JSON line. `npm run chaos -- --minutes 10 --kill-every 20 --inflight 20`.
+ */
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Packr } from 'msgpackr';
+import { parseResources, scalar } from '../../protocols/resources.ts';
+import { isTerminalState, type TaskState } from '../../protocols/task-states.ts';
+import { KvLeaderDetector } from '../../runtime/lease.ts';
+import { silentLogger } from '../../runtime/log.ts';
+import { startNatsServer } from '../../runtime/nats-server.ts';
+import { SchedulerDriver } from '../../runtime/scheduler-driver.ts';
+import { connectNats, NatsTransport } from '../../runtime/transport-nats.ts';
+import type { LeaderInfo } from '../../runtime/types.ts';
+import { ProcessRegistry, findProcesses, killProcesses, parseJsonLine, type ManagedProcess } from '../helpers/processes.ts';
+
+const { values } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '10' },
+    inflight: { type: 'string', default: '20' },
+    'kill-every': { type: 'string', default: '20' },
+    'freeze-every': { type: 'string', default: '25' },
+    agents: { type: 'string', default: '3' },
+    seed: { type: 'string', default: '1' },
+    verbose: { type: 'boolean', default: false },
+  },
+});
+const num = (name: string, v: string | undefined, min: number): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) {
+    process.stderr.write(`chaos: invalid --${name} '${v}': expected a number of at least ${min}\n`);
+    process.exit(2);
+  }
+  return n;
+};
+const minutes = num('minutes', values.minutes, 0.1);
+const inflight = num('inflight', values.inflight, 1);
+const killEveryMs = num('kill-every', values['kill-every'], 1) * 1000;
+const freezeEveryMs = num('freeze-every', values['freeze-every'], 1) * 1000;
+const agentCount = num('agents', values.agents, 1);
+let rand = num('seed', values.seed, 0) >>> 0 || 1;
+/** xorshift32: the same schedule for the same seed. */
+const random = () => {
+  rand ^= rand << 13;
+  rand >>>= 0;
+  rand ^= rand >>> 17;
+  rand ^= rand << 5;
+  rand >>>= 0;
+  return rand / 0x1_0000_0000;
+};
+const verbose = values.verbose;
+const note = (msg: string) => {
+  if (verbose) process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
+};
+
+const PING_MS = 2000;
+const PING_MISSES = 3;
+const AGENT_CPUS = 2;
+const TASK_CPUS = 0.5;
+const cluster = `chaos-${process.pid}`;
+const work = mkdtempSync(join(tmpdir(), 'mesos-chaos-'));
+const journal = join(work, 'journal.log');
+appendFileSync(journal, '');
+const procs = new ProcessRegistry();
+const server = await startNatsServer({ storeDir: join(work, 'nats') });
+const common = [`--nats=${server.url}`, `--cluster=${cluster}`, '--log_level=info'];
+
+// ── the cluster ────────────────────────────────────────────────────────────────────────────
+
+const masters: Array<{ proc: ManagedProcess; pid: string }> = [];
+let masterSeq = 0;
+async function startMaster(): Promise<void> {
+  const proc = procs.start('mesos-master', [
+    ...common, '--allocation_interval=500ms',
+    `--agent_ping_timeout=${PING_MS}ms`, `--max_agent_ping_timeouts=${PING_MISSES}`,
+    '--framework_heartbeat_interval=2secs', '--max_framework_heartbeat_misses=5',
+    '--agent_reregister_timeout=120secs',
+  ], { label: `master${++masterSeq}` });
+  const line = await proc.waitForLine((t) => parseJsonLine(t)?.msg === 'master started; contending for leadership', 60_000);
+  masters.push({ proc, pid: String(parseJsonLine(line.text)!.actorPid) });
+}
+const agents: ManagedProcess[] = [];
+function startAgent(i: number): ManagedProcess {
+  const p = procs.start('mesos-agent', [...common, `--resources=cpus:${AGENT_CPUS};mem:4096`, `--work_dir=${join(work, `agent${i}`)}`, '--registration_backoff_factor=500ms', '--executor_shutdown_grace_period=1secs'], { label: `agent${i}` });
+  agents.push(p);
+  return p;
+}
+for (let i = 0; i < 3; i++) await startMaster();
+for (let i = 0; i < agentCount; i++) startAgent(i);
+await Promise.all(agents.map((a) => a.waitForLine((t) => parseJsonLine(t)?.msg === 'agent registered', 120_000)));
+
+const nc = await connectNats({ servers: server.url, name: 'chaos', options: { waitOnFirstConnect: true } });
+
+// ── who leads ──────────────────────────────────────────────────────────────────────────────
+
+let leader: LeaderInfo | undefined;
+const leaderWaiters: Array<(l: LeaderInfo) => void> = [];
+const detector = new KvLeaderDetector({ nc, cluster });
+detector.start((l) => {
+  leader = l;
+  note(`leader: ${l ? `${l.pid} (epoch ${l.epoch})` : 'none'}`);
+  if (l) for (const w of leaderWaiters.splice(0)) w(l);
+});
+const nextLeader = (notPid: string) => new Promise<LeaderInfo>((resolve) => {
+  if (leader && leader.pid !== notPid) return resolve(leader);
+  const w = (l: LeaderInfo) => (l.pid !== notPid ? resolve(l) : leaderWaiters.push(w));
+  leaderWaiters.push(w);
+});
+
+// ── the bus tap: cpus launched on each agent and not yet ended ─────────────────────────────
+
+const unpacker = new Packr({ useRecords: false, variableMapSize: true });
+const live = new Map<string, Map<string, number>>(); // agent PID → task → cpus
+const agentOfTask = new Map<string, string>();
+let overAllocations = 0;
+const endTask = (taskKey: string) => {
+  const agent = agentOfTask.get(taskKey);
+  if (agent) live.get(agent)?.delete(taskKey);
+  agentOfTask.delete(taskKey);
+};
+nc.subscribe(`mesos.${cluster}.>`, {
+  callback: (err, msg) => {
+    if (err) return;
+    const parts = msg.subject.split('.');
+    if (parts.length !== 7) return;
+    const [, , toKind, toId, type, fromKind] = parts;
+    let env: { body?: any } | undefined;
+    try {
+      env = unpacker.unpack(msg.data) as { body?: any };
+    } catch {
+      return;
+    }
+    const body = env?.body;
+    if (type === 'RunTask' && fromKind === 'master' && toKind === 'agent') {
+      const agent = `${toKind}.${toId}`;
+      const key = `${body.frameworkId}/${body.task.taskId}`;
+      const cpus = scalar(body.task.resources, 'cpus');
+      let m = live.get(agent);
+      if (!m) live.set(agent, (m = new Map()));
+      m.set(key, cpus);
+      agentOfTask.set(key, agent);
+      let sum = 0;
+      for (const c of m.values()) sum += c;
+      if (sum > AGENT_CPUS + 1e-9) {
+        overAllocations++;
+        note(`over-allocation on ${agent}: ${sum} cpus in ${[...m.keys()].join(', ')}`);
+      }
+    } else if (type === 'StatusUpdate' && body?.update) {
+      const u = body.update;
+      const state = (u.latestState ?? u.status?.state) as TaskState;
+      if (isTerminalState(state)) endTask(`${u.frameworkId}/${u.status.taskId}`);
+    }
+  },
+});
+
+// ── the framework ──────────────────────────────────────────────────────────────────────────
+
+interface Job { id: string; attempts: number; task?: string; agentId?: string; done: boolean; waiting: boolean }
+const jobs = new Map<string, Job>();
+const taskJob = new Map<string, Job>();
+const reported = new Map<string, TaskState[]>();
+let launched = 0;
+let finished = 0;
+let jobSeq = 0;
+let running = true;
+const pending: Job[] = [];
+let allDone: () => void = () => {};
+const drained = new Promise<void>((resolve) => (allDone = resolve));
+const LOST: ReadonlySet<string> = new Set(['TASK_LOST', 'TASK_GONE', 'TASK_DROPPED', 'TASK_UNKNOWN', 'TASK_GONE_BY_OPERATOR']);
+
+function newJob(): void {
+  const job: Job = { id: `job-${++jobSeq}`, attempts: 0, done: false, waiting: true };
+  jobs.set(job.id, job);
+  pending.push(job);
+}
+for (let i = 0; i < inflight; i++) newJob();
+
+const transport = new NatsTransport(nc);
+const driver = new SchedulerDriver({
+  resourceOffers: (d, offers) => {
+    for (const offer of offers) {
+      const tasks = [];
+      let cpus = scalar(offer.resources, 'cpus');
+      while (pending.length > 0 && cpus >= TASK_CPUS - 1e-9) {
+        const job = pending.shift()!;
+        job.attempts++;
+        job.waiting = false;
+        const taskId = `${job.id}.${job.attempts}`;
+        job.task = taskId;
+        job.agentId = offer.agentId;
+        taskJob.set(taskId, job);
+        const sleep = (1 + Math.floor(random() * 3)).toFixed(0);
+        tasks.push({
+          taskId, name: taskId, agentId: offer.agentId, resources: parseResources(`cpus:${TASK_CPUS};mem:64`),
+          command: { value: `echo "start ${job.id} ${taskId}" >> ${journal}; sleep ${sleep}; echo "end ${job.id} ${taskId}" >> ${journal}` },
+        });
+        cpus -= TASK_CPUS;
+        launched++;
+      }
+      if (tasks.length > 0) d.launchTasks([offer.id], tasks, { refuseSeconds: 0 });
+      else d.declineOffer(offer.id, { refuseSeconds: 1 });
+    }
+  },
+  statusUpdate: (d, s) => {
+    const list = reported.get(s.taskId) ?? [];
+    list.push(s.state);
+    reported.set(s.taskId, list);
+    const job = taskJob.get(s.taskId);
+    if (!job || job.done || job.task !== s.taskId) return;
+    if (s.state === 'TASK_FINISHED') {
+      job.done = true;
+      finished++;
+      if (running) newJob();
+      else if ([...jobs.values()].every((j) => j.done)) allDone();
+      d.reviveOffers();
+    } else if (LOST.has(s.state) || s.state === 'TASK_FAILED' || s.state === 'TASK_ERROR' || s.state === 'TASK_KILLED') {
+      note(`${s.taskId}: ${s.state} (${s.reason ?? ''}); running the job again`);
+      job.waiting = true;
+      pending.push(job);
+      d.reviveOffers();
+    }
+  },
+}, { name: 'chaos', roles: ['*'], failoverTimeoutSeconds: 3600, capabilities: ['PARTITION_AWARE'] }, {
+  transport, cluster, detector: new KvLeaderDetector({ nc, cluster }), logger: silentLogger(), flags: { heartbeatIntervalMs: 2000 },
+});
+driver.start();
+// Now and then the framework asks about every task it launched and heard nothing final of.
+const reconcile = setInterval(() => {
+  const statuses = [...taskJob.entries()].filter(([task, job]) => !job.done && job.task === task).map(([taskId, job]) => ({ taskId, ...(job.agentId ? { agentId: job.agentId } : {}) }));
+  if (statuses.length > 0) driver.reconcileTasks(statuses);
+}, 15_000);
+
+// ── the chaos ──────────────────────────────────────────────────────────────────────────────
+
+const failoverMs: number[] = [];
+let kills = 0;
+let freezes = 0;
+const timers: NodeJS.Timeout[] = [];
+
+async function killLeader(): Promise<void> {
+  const l = leader;
+  if (!l) return;
+  const m = masters.find((x) => x.pid === l.pid && x.proc.running);
+  if (!m) return;
+  const at = Date.now();
+  m.proc.signal('SIGKILL');
+  kills++;
+  note(`SIGKILL leader ${l.pid}`);
+  void startMaster();
+  const next = await nextLeader(l.pid);
+  failoverMs.push(Date.now() - at);
+  note(`new leader ${next.pid} after ${Date.now() - at} ms`);
+}
+
+function freezeAgent(): void {
+  const live = agents.filter((a) => a.running);
+  if (live.length === 0) return;
+  const a = live[Math.floor(random() * live.length)]!;
+  // Half the freezes outlast the ping timeout (the agent is marked unreachable), half do not.
+  const ms = random() < 0.5 ? 1000 + random() * 3000 : PING_MS * PING_MISSES + 2000 + random() * 6000;
+  a.signal('SIGSTOP');
+  freezes++;
+  note(`SIGSTOP ${a.name} for ${Math.round(ms)} ms`);
+  timers.push(setTimeout(() => {
+    a.signal('SIGCONT');
+    note(`SIGCONT ${a.name}`);
+  }, ms));
+}
+
+timers.push(setInterval(() => void killLeader(), killEveryMs));
+timers.push(setInterval(freezeAgent, freezeEveryMs));
+await new Promise<void>((resolve) => setTimeout(resolve, minutes * 60_000));
+
+// ── drain and count ────────────────────────────────────────────────────────────────────────
+
+running = false;
+for (const t of timers) clearInterval(t);
+for (const a of agents) a.signal('SIGCONT');
+if ([...jobs.values()].every((j) => j.done)) allDone();
+await Promise.race([drained, new Promise<void>((resolve) => setTimeout(resolve, 180_000))]);
+clearInterval(reconcile);
+
+const starts = new Map<string, Set<string>>();
+const ended = new Set<string>();
+const ran = new Set<string>();
+for (const line of readFileSync(journal, 'utf8').split('\n')) {
+  const [what, job, task] = line.split(' ');
+  if (!job || !task) continue;
+  if (what === 'start') {
+    ran.add(task);
+    const s = starts.get(job) ?? new Set();
+    s.add(task);
+    starts.set(job, s);
+  } else if (what === 'end') {
+    ended.add(task);
+  }
+}
+let falseLost = 0;
+for (const [task, states] of reported) if (ran.has(task) && states.some((s) => LOST.has(s))) falseLost++;
+let ranTwice = 0;
+for (const s of starts.values()) if (s.size > 1) ranTwice++;
+let lostUpdates = 0;
+for (const task of ended) if (!(reported.get(task) ?? []).includes('TASK_FINISHED')) lostUpdates++;
+const unfinished = [...jobs.values()].filter((j) => !j.done).length;
+const sorted = [...failoverMs].sort((a, b) => a - b);
+const result = {
+  minutes,
+  inflight,
+  killEverySeconds: killEveryMs / 1000,
+  agents: agentCount,
+  jobs: jobs.size,
+  launched,
+  finished,
+  unfinished,
+  falseLost,
+  ranTwice,
+  lostUpdates,
+  overAllocations,
+  kills,
+  freezes,
+  failoverMs: sorted.length > 0 ? { min: sorted[0], median: sorted[Math.floor(sorted.length / 2)], max: sorted.at(-1) } : null,
+};
+
+// ── clean up (by PID) ──────────────────────────────────────────────────────────────────────
+
+await driver.stop().catch(() => {});
+await detector.stop();
+await nc.close().catch(() => {});
+for (const a of agents) a.signal('SIGCONT');
+await procs.stopAll(3000);
+killProcesses(findProcesses([cluster, work]));
+await server.stop();
+rmSync(work, { recursive: true, force: true });
+process.stdout.write(`${JSON.stringify(result)}\n`);
+process.exit(0);
