@@ -127,6 +127,11 @@ export class KvRegistry implements RegistryStore {
   #seen = 0;
   #watch: { stop(): void } | undefined;
   #waiters: Array<{ seq: number; resolve: () => void }> = [];
+  /** Writes allowed in flight at once. */
+  static readonly maxInFlight = 64;
+  #inFlight = 0;
+  /** Writes waiting for one in flight to finish, oldest first. */
+  #queued: Array<() => void> = [];
   constructor(private readonly nc: NatsConnection, private readonly cluster: string, private readonly timeoutMs = 5000) {}
 
   async #bucket(): Promise<KV> {
@@ -234,7 +239,23 @@ export class KvRegistry implements RegistryStore {
     else if (kind === 'weights' && typeof v === 'number') snap.weights[fromKeyPart(part)] = v;
   }
 
+  /**
+   * Writes `op`. At most {@link KvRegistry.maxInFlight} writes are outstanding; the rest wait their
+   * turn in order. Thousands of puts sent at once (a boot storm admits an agent per put) all
+   * queue at the server, time out together, are retried together and never drain.
+   */
   async apply(op: RegistryOp): Promise<void> {
+    if (this.#inFlight >= KvRegistry.maxInFlight) await new Promise<void>((resolve) => this.#queued.push(resolve));
+    this.#inFlight++;
+    try {
+      await this.#write(op);
+    } finally {
+      this.#inFlight--;
+      this.#queued.shift()?.();
+    }
+  }
+
+  async #write(op: RegistryOp): Promise<void> {
     const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
     await this.#with(async (kv) => {
       switch (op.op) {
