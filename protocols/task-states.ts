@@ -86,24 +86,26 @@ export const TASK_REASONS = [
 /** One of {@link TASK_REASONS}. */
 export type TaskReason = (typeof TASK_REASONS)[number];
 
-const STATES: ReadonlySet<string> = new Set(TASK_STATES);
-const SOURCES: ReadonlySet<string> = new Set(TASK_SOURCES);
-const REASONS: ReadonlySet<string> = new Set(TASK_REASONS);
+// Value → the constant itself: a known value comes back as the one shared string, so that the
+// hundreds of thousands of decoded task records a master holds do not each keep a copy.
+const STATES: ReadonlyMap<string, TaskState> = new Map(TASK_STATES.map((x) => [x, x]));
+const SOURCES: ReadonlyMap<string, TaskSource> = new Map(TASK_SOURCES.map((x) => [x, x]));
+const REASONS: ReadonlyMap<string, TaskReason> = new Map(TASK_REASONS.map((x) => [x, x]));
 
 /**
  * A task state as this version knows it: an unknown value (from a newer peer) reads `TASK_UNKNOWN`.
  * Mesos' enums start at an unknown value for the same reason.
  */
 export function knownTaskState(s: string): TaskState {
-  return STATES.has(s) ? (s as TaskState) : 'TASK_UNKNOWN';
+  return STATES.get(s) ?? 'TASK_UNKNOWN';
 }
 
 /** A source as this version knows it; anything else reads `SOURCE_UNKNOWN`. */
 export function knownTaskSource(s: string): TaskSource {
-  return SOURCES.has(s) ? (s as TaskSource) : 'SOURCE_UNKNOWN';
+  return SOURCES.get(s) ?? 'SOURCE_UNKNOWN';
 }
 
 /** A reason as this version knows it; anything else reads `REASON_UNKNOWN`. */
 export function knownTaskReason(s: string): TaskReason {
-  return REASONS.has(s) ? (s as TaskReason) : 'REASON_UNKNOWN';
+  return REASONS.get(s) ?? 'REASON_UNKNOWN';
 }

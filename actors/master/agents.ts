@@ -53,7 +53,7 @@ function agentEntry(id: string, agentPid: string, info: AgentInfo, env: MasterEn
     info: { ...info, id },
     total: info.resources,
     executors: new Map(),
-    tasks: new Map(),
+    tasks: new Set(),
     registeredAt: env.now,
     nextPingAt: env.now + Math.floor(env.flags.agentPingTimeoutMs * (jitter(id, 0) - 0.5)),
     awaitingPong: false,
@@ -215,7 +215,10 @@ function takeInAgent(s: MasterState, agentPid: string, report: Report, env: Mast
       out.push(log('warn', `Agent ${id} reports task ${t.taskId} that the master has on agent ${existing.task.agentId}; ignoring it`));
       continue;
     }
-    t.agentId = id; // the report is ours: its task records become the master's
+    // The report is ours: its task records become the master's, sharing what they have in common.
+    t.agentId = id;
+    t.frameworkId = fw.id;
+    t.resources = s.allocator.sharedResources(t.resources);
     addTask(s, fw, { task: t, role: fw.role, launchedAt: env.now, freed: terminal });
     if (!terminal) used.push({ frameworkId: fw.id, role: fw.role, agentId: id, resources: t.resources });
     if (notify) {

@@ -35,7 +35,7 @@ import { emptyQueue, hasWaitingFrom, keep, take, waiting, type DeferredQueue } f
 import type { RegistryEffect, RegistryLoadEffect, RegistrySnapshot } from './registry.ts';
 import {
   DEFAULT_MASTER_FLAGS,
-  allocationWanted,
+  allocationToRequest,
   bump,
   initialMasterState,
   type FrameworkEntry,
@@ -148,7 +148,9 @@ export function createMasterMachine(deps: ActorDeps) {
 
   /**
    * Wraps a handler as an action: runs it, emits what it returns, asks for an allocation step when
-   * it marked anything, and ends the leadership if it threw (a broken invariant).
+   * it marked anything, and ends the leadership if it threw (a broken invariant). Handlers change
+   * `context.state` in place — the machine is its only holder — so there is nothing to assign: a
+   * copy per message was a tenth of the cost of a re-registration storm.
    */
   const handle = <E>(fn: (s: MasterState, ev: E, e: MasterEnv, c: MasterContext) => Out) =>
     enqueueActions<MasterContext, MasterEvent, unknown, MasterEvent, never, never, never, never, Emitted>(({ context, event, enqueue }) => {
@@ -163,8 +165,7 @@ export function createMasterMachine(deps: ActorDeps) {
         return;
       }
       for (const o of out) enqueue.emit(o);
-      if (allocationWanted(s)) enqueue.raise({ type: 'allocation.requested' });
-      enqueue.assign({ state: { ...s } });
+      if (allocationToRequest(s)) enqueue.raise({ type: 'allocation.requested' });
     });
 
   /** A scheduler's call: handled for the framework it names, once its PID is checked. */

@@ -26,6 +26,7 @@ import { bump, sendTo, type FrameworkEntry, type MasterEnv, type MasterState, ty
  */
 export function allocationStep(s: MasterState, env: MasterEnv): Out {
   const a = s.allocation;
+  a.requested = false;
   if (!a.pass) {
     const all = a.all || a.batch;
     const agents = all ? [...s.agents.keys()] : [...a.dirty];

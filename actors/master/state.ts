@@ -91,8 +91,8 @@ export interface AgentEntry {
   total: Resources;
   /** Executors the master knows on the agent, by `frameworkId/executorId`. */
   executors: Map<string, ExecutorInfo & { frameworkId: string }>;
-  /** The tasks on the agent, by {@link taskKey} (the same entries as in their frameworks' tables). */
-  tasks: Map<string, TaskEntry>;
+  /** The tasks on the agent: the same entries as in their frameworks' tables (no key of its own to keep per task). */
+  tasks: Set<TaskEntry>;
   registeredAt: number;
   /** When the next `Ping` is due (Mesos' `SlaveObserver`). */
   nextPingAt: number;
@@ -174,6 +174,8 @@ export interface AllocationQueue {
   batch: boolean;
   /** The agents of the pass in progress and how far it got (a long pass is split into steps). */
   pass?: { agents: string[]; next: number; batch: boolean };
+  /** A step has been asked for and not yet taken: further marks ride on it without asking again. */
+  requested?: boolean;
 }
 
 /** A re-registration whose parts are still arriving. */
@@ -347,15 +349,27 @@ export function allocationWanted(s: MasterState): boolean {
   return a.all || a.batch || a.dirty.size > 0 || a.pass !== undefined;
 }
 
-/** The key of a task in its agent's task index. */
+/**
+ * Whether to ask for an allocation step now: something is marked and no step is asked for yet.
+ * Marks it asked for; the step clears that.
+ */
+export function allocationToRequest(s: MasterState): boolean {
+  if (s.allocation.requested || !allocationWanted(s)) return false;
+  s.allocation.requested = true;
+  return true;
+}
+
+/** A key naming a task across frameworks. */
 export function taskKey(frameworkId: string, taskId: string): string {
   return `${frameworkId}\u0000${taskId}`;
 }
 
 /** Puts a task in its framework's table and its agent's index. */
 export function addTask(s: MasterState, fw: FrameworkEntry, entry: TaskEntry): void {
+  const old = fw.tasks.get(entry.task.taskId);
+  if (old) s.agents.get(old.task.agentId)?.tasks.delete(old);
   fw.tasks.set(entry.task.taskId, entry);
-  s.agents.get(entry.task.agentId)?.tasks.set(taskKey(fw.id, entry.task.taskId), entry);
+  s.agents.get(entry.task.agentId)?.tasks.add(entry);
 }
 
 /** Takes a task out of its framework's table and its agent's index. */
@@ -363,6 +377,6 @@ export function dropTask(s: MasterState, fw: FrameworkEntry, taskId: string): Ta
   const t = fw.tasks.get(taskId);
   if (!t) return undefined;
   fw.tasks.delete(taskId);
-  s.agents.get(t.task.agentId)?.tasks.delete(taskKey(fw.id, taskId));
+  s.agents.get(t.task.agentId)?.tasks.delete(t);
   return t;
 }

@@ -56,6 +56,8 @@ interface Part {
 
 const NO_SPANS: readonly Span[] = [];
 const NO_ITEMS: ReadonlySet<string> = new Set();
+/** Distinct plain-scalar bundles remembered before the memo starts over. */
+const PLAIN_INTERNED = 4096;
 
 /** An immutable set of resources: non-empty parts in slot order. */
 export class Bundle {
@@ -384,6 +386,8 @@ export class Slots {
    * to collect, where a weak map's entries are expensive for the garbage collector.
    */
   private readonly origin = Symbol('bundle');
+  /** Plain-scalar bundles by slots and amounts (see `#plainScalars`). */
+  readonly #plain = new Map<string, Bundle>();
 
   /** The slot of an identity, interned on first use. */
   slot(name: string, type: ResourceType, role: string | undefined, revocable: boolean): Slot {
@@ -441,7 +445,16 @@ export class Slots {
       parts.push(makePart(slot, Math.round(v * 1000), NO_SPANS, NO_ITEMS));
     }
     parts.sort((p, q) => p.slot.id - q.slot.id);
-    return new Bundle(parts);
+    // The same few shapes recur for every task of a framework: one bundle (and one wire array)
+    // serves them all.
+    let key = '';
+    for (const p of parts) key += `${p.slot.id}:${p.milli};`;
+    const known = this.#plain.get(key);
+    if (known) return known;
+    if (this.#plain.size >= PLAIN_INTERNED) this.#plain.clear();
+    const b = new Bundle(parts);
+    this.#plain.set(key, b);
+    return b;
   }
 
   /** The wire form (canonical order, frozen), built once per bundle. */

@@ -455,7 +455,27 @@ export class HierarchicalAllocator {
     this.roleSorter.addTotal(q);
     for (const s of this.frameworkSorters.values()) s.addTotal(q);
     this.addReservations(total, 1);
-    for (const u of used) this.track(u.frameworkId, u.role, this.agents.get(id), this.slots.fromWire(u.resources));
+    // One accounting step per (framework, role), not per task: an agent re-registering with
+    // hundreds of tasks would otherwise re-sort the DRF order hundreds of times.
+    const agent = this.agents.get(id);
+    const sums = new Map<string, { frameworkId: string; role: string; resources: Bundle }>();
+    for (const u of used) {
+      const key = `${u.frameworkId}\u0000${u.role}`;
+      const r = this.slots.fromWire(u.resources);
+      const sum = sums.get(key);
+      if (sum) sum.resources = plus(sum.resources, r);
+      else sums.set(key, { frameworkId: u.frameworkId, role: u.role, resources: r });
+    }
+    for (const u of sums.values()) this.track(u.frameworkId, u.role, agent, u.resources);
+  }
+
+  /**
+   * `r` in canonical wire form, shared by every equal list of plain scalars: a master keeping
+   * hundreds of thousands of task records keeps one copy of each shape. Throws `ResourceError`
+   * for invalid resources, as `addAgent` would.
+   */
+  sharedResources(r: Resources): Resources {
+    return this.slots.toWire(this.slots.fromWire(r));
   }
 
   /** Removes an agent and everything allocated on it. */
