@@ -224,6 +224,7 @@ if (bootStorm) {
   say(`${taskCount} tasks running after ${Math.round(performance.now() - l0)} ms; SIGKILL the leader`);
   fw.resetOffers();
   const cpu0 = { master: cpuSeconds(b.proc.pid), bench: cpuSeconds(process.pid), nats: cpuSeconds(server.pid) };
+  const sent0 = swarm.stats().registrationsSent;
   const killAt = performance.now();
   a.proc.signal('SIGKILL');
   const lb = await leaderOtherThan(la.pid);
@@ -257,7 +258,7 @@ if (bootStorm) {
     allReregisteredMs: Math.round(allAt - killAt),
     reregisteredAfterElectionMs: Math.round(allAt - electedAt),
     firstOfferMs: fw.firstOfferAt > 0 ? Math.round(fw.firstOfferAt - killAt) : null,
-    registrationsSent: swarm.stats().registrationsSent,
+    reregistrationsSent: swarm.stats().registrationsSent - sent0,
     leaseKept: leaseKept(electedAt + 1) && b.proc.running,
     leaderRssMb: mb(metrics['system/mem_rss_bytes']),
     worstStallMs: Math.round(metrics['master/event_loop_delay_max_ms'] ?? -1),

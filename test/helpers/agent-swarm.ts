@@ -33,6 +33,12 @@ interface SwarmAgent {
   /** When the current leader answered this agent (ms, `performance.now()`). */
   answeredAt?: number;
   tasks: Map<string, Task>;
+  /**
+   * The encoded registration for the current leader, kept for retries until the agent's tasks
+   * change. One process emulates thousands of agents: encoding every retry anew would make the
+   * swarm, not the master, the bottleneck being measured.
+   */
+  registration?: Uint8Array;
 }
 
 /** Options of {@link AgentSwarm}. */
@@ -108,6 +114,7 @@ export class AgentSwarm {
       a.registered = false;
       a.answeredAt = undefined;
       a.attempt = 0;
+      a.registration = undefined;
       if (!leader) continue;
       if (a.agentId) a.nextRetryAt = now + (this.#opts.backoffMs ?? 1000) * (jitter(a.pid, -1) - 0.5);
       else this.#register(a);
@@ -151,6 +158,7 @@ export class AgentSwarm {
     const subject = subjectFor(leader.pid, msg.type, 'agent');
     const bytes = this.#codec.encode(envelope(a.pid, id, msg));
     if (bytes.byteLength <= 1_000_000) {
+      if (msg.type === 'RegisterAgent' || msg.type === 'ReregisterAgent') a.registration = bytes;
       this.#opts.nc.publish(subject, bytes);
       return;
     }
@@ -163,6 +171,10 @@ export class AgentSwarm {
     this.#stats.registrationsSent++;
     a.nextRetryAt = performance.now() + backoffMs(a.attempt, this.#opts.backoffMs ?? 1000, 60_000) * jitter(a.pid, a.attempt);
     a.attempt++;
+    if (a.registration && this.#leader) {
+      this.#opts.nc.publish(subjectFor(this.#leader.pid, a.agentId ? 'ReregisterAgent' : 'RegisterAgent', 'agent'), a.registration);
+      return;
+    }
     if (!a.agentId) {
       this.#send(a, { type: 'RegisterAgent', body: { agent: a.info, version: '1' } });
       return;
@@ -197,6 +209,7 @@ export class AgentSwarm {
       case 'AgentRegistered':
       case 'AgentReregistered':
         a.agentId = m.body.agentId;
+        a.registration = undefined;
         if (!a.registered) {
           a.registered = true;
           a.answeredAt = performance.now();
@@ -215,16 +228,19 @@ export class AgentSwarm {
         break;
       case 'RunTask': {
         const { frameworkId, task } = m.body;
+        a.registration = undefined;
         a.tasks.set(`${frameworkId}/${task.taskId}`, { taskId: task.taskId, name: task.name, frameworkId, agentId: a.agentId!, state: 'TASK_RUNNING', resources: task.resources });
         this.#update(a, frameworkId, task.taskId, 'TASK_RUNNING');
         break;
       }
       case 'KillTask': {
         const key = `${m.body.frameworkId}/${m.body.taskId}`;
+        a.registration = undefined;
         if (a.tasks.delete(key)) this.#update(a, m.body.frameworkId, m.body.taskId, 'TASK_KILLED');
         break;
       }
       case 'ShutdownFramework':
+        a.registration = undefined;
         for (const k of [...a.tasks.keys()]) if (k.startsWith(`${m.body.frameworkId}/`)) a.tasks.delete(k);
         break;
       default:
