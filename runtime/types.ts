@@ -47,7 +47,10 @@ export interface LeaderInfo {
   hostname: string;
   /** Master HTTP address, when it serves one. */
   http?: string;
-  /** Fencing token: the lease revision of the winning create. */
+  /**
+   * Fencing token: the lease revision of the winning create, or one more than the highest epoch
+   * seen when that is larger (revisions start over when the bucket is made again).
+   */
   epoch: number;
 }
 

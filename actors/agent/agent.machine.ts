@@ -241,6 +241,7 @@ export function createAgentMachine(deps: ActorDeps) {
               ShutdownFramework: [{ guard: 'isFromMasterKnowingUs', actions: 'shutdownFramework' }, { actions: 'logDroppedBeforeRegistration' }],
               StatusUpdateAcknowledgement: [{ guard: 'isFromMasterKnowingUs', actions: 'acknowledged' }, { actions: 'logDroppedBeforeRegistration' }],
               FrameworkToExecutor: [{ guard: 'isFromMasterKnowingUs', actions: 'frameworkToExecutor' }, { actions: 'logDroppedBeforeRegistration' }],
+              UpdateFramework: [{ guard: 'isFromMasterKnowingUs', actions: 'updateFramework' }, { actions: 'logDroppedBeforeRegistration' }],
               Ping: [{ guard: 'isFromMaster', actions: 'answerPing' }, { actions: 'logNotFromMaster' }],
             },
           },

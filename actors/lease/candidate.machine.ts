@@ -20,8 +20,8 @@
  *   cannot renew by lease − margin after the last renewal known to have been sent, which is before
  *   the server can expire the key or a standby can act.
  * - After `lease.lost` it goes back to `standby` and contends again: the master process lives on.
- * - `resigning` (the master gave up on a broken invariant): the key is deleted so others take over
- *   now, then the candidate rests one lease before contending again.
+ * - On `candidate.resign` (the master gave up on a broken invariant) the key is deleted so others
+ *   take over now, and the candidate is `resting` for one lease before contending again.
  *
  * @see Mesos `LeaderContender` / ZooKeeper `Group`; the protocol was measured on nats-server 2.9.
  */

@@ -3,8 +3,7 @@
  * failover timeout, teardown and removal.
  *
  * Liveness. NATS has no connection per peer to watch, so a scheduler proves it is alive by
- * talking: every message from its PID counts, and the driver sends a `Heartbeat` every interval
- * when it has nothing else to say. A framework whose scheduler stays silent for
+ * talking: every message from its PID counts, and the driver sends a `Heartbeat` every interval. A framework whose scheduler stays silent for
  * `maxFrameworkHeartbeatMisses` intervals is disconnected: it is deactivated and its offers are
  * rescinded at once (so other frameworks get the resources), and unless its scheduler subscribes
  * again within the framework's `failoverTimeoutSeconds` it is removed — its tasks killed, its
