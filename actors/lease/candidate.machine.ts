@@ -97,8 +97,12 @@ export interface CandidateContext {
   heldRev: number;
   /** When the last renewal known to be stored was sent. */
   lastOkSentAt: number;
-  /** When the renewal in flight (or last failed) was sent. */
-  renewSentAt: number;
+  /**
+   * When the first renewal attempt not yet known to be stored was sent. Attempts after a timeout
+   * carry the same expected revision, so at most one of them applies, and it may be any of them:
+   * a read that shows one did must date the lease from the earliest.
+   */
+  renewSentAt: number | undefined;
 }
 
 /** Every event the candidate accepts. */
@@ -212,24 +216,24 @@ export function createCandidateMachine(deps: Pick<ActorDeps, 'now'>) {
           epoch,
           heldRev: event.revision,
           lastOkSentAt: event.sentAt,
-          renewSentAt: event.sentAt,
+          renewSentAt: undefined,
           tracker: { ...context.tracker, highestEpoch: epoch },
         });
         enqueue.emit({ type: 'log', level: 'info', msg: 'lease won', fields: { epoch, revision: event.revision } });
         enqueue.emit({ type: 'lease.acquired', epoch });
       }),
       sendRenewal: enqueueActions(({ context, enqueue }) => {
-        enqueue.assign({ renewSentAt: deps.now() });
+        if (context.renewSentAt === undefined) enqueue.assign({ renewSentAt: deps.now() });
         enqueue.emit({ type: 'kv.update', value: stamped(context), revision: context.heldRev });
       }),
       recordRenewal: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'kv.updated') return;
-        enqueue.assign({ heldRev: event.revision, lastOkSentAt: event.sentAt });
+        enqueue.assign({ heldRev: event.revision, lastOkSentAt: event.sentAt, renewSentAt: undefined });
         enqueue.emit({ type: 'lease.announce', info: stamped(context) });
       }),
       adoptReadRevision: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'kv.read' || !event.entry) return;
-        enqueue.assign({ heldRev: event.entry.revision, lastOkSentAt: context.renewSentAt });
+        enqueue.assign({ heldRev: event.entry.revision, lastOkSentAt: context.renewSentAt ?? context.lastOkSentAt, renewSentAt: undefined });
         enqueue.emit({ type: 'log', level: 'info', msg: 'lease renewal timed out but had been applied', fields: { revision: event.entry.revision } });
         enqueue.emit({ type: 'lease.announce', info: stamped(context) });
       }),
@@ -282,7 +286,7 @@ export function createCandidateMachine(deps: Pick<ActorDeps, 'now'>) {
       epoch: 0,
       heldRev: 0,
       lastOkSentAt: 0,
-      renewSentAt: 0,
+      renewSentAt: undefined,
     }),
     initial: 'opening',
     on: {
