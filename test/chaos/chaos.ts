@@ -178,6 +178,8 @@ interface Job { id: string; attempts: number; task?: string; agentId?: string; d
 const jobs = new Map<string, Job>();
 const taskJob = new Map<string, Job>();
 const reported = new Map<string, TaskState[]>();
+/** Every update of each task, `state reason source`, to explain any harm counted. */
+const history = new Map<string, string[]>();
 let launched = 0;
 let finished = 0;
 let jobSeq = 0;
@@ -224,6 +226,7 @@ const driver = new SchedulerDriver({
     const list = reported.get(s.taskId) ?? [];
     list.push(s.state);
     reported.set(s.taskId, list);
+    history.set(s.taskId, [...(history.get(s.taskId) ?? []), [s.state, s.reason, s.source].filter(Boolean).join(' ')]);
     const job = taskJob.get(s.taskId);
     if (!job || job.done || job.task !== s.taskId) return;
     if (s.state === 'TASK_FINISHED') {
@@ -317,7 +320,14 @@ for (const line of readFileSync(journal, 'utf8').split('\n')) {
 let falseLost = 0;
 for (const [task, states] of reported) if (ran.has(task) && states.some((s) => LOST.has(s))) falseLost++;
 let ranTwice = 0;
-for (const s of starts.values()) if (s.size > 1) ranTwice++;
+const twice: Array<Record<string, string[]>> = [];
+for (const s of starts.values()) {
+  if (s.size <= 1) continue;
+  ranTwice++;
+  if (twice.length < 5) twice.push(Object.fromEntries([...s].map((task) => [task, history.get(task) ?? []])));
+}
+const lostButRan: Array<Record<string, string[]>> = [];
+for (const [task, states] of reported) if (ran.has(task) && states.some((s) => LOST.has(s)) && lostButRan.length < 5) lostButRan.push({ [task]: history.get(task) ?? [] });
 let lostUpdates = 0;
 for (const task of ended) if (!(reported.get(task) ?? []).includes('TASK_FINISHED')) lostUpdates++;
 const unfinished = [...jobs.values()].filter((j) => !j.done).length;
@@ -338,6 +348,9 @@ const result = {
   kills,
   freezes,
   failoverMs: sorted.length > 0 ? { min: sorted[0], median: sorted[Math.floor(sorted.length / 2)], max: sorted.at(-1) } : null,
+  // The updates of (at most five) jobs that ran twice and tasks reported lost that ran.
+  ...(twice.length > 0 ? { ranTwiceUpdates: twice } : {}),
+  ...(lostButRan.length > 0 ? { falseLostUpdates: lostButRan } : {}),
 };
 
 // ── clean up (by PID) ──────────────────────────────────────────────────────────────────────
