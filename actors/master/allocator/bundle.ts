@@ -58,6 +58,11 @@ const NO_SPANS: readonly Span[] = [];
 const NO_ITEMS: ReadonlySet<string> = new Set();
 /** Distinct plain-scalar bundles remembered before the memo starts over. */
 const PLAIN_INTERNED = 4096;
+/** A node of the plain-scalar memo: the bundle ending here, and the next (slot id → amount →) nodes. */
+interface PlainNode {
+  bundle?: Bundle;
+  next: Map<number, Map<number, PlainNode>>;
+}
 
 /** An immutable set of resources: non-empty parts in slot order. */
 export class Bundle {
@@ -386,8 +391,11 @@ export class Slots {
    * to collect, where a weak map's entries are expensive for the garbage collector.
    */
   private readonly origin = Symbol('bundle');
-  /** Plain-scalar bundles by slots and amounts (see `#plainScalars`). */
-  readonly #plain = new Map<string, Bundle>();
+  /** Plain-scalar bundles by (slot, amount) pairs in canonical order (see `#plainScalars`). */
+  #plain: PlainNode = { next: new Map() };
+  #plainCount = 0;
+  /** The unreserved, non-revocable scalar slot of each name. */
+  readonly #plainSlots = new Map<string, Slot>();
 
   /** The slot of an identity, interned on first use. */
   slot(name: string, type: ResourceType, role: string | undefined, revocable: boolean): Slot {
@@ -440,21 +448,37 @@ export class Slots {
       if (x === null || typeof x !== 'object' || x.type !== 'SCALAR' || (x.role !== undefined && x.role !== '*') || x.revocable === true) return undefined;
       const v = x.scalar;
       if (typeof x.name !== 'string' || x.name.length === 0 || typeof v !== 'number' || !(v > 0) || v > MAX_SCALAR) return undefined;
-      const slot = this.slot(x.name, 'SCALAR', undefined, false);
+      let slot = this.#plainSlots.get(x.name);
+      if (slot === undefined) {
+        slot = this.slot(x.name, 'SCALAR', undefined, false);
+        this.#plainSlots.set(x.name, slot);
+      }
       for (const p of parts) if (p.slot === slot) return undefined;
       parts.push(makePart(slot, Math.round(v * 1000), NO_SPANS, NO_ITEMS));
     }
-    parts.sort((p, q) => p.slot.id - q.slot.id);
+    if (parts.length > 1) parts.sort((p, q) => p.slot.id - q.slot.id);
     // The same few shapes recur for every task of a framework: one bundle (and one wire array)
-    // serves them all.
-    let key = '';
-    for (const p of parts) key += `${p.slot.id}:${p.milli};`;
-    const known = this.#plain.get(key);
-    if (known) return known;
-    if (this.#plain.size >= PLAIN_INTERNED) this.#plain.clear();
-    const b = new Bundle(parts);
-    this.#plain.set(key, b);
-    return b;
+    // serves them all. Looked up by (slot, amount) pairs in nested maps, with no key to build.
+    let node = this.#plain;
+    for (const p of parts) {
+      let bySlot = node.next.get(p.slot.id);
+      if (bySlot === undefined) node.next.set(p.slot.id, (bySlot = new Map()));
+      let child = bySlot.get(p.milli);
+      if (child === undefined) {
+        if (this.#plainCount >= PLAIN_INTERNED) {
+          this.#plain = { next: new Map() };
+          this.#plainCount = 0;
+          return new Bundle(parts);
+        }
+        bySlot.set(p.milli, (child = { next: new Map() }));
+      }
+      node = child;
+    }
+    if (node.bundle === undefined) {
+      node.bundle = new Bundle(parts);
+      this.#plainCount++;
+    }
+    return node.bundle;
   }
 
   /** The wire form (canonical order, frozen), built once per bundle. */
