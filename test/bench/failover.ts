@@ -196,6 +196,7 @@ let result: Record<string, unknown>;
 
 if (bootStorm) {
   const m = await master('master');
+  lowerOwnPriority();
   const l = await leaderOtherThan();
   say(`leader ${l.pid}; ${agentCount} agents register at once`);
   const t0 = performance.now();
@@ -221,6 +222,7 @@ if (bootStorm) {
     worstStallMs: Math.round(metrics['master/event_loop_delay_max_ms'] ?? -1),
     stallP99Ms: Math.round(metrics['master/event_loop_delay_p99_ms'] ?? -1),
     settledAt: Math.round(settled - t0),
+    swarmNice,
   };
   await fw.driver.stop().catch(() => {});
 } else {
