@@ -330,7 +330,19 @@ const lostButRan: Array<Record<string, string[]>> = [];
 for (const [task, states] of reported) if (ran.has(task) && states.some((s) => LOST.has(s)) && lostButRan.length < 5) lostButRan.push({ [task]: history.get(task) ?? [] });
 let lostUpdates = 0;
 for (const task of ended) if (!(reported.get(task) ?? []).includes('TASK_FINISHED')) lostUpdates++;
-const unfinished = [...jobs.values()].filter((j) => !j.done).length;
+const unfinishedJobs = [...jobs.values()].filter((j) => !j.done);
+/** The last lines of the live masters' and agents' logs that mention `what`, and the leader's last lines. */
+function logLinesAbout(what: string): string[] {
+  const lines: string[] = [];
+  for (const p of [...masters.map((m) => m.proc), ...agents]) {
+    if (!p.running) continue;
+    for (const l of p.texts('stdout').filter((x) => x.includes(what)).slice(-5)) lines.push(`${p.name}: ${l.slice(0, 300)}`);
+  }
+  const lead = masters.find((m) => m.pid === leader?.pid && m.proc.running);
+  if (lead) for (const l of lead.proc.texts('stdout').slice(-8)) lines.push(`leader ${lead.proc.name}: ${l.slice(0, 300)}`);
+  return lines;
+}
+const unfinished = unfinishedJobs.length;
 const sorted = [...failoverMs].sort((a, b) => a - b);
 const result = {
   minutes,
@@ -351,6 +363,7 @@ const result = {
   // The updates of (at most five) jobs that ran twice and tasks reported lost that ran.
   ...(twice.length > 0 ? { ranTwiceUpdates: twice } : {}),
   ...(lostButRan.length > 0 ? { falseLostUpdates: lostButRan } : {}),
+  ...(unfinished > 0 ? { unfinishedJobs: unfinishedJobs.slice(0, 5).map((j) => ({ job: j.id, waiting: j.waiting, task: j.task, agent: j.agentId, updates: j.task ? history.get(j.task) ?? [] : [], log: logLinesAbout(j.task ?? j.id) })) } : {}),
 };
 
 // ── clean up (by PID) ──────────────────────────────────────────────────────────────────────

@@ -83,7 +83,14 @@ function framework(name: string) {
       wake = undefined;
       resolve(queue.splice(0));
     };
-    const timer = setTimeout(() => reject(new Error(`${name}: no offer within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // Say what the master was doing, so that a failure under load explains itself.
+      const snap = master.host.actor.getSnapshot();
+      const s = snap.context.state;
+      reject(new Error(`${name}: no offer within ${timeoutMs} ms; master ${JSON.stringify(snap.value)}, epoch ${snap.context.epoch}, ` +
+        `allocation ${JSON.stringify({ ...s.allocation, dirty: s.allocation.dirty.size, pass: s.allocation.pass?.agents.length })}, ` +
+        `agents ${s.agents.size}, frameworks ${[...s.frameworks.values()].map((f) => `${f.info.name}:${f.connected ? 'connected' : 'disconnected'}:${f.active ? 'active' : 'inactive'}`).join(',')}, offers ${s.offers.size}, batches ${batches}`));
+    }, timeoutMs);
     if (queue.length > 0) done();
     else wake = done;
   });

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { createActor } from 'xstate';
 import { createMasterMachine, type MasterEvent } from '../../../actors/master/master.machine.ts';
 import type { RegistrySnapshot } from '../../../actors/master/registry.ts';
+import { allocationWanted } from '../../../actors/master/state.ts';
 import { SimClock } from '../../../runtime/clock.ts';
 import { parseResources } from '../../../protocols/resources.ts';
 import type { AgentInfo, FrameworkInfo } from '../../../protocols/records.ts';
@@ -254,7 +255,12 @@ test('property: no sequence of valid messages, registry answers and passing time
         if (e.type === 'effect.registry') pending.push(e.opId as number);
         if (e.type === 'effect.resign') throw new Error(`the master gave up: ${e.reason}`);
       }
-      if (!m.actor.getSnapshot().hasTag('leading')) throw new Error('the master stopped leading');
+      const snap = m.actor.getSnapshot();
+      if (!snap.hasTag('leading')) throw new Error('the master stopped leading');
+      // Work marked for the allocator always has a step coming: nothing waits for an unrelated event.
+      if (allocationWanted(snap.context.state) && !snap.matches({ leading: { allocator: 'stepping' } })) {
+        throw new Error(`allocation marked (${JSON.stringify({ ...snap.context.state.allocation, dirty: [...snap.context.state.allocation.dirty] })}) but no step scheduled after ${o.kind === 'msg' ? o.m.type : o.kind}`);
+      }
     }
     m.actor.stop();
   }), { numRuns: 300 }));
