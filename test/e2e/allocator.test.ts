@@ -65,10 +65,13 @@ test.after.always(async () => {
 });
 
 /** A framework whose offers land in a queue the test reads from. */
-function framework(name: string) {
+function framework(name: string): TestFramework {
   const queue: Offer[] = [];
   let wake: (() => void) | undefined;
+  let onRegistered: () => void = () => {};
+  const registered = new Promise<void>((resolve) => { onRegistered = resolve; });
   const driver: SchedulerDriver = new SchedulerDriver({
+    registered: () => onRegistered(),
     resourceOffers: (_d, offers) => {
       queue.push(...offers);
       wake?.();
@@ -94,11 +97,17 @@ function framework(name: string) {
     if (queue.length > 0) done();
     else wake = done;
   });
-  const handle = { driver, next, queue };
+  const handle: TestFramework = { driver, next, queue, registered };
   frameworks.push(handle);
   return handle;
 }
-const frameworks: Array<{ driver: SchedulerDriver; next: (timeoutMs?: number) => Promise<Offer[]>; queue: Offer[] }> = [];
+interface TestFramework {
+  driver: SchedulerDriver;
+  next: (timeoutMs?: number) => Promise<Offer[]>;
+  queue: Offer[];
+  registered: Promise<void>;
+}
+const frameworks: TestFramework[] = [];
 
 /** Resolves after `n` more batch allocations have run. */
 async function batchesPass(n: number, timeoutMs = 15_000): Promise<void> {
@@ -115,10 +124,14 @@ test.serial('two frameworks declining with refuse_seconds=0 are offered again at
   // a subscribed first, alone: it is offered both agents.
   const firstA = await a.next();
   t.is(firstA.length, 2);
-  for (const o of firstA) a.driver.declineOffer(o.id, { refuseSeconds: 0 });
+  // b subscribes while a holds everything, so it is offered nothing yet. Waiting for its
+  // registration first keeps the next step independent of how fast the master answers.
   const b = framework('b');
-  // b's subscription allocates: shares 0 and 0, b has had fewer allocations → b takes one agent,
-  // then a (share 0 < b's 2/4) takes the other.
+  await b.registered;
+  t.deepEqual(b.queue, []);
+  // a declines both: the next allocation sees shares 0 and 0, b has had fewer allocations → b
+  // takes one agent, then a (share 0 < b's 2/4) takes the other.
+  for (const o of firstA) a.driver.declineOffer(o.id, { refuseSeconds: 0 });
   const [oa, ob] = [await a.next(), await b.next()];
   t.is(oa.length, 1);
   t.is(ob.length, 1);
