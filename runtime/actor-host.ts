@@ -21,6 +21,7 @@ import type { Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import type { Inspect } from './inspect.ts';
 import { realClock } from './clock.ts';
+import { RETRIED_VERBATIM, RepeatFilter, contentId } from './repeats.ts';
 
 /** How to host one actor. */
 export interface HostOptions {
@@ -33,6 +34,12 @@ export interface HostOptions {
   inspect?: Inspect;
   /** Sender principal stamped into outbound subjects. */
   principal?: string;
+  /**
+   * Drop a verbatim repeat of a retried request (a registration retry, `repeats.ts`) that this
+   * actor handled less than this many ms ago, before decoding it; counted as `bus/repeats_dropped`.
+   * Off when absent or 0.
+   */
+  repeatWindowMs?: number;
   /** Called with every emitted event that is not `send` or `log`. */
   onEmit?: (event: { type: string } & Record<string, unknown>) => void;
 }
@@ -47,6 +54,8 @@ export interface ActorHost<TLogic extends AnyStateMachine> {
   send(event: EventFromLogic<TLogic>): void;
   /** Publishes a bus message from this actor (split into parts when it exceeds the payload limit). */
   sendMessage(to: string, msg: Message, epoch?: number): void;
+  /** Forgets the requests handled so far, so that none of their repeats is dropped (see `repeatWindowMs`). */
+  forgetRepeats(): void;
   /** Unsubscribes and stops the machine. */
   stop(): void;
 }
@@ -121,7 +130,8 @@ export function hostActor<TLogic extends AnyStateMachine>(
    * fit (`protocols/chunking.ts`); one that cannot be split is logged, counted and not sent.
    */
   const publish = (to: string, msg: Message, epoch?: number): void => {
-    const id = nextMsgId();
+    // A retried request gets an id from its content, so that a retry with nothing new is a verbatim copy.
+    const id = RETRIED_VERBATIM.has(msg.type) ? contentId('r', codec.encode(envelope(opts.pid, 'r', msg, epoch))) : nextMsgId();
     const bytes = codec.encode(envelope(opts.pid, id, msg, epoch));
     const max = opts.transport.maxPayload;
     if (bytes.byteLength <= max) {
@@ -137,8 +147,9 @@ export function hostActor<TLogic extends AnyStateMachine>(
       log.error({ err, type: msg.type, to, bytes: bytes.byteLength, maxPayload: max }, 'message too large for the bus; not sent');
       return;
     }
-    for (const part of parts) {
-      opts.transport.publish(subjectOf(to, part.type), codec.encode(envelope(opts.pid, nextMsgId(), part, epoch)));
+    const verbatim = RETRIED_VERBATIM.has(msg.type);
+    for (const [i, part] of parts.entries()) {
+      opts.transport.publish(subjectOf(to, part.type), codec.encode(envelope(opts.pid, verbatim ? `${id}.${i}` : nextMsgId(), part, epoch)));
       metrics.inc('bus/sent');
     }
     metrics.inc('bus/split_messages');
@@ -163,7 +174,17 @@ export function hostActor<TLogic extends AnyStateMachine>(
 
   actor.start();
 
+  const repeats = opts.repeatWindowMs ? new RepeatFilter(opts.repeatWindowMs) : undefined;
+  const typeAt = inboxOf(opts.pid).length - 1;
   const sub: Subscription = opts.transport.subscribe(inboxOf(opts.pid), (subject, data) => {
+    let repeatKey: number | undefined;
+    if (repeats && RETRIED_VERBATIM.has(subject.slice(typeAt, subject.indexOf('.', typeAt)))) {
+      repeatKey = repeats.key(subject, data);
+      if (repeats.isRepeat(repeatKey, clock.now())) {
+        metrics.inc('bus/repeats_dropped');
+        return;
+      }
+    }
     const d = codec.decode(data, opts.pid, subject);
     if (!d.ok) {
       metrics.inc('bus/dropped');
@@ -175,6 +196,7 @@ export function hostActor<TLogic extends AnyStateMachine>(
     const { type, from, epoch, body } = d.envelope;
     try {
       actor.send((epoch === undefined ? { type, from, body } : { type, from, epoch, body }) as never);
+      if (repeatKey !== undefined) repeats!.handled(repeatKey, clock.now());
     } catch (err) {
       metrics.inc('actor/errors');
       log.error({ err, type }, 'machine rejected event');
@@ -188,6 +210,7 @@ export function hostActor<TLogic extends AnyStateMachine>(
     clock,
     send: (event) => actor.send(event),
     sendMessage: publish,
+    forgetRepeats: () => repeats?.clear(),
     stop: () => {
       sub.unsubscribe();
       actor.stop();

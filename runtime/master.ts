@@ -23,6 +23,13 @@ import type { Logger } from './log.ts';
 import { MemoryRegistry, type RegistryStore } from './registry.ts';
 import type { Clock, LeaderInfo, LeaseCandidate, Transport } from './types.ts';
 
+/**
+ * A verbatim repeat of a (re-)registration handled less than this long ago is dropped unread: it
+ * is an agent's retry whose answer is already on its way (agents retry 0.5–1.5 s after their first
+ * attempt). An agent whose answer really was lost is answered at a later retry.
+ */
+const REGISTRATION_REPEAT_WINDOW_MS = 2000;
+
 /** How to start a master. */
 export interface MasterOptions {
   transport: Transport;
@@ -167,6 +174,7 @@ export function startMaster(opts: MasterOptions): MasterHandle {
     clock,
     inspect: opts.inspect,
     onEmit: onEffect,
+    repeatWindowMs: REGISTRATION_REPEAT_WINDOW_MS,
   });
   // A standby keeps its copy of the registry current, so that it can lead without reading it all.
   registry.follow?.();
@@ -174,6 +182,8 @@ export function startMaster(opts: MasterOptions): MasterHandle {
   candidate.start((e) => {
     if (e.type === 'lease.acquired') {
       log.info({ epoch: e.epoch }, 'elected leading master');
+      // What a standby ignored was not handled: its repeats must reach the new leader.
+      host.forgetRepeats();
       // The loop metrics describe this leadership, not the start-up or the time standing by.
       loop?.reset();
     }
