@@ -21,7 +21,7 @@ import type { Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import type { Inspect } from './inspect.ts';
 import { realClock } from './clock.ts';
-import { RETRIED_VERBATIM, RepeatFilter, contentId } from './repeats.ts';
+import { RETRIED_VERBATIM, RepeatFilter, contentId, type RecordedAnswer } from './repeats.ts';
 
 /** How to host one actor. */
 export interface HostOptions {
@@ -35,8 +35,9 @@ export interface HostOptions {
   /** Sender principal stamped into outbound subjects. */
   principal?: string;
   /**
-   * Drop a verbatim repeat of a retried request (a registration retry, `repeats.ts`) that this
-   * actor handled less than this many ms ago, before decoding it; counted as `bus/repeats_dropped`.
+   * A verbatim repeat of a retried request (a registration retry, `repeats.ts`) that this actor
+   * handled less than this many ms ago is not decoded: it gets the original's answer again when
+   * the machine answered at once (`bus/repeats_answered`), or is dropped (`bus/repeats_dropped`).
    * Off when absent or 0.
    */
   repeatWindowMs?: number;
@@ -129,13 +130,17 @@ export function hostActor<TLogic extends AnyStateMachine>(
    * Encodes and publishes `msg`. A message over the bus's payload limit is split into parts that
    * fit (`protocols/chunking.ts`); one that cannot be split is logged, counted and not sent.
    */
+  /** The request being handled whose immediate answer is recorded for its repeats. */
+  let answering: { to: string; type: string; answer?: RecordedAnswer } | undefined;
   const publish = (to: string, msg: Message, epoch?: number): void => {
     // A retried request gets an id from its content, so that a retry with nothing new is a verbatim copy.
     const id = RETRIED_VERBATIM.has(msg.type) ? contentId('r', codec.encode(envelope(opts.pid, 'r', msg, epoch))) : nextMsgId();
     const bytes = codec.encode(envelope(opts.pid, id, msg, epoch));
     const max = opts.transport.maxPayload;
     if (bytes.byteLength <= max) {
-      opts.transport.publish(subjectOf(to, msg.type), bytes);
+      const subject = subjectOf(to, msg.type);
+      if (answering && answering.to === to && answering.type === msg.type) answering.answer = { subject, bytes };
+      opts.transport.publish(subject, bytes);
       metrics.inc('bus/sent');
       return;
     }
@@ -178,9 +183,16 @@ export function hostActor<TLogic extends AnyStateMachine>(
   const typeAt = inboxOf(opts.pid).length - 1;
   const sub: Subscription = opts.transport.subscribe(inboxOf(opts.pid), (subject, data) => {
     let repeatKey: number | undefined;
-    if (repeats && RETRIED_VERBATIM.has(subject.slice(typeAt, subject.indexOf('.', typeAt)))) {
-      repeatKey = repeats.key(subject, data);
-      if (repeats.isRepeat(repeatKey, clock.now())) {
+    const answerType = repeats ? RETRIED_VERBATIM.get(subject.slice(typeAt, subject.indexOf('.', typeAt))) : undefined;
+    if (answerType) {
+      repeatKey = repeats!.key(subject, data);
+      const repeat = repeats!.repeatOf(repeatKey, clock.now());
+      if (repeat?.answer) {
+        opts.transport.publish(repeat.answer.subject, repeat.answer.bytes);
+        metrics.inc('bus/repeats_answered');
+        return;
+      }
+      if (repeat) {
         metrics.inc('bus/repeats_dropped');
         return;
       }
@@ -194,12 +206,16 @@ export function hostActor<TLogic extends AnyStateMachine>(
     }
     metrics.inc('bus/received');
     const { type, from, epoch, body } = d.envelope;
+    if (answerType) answering = { to: from, type: answerType };
+    else repeats?.heardFrom(from);
     try {
       actor.send((epoch === undefined ? { type, from, body } : { type, from, epoch, body }) as never);
-      if (repeatKey !== undefined) repeats!.handled(repeatKey, clock.now());
+      if (repeatKey !== undefined) repeats!.handled(repeatKey, clock.now(), from, answering?.answer);
     } catch (err) {
       metrics.inc('actor/errors');
       log.error({ err, type }, 'machine rejected event');
+    } finally {
+      answering = undefined;
     }
   });
 

@@ -24,11 +24,12 @@ import { MemoryRegistry, type RegistryStore } from './registry.ts';
 import type { Clock, LeaderInfo, LeaseCandidate, Transport } from './types.ts';
 
 /**
- * A verbatim repeat of a (re-)registration handled less than this long ago is dropped unread: it
- * is an agent's retry whose answer is already on its way (agents retry 0.5–1.5 s after their first
- * attempt). An agent whose answer really was lost is answered at a later retry.
+ * A verbatim repeat of a (re-)registration handled less than this long ago is not decoded: it is
+ * an agent's retry sent before our answer reached it, and gets the same answer again (or nothing,
+ * while a new agent's registry write is in flight). The master's own retry window, for the same
+ * reason.
  */
-const REGISTRATION_REPEAT_WINDOW_MS = 2000;
+const REGISTRATION_REPEAT_WINDOW_MS = 10_000;
 
 /** How to start a master. */
 export interface MasterOptions {
@@ -153,6 +154,7 @@ export function startMaster(opts: MasterOptions): MasterHandle {
         break;
       }
       case 'effect.resign':
+        host.forgetRepeats();
         candidate.resign((ev as ResignEffect).reason);
         break;
       default:
@@ -182,11 +184,11 @@ export function startMaster(opts: MasterOptions): MasterHandle {
   candidate.start((e) => {
     if (e.type === 'lease.acquired') {
       log.info({ epoch: e.epoch }, 'elected leading master');
-      // What a standby ignored was not handled: its repeats must reach the new leader.
-      host.forgetRepeats();
       // The loop metrics describe this leadership, not the start-up or the time standing by.
       loop?.reset();
     }
+    // A new term answers nothing on behalf of an earlier one, and a standby answers nothing.
+    if (e.type === 'lease.acquired' || e.type === 'lease.lost') host.forgetRepeats();
     host.send(e);
   });
   return {

@@ -3,21 +3,35 @@
  *
  * An agent that hears nothing back retries its (re-)registration with backoff. In a storm (every
  * agent of a large cluster re-registering with a new leader) many retries are sent while the
- * original still waits in the leader's inbound queue; the leader then reads the original, answers
- * it, and reads the retry right behind it. Handling that retry fully (decode, validate, dispatch,
- * answer again) is pure waste, and it slows the storm down, which causes more retries.
+ * original still waits in the leader's inbound queue, or while the answer is on its way back;
+ * the leader then reads the retry after it has answered the original. Handling that retry fully
+ * (decode, validate, dispatch, answer again) is waste, and it slows the storm down, which causes
+ * more retries.
  *
  * So such requests are retried *verbatim*: their message id is derived from their content (see
  * {@link contentId}), so a retry with nothing new is byte-identical to the original, and a retry
  * that carries news (a task finished meanwhile) is not. A receiver keeps a short memory of what it
- * handled ({@link RepeatFilter}) and drops an identical copy seen within the window, before
- * decoding it. Nothing is lost: a sender whose answer really went missing retries again later,
- * after the window, and is answered then.
+ * handled ({@link RepeatFilter}): an identical copy seen within the window is answered with the
+ * bytes of the answer the original got (when it was answered at once), or else dropped, before
+ * it is decoded. Nothing is lost: a sender whose answer really went missing either gets it again,
+ * or retries after the window and is handled in full.
  */
 import type { MessageType } from '../protocols/messages.ts';
 
-/** Requests whose retries are sent verbatim and may be dropped by a receiver that just handled them. */
-export const RETRIED_VERBATIM: ReadonlySet<string> = new Set<MessageType>(['RegisterAgent', 'ReregisterAgent']);
+/**
+ * Requests whose retries are sent verbatim, each with the answer a receiver may give a repeat
+ * again: request type → answer type.
+ */
+export const RETRIED_VERBATIM: ReadonlyMap<string, MessageType> = new Map<MessageType, MessageType>([
+  ['RegisterAgent', 'AgentRegistered'],
+  ['ReregisterAgent', 'AgentReregistered'],
+]);
+
+/** The answer a handled request got: where it went and its bytes. */
+export interface RecordedAnswer {
+  subject: string;
+  bytes: Uint8Array;
+}
 
 /** Two independent 32-bit FNV-1a lanes over `bytes`, after `seed`'s characters. */
 function lanes(bytes: Uint8Array, seed: string): [number, number] {
@@ -44,11 +58,14 @@ export function contentId(prefix: string, content: Uint8Array): string {
 }
 
 /**
- * Remembers the messages handled in the last `windowMs` (by subject, length and a 53-bit content
- * hash) and tells whether a new one is a verbatim repeat of one of them.
+ * Remembers the requests handled in the last `windowMs` (by subject, length and a 53-bit content
+ * hash) and tells whether a new one is a verbatim repeat of one of them. Any other message from
+ * the same sender ends the memory of its request: after an `UnregisterAgent`, say, the same
+ * registration must be handled again.
  */
 export class RepeatFilter {
-  readonly #seen = new Map<number, number>();
+  readonly #seen = new Map<number, { at: number; from: string; answer?: RecordedAnswer }>();
+  readonly #keyOf = new Map<string, number>();
   constructor(readonly windowMs: number) {}
 
   /** The key of a message: its subject and bytes hashed together. */
@@ -57,29 +74,49 @@ export class RepeatFilter {
     return a * 0x200000 + (b & 0x1fffff);
   }
 
-  /** True when a message with this key was handled less than the window ago. */
-  isRepeat(key: number, now: number): boolean {
-    const at = this.#seen.get(key);
-    return at !== undefined && now - at < this.windowMs;
+  /**
+   * For a message with this key handled less than the window ago: `{ answer }`, the answer it got
+   * at once if any. `undefined` when it is not a repeat.
+   */
+  repeatOf(key: number, now: number): { answer?: RecordedAnswer } | undefined {
+    const seen = this.#seen.get(key);
+    return seen !== undefined && now - seen.at < this.windowMs ? seen : undefined;
   }
 
-  /** Records that the message with this key was handled at `now`, and forgets what is older than the window. */
-  handled(key: number, now: number): void {
+  /**
+   * Records that the request with this key from `from` was handled at `now` (and answered with
+   * `answer`), and forgets what is older than the window.
+   */
+  handled(key: number, now: number, from: string, answer?: RecordedAnswer): void {
+    this.heardFrom(from);
     this.#seen.delete(key);
-    this.#seen.set(key, now);
+    this.#seen.set(key, answer ? { at: now, from, answer } : { at: now, from });
+    this.#keyOf.set(from, key);
     // Insertion order is age order: drop from the oldest end.
-    for (const [k, at] of this.#seen) {
-      if (now - at < this.windowMs) break;
-      this.#seen.delete(k);
+    for (const [k, seen] of this.#seen) {
+      if (now - seen.at < this.windowMs) break;
+      this.#forget(k, seen.from);
     }
+  }
+
+  /** Another message from `from` was handled: its earlier request is no longer answered for it. */
+  heardFrom(from: string): void {
+    const k = this.#keyOf.get(from);
+    if (k !== undefined) this.#forget(k, from);
+  }
+
+  #forget(key: number, from: string): void {
+    this.#seen.delete(key);
+    if (this.#keyOf.get(from) === key) this.#keyOf.delete(from);
   }
 
   /** Forgets everything. */
   clear(): void {
     this.#seen.clear();
+    this.#keyOf.clear();
   }
 
-  /** How many messages are remembered. */
+  /** How many requests are remembered. */
   get size(): number {
     return this.#seen.size;
   }

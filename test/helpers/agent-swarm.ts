@@ -75,6 +75,8 @@ export class AgentSwarm {
   #timer: NodeJS.Timeout | undefined;
   #msgSeq = 0;
   #stats = { registrationsSent: 0, pongs: 0, dropped: 0 };
+  /** Agents registered with the current leader. */
+  #registered = 0;
   #waiters: Array<{ n: number; resolve: () => void }> = [];
 
   constructor(opts: SwarmOptions) {
@@ -110,6 +112,7 @@ export class AgentSwarm {
   leaderChanged(leader: LeaderInfo | undefined): void {
     this.#leader = leader;
     const now = performance.now();
+    this.#registered = 0;
     for (const a of this.agents) {
       a.registered = false;
       a.answeredAt = undefined;
@@ -129,9 +132,7 @@ export class AgentSwarm {
 
   /** Agents registered with the current leader. */
   count(): number {
-    let n = 0;
-    for (const a of this.agents) if (a.registered) n++;
-    return n;
+    return this.#registered;
   }
 
   /** The latest answer time (`performance.now()`) among registered agents. */
@@ -197,6 +198,9 @@ export class AgentSwarm {
     const to = subject.split('.', 4).join('.');
     const a = this.#byPid.get(to);
     if (!a) return;
+    // A repeated answer to an agent already registered changes nothing: skip decoding it (the
+    // swarm stands in for thousands of machines, each of which would read its own).
+    if (a.registered && /\.Agent(Re)?registered\./.test(subject.slice(to.length))) return;
     const d = this.#codec.decode(data, a.pid, subject);
     if (!d.ok) {
       this.#stats.dropped++;
@@ -212,6 +216,7 @@ export class AgentSwarm {
         a.registration = undefined;
         if (!a.registered) {
           a.registered = true;
+          this.#registered++;
           a.answeredAt = performance.now();
           a.nextRetryAt = Number.POSITIVE_INFINITY;
           this.#notify();
@@ -222,6 +227,7 @@ export class AgentSwarm {
         this.#send(a, { type: 'Pong', body: a.agentId ? { agentId: a.agentId } : {} });
         if (!m.body.connected && a.registered) {
           a.registered = false;
+          this.#registered--;
           a.attempt = 0;
           this.#register(a);
         }
