@@ -153,9 +153,7 @@ export function reregisterAgent(s: MasterState, agentPid: string, report: Report
   if (recovered) {
     if (recovered.removing) return out;
     s.recovered.delete(id);
-    // After a failover every agent comes back at once: one info line each would be tens of
-    // thousands; the `Serving:` line sums them up, and each is logged at debug.
-    return takeInAgent(s, agentPid, report, env, undefined, 'debug');
+    return takeInAgent(s, agentPid, report, env, undefined);
   }
   // Unreachable, or unknown to the registry (it was lost or pruned): admit it again.
   s.admitting.ids.add(id);
@@ -179,9 +177,7 @@ export function agentReadmitted(s: MasterState, op: Extract<PendingOp, { kind: '
  * what runs is charged to the allocator. With `notify`, each task's framework hears its state
  * again (`REASON_AGENT_REREGISTERED`).
  */
-function takeInAgent(
-  s: MasterState, agentPid: string, report: Report, env: MasterEnv, notify: string | undefined, level: 'info' | 'debug' = 'info',
-): Out {
+function takeInAgent(s: MasterState, agentPid: string, report: Report, env: MasterEnv, notify: string | undefined): Out {
   const out: Out = [];
   const id = report.agent.id!;
   const bound = s.agentsByPid.get(agentPid);
@@ -233,7 +229,7 @@ function takeInAgent(
   for (const fwId of shutdown) sendTo(env, agentPid, { type: 'ShutdownFramework', body: { frameworkId: fwId } }, out);
   markDirty(s, id);
   bump(s, 'master/slave_reregistrations');
-  out.push(log(level, `Agent ${id} (${entry.info.hostname}) re-registered with ${report.tasks.length} task(s)`, { agent: agentPid }));
+  out.push(log('info', `Agent ${id} (${entry.info.hostname}) re-registered with ${report.tasks.length} task(s)`, { agent: agentPid }));
   const body: Body<'AgentReregistered'> = { agentId: id, connection: connectionInfo(env) };
   entry.lastAnswer = { at: env.now, body };
   sendTo(env, agentPid, { type: 'AgentReregistered', body }, out);
