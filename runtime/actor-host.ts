@@ -35,10 +35,9 @@ export interface HostOptions {
   /** Sender principal stamped into outbound subjects. */
   principal?: string;
   /**
-   * A verbatim repeat of a retried request (a registration retry, `repeats.ts`) that this actor
-   * handled less than this many ms ago is not decoded: it gets the original's answer again when
-   * the machine answered at once (`bus/repeats_answered`), or is dropped (`bus/repeats_dropped`).
-   * Off when absent or 0.
+   * A verbatim repeat of a retried request (a registration retry, `repeats.ts`) that the machine
+   * answered at once less than this many ms ago is not decoded: it gets the same answer bytes
+   * again (`bus/repeats_answered`). Off when absent or 0.
    */
   repeatWindowMs?: number;
   /** Called with every emitted event that is not `send` or `log`. */
@@ -186,14 +185,10 @@ export function hostActor<TLogic extends AnyStateMachine>(
     const answerType = repeats ? RETRIED_VERBATIM.get(subject.slice(typeAt, subject.indexOf('.', typeAt))) : undefined;
     if (answerType) {
       repeatKey = repeats!.key(subject, data);
-      const repeat = repeats!.repeatOf(repeatKey, clock.now());
-      if (repeat?.answer) {
-        opts.transport.publish(repeat.answer.subject, repeat.answer.bytes);
+      const answer = repeats!.answerOf(repeatKey, clock.now());
+      if (answer) {
+        opts.transport.publish(answer.subject, answer.bytes);
         metrics.inc('bus/repeats_answered');
-        return;
-      }
-      if (repeat) {
-        metrics.inc('bus/repeats_dropped');
         return;
       }
     }
@@ -210,7 +205,7 @@ export function hostActor<TLogic extends AnyStateMachine>(
     else repeats?.heardFrom(from);
     try {
       actor.send((epoch === undefined ? { type, from, body } : { type, from, epoch, body }) as never);
-      if (repeatKey !== undefined) repeats!.handled(repeatKey, clock.now(), from, answering?.answer);
+      if (repeatKey !== undefined && answering?.answer) repeats!.handled(repeatKey, clock.now(), from, answering.answer);
     } catch (err) {
       metrics.inc('actor/errors');
       log.error({ err, type }, 'machine rejected event');

@@ -24,10 +24,9 @@ import { MemoryRegistry, type RegistryStore } from './registry.ts';
 import type { Clock, LeaderInfo, LeaseCandidate, Transport } from './types.ts';
 
 /**
- * A verbatim repeat of a (re-)registration handled less than this long ago is not decoded: it is
- * an agent's retry sent before our answer reached it, and gets the same answer again (or nothing,
- * while a new agent's registry write is in flight). The master's own retry window, for the same
- * reason.
+ * A verbatim repeat of a (re-)registration answered less than this long ago is not decoded: it is
+ * an agent's retry sent before our answer reached it, and gets the same answer again. The
+ * master's own retry window, for the same reason.
  */
 const REGISTRATION_REPEAT_WINDOW_MS = 10_000;
 
@@ -143,6 +142,9 @@ export function startMaster(opts: MasterOptions): MasterHandle {
         break;
       case 'effect.registry': {
         const e = ev as RegistryEffect;
+        // An agent leaves: the answers given to its earlier registrations no longer hold, so its
+        // next copy of one must reach the machine (which then admits it again).
+        if (e.op.op === 'markUnreachable' || e.op.op === 'remove' || e.op.op === 'markGone') host.forgetRepeats();
         void retrying(`registry write (${e.op.op})`, epoch, () => registry.apply(e.op)).then((r) => {
           if (r) host.send({ type: 'registry.applied', epoch, opId: e.opId });
         });

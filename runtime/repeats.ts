@@ -11,10 +11,9 @@
  * So such requests are retried *verbatim*: their message id is derived from their content (see
  * {@link contentId}), so a retry with nothing new is byte-identical to the original, and a retry
  * that carries news (a task finished meanwhile) is not. A receiver keeps a short memory of what it
- * handled ({@link RepeatFilter}): an identical copy seen within the window is answered with the
- * bytes of the answer the original got (when it was answered at once), or else dropped, before
- * it is decoded. Nothing is lost: a sender whose answer really went missing either gets it again,
- * or retries after the window and is handled in full.
+ * answered at once ({@link RepeatFilter}): an identical copy seen within the window gets the bytes
+ * of that answer again, without being decoded. Anything else (a request not answered at once, a
+ * copy after the window) is handled in full.
  */
 import type { MessageType } from '../protocols/messages.ts';
 
@@ -58,13 +57,13 @@ export function contentId(prefix: string, content: Uint8Array): string {
 }
 
 /**
- * Remembers the requests handled in the last `windowMs` (by subject, length and a 53-bit content
- * hash) and tells whether a new one is a verbatim repeat of one of them. Any other message from
+ * Remembers the requests answered in the last `windowMs` (by subject, length and a 53-bit content
+ * hash) with their answers, and tells whether a new one is a verbatim repeat of one of them. Any other message from
  * the same sender ends the memory of its request: after an `UnregisterAgent`, say, the same
  * registration must be handled again.
  */
 export class RepeatFilter {
-  readonly #seen = new Map<number, { at: number; from: string; answer?: RecordedAnswer }>();
+  readonly #seen = new Map<number, { at: number; from: string; answer: RecordedAnswer }>();
   readonly #keyOf = new Map<string, number>();
   constructor(readonly windowMs: number) {}
 
@@ -74,23 +73,20 @@ export class RepeatFilter {
     return a * 0x200000 + (b & 0x1fffff);
   }
 
-  /**
-   * For a message with this key handled less than the window ago: `{ answer }`, the answer it got
-   * at once if any. `undefined` when it is not a repeat.
-   */
-  repeatOf(key: number, now: number): { answer?: RecordedAnswer } | undefined {
+  /** The answer a request with this key got less than the window ago, or `undefined`. */
+  answerOf(key: number, now: number): RecordedAnswer | undefined {
     const seen = this.#seen.get(key);
-    return seen !== undefined && now - seen.at < this.windowMs ? seen : undefined;
+    return seen !== undefined && now - seen.at < this.windowMs ? seen.answer : undefined;
   }
 
   /**
-   * Records that the request with this key from `from` was handled at `now` (and answered with
-   * `answer`), and forgets what is older than the window.
+   * Records that the request with this key from `from` was answered with `answer` at `now`, and
+   * forgets what is older than the window.
    */
-  handled(key: number, now: number, from: string, answer?: RecordedAnswer): void {
+  handled(key: number, now: number, from: string, answer: RecordedAnswer): void {
     this.heardFrom(from);
     this.#seen.delete(key);
-    this.#seen.set(key, answer ? { at: now, from, answer } : { at: now, from });
+    this.#seen.set(key, { at: now, from, answer });
     this.#keyOf.set(from, key);
     // Insertion order is age order: drop from the oldest end.
     for (const [k, seen] of this.#seen) {

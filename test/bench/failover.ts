@@ -285,7 +285,6 @@ if (bootStorm) {
     servingAfterElectionMs: wonAt !== undefined && servingAt !== undefined ? servingAt - wonAt : null,
     retriesAnsweredFromCache: metrics['master/slave_reregistration_retries'] ?? 0,
     repeatsAnsweredUnread: metrics['bus/repeats_answered'] ?? 0,
-    repeatsDroppedUnread: metrics['bus/repeats_dropped'] ?? 0,
     cpuSecondsUntilAllReregistered: cpu,
     deferred: metrics['master/messages_deferred'] ?? 0,
     swarmNice,
