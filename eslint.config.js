@@ -1,5 +1,5 @@
-// ESLint flat config. Besides typescript-eslint's recommended rules it enforces the layering of
-// DESIGN.md §2: protocols/ imports nothing of ours, actors/ are pure (no runtime/, no NATS, no I/O,
+// ESLint flat config. Besides typescript-eslint's recommended rules it enforces the project's
+// layers: protocols/ imports nothing of ours, actors/ are pure (no runtime/, no NATS, no I/O,
 // no wall clock or randomness; only *.machine.ts files import xstate), runtime/ never imports cmd/.
 //
 // Note: in a flat config a rule set by a later matching object replaces the earlier setting
@@ -33,25 +33,25 @@ const protocolsImports = [
   {
     regex: relativeInto('actors', 'runtime', 'cmd'),
     caseSensitive: true,
-    message: 'protocols/ is the wire contract and imports nothing of ours (DESIGN.md §2).',
+    message: 'protocols/ is the wire contract and imports nothing of ours.',
   },
-  { ...XSTATE, message: 'protocols/ must not depend on xstate: it is the wire contract (DESIGN.md §2).' },
-  { ...NATS, message: 'protocols/ must not depend on NATS: transports live in runtime/ (DESIGN.md §2).' },
-  { ...PINO, message: 'protocols/ must not log: logging lives in runtime/ (DESIGN.md §2).' },
+  { ...XSTATE, message: 'protocols/ must not depend on xstate: it is the wire contract.' },
+  { ...NATS, message: 'protocols/ must not depend on NATS: transports live in runtime/.' },
+  { ...PINO, message: 'protocols/ must not log: logging lives in runtime/.' },
 ];
 
 const actorsImports = [
   {
     regex: relativeInto('runtime', 'cmd'),
     caseSensitive: true,
-    message: 'actors/ may import protocols/ only; effects are injected from runtime/ (DESIGN.md §2).',
+    message: 'actors/ may import protocols/ only; effects are injected from runtime/.',
   },
-  { ...NATS, message: 'actors/ never talk to NATS: the runtime transport delivers events (DESIGN.md §2).' },
-  { ...PINO, message: 'actors/ do not log directly: emit events and let runtime/ log them (DESIGN.md §2).' },
+  { ...NATS, message: 'actors/ never talk to NATS: the runtime transport delivers events.' },
+  { ...PINO, message: 'actors/ do not log directly: emit events and let runtime/ log them.' },
   {
     regex: nodeBuiltins,
     caseSensitive: true,
-    message: 'actors/ are pure: no Node built-ins (fs, net, child_process, timers, …); I/O lives in runtime/ (DESIGN.md §2).',
+    message: 'actors/ are pure: no Node built-ins (fs, net, child_process, timers, …); I/O lives in runtime/.',
   },
 ];
 
@@ -59,13 +59,13 @@ const pureModuleImports = [
   ...actorsImports,
   {
     ...XSTATE,
-    message: 'Only *.machine.ts files under actors/ import xstate; pure modules stay plain functions over data (DESIGN.md §2).',
+    message: 'Only *.machine.ts files under actors/ import xstate; pure modules stay plain functions over data.',
   },
 ];
 
-const TIME_RULE = 'time arrives in events and through XState `after` delays driven by the injected Clock (DESIGN.md §2, §6)';
-const RANDOM_RULE = 'actors/ are deterministic: take ids/randomness from an injected source (DESIGN.md §6)';
-const IO_RULE = 'actors/ do no I/O and read no process state; runtime/ does (DESIGN.md §2)';
+const TIME_RULE = 'time arrives in events and through XState `after` delays driven by the injected Clock';
+const RANDOM_RULE = 'actors/ are deterministic: take ids/randomness from an injected source';
+const IO_RULE = 'actors/ do no I/O and read no process state; runtime/ does';
 
 export default [
   {
@@ -148,7 +148,7 @@ export default [
             {
               regex: relativeInto('cmd'),
               caseSensitive: true,
-              message: 'runtime/ must not import cmd/: entry points wire runtime/, not the reverse (DESIGN.md §2).',
+              message: 'runtime/ must not import cmd/: entry points wire runtime/, not the reverse.',
             },
           ],
         },

@@ -53,7 +53,7 @@ export interface LocalCluster {
   stop(): Promise<void>;
 }
 
-/** Resources of one agent when none are given: this machine's (DESIGN.md §7). */
+/** Resources of one agent when none are given: this machine's cpus, memory and disk. */
 export function machineResources(): Resources {
   return defaultAgentResources({ cpus: cpus().length, memMb: Math.floor(totalmem() / (1024 * 1024)) });
 }

@@ -64,7 +64,7 @@ export type LeaseEvent =
 
 /**
  * One master's candidacy for the leader lease.
- * @see Mesos `LeaderContender` (ZooKeeper), DESIGN.md §4.
+ * @see Mesos `LeaderContender` (ZooKeeper).
  */
 export interface LeaseCandidate {
   /** Starts contending; events arrive through `onEvent`. After `lease.lost` it contends again. */

@@ -1,6 +1,6 @@
 /**
  * Generates each actor's state diagram from its machine definition, so that the diagram in
- * `actors/<name>/README.md` cannot drift from the machine (STYLE.md, "Comments and docs").
+ * `actors/<name>/README.md` cannot drift from the machine.
  *
  * `npx tsx scripts/diagrams.ts` rewrites the block between `<!-- diagram:begin -->` and
  * `<!-- diagram:end -->` in every actor README (creating a README from a template when there is

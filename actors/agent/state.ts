@@ -37,7 +37,7 @@ export interface AgentFlags {
   sweepIntervalMs: number;
 }
 
-/** Mesos' defaults (DESIGN.md §7). */
+/** Mesos' defaults. */
 export const DEFAULT_AGENT_FLAGS: AgentFlags = {
   registrationBackoffMs: 1000,
   registrationBackoffMaxMs: 60_000,

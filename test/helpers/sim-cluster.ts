@@ -1,5 +1,5 @@
 /**
- * A whole cluster in one process on simulated time (DESIGN.md §6, rung 3): master, agents,
+ * A whole cluster in one process on simulated time: master, agents,
  * in-process executors and scheduler drivers over the in-memory bus, a `SimClock` driving every
  * `after` timer, and the in-memory lease. `settle()` drains messages, `advance(ms)` moves time in
  * small steps and settles after each, like Mesos' `Clock::advance` + `Clock::settle`.

@@ -1,5 +1,6 @@
-// Self-check of the layering rules in eslint.config.js (DESIGN.md §2): each forbidden construct is
-// reported for a file under actors/, and a clean actor file is not. Files need not exist on disk.
+// Self-check of the layering rules in eslint.config.js (protocols ← actors ← runtime ← cmd; nothing
+// wall-clock, random or NATS under actors/): each forbidden construct is reported for a file under
+// actors/, and a clean actor file is not. Files need not exist on disk.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
