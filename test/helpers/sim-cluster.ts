@@ -277,6 +277,17 @@ export class SimCluster {
     return a;
   }
 
+  /**
+   * Subscribes a {@link RecordingScheduler} and waits for its first offers: the scheduler, its
+   * driver and the first offer (`undefined` if none came).
+   */
+  async framework(framework: Partial<FrameworkInfo> = {}): Promise<{ sched: RecordingScheduler; d: SchedulerDriver; offer: Offer | undefined }> {
+    const sched = new RecordingScheduler();
+    const d = this.driver(sched, framework);
+    await this.settle();
+    return { sched, d, offer: sched.takeOffers()[0] };
+  }
+
   /** Starts a scheduler driver for `scheduler`. */
   driver(scheduler: Scheduler, framework: Partial<FrameworkInfo> = {}, flags?: Partial<DriverFlags>): SchedulerDriver {
     const d = new SchedulerDriver(scheduler, { name: 'test-framework', roles: ['*'], ...framework }, {

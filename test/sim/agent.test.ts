@@ -22,10 +22,7 @@ test('killing one of two tasks queued on a launching executor leaves the other t
   const sim = await SimCluster.start();
   t.teardown(() => sim.stop());
   sim.containerizer.holdRegistrations = true;
-  const sched = new RecordingScheduler();
-  const d = sim.driver(sched);
-  await sim.settle();
-  const [offer] = sched.takeOffers();
+  const { sched, d, offer } = await sim.framework();
   d.launchTasks([offer!.id], [onExecutor(offer!, 'a'), onExecutor(offer!, 'b')]);
   await sim.settle();
   d.killTask('a');
@@ -40,10 +37,7 @@ test('killing one of two tasks queued on a launching executor leaves the other t
 test('a launch that reaches the agent while it re-registers is run, and reported once it is back', async (t) => {
   const sim = await SimCluster.start();
   t.teardown(() => sim.stop());
-  const sched = new RecordingScheduler();
-  const d = sim.driver(sched);
-  await sim.settle();
-  const [offer] = sched.takeOffers();
+  const { sched, d, offer } = await sim.framework();
   // The master's answers to the re-registration are lost for a while.
   const stop = sim.drop('AgentReregistered');
   forceReregistration(sim);
@@ -62,10 +56,7 @@ test('a launch that reaches the agent while it re-registers is run, and reported
 test('updates of a framework the master removed are settled: the agent is told to shut it down and stops retrying', async (t) => {
   const sim = await SimCluster.start();
   t.teardown(() => sim.stop());
-  const sched = new RecordingScheduler();
-  const d = sim.driver(sched);
-  await sim.settle();
-  const [offer] = sched.takeOffers();
+  const { d, offer } = await sim.framework();
   d.launchTasks([offer!.id], [commandTask(offer!, 't1', 'sleep 1000')]);
   await sim.settle();
   // The teardown's ShutdownFramework never reaches the agent: it does not know.

@@ -76,10 +76,7 @@ test('messages that arrive while the new leader reads its registry are kept and 
 test('a task that finished while its update was unacknowledged is reported FINISHED after a failover, not LOST', async (t) => {
   const sim = await withStandby();
   t.teardown(() => sim.stop());
-  const sched = new RecordingScheduler();
-  const d = sim.driver(sched);
-  await sim.settle();
-  const [offer] = sched.takeOffers();
+  const { sched, d, offer } = await sim.framework();
   // The scheduler's acknowledgements of t1 are lost, so the agent still holds TASK_FINISHED.
   const stopDropping = sim.drop('AcknowledgeStatusUpdate');
   d.launchTasks([offer!.id], [commandTask(offer!, 't1', 'exit 0')]);
@@ -138,10 +135,7 @@ test('after a failover, an agent that does not come back is lost after agent_rer
 test('a task on an agent lost after a failover: no update, reconciliation says TASK_LOST with the time, then RUNNING when the agent returns (MasterTest.UnreachableTaskAfterFailover)', async (t) => {
   const sim = await withStandby({ masterFlags: { agentReregisterTimeoutMs: 60_000 } });
   t.teardown(() => sim.stop());
-  const sched = new RecordingScheduler();
-  const d = sim.driver(sched);
-  await sim.settle();
-  const [offer] = sched.takeOffers();
+  const { sched, d, offer } = await sim.framework();
   d.launchTasks([offer!.id], [commandTask(offer!, 't1', 'sleep 1000')]);
   await sim.settle();
   const heal = sim.partition(sim.agents[0]!.pid);
@@ -172,10 +166,7 @@ test('a task on an agent lost after a failover: no update, reconciliation says T
 test('while an agent is recovering, reconciliation of its tasks gets no answer (ReconciliationTest.RecoveredAgent)', async (t) => {
   const sim = await withStandby();
   t.teardown(() => sim.stop());
-  const sched = new RecordingScheduler();
-  const d = sim.driver(sched);
-  await sim.settle();
-  const [offer] = sched.takeOffers();
+  const { sched, d, offer } = await sim.framework();
   d.launchTasks([offer!.id], [commandTask(offer!, 't1', 'sleep 1000')]);
   await sim.settle();
   sim.partition(sim.agents[0]!.pid);

@@ -93,10 +93,7 @@ test('the driver drops messages from a master that is not the leader (FaultToler
 test('a launch while disconnected is answered by the driver itself: TASK_LOST, REASON_MASTER_DISCONNECTED', async (t) => {
   const sim = await SimCluster.start();
   t.teardown(() => sim.stop());
-  const sched = new RecordingScheduler();
-  const d = sim.driver(sched);
-  await sim.settle();
-  const [offer] = sched.takeOffers();
+  const { sched, d, offer } = await sim.framework();
   sim.lease.expire('test');
   await sim.settle();
   t.is(sched.disconnects, 1);

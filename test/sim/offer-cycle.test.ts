@@ -85,10 +85,7 @@ test('a failing command ends TASK_FAILED with its exit status', async (t) => {
 test('decline with refuse_seconds=0 is re-offered within one allocation interval (SchedulerTest.Decline)', async (t) => {
   const sim = await SimCluster.start();
   t.teardown(() => sim.stop());
-  const sched = new RecordingScheduler();
-  const d = sim.driver(sched);
-  await sim.settle();
-  const [offer] = sched.takeOffers();
+  const { sched, d, offer } = await sim.framework();
   d.declineOffer(offer!.id, { refuseSeconds: 0 });
   await sim.settle();
   t.is(sched.offers.length, 0);
@@ -123,10 +120,7 @@ test('a decline filter holds for refuse_seconds, then expires; revive clears it 
 test('suppress stops offers until revive', async (t) => {
   const sim = await SimCluster.start();
   t.teardown(() => sim.stop());
-  const sched = new RecordingScheduler();
-  const d = sim.driver(sched);
-  await sim.settle();
-  const [offer] = sched.takeOffers();
+  const { sched, d, offer } = await sim.framework();
   d.suppressOffers();
   d.declineOffer(offer!.id, { refuseSeconds: 0 });
   await sim.advance(10_000);
@@ -139,10 +133,7 @@ test('suppress stops offers until revive', async (t) => {
 test('kill of a running task → TASK_KILLED; kill of an unknown task → TASK_LOST (MasterTest.KillTask/KillUnknownTask)', async (t) => {
   const sim = await SimCluster.start();
   t.teardown(() => sim.stop());
-  const sched = new RecordingScheduler();
-  const d = sim.driver(sched);
-  await sim.settle();
-  const [offer] = sched.takeOffers();
+  const { sched, d, offer } = await sim.framework();
   d.launchTasks([offer!.id], [task(offer!, 'long', 'sleep 1000')]);
   await sim.settle();
   t.is(sched.statesOf('long').at(-1), 'TASK_RUNNING');
@@ -157,10 +148,7 @@ test('kill of a running task → TASK_KILLED; kill of an unknown task → TASK_L
 test('launch with an unknown offer or the same offer twice → TASK_LOST, REASON_INVALID_OFFERS', async (t) => {
   const sim = await SimCluster.start();
   t.teardown(() => sim.stop());
-  const sched = new RecordingScheduler();
-  const d = sim.driver(sched);
-  await sim.settle();
-  const [offer] = sched.takeOffers();
+  const { sched, d, offer } = await sim.framework();
   d.launchTasks([offer!.id, offer!.id], [task(offer!, 'dup', 'exit 0')]);
   d.launchTasks(['no-such-offer'], [task(offer!, 'bogus', 'exit 0')]);
   await sim.settle();
@@ -179,10 +167,7 @@ test('launch with an unknown offer or the same offer twice → TASK_LOST, REASON
 test('a task asking for more than offered → TASK_ERROR, the rest of the launch goes on', async (t) => {
   const sim = await SimCluster.start();
   t.teardown(() => sim.stop());
-  const sched = new RecordingScheduler();
-  const d = sim.driver(sched);
-  await sim.settle();
-  const [offer] = sched.takeOffers();
+  const { sched, d, offer } = await sim.framework();
   d.launchTasks([offer!.id], [task(offer!, 'big', 'exit 0', 'cpus:4;mem:128'), task(offer!, 'ok', 'exit 0')]);
   await sim.settle();
   t.is(sched.statesOf('big')[0], 'TASK_ERROR');
@@ -223,10 +208,7 @@ test('teardown kills the framework’s executors, completes its tasks as TASK_KI
 test('an executor that dies fails its command task (REASON_EXECUTOR_TERMINATED)', async (t) => {
   const sim = await SimCluster.start();
   t.teardown(() => sim.stop());
-  const sched = new RecordingScheduler();
-  const d = sim.driver(sched);
-  await sim.settle();
-  const [offer] = sched.takeOffers();
+  const { sched, d, offer } = await sim.framework();
   d.launchTasks([offer!.id], [task(offer!, 'victim', 'sleep 1000')]);
   await sim.settle();
   sim.containerizer.crash(sim.containerizer.launched[0]!.containerId, 137);
@@ -242,10 +224,7 @@ test('an executor that never registers: TASK_FAILED after the registration timeo
   const sim = await SimCluster.start({ agentFlags: { executorRegistrationTimeoutMs: 60_000 } });
   t.teardown(() => sim.stop());
   sim.containerizer.register = false;
-  const sched = new RecordingScheduler();
-  const d = sim.driver(sched);
-  await sim.settle();
-  const [offer] = sched.takeOffers();
+  const { sched, d, offer } = await sim.framework();
   d.launchTasks([offer!.id], [task(offer!, 'stuck', 'exit 0')]);
   await sim.advance(59_000, 1000);
   t.deepEqual(sched.statesOf('stuck'), []);

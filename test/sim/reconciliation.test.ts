@@ -81,10 +81,7 @@ test('a finished, acknowledged task is not reported by implicit reconciliation (
 test('a finished task whose acknowledgement was lost is reported FINISHED (UnacknowledgedTerminalTask)', async (t) => {
   const sim = await SimCluster.start();
   t.teardown(() => sim.stop());
-  const sched = new RecordingScheduler();
-  const d = sim.driver(sched);
-  await sim.settle();
-  const [offer] = sched.takeOffers();
+  const { sched, d, offer } = await sim.framework();
   // Only the acknowledgement of the terminal update is lost.
   const finished = new Set<string>();
   sim.bus.addFilter((m) => {
