@@ -246,6 +246,30 @@ export function plus(a: Bundle, b: Bundle): Bundle {
   return new Bundle(out);
 }
 
+/** The sum of `bs` (non-empty): with scalars only, one new bundle instead of one per addition. */
+export function sumAll(bs: readonly Bundle[]): Bundle {
+  const first = bs[0]!;
+  if (bs.length === 1) return first;
+  if (bs.every((b) => b === first) && first.parts.every((p) => p.slot.type === 'SCALAR')) {
+    // The tasks of one framework on one agent often share one (interned) bundle.
+    return new Bundle(first.parts.map((p) => makePart(p.slot, p.milli * bs.length, NO_SPANS, NO_ITEMS)));
+  }
+  const milli = new Map<Slot, number>();
+  for (const b of bs) {
+    for (const p of b.parts) {
+      if (p.slot.type !== 'SCALAR') return bs.reduce(plus);
+      milli.set(p.slot, (milli.get(p.slot) ?? 0) + p.milli);
+    }
+  }
+  const parts: Part[] = [];
+  for (const [slot, m] of milli) {
+    let at = parts.length;
+    parts.push(makePart(slot, m, NO_SPANS, NO_ITEMS));
+    for (; at > 0 && parts[at - 1]!.slot.id > slot.id; at--) [parts[at - 1], parts[at]] = [parts[at]!, parts[at - 1]!];
+  }
+  return new Bundle(parts);
+}
+
 /** `a − b`, clamped at empty (what `a` lacks of `b` is ignored); `a` itself when nothing changes. */
 export function minus(a: Bundle, b: Bundle): Bundle {
   if (b.parts.length === 0 || a.parts.length === 0) return a;
@@ -396,6 +420,9 @@ export class Slots {
   #plainCount = 0;
   /** The unreserved, non-revocable scalar slot of each name. */
   readonly #plainSlots = new Map<string, Slot>();
+  /** Scratch space of `#plainScalars`. */
+  readonly #scratchSlots: Slot[] = [];
+  readonly #scratchMilli: number[] = [];
 
   /** The slot of an identity, interned on first use. */
   slot(name: string, type: ResourceType, role: string | undefined, revocable: boolean): Slot {
@@ -443,8 +470,13 @@ export class Slots {
    */
   #plainScalars(r: readonly Resource[]): Bundle | undefined {
     if (!Array.isArray(r) || r.length > 8) return undefined;
-    const parts: Part[] = [];
-    for (const x of r) {
+    // (slot, amount) pairs go to two reused arrays, sorted by slot id as they come (an agent's
+    // resources are usually in order already): a lookup that finds its bundle allocates nothing.
+    const slots = this.#scratchSlots;
+    const milli = this.#scratchMilli;
+    const n = r.length;
+    for (let k = 0; k < n; k++) {
+      const x = r[k];
       if (x === null || typeof x !== 'object' || x.type !== 'SCALAR' || (x.role !== undefined && x.role !== '*') || x.revocable === true) return undefined;
       const v = x.scalar;
       if (typeof x.name !== 'string' || x.name.length === 0 || typeof v !== 'number' || !(v > 0) || v > MAX_SCALAR) return undefined;
@@ -453,32 +485,47 @@ export class Slots {
         slot = this.slot(x.name, 'SCALAR', undefined, false);
         this.#plainSlots.set(x.name, slot);
       }
-      for (const p of parts) if (p.slot === slot) return undefined;
-      parts.push(makePart(slot, Math.round(v * 1000), NO_SPANS, NO_ITEMS));
+      const m = Math.round(v * 1000);
+      let at = k;
+      while (at > 0 && slots[at - 1]!.id > slot.id) {
+        slots[at] = slots[at - 1]!;
+        milli[at] = milli[at - 1]!;
+        at--;
+      }
+      if (at > 0 && slots[at - 1] === slot) return undefined; // a name twice
+      slots[at] = slot;
+      milli[at] = m;
     }
-    if (parts.length > 1) parts.sort((p, q) => p.slot.id - q.slot.id);
     // The same few shapes recur for every task of a framework: one bundle (and one wire array)
     // serves them all. Looked up by (slot, amount) pairs in nested maps, with no key to build.
     let node = this.#plain;
-    for (const p of parts) {
-      let bySlot = node.next.get(p.slot.id);
-      if (bySlot === undefined) node.next.set(p.slot.id, (bySlot = new Map()));
-      let child = bySlot.get(p.milli);
+    for (let k = 0; k < n; k++) {
+      const slotId = slots[k]!.id;
+      let bySlot = node.next.get(slotId);
+      if (bySlot === undefined) node.next.set(slotId, (bySlot = new Map()));
+      let child = bySlot.get(milli[k]!);
       if (child === undefined) {
         if (this.#plainCount >= PLAIN_INTERNED) {
           this.#plain = { next: new Map() };
           this.#plainCount = 0;
-          return new Bundle(parts);
+          return this.#plainBundle(n);
         }
-        bySlot.set(p.milli, (child = { next: new Map() }));
+        bySlot.set(milli[k]!, (child = { next: new Map() }));
       }
       node = child;
     }
     if (node.bundle === undefined) {
-      node.bundle = new Bundle(parts);
+      node.bundle = this.#plainBundle(n);
       this.#plainCount++;
     }
     return node.bundle;
+  }
+
+  /** The bundle of the first `n` scratch pairs. */
+  #plainBundle(n: number): Bundle {
+    const parts: Part[] = [];
+    for (let k = 0; k < n; k++) parts.push(makePart(this.#scratchSlots[k]!, this.#scratchMilli[k]!, NO_SPANS, NO_ITEMS));
+    return new Bundle(parts);
   }
 
   /** The wire form (canonical order, frozen), built once per bundle. */

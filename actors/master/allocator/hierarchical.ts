@@ -27,6 +27,7 @@ import {
   minus,
   offerableTo,
   plus,
+  sumAll,
   reuseParts,
   same,
   select,
@@ -458,15 +459,16 @@ export class HierarchicalAllocator {
     // One accounting step per (framework, role), not per task: an agent re-registering with
     // hundreds of tasks would otherwise re-sort the DRF order hundreds of times.
     const agent = this.agents.get(id);
-    const sums = new Map<string, { frameworkId: string; role: string; resources: Bundle }>();
+    const held = new Map<string, Map<string, Bundle[]>>();
     for (const u of used) {
-      const key = `${u.frameworkId}\u0000${u.role}`;
+      let byRole = held.get(u.frameworkId);
+      if (byRole === undefined) held.set(u.frameworkId, (byRole = new Map()));
       const r = this.slots.fromWire(u.resources);
-      const sum = sums.get(key);
-      if (sum) sum.resources = plus(sum.resources, r);
-      else sums.set(key, { frameworkId: u.frameworkId, role: u.role, resources: r });
+      const list = byRole.get(u.role);
+      if (list) list.push(r);
+      else byRole.set(u.role, [r]);
     }
-    for (const u of sums.values()) this.track(u.frameworkId, u.role, agent, u.resources);
+    for (const [frameworkId, byRole] of held) for (const [role, list] of byRole) this.track(frameworkId, role, agent, sumAll(list));
   }
 
   /**
