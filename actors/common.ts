@@ -7,7 +7,14 @@ import type { TaskStatus } from '../protocols/records.ts';
 
 /** A validated bus message as an actor receives it. */
 export type Inbound<T extends MessageType = MessageType> = {
-  [K in T]: { type: K; from: string; epoch?: number; body: Body<K> };
+  [K in T]: {
+    type: K;
+    from: string;
+    epoch?: number;
+    body: Body<K>;
+    /** Messages of the same type that arrived right after this one, delivered with it (the host's `coalesce`). */
+    more?: Array<{ type: K; from: string; epoch?: number; body: Body<K> }>;
+  };
 }[T];
 
 /** An emitted request to deliver `msg` to the actor at `to`; the master stamps its `epoch`. */

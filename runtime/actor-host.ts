@@ -40,8 +40,26 @@ export interface HostOptions {
    * again (`bus/repeats_answered`). Off when absent or 0.
    */
   repeatWindowMs?: number;
+  /**
+   * Message types delivered together: messages of these types that arrive in one burst (one read
+   * of the connection) are handed to the machine as one event — the first message, with the
+   * others of the same type that follow it in `more` — instead of one event each. Order is kept:
+   * a message of another type, or a local event, first delivers what waits. The machine must
+   * handle `more` wherever these types can arrive. For storms of one request (re-registrations
+   * after a failover), where the statechart's cost per event is a fifth of the work.
+   */
+  coalesce?: ReadonlySet<string>;
   /** Called with every emitted event that is not `send` or `log`. */
   onEmit?: (event: { type: string } & Record<string, unknown>) => void;
+}
+
+/** A validated inbound message on its way to the machine. */
+interface Received {
+  event: { type: string; from: string; epoch?: number; body: unknown };
+  /** The answer's type when it is a retried request (`repeats.ts`). */
+  answerType?: string;
+  /** Its content key, when repeats are watched. */
+  repeatKey?: number;
 }
 
 /** A hosted actor. */
@@ -129,8 +147,8 @@ export function hostActor<TLogic extends AnyStateMachine>(
    * Encodes and publishes `msg`. A message over the bus's payload limit is split into parts that
    * fit (`protocols/chunking.ts`); one that cannot be split is logged, counted and not sent.
    */
-  /** The request being handled whose immediate answer is recorded for its repeats. */
-  let answering: { to: string; type: string; answer?: RecordedAnswer } | undefined;
+  /** Requests being handled whose immediate answers are recorded for their repeats, by sender. */
+  const answering = new Map<string, { type: string; answer?: RecordedAnswer }>();
   const publish = (to: string, msg: Message, epoch?: number): void => {
     // A retried request gets an id from its content, so that a retry with nothing new is a verbatim copy.
     const id = RETRIED_VERBATIM.has(msg.type) ? contentId('r', codec.encode(envelope(opts.pid, 'r', msg, epoch))) : nextMsgId();
@@ -138,7 +156,10 @@ export function hostActor<TLogic extends AnyStateMachine>(
     const max = opts.transport.maxPayload;
     if (bytes.byteLength <= max) {
       const subject = subjectOf(to, msg.type);
-      if (answering && answering.to === to && answering.type === msg.type) answering.answer = { subject, bytes };
+      if (answering.size > 0) {
+        const a = answering.get(to);
+        if (a && a.type === msg.type) a.answer = { subject, bytes };
+      }
       opts.transport.publish(subject, bytes);
       metrics.inc('bus/sent');
       return;
@@ -179,6 +200,9 @@ export function hostActor<TLogic extends AnyStateMachine>(
   actor.start();
 
   const repeats = opts.repeatWindowMs ? new RepeatFilter(opts.repeatWindowMs) : undefined;
+  const coalesce = opts.coalesce && opts.coalesce.size > 0 ? opts.coalesce : undefined;
+  /** Messages of coalesced types received in this burst, not yet delivered. */
+  let pending: Received[] = [];
   const typeAt = inboxOf(opts.pid).length - 1;
   const sub: Subscription = opts.transport.subscribe(inboxOf(opts.pid), (subject, data) => {
     let repeatKey: number | undefined;
@@ -201,29 +225,70 @@ export function hostActor<TLogic extends AnyStateMachine>(
     }
     metrics.inc('bus/received');
     const { type, from, epoch, body } = d.envelope;
-    if (answerType) answering = { to: from, type: answerType };
-    else repeats?.heardFrom(from);
+    const inbound: Received = { event: epoch === undefined ? { type, from, body } : { type, from, epoch, body }, answerType, repeatKey };
+    if (coalesce?.has(type)) {
+      if (pending.length === 0) queueMicrotask(flush);
+      pending.push(inbound);
+      return;
+    }
+    flush();
+    deliver([inbound]);
+  });
+
+  /** Hands `batch` (messages of one type, in order) to the machine as one event. */
+  function deliver(batch: Received[]): void {
+    const first = batch[0]!;
+    for (const r of batch) {
+      if (r.answerType) answering.set(r.event.from, { type: r.answerType });
+      else repeats?.heardFrom(r.event.from);
+    }
     try {
-      actor.send((epoch === undefined ? { type, from, body } : { type, from, epoch, body }) as never);
-      if (repeatKey !== undefined && answering?.answer) repeats!.handled(repeatKey, clock.now(), from, answering.answer);
+      const event = batch.length === 1 ? first.event : { ...first.event, more: batch.slice(1).map((r) => r.event) };
+      actor.send(event as never);
+      if (repeats) {
+        const now = clock.now();
+        for (const r of batch) {
+          const answer = r.repeatKey !== undefined ? answering.get(r.event.from)?.answer : undefined;
+          if (answer) repeats.handled(r.repeatKey!, now, r.event.from, answer);
+        }
+      }
     } catch (err) {
       metrics.inc('actor/errors');
-      log.error({ err, type }, 'machine rejected event');
+      log.error({ err, type: first.event.type }, 'machine rejected event');
     } finally {
-      answering = undefined;
+      answering.clear();
     }
-  });
+  }
+
+  /** Delivers the messages waiting for the end of their burst: runs of one type as one event each. */
+  function flush(): void {
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    let i = 0;
+    while (i < batch.length) {
+      let j = i + 1;
+      while (j < batch.length && batch[j]!.event.type === batch[i]!.event.type) j++;
+      if (j - i > 1) metrics.inc('bus/coalesced', j - i - 1);
+      deliver(i === 0 && j === batch.length ? batch : batch.slice(i, j));
+      i = j;
+    }
+  }
 
   return {
     pid: opts.pid,
     actor,
     metrics,
     clock,
-    send: (event) => actor.send(event),
+    send: (event) => {
+      flush();
+      actor.send(event);
+    },
     sendMessage: publish,
     forgetRepeats: () => repeats?.clear(),
     stop: () => {
       sub.unsubscribe();
+      pending = [];
       actor.stop();
     },
   };

@@ -140,6 +140,13 @@ const FRAMEWORK_HANDLERS: { [T in FrameworkCall]: FrameworkHandler<T> } = {
   Heartbeat: () => [],
 };
 
+/** The bus messages an event carries: itself and those delivered with it (`Inbound.more`), one by one. */
+function messagesOf(event: MasterEvent): MasterEvent[] {
+  if (!('more' in event) || event.more === undefined) return [event];
+  const { more, ...first } = event;
+  return [first as MasterEvent, ...(more as MasterEvent[])];
+}
+
 /** Builds the master machine. `deps` supplies time and ids so that the machine stays pure. */
 export function createMasterMachine(deps: ActorDeps) {
   const env = (c: MasterContext): MasterEnv => ({
@@ -155,16 +162,19 @@ export function createMasterMachine(deps: ActorDeps) {
   const handle = <E>(fn: (s: MasterState, ev: E, e: MasterEnv, c: MasterContext) => Out) =>
     enqueueActions<MasterContext, MasterEvent, unknown, MasterEvent, never, never, never, never, Emitted>(({ context, event, enqueue }) => {
       const s = context.state;
-      let out: Out;
-      try {
-        out = fn(s, event as E, env(context), context);
-      } catch (err) {
-        bump(s, 'master/invariant_failures');
-        enqueue.emit(log('error', `Ending leadership: handling ${event.type} broke an invariant`, { error: String(err) }));
-        enqueue.raise({ type: 'master.abdicate', reason: `${event.type}: ${String(err)}` });
-        return;
+      const e = env(context);
+      for (const ev of messagesOf(event)) {
+        let out: Out;
+        try {
+          out = fn(s, ev as E, e, context);
+        } catch (err) {
+          bump(s, 'master/invariant_failures');
+          enqueue.emit(log('error', `Ending leadership: handling ${ev.type} broke an invariant`, { error: String(err) }));
+          enqueue.raise({ type: 'master.abdicate', reason: `${ev.type}: ${String(err)}` });
+          return;
+        }
+        for (const o of out) enqueue.emit(o);
       }
-      for (const o of out) enqueue.emit(o);
       if (allocationToRequest(s)) enqueue.raise({ type: 'allocation.requested' });
     });
 
@@ -191,9 +201,12 @@ export function createMasterMachine(deps: ActorDeps) {
     guards: {
       /** A bus message (not a local event). */
       isBusMessage: ({ event }) => 'from' in event,
-      /** A bus message that just arrived from a sender with messages still kept (it waits its turn). */
+      /**
+       * A bus message that just arrived from a sender with messages still kept (it waits its
+       * turn); messages delivered together wait too (some may be behind kept ones).
+       */
       isBehindKeptMessages: ({ context, event }) =>
-        'from' in event && !(event as { replayed?: true }).replayed && hasWaitingFrom(context.deferred, event.from),
+        'from' in event && !(event as { replayed?: true }).replayed && (event.more !== undefined || hasWaitingFrom(context.deferred, event.from)),
       /** Mesos `Master::validateFrameworkId`-style check: the call names a framework its sender schedules. */
       isFromItsScheduler: ({ context, event }) =>
         'from' in event && 'frameworkId' in event.body && frameworkOf(context.state, (event.body as { frameworkId: string }).frameworkId, event.from) !== undefined,
@@ -225,8 +238,10 @@ export function createMasterMachine(deps: ActorDeps) {
         enqueue.emit(log('info', event.leader ? `Standing by; the leading master is ${event.leader.pid} (epoch ${event.leader.epoch})` : 'Standing by; no master leads at the moment'));
       }),
       logIgnoredWhileStandby: enqueueActions(({ context, event, enqueue }) => {
-        context.state.metrics['master/dropped_messages_standby'] = (context.state.metrics['master/dropped_messages_standby'] ?? 0) + 1;
-        if ('from' in event) enqueue.emit(log('debug', `Ignoring ${event.type} because this master is not the leader`, { from: event.from }));
+        for (const ev of messagesOf(event)) {
+          context.state.metrics['master/dropped_messages_standby'] = (context.state.metrics['master/dropped_messages_standby'] ?? 0) + 1;
+          if ('from' in ev) enqueue.emit(log('debug', `Ignoring ${ev.type} because this master is not the leader`, { from: ev.from }));
+        }
       }),
       logLeaseLost: enqueueActions(({ event, enqueue }) => {
         if (event.type === 'lease.lost') enqueue.emit(log('error', 'Lost the leadership; dropping all state and standing by', { reason: event.reason }));
@@ -241,14 +256,16 @@ export function createMasterMachine(deps: ActorDeps) {
       deferMessage: enqueueActions(({ context, event, enqueue }) => {
         if (!('from' in event)) return;
         const m = context.state.metrics;
-        const r = keep(context.deferred, event, context.flags.maxDeferredMessages);
-        if (r === 'full') {
-          m['master/dropped_messages_recovering'] = (m['master/dropped_messages_recovering'] ?? 0) + 1;
-          enqueue.emit(log('warn', `Dropping ${event.type}: too many messages waiting for the registry`, { from: event.from }));
-          return;
+        for (const ev of messagesOf(event) as Array<typeof event>) {
+          const r = keep(context.deferred, ev, context.flags.maxDeferredMessages);
+          if (r === 'full') {
+            m['master/dropped_messages_recovering'] = (m['master/dropped_messages_recovering'] ?? 0) + 1;
+            enqueue.emit(log('warn', `Dropping ${ev.type}: too many messages waiting for the registry`, { from: ev.from }));
+            continue;
+          }
+          const k = r === 'queued' ? 'master/messages_deferred' : 'master/messages_deferred_replaced';
+          m[k] = (m[k] ?? 0) + 1;
         }
-        const k = r === 'queued' ? 'master/messages_deferred' : 'master/messages_deferred_replaced';
-        m[k] = (m[k] ?? 0) + 1;
       }),
       /**
        * Hands the next kept messages (at most `replayChunk`) to their handlers, in order. What

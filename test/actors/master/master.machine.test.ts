@@ -142,6 +142,25 @@ test('agents of the registry are recovering until they re-register; then the mas
   t.is(m.sent('AgentReregistered').length, 2);
 });
 
+test('re-registrations delivered together (the host coalesces a burst) are each handled, kept or ignored as if sent one by one', (t) => {
+  const rereg = (i: number) => ({ type: 'ReregisterAgent', from: AGENT(i), body: { agent: info(i, `x-S${i}`), version: '1', tasks: [], executors: [], frameworks: [] } });
+  const together = (...is: number[]) => ({ ...rereg(is[0]!), more: is.slice(1).map(rereg) }) as never;
+  const m = master();
+  m.send(together(1, 2));
+  t.is(m.actor.getSnapshot().context.state.metrics['master/dropped_messages_standby'], 2, 'a standby counts each');
+  m.send({ type: 'lease.acquired', epoch: 1 });
+  m.send(together(1, 2));
+  t.is(m.actor.getSnapshot().context.state.metrics['master/messages_deferred'], 2, 'kept one by one while the registry is read');
+  const agents = [1, 2, 3, 4].map((i) => ({ agentId: `x-S${i}`, state: 'admitted' as const, info: info(i, `x-S${i}`) }));
+  m.send({ type: 'registry.loaded', epoch: 1, snapshot: { agents, quotas: [], weights: {} } });
+  m.send(together(3, 4)); // arrives while the kept ones are replayed: waits behind them
+  t.is(m.sent('AgentReregistered').length, 0);
+  m.clock.advance(0);
+  m.clock.advance(0);
+  t.deepEqual(m.sent('AgentReregistered').map((e) => e.to), [AGENT(1), AGENT(2), AGENT(3), AGENT(4)], 'each answered, in order');
+  t.true(m.actor.getSnapshot().hasTag('serving'));
+});
+
 test('agents that do not come back within agent_reregister_timeout are marked unreachable, and the master serves', (t) => {
   const m = master({ agentReregisterTimeoutMs: 60_000 });
   m.send({ type: 'lease.acquired', epoch: 1 });
