@@ -240,6 +240,7 @@ if (bootStorm) {
   await fw.done;
   say(`${taskCount} tasks running after ${Math.round(performance.now() - l0)} ms; SIGKILL the leader`);
   fw.resetOffers();
+  swarm.prepare();
   const cpu0 = { master: cpuSeconds(b.proc.pid), bench: cpuSeconds(process.pid), nats: cpuSeconds(server.pid) };
   const sent0 = swarm.stats().registrationsSent;
   const killAt = performance.now();

@@ -34,9 +34,10 @@ interface SwarmAgent {
   answeredAt?: number;
   tasks: Map<string, Task>;
   /**
-   * The encoded registration for the current leader, kept for retries until the agent's tasks
-   * change. One process emulates thousands of agents: encoding every retry anew would make the
-   * swarm, not the master, the bottleneck being measured.
+   * The encoded (re-)registration, kept until the agent's id or tasks change: for retries, and
+   * for the next leader (the bytes do not name the master). One process emulates thousands of
+   * agents, each of which would encode its own on its own machine: encoding them all at once when
+   * a leader appears would make the swarm, not the master, what is measured (see `prepare`).
    */
   registration?: Uint8Array;
 }
@@ -117,11 +118,19 @@ export class AgentSwarm {
       a.registered = false;
       a.answeredAt = undefined;
       a.attempt = 0;
-      a.registration = undefined;
       if (!leader) continue;
       if (a.agentId) a.nextRetryAt = now + (this.#opts.backoffMs ?? 1000) * (jitter(a.pid, -1) - 0.5);
       else this.#register(a);
     }
+  }
+
+  /**
+   * Encodes every agent's re-registration ahead of a failover. Real agents each encode their own,
+   * on their own machines, when a leader appears; done then by this one process for thousands,
+   * it would compete with the master being measured.
+   */
+  prepare(): void {
+    for (const a of this.agents) if (a.agentId) a.registration ??= this.#encodeRegistration(a);
   }
 
   /** Resolves once `n` agents (all by default) are registered with the current leader. */
@@ -159,7 +168,6 @@ export class AgentSwarm {
     const subject = subjectFor(leader.pid, msg.type, 'agent');
     const bytes = this.#codec.encode(envelope(a.pid, id, msg));
     if (bytes.byteLength <= 1_000_000) {
-      if (msg.type === 'RegisterAgent' || msg.type === 'ReregisterAgent') a.registration = bytes;
       this.#opts.nc.publish(subject, bytes);
       return;
     }
@@ -172,20 +180,27 @@ export class AgentSwarm {
     this.#stats.registrationsSent++;
     a.nextRetryAt = performance.now() + backoffMs(a.attempt, this.#opts.backoffMs ?? 1000, 60_000) * jitter(a.pid, a.attempt);
     a.attempt++;
-    if (a.registration && this.#leader) {
-      this.#opts.nc.publish(subjectFor(this.#leader.pid, a.agentId ? 'ReregisterAgent' : 'RegisterAgent', 'agent'), a.registration);
-      return;
-    }
-    if (!a.agentId) {
-      this.#send(a, { type: 'RegisterAgent', body: { agent: a.info, version: '1' } });
-      return;
-    }
+    const leader = this.#leader;
+    if (!leader) return;
+    a.registration ??= this.#encodeRegistration(a);
+    if (a.registration) this.#opts.nc.publish(subjectFor(leader.pid, a.agentId ? 'ReregisterAgent' : 'RegisterAgent', 'agent'), a.registration);
+    else this.#send(a, this.#registrationOf(a)); // too large for one message: sent in parts
+  }
+
+  #registrationOf(a: SwarmAgent): Message {
+    if (!a.agentId) return { type: 'RegisterAgent', body: { agent: a.info, version: '1' } };
     const frameworks = new Map<string, { id: string; name: string }>();
     for (const t of a.tasks.values()) frameworks.set(t.frameworkId, { id: t.frameworkId, name: '' });
-    this.#send(a, {
+    return {
       type: 'ReregisterAgent',
       body: { agent: { ...a.info, id: a.agentId }, version: '1', tasks: [...a.tasks.values()], executors: [], frameworks: [...frameworks.values()] },
-    });
+    };
+  }
+
+  /** The registration in one message, or `undefined` when it must be split. */
+  #encodeRegistration(a: SwarmAgent): Uint8Array | undefined {
+    const bytes = this.#codec.encode(envelope(a.pid, `${a.index}-${++this.#msgSeq}`, this.#registrationOf(a)));
+    return bytes.byteLength <= 1_000_000 ? bytes : undefined;
   }
 
   #retry(): void {
@@ -212,8 +227,8 @@ export class AgentSwarm {
     switch (m.type) {
       case 'AgentRegistered':
       case 'AgentReregistered':
+        if (a.agentId !== m.body.agentId) a.registration = undefined; // now re-registers with this id
         a.agentId = m.body.agentId;
-        a.registration = undefined;
         if (!a.registered) {
           a.registered = true;
           this.#registered++;
