@@ -31,6 +31,22 @@ export function send(to: string, msg: Message, epoch?: number): SendEvent {
 }
 
 /**
+ * An emitted request to deliver the same `msg` to every actor in `to`: the runtime encodes it
+ * once (a teardown tells every agent of a framework at once).
+ */
+export interface SendAllEvent {
+  type: 'sendAll';
+  to: string[];
+  msg: Message;
+  epoch?: number;
+}
+
+/** Builds a {@link SendAllEvent}. */
+export function sendAll(to: string[], msg: Message, epoch?: number): SendAllEvent {
+  return epoch === undefined ? { type: 'sendAll', to, msg } : { type: 'sendAll', to, msg, epoch };
+}
+
+/**
  * The only ways machines learn the time or make unique ids: passed in by the runtime so that a
  * simulated clock and seeded ids make runs repeatable.
  */

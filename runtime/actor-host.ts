@@ -15,7 +15,7 @@ import { Codec, envelope } from '../protocols/envelope.ts';
 import { splitToFit } from '../protocols/chunking.ts';
 import type { Message } from '../protocols/messages.ts';
 import { inboxOf, kindOf, subjectFor } from '../protocols/pid.ts';
-import type { LogEvent, SendEvent } from '../actors/common.ts';
+import type { LogEvent, SendAllEvent, SendEvent } from '../actors/common.ts';
 import type { Clock, Subscription, Transport } from './types.ts';
 import type { Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
@@ -180,11 +180,25 @@ export function hostActor<TLogic extends AnyStateMachine>(
     metrics.inc('bus/split_messages');
   };
 
+  /** Publishes `msg` to each of `to`, encoded once (one message id for all: each gets its own copy). */
+  const publishToAll = (to: readonly string[], msg: Message, epoch?: number): void => {
+    const bytes = RETRIED_VERBATIM.has(msg.type) ? undefined : codec.encode(envelope(opts.pid, nextMsgId(), msg, epoch));
+    if (bytes === undefined || bytes.byteLength > opts.transport.maxPayload) {
+      for (const t of to) publish(t, msg, epoch);
+      return;
+    }
+    for (const t of to) opts.transport.publish(subjectOf(t, msg.type), bytes);
+    metrics.inc('bus/sent', to.length);
+  };
+
   actor.on('*', (ev: { type: string } & Record<string, unknown>) => {
     try {
       if (ev.type === 'send') {
         const s = ev as unknown as SendEvent;
         publish(s.to, s.msg, s.epoch);
+      } else if (ev.type === 'sendAll') {
+        const s = ev as unknown as SendAllEvent;
+        publishToAll(s.to, s.msg, s.epoch);
       } else if (ev.type === 'log') {
         const l = ev as unknown as LogEvent;
         log[l.level](l.fields ?? {}, l.msg);

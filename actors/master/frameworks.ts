@@ -21,9 +21,9 @@
 import type { FrameworkInfo } from '../../protocols/records.ts';
 import { frameworkIdFor } from '../../protocols/ids.ts';
 import type { Inbound } from '../common.ts';
-import { log } from '../common.ts';
+import { log, sendAll } from '../common.ts';
 import { rescindOffersOf, removeOffer } from './offers.ts';
-import { completeTask, forgetExecutorsOf } from './tasks.ts';
+import { forgetExecutorsOf } from './tasks.ts';
 import {
   bump,
   markDirty,
@@ -217,12 +217,26 @@ export function removeFramework(s: MasterState, fw: FrameworkEntry, env: MasterE
   const agentIds = new Set<string>();
   for (const t of fw.tasks.values()) agentIds.add(t.task.agentId);
   for (const id of forgetExecutorsOf(s, fw)) agentIds.add(id);
+  const pids: string[] = [];
   for (const agentId of agentIds) {
     const agent = s.agents.get(agentId);
-    if (agent && !agent.removing) sendTo(env, agent.pid, { type: 'ShutdownFramework', body: { frameworkId: fw.id } }, out);
+    if (agent && !agent.removing) pids.push(agent.pid);
     markDirty(s, agentId);
   }
-  for (const taskId of [...fw.tasks.keys()]) completeTask(s, fw, taskId, 'TASK_KILLED', env);
+  if (pids.length > 0) out.push(sendAll(pids, { type: 'ShutdownFramework', body: { frameworkId: fw.id } }, env.epoch));
+  // Its tasks end killed. The allocator lets go of everything the framework holds at once
+  // (below), so no task's resources are given back one by one: a framework of 100,000 tasks
+  // would hold the loop for most of a second.
+  const keep = env.flags.maxCompletedTasksPerFramework;
+  let left = fw.tasks.size;
+  for (const t of fw.tasks.values()) {
+    s.agents.get(t.task.agentId)?.tasks.delete(t);
+    t.freed = true;
+    t.task.state = 'TASK_KILLED';
+    if (left-- <= keep) fw.completedTasks.push(t.task);
+  }
+  fw.tasks.clear();
+  if (fw.completedTasks.length > keep) fw.completedTasks.splice(0, fw.completedTasks.length - keep);
   for (const [taskId, u] of fw.unreachableTasks) {
     fw.completedTasks.push({ ...u.task, state: 'TASK_KILLED' });
     fw.unreachableTasks.delete(taskId);

@@ -16,7 +16,7 @@ import { flatten, type Resources } from '../../protocols/resources.ts';
 import type { AgentInfo, ExecutorInfo, FrameworkInfo, Offer, StatusUpdateRecord, Task, TaskStatus } from '../../protocols/records.ts';
 import type { TaskReason, TaskState } from '../../protocols/task-states.ts';
 import type { Body, Message } from '../../protocols/messages.ts';
-import { send, type LogEvent, type SendEvent } from '../common.ts';
+import { send, type LogEvent, type SendAllEvent, type SendEvent } from '../common.ts';
 import { HierarchicalAllocator, type AllocatorOptions } from './allocator/hierarchical.ts';
 import type { PendingOp, RegistryEffect, RegistryLoadEffect, RegistryOp, RegistryView } from './registry.ts';
 
@@ -232,7 +232,7 @@ export interface MasterEnv {
 }
 
 /** What a handler returns: messages, log lines and effects, in order. */
-export type MasterEmitted = SendEvent | LogEvent | RegistryEffect | RegistryLoadEffect;
+export type MasterEmitted = SendEvent | SendAllEvent | LogEvent | RegistryEffect | RegistryLoadEffect;
 export type Out = MasterEmitted[];
 
 /** An empty state. */

@@ -9,14 +9,16 @@
  * registry lists `--agents` agents, lets it win a lease, and hands it one encoded
  * `ReregisterAgent` per agent — `--tasks-per-agent` running tasks of one framework each — a few
  * dozen per turn of the event loop, as a NATS socket read delivers them. The round ends when
- * every agent has been answered. The transport in between only counts and drops what the
- * master sends. Logs go to a discarded stream at info, as a master's would.
+ * every agent has been answered. Then an operator tears the framework down: `teardownStallMs` is
+ * the longest the master's loop is held until the framework is gone (a quarter of the lease, 750
+ * ms by default, is the most any one step may take). The transport in between only counts and
+ * drops what the master sends. Logs go to a discarded stream at info, as a master's would.
  *
  * Run with `--expose-gc` (the npm script does) so that each round starts with the last one's
  * master collected.
  *
  * Prints one JSON line: `usPerAgent` (wall time / agents, median over `--rounds`), the same in
- * CPU time and in garbage collection, and the rounds' wall times.
+ * CPU time and in garbage collection, the rounds' wall times and `teardownStallMs` (median).
  */
 import { Writable } from 'node:stream';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
@@ -104,7 +106,7 @@ new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcMs += e.duration;
 }).observe({ entryTypes: ['gc'] });
 
-async function round(n: number): Promise<{ wallMs: number; cpuMs: number; gcMs: number }> {
+async function round(n: number): Promise<{ wallMs: number; cpuMs: number; gcMs: number; teardownMs: number }> {
   const registry = new MemoryRegistry();
   const snap = await registry.load();
   for (let i = 0; i < agents; i++) snap.agents.push({ agentId: agentIdOf(i), state: 'admitted', info: infoOf(i, agentIdOf(i)) });
@@ -139,12 +141,24 @@ async function round(n: number): Promise<{ wallMs: number; cpuMs: number; gcMs: 
   const cpu = process.cpuUsage(cpu0);
   await new Promise((r) => setImmediate(r)); // GC entries are delivered asynchronously
   const gc = gcMs - gc0;
+  // An operator tears the framework down: how long is the master's loop held by it?
+  const operator = makePid(CLUSTER, 'operator', 'bench');
+  const teardown = codec.encode(envelope(operator, 'td', { type: 'TeardownFramework', body: { frameworkId: FRAMEWORK } }));
+  let teardownMs = 0;
+  const d0 = performance.now();
+  inbox(subjectFor(m.pid, 'TeardownFramework', 'operator'), teardown);
+  teardownMs = performance.now() - d0;
+  while (m.host.actor.getSnapshot().context.state.frameworks.has(FRAMEWORK)) {
+    const s0 = performance.now();
+    await new Promise((r) => setImmediate(r));
+    teardownMs = Math.max(teardownMs, performance.now() - s0);
+  }
   await m.stop();
-  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, gcMs: gc };
+  return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, gcMs: gc, teardownMs };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const results: Array<{ wallMs: number; cpuMs: number; gcMs: number }> = [];
+const results: Array<{ wallMs: number; cpuMs: number; gcMs: number; teardownMs: number }> = [];
 await round(0); // warm-up: compiled code, interned shapes
 for (let r = 1; r <= rounds; r++) {
   results.push(await round(r));
@@ -157,5 +171,6 @@ process.stdout.write(`${JSON.stringify({
   cpuUsPerAgent: Math.round((1000 * median(results.map((x) => x.cpuMs))) / agents),
   gcUsPerAgent: Math.round((1000 * median(results.map((x) => x.gcMs))) / agents),
   wallMs: results.map((x) => Math.round(x.wallMs)),
+  teardownStallMs: Math.round(median(results.map((x) => x.teardownMs))),
 })}\n`);
 process.exit(0);

@@ -4,7 +4,7 @@
  * taken in steps, and messages that grow with the cluster split under the bus's payload limit.
  */
 import test from 'ava';
-import { parseResources } from '../../protocols/resources.ts';
+import { parseResources, scalar as scalarOf } from '../../protocols/resources.ts';
 import type { ExecutorInfo, TaskInfo } from '../../protocols/records.ts';
 import { RecordingScheduler, SimCluster } from '../helpers/sim-cluster.ts';
 
@@ -75,4 +75,29 @@ test('an agent with more tasks than one message can carry re-registers in parts,
   t.is(sim.masterState.frameworks.get(sched.frameworkId!)?.tasks.size, 400);
   t.is(sim.metrics()['master/tasks_running'], 400);
   t.is(sim.bus.stats().oversized, 0);
+});
+
+test('a framework torn down on many agents: each agent is told once, and everything it held is offered again', async (t) => {
+  const sim = await SimCluster.start({ agents: 40, agentResources: 'cpus:1;mem:512' });
+  t.teardown(() => sim.stop());
+  const a = { sched: new RecordingScheduler() };
+  const d = sim.driver(a.sched, { name: 'a' });
+  await sim.settle();
+  const offers = a.sched.takeOffers();
+  t.is(offers.length, 40);
+  for (const o of offers) {
+    const task: TaskInfo = { taskId: `t-${o.agentId}`, name: 't', agentId: o.agentId, resources: parseResources('cpus:1;mem:512'), command: { value: 'sleep 1000' } };
+    d.launchTasks([o.id], [task]);
+  }
+  await sim.settle();
+  t.is(sim.metrics()['master/tasks_running'], 40);
+  const shutdowns = sim.count('ShutdownFramework');
+  const b = await sim.framework({ name: 'b' });
+  t.is(b.offer, undefined, 'nothing is free while a runs');
+  await d.stop();
+  await sim.advance(1000);
+  t.is(shutdowns.n, 40, 'one ShutdownFramework per agent');
+  t.is(new Set(b.sched.offers.map((o) => o.agentId)).size, 40, 'b is offered every agent');
+  for (const o of b.sched.offers) t.is(scalarOf(o.resources, 'cpus'), 1, `all of ${o.agentId}`);
+  t.is(sim.metrics()['master/tasks_running'], 0);
 });

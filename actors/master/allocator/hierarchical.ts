@@ -297,8 +297,25 @@ export class HierarchicalAllocator {
     this.eligibilityVersion += 1;
     const fw = this.frameworks.get(id);
     if (!fw) return;
+    // Everything it holds comes back. The sorters hear the sum once per role, not once per agent:
+    // a framework on 50,000 agents held the loop for 0.4 s.
+    const back = new Map<string, { all: Quantities; quota: Quantities }>();
     for (const agent of this.agents.values()) {
-      for (const [role, r] of holdingsOf(agent.allocations.get(id))) this.untrack(id, role, agent, r);
+      const first = agent.allocations.get(id);
+      if (first === undefined) continue;
+      agent.allocations.delete(id);
+      for (let h: Holding | undefined = first; h; h = h.next) {
+        agent.available = canonical(agent, plus(agent.available, h.resources));
+        let sum = back.get(h.role);
+        if (sum === undefined) back.set(h.role, (sum = { all: new Map(), quota: new Map() }));
+        addInto(sum.all, h.resources.quantities());
+        addInto(sum.quota, h.resources.quotaQuantities());
+      }
+    }
+    for (const [role, sum] of back) {
+      if (this.roleSorter.contains(role)) this.roleSorter.unallocated(role, sum.all);
+      this.frameworkSorters.get(role)?.unallocated(id, sum.all);
+      addInto(this.consumedOf(role), sum.quota, -1);
     }
     for (const role of fw.roles) this.untrackFrameworkInRole(fw, role);
     this.dropFilters(fw);
