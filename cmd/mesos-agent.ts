@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { defaultAgentResources, parseResources } from '../protocols/resources.ts';
 import { parseAttributes } from '../protocols/attributes.ts';
 import { startAgent } from '../runtime/agent.ts';
+import { CheckpointError } from '../runtime/checkpoint.ts';
 import { KvLeaderDetector } from '../runtime/lease.ts';
 import { nodeScriptArgv, siblingPath } from '../runtime/node-command.ts';
 import { connectNats, NatsTransport } from '../runtime/transport-nats.ts';
@@ -36,24 +37,33 @@ try {
 
 const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-agent', logger, options: { waitOnFirstConnect: true } });
 const transport = new NatsTransport(nc, { logger });
-const agent = startAgent({
-  transport,
-  cluster: flags.cluster,
-  logger,
-  inspect,
-  detector: new KvLeaderDetector({ nc, cluster: flags.cluster, logger }),
-  resources,
-  attributes,
-  hostname: flags.hostname,
-  workDir: flags.work_dir,
-  commandExecutor: nodeScriptArgv(siblingPath(import.meta.url, './mesos-executor.ts')),
-  natsServers: flags.nats,
-  flags: {
-    registrationBackoffMs: flags.registration_backoff_factor,
-    executorRegistrationTimeoutMs: flags.executor_registration_timeout,
-    executorShutdownGracePeriodMs: flags.executor_shutdown_grace_period,
-  },
-});
+let agent;
+try {
+  agent = startAgent({
+    transport,
+    cluster: flags.cluster,
+    logger,
+    inspect,
+    detector: new KvLeaderDetector({ nc, cluster: flags.cluster, logger }),
+    resources,
+    attributes,
+    hostname: flags.hostname,
+    workDir: flags.work_dir,
+    commandExecutor: nodeScriptArgv(siblingPath(import.meta.url, './mesos-executor.ts')),
+    natsServers: flags.nats,
+    flags: {
+      registrationBackoffMs: flags.registration_backoff_factor,
+      executorRegistrationTimeoutMs: flags.executor_registration_timeout,
+      executorShutdownGracePeriodMs: flags.executor_shutdown_grace_period,
+    },
+    checkpoint: true,
+  });
+} catch (e) {
+  if (!(e instanceof CheckpointError)) throw e;
+  process.stderr.write(`mesos-agent: ${e.message}\n`);
+  await transport.close();
+  process.exit(1);
+}
 logger.info({ actorPid: agent.pid, workDir: flags.work_dir }, 'agent started');
 agent.registered(Number.POSITIVE_INFINITY).then((id) => logger.info({ agentId: id }, 'agent registered'), () => {});
 // SIGTERM/SIGINT: end every task with an update the master sees, then unregister and exit.

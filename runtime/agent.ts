@@ -8,11 +8,13 @@ import { waitFor } from 'xstate';
 import { createAgentMachine, type AgentMachine } from '../actors/agent/agent.machine.ts';
 import { isIdle, type AgentEffect, type AgentFlags } from '../actors/agent/state.ts';
 import type { Attribute } from '../protocols/attributes.ts';
+import type { AgentInfo } from '../protocols/records.ts';
 import type { Resources } from '../protocols/resources.ts';
 import { pid as makePid } from '../protocols/pid.ts';
 import { depsFor, hostActor, type ActorHost } from './actor-host.ts';
 import { realClock } from './clock.ts';
 import { PosixContainerizer, type Containerizer } from './containerizer.ts';
+import { AgentCheckpoint, CheckpointError, currentBootId, incompatibility, type AgentIdentity } from './checkpoint.ts';
 import type { Inspect } from './inspect.ts';
 import type { Logger } from './log.ts';
 import type { Clock, LeaderDetector, Transport } from './types.ts';
@@ -37,6 +39,12 @@ export interface AgentOptions {
   id?: string;
   /** Runs executors; the POSIX containerizer (child processes) by default. */
   containerizer?: Containerizer;
+  /**
+   * Keep the agent's identity and its containers under `<workDir>/meta`, so that an agent started
+   * again on the same work dir is the same agent (same PID, same agent id) and destroys what its
+   * predecessor left running. `mesos-agent` does; tests that share a work dir do not.
+   */
+  checkpoint?: boolean;
 }
 
 /** A running agent. */
@@ -57,13 +65,40 @@ export interface AgentHandle {
   stop(opts?: { keepExecutors?: boolean }): Promise<void>;
 }
 
+/**
+ * The identity of the agent on `checkpoint`'s work dir: the checkpointed one when its settings
+ * still match (after a host reboot too: the id stays, the processes are gone), a new one for a
+ * fresh work dir. Throws {@link CheckpointError} when the work dir belongs to an agent with other
+ * settings, or cannot be read.
+ */
+function recoverIdentity(checkpoint: AgentCheckpoint, info: AgentInfo, opts: AgentOptions): AgentIdentity {
+  const saved = checkpoint.identity();
+  if (saved) {
+    const why = incompatibility(saved.info, info);
+    if (why) {
+      throw new CheckpointError(`${opts.workDir} belongs to an agent started with other settings (${why}); start with those settings, use another --work_dir, or remove ${checkpoint.identityPath} to start as a new agent`);
+    }
+  }
+  const bootId = currentBootId();
+  const identity: AgentIdentity = { pidId: saved?.pidId ?? opts.id ?? randomUUID().slice(0, 8), info, bootId, ...(saved?.agentId ? { agentId: saved.agentId } : {}) };
+  if (saved) opts.logger.info({ agentId: saved.agentId, pidId: saved.pidId, rebooted: saved.bootId !== bootId }, 'recovered the agent identity from its checkpoint');
+  checkpoint.saveIdentity(identity);
+  return identity;
+}
+
 /** Starts an agent. */
 export function startAgent(opts: AgentOptions): AgentHandle {
-  const id = opts.id ?? randomUUID().slice(0, 8);
-  const pid = makePid(opts.cluster, 'agent', id);
-  const clock = opts.clock ?? realClock;
-  const containerizer = opts.containerizer ?? new PosixContainerizer({ workDir: opts.workDir, commandExecutor: opts.commandExecutor, logger: opts.logger });
   const info = { hostname: opts.hostname ?? osHostname(), resources: opts.resources, attributes: opts.attributes ?? [] };
+  const checkpoint = opts.checkpoint ? new AgentCheckpoint(opts.workDir) : undefined;
+  const identity: AgentIdentity = checkpoint ? recoverIdentity(checkpoint, info, opts) : { pidId: opts.id ?? randomUUID().slice(0, 8), info, bootId: '' };
+  const pid = makePid(opts.cluster, 'agent', identity.pidId);
+  const clock = opts.clock ?? realClock;
+  const posix = opts.containerizer ? undefined : new PosixContainerizer({ workDir: opts.workDir, commandExecutor: opts.commandExecutor, logger: opts.logger, checkpoint });
+  const containerizer = opts.containerizer ?? posix!;
+  // Nothing an earlier agent left running is reconnected (yet): it is destroyed before this one
+  // registers, so the master's view and the host agree.
+  const destroyed = posix?.recover() ?? [];
+  if (destroyed.length > 0) opts.logger.warn({ containers: destroyed.length }, 'destroyed containers an earlier agent on this work dir left running');
 
   // `host` is defined below; effects are only emitted once it exists.
   const onEffect = (ev: { type: string }) => {
@@ -88,7 +123,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       containerizer.kill(e.containerId, e.graceMs);
     }
   };
-  const host: ActorHost<AgentMachine> = hostActor(createAgentMachine(depsFor(clock)), { self: pid, info, flags: opts.flags }, {
+  const host: ActorHost<AgentMachine> = hostActor(createAgentMachine(depsFor(clock)), { self: pid, info, flags: opts.flags, ...(identity.agentId ? { agentId: identity.agentId } : {}) }, {
     pid,
     transport: opts.transport,
     logger: opts.logger,
@@ -96,6 +131,22 @@ export function startAgent(opts: AgentOptions): AgentHandle {
     inspect: opts.inspect,
     onEmit: onEffect,
   });
+  /** Set once the agent left the cluster: it starts as a new agent next time. */
+  let left = false;
+  if (checkpoint) {
+    // The id the master gives is checkpointed as soon as it is known.
+    let saved = identity.agentId;
+    host.actor.subscribe((snap) => {
+      const id = snap.context.state.agentId;
+      if (left || id === undefined || id === saved) return;
+      saved = id;
+      try {
+        checkpoint.saveIdentity({ ...identity, agentId: id });
+      } catch (e) {
+        opts.logger.error({ err: e, path: checkpoint.identityPath }, 'could not checkpoint the agent id: a restarted agent will register as a new one');
+      }
+    });
+  }
   opts.detector.start((leader) => {
     opts.logger.info({ leader: leader?.pid, epoch: leader?.epoch }, leader ? 'detected leading master' : 'no leading master');
     host.send({ type: 'detector.leaderChanged', ...(leader ? { leader: { pid: leader.pid, epoch: leader.epoch } } : {}) });
@@ -119,6 +170,13 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       }
       host.send({ type: 'agent.unregister' });
       await opts.transport.flush();
+      // The master forgets an agent that unregistered: started again, it registers as a new one.
+      left = true;
+      try {
+        checkpoint?.saveIdentity({ pidId: identity.pidId, info: identity.info, bootId: identity.bootId });
+      } catch (e) {
+        opts.logger.error({ err: e }, 'could not clear the checkpointed agent id');
+      }
       return settled;
     },
     stop: async (stopOpts = {}) => {

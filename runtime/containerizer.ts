@@ -10,6 +10,7 @@ import { mkdirSync, openSync, closeSync, readdirSync, readFileSync } from 'node:
 import { join } from 'node:path';
 import type { ExecutorInfo } from '../protocols/records.ts';
 import type { Logger } from './log.ts';
+import { processStartTicks, type AgentCheckpoint } from './checkpoint.ts';
 
 /** What the agent asks to launch. */
 export interface LaunchRequest {
@@ -103,8 +104,39 @@ export class PosixContainerizer implements Containerizer {
       /** argv of the built-in command executor. */
       commandExecutor: string[];
       logger: Logger;
+      /** Where each container's process is recorded while it runs, for {@link PosixContainerizer.recover}. */
+      checkpoint?: AgentCheckpoint;
     },
   ) {}
+
+  /**
+   * Destroys what an earlier agent on this work dir left running: every recorded container whose
+   * process is still the one recorded (not a reused PID) is killed with every process group under
+   * it, and its record removed. Executors are not reconnected yet, so none is kept.
+   * @returns the containers destroyed.
+   */
+  recover(): string[] {
+    const cp = this.opts.checkpoint;
+    if (!cp) return [];
+    const { records, unreadable } = cp.containers();
+    for (const path of unreadable) this.opts.logger.warn({ path }, 'ignoring an unreadable container checkpoint');
+    const destroyed: string[] = [];
+    for (const r of records) {
+      if (processStartTicks(r.osPid) === r.startTicks) {
+        for (const g of processGroupsUnder(r.osPid)) {
+          try {
+            process.kill(-g, 'SIGKILL');
+          } catch {
+            /* already gone */
+          }
+        }
+        destroyed.push(r.containerId);
+        this.opts.logger.info({ containerId: r.containerId, frameworkId: r.frameworkId, executorId: r.executorId, osPid: r.osPid }, 'destroyed a container left by an earlier agent');
+      }
+      cp.removeContainer(r.containerId);
+    }
+    return destroyed;
+  }
 
   /** The sandbox of a container. */
   sandboxOf(req: Pick<LaunchRequest, 'agentId' | 'frameworkId' | 'executorId' | 'containerId'>): string {
@@ -136,9 +168,18 @@ export class PosixContainerizer implements Containerizer {
           : spawn('/bin/sh', ['-c', req.executor.command.value], { cwd: directory, env, detached: true, stdio: ['ignore', out, err] });
       const c: Container = { child, directory, exited: false };
       this.containers.set(req.containerId, c);
+      const startTicks = child.pid !== undefined ? processStartTicks(child.pid) : undefined;
+      if (this.opts.checkpoint && child.pid !== undefined && startTicks !== undefined) {
+        try {
+          this.opts.checkpoint.saveContainer({ containerId: req.containerId, frameworkId: req.frameworkId, executorId: req.executorId, osPid: child.pid, startTicks });
+        } catch (e) {
+          this.opts.logger.error({ containerId: req.containerId, err: e }, 'could not checkpoint the container: a restarted agent will not find it');
+        }
+      }
       const done = (exit: ContainerExit) => {
         if (c.exited) return;
         c.exited = true;
+        this.opts.checkpoint?.removeContainer(req.containerId);
         // A pending kill timer stays armed: it still has to reach groups the executor left.
         this.containers.delete(req.containerId);
         onExit(exit);

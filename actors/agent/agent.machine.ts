@@ -48,6 +48,8 @@ export interface AgentInput {
   self: string;
   info: AgentInfo;
   flags?: Partial<AgentFlags>;
+  /** The id an earlier run of this agent was given (from its checkpoint): it re-registers with it. */
+  agentId?: string;
 }
 
 /** The agent machine's context. */
@@ -190,7 +192,7 @@ export function createAgentMachine(deps: ActorDeps) {
       info: input.info,
       flags: { ...DEFAULT_AGENT_FLAGS, ...input.flags },
       attempt: 0,
-      state: initialAgentState(),
+      state: input.agentId ? { ...initialAgentState(), agentId: input.agentId } : initialAgentState(),
     }),
     type: 'parallel',
     on: {
