@@ -231,9 +231,20 @@ function takeInAgent(s: MasterState, agentPid: string, report: Report, env: Mast
   bump(s, 'master/slave_reregistrations');
   out.push(log('info', `Agent ${id} (${entry.info.hostname}) re-registered with ${report.tasks.length} task(s)`, { agent: agentPid }));
   const body: Body<'AgentReregistered'> = { agentId: id, connection: connectionInfo(env) };
-  entry.lastAnswer = { at: env.now, body };
+  entry.lastAnswer = { at: env.now, body, report: fingerprint(report) };
   sendTo(env, agentPid, { type: 'AgentReregistered', body }, out);
   return out;
+}
+
+/**
+ * What a re-registration reported, in brief: a retry reports the same; an agent restarted on its
+ * work dir (same PID, same id) reports what it has now.
+ */
+function fingerprint(report: Report): string {
+  let f = `${report.tasks.length}/${report.executors.length}`;
+  for (const t of report.tasks) f += `|${t.frameworkId}/${t.taskId}:${t.state}`;
+  for (const e of report.executors) f += `|${e.frameworkId}/${e.executorId}`;
+  return f;
 }
 
 /** The framework a reported task belongs to, recovering it if needed; `undefined` when removed. */
@@ -255,7 +266,7 @@ function frameworkForTask(s: MasterState, t: Task, env: MasterEnv, shutdown: Set
 function reregisterKnownAgent(s: MasterState, entry: AgentEntry, agentPid: string, report: Report, env: MasterEnv): Out {
   const out: Out = [];
   const last = entry.lastAnswer;
-  if (last && entry.pid === agentPid && env.now - last.at < env.flags.reregistrationRetryWindowMs) {
+  if (last && entry.pid === agentPid && env.now - last.at < env.flags.reregistrationRetryWindowMs && last.report === fingerprint(report)) {
     // A retry: the agent missed (or has not yet read) our answer. It costs one message.
     bump(s, 'master/slave_reregistration_retries');
     sendTo(env, agentPid, { type: 'AgentReregistered', body: last.body }, out);
@@ -307,7 +318,7 @@ function reregisterKnownAgent(s: MasterState, entry: AgentEntry, agentPid: strin
   bump(s, 'master/slave_reregistrations');
   const body: Body<'AgentReregistered'> = { agentId: entry.id, connection: connectionInfo(env) };
   if (reconciliations.length > 0) body.reconciliations = reconciliations;
-  entry.lastAnswer = { at: env.now, body };
+  entry.lastAnswer = { at: env.now, body, report: fingerprint(report) };
   sendTo(env, agentPid, { type: 'AgentReregistered', body }, out);
   return out;
 }

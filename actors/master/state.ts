@@ -102,8 +102,8 @@ export interface AgentEntry {
   pingMisses: number;
   /** Set while the agent is being taken out (its registry write is in flight): no pings, no offers. */
   removing?: 'unreachable' | 'unregistered';
-  /** The last re-registration answered, so that a retry of it is answered again at no cost. */
-  lastAnswer?: { at: number; body: Body<'AgentReregistered'> };
+  /** The answer to its last re-registration, and what that reported (`fingerprint`): a retry within the window gets it again. */
+  lastAnswer?: { at: number; body: Body<'AgentReregistered'>; report: string };
 }
 
 /** A task the master tracks. */
@@ -369,7 +369,11 @@ export function addTask(s: MasterState, fw: FrameworkEntry, entry: TaskEntry): v
   const old = fw.tasks.get(entry.task.taskId);
   if (old) s.agents.get(old.task.agentId)?.tasks.delete(old);
   fw.tasks.set(entry.task.taskId, entry);
-  s.agents.get(entry.task.agentId)?.tasks.add(entry);
+  const agent = s.agents.get(entry.task.agentId);
+  if (agent) {
+    agent.tasks.add(entry);
+    agent.lastAnswer = undefined; // what the agent last reported no longer covers what runs there
+  }
 }
 
 /** Takes a task out of its framework's table and its agent's index. */
@@ -377,6 +381,10 @@ export function dropTask(s: MasterState, fw: FrameworkEntry, taskId: string): Ta
   const t = fw.tasks.get(taskId);
   if (!t) return undefined;
   fw.tasks.delete(taskId);
-  s.agents.get(t.task.agentId)?.tasks.delete(t);
+  const agent = s.agents.get(t.task.agentId);
+  if (agent) {
+    agent.tasks.delete(t);
+    agent.lastAnswer = undefined;
+  }
   return t;
 }
