@@ -8,8 +8,8 @@
  * a 2 s lease); every wait below is bounded well above the timeout it waits for.
  */
 import test from 'ava';
-import { DEFAULT_WAIT_MS, parseJsonLine, type ManagedProcess } from '../helpers/processes.ts';
-import { E2ECluster, logMsg } from './support.ts';
+import { DEFAULT_WAIT_MS } from '../helpers/processes.ts';
+import { E2ECluster, TestFramework, logMsg } from './support.ts';
 
 const e2e = new E2ECluster('e2e-failover');
 const WAIT = 60_000;
@@ -33,53 +33,17 @@ test.after.always(async () => {
   await e2e.stop();
 });
 
-/** A framework process (`fixtures/framework.ts`): its callbacks as events, commands on stdin. */
-class Framework {
-  readonly proc: ManagedProcess;
-  constructor(name: string, extra: string[] = []) {
-    this.proc = e2e.procs.startScript('test/e2e/fixtures/framework.ts', [...e2e.common, `--name=${name}`, ...extra], { label: name, stdin: true });
-  }
-
-  /** Waits for an event (already seen or to come) matching `pred`, after line `since`. */
-  async next(event: string, pred: (j: Record<string, any>) => boolean = () => true, since = 0, timeoutMs = WAIT): Promise<Record<string, any>> {
-    const line = await this.proc.waitForLine((text) => {
-      const j = parseJsonLine(text);
-      return j?.event === event && pred(j);
-    }, timeoutMs, { since });
-    return parseJsonLine(line.text)!;
-  }
-
-  events(event: string, since = 0): Array<Record<string, any>> {
-    return this.proc.json({ since }).filter((j) => j.event === event);
-  }
-
-  statesOf(taskId: string, since = 0): string[] {
-    return this.events('status', since).filter((j) => j.taskId === taskId).map((j) => String(j.state));
-  }
-
-  send(cmd: Record<string, unknown>): void {
-    this.proc.write(JSON.stringify(cmd));
-  }
-
-  /** Launches a task and waits for `state`. */
-  async run(taskId: string, command: string, state = 'TASK_RUNNING'): Promise<Record<string, any>> {
-    const since = this.proc.mark();
-    this.send({ launch: { taskId, command } });
-    return this.next('status', (j) => j.taskId === taskId && j.state === state, since);
-  }
-}
-
 /** The bus PID of the master that leads now, from the masters' logs. */
 async function leaderPid(since: number[] = []): Promise<string> {
   const lines = await Promise.any(e2e.masters.map((m, i) => m.proc.waitForLine(logMsg('elected leading master'), WAIT, { since: since[i] ?? 0 }).then(() => m.pid)));
   return lines;
 }
 
-let f: Framework;
+let f: TestFramework;
 
 test.serial('the leader is SIGKILLed with a standby up: same framework and agent ids, the running task untouched, a new task runs', async (t) => {
   t.timeout(4 * WAIT);
-  f = new Framework('steady', ['--failover_timeout=3600', '--heartbeat_interval=1000']);
+  f = new TestFramework(e2e, 'steady', ['--failover_timeout=3600', '--heartbeat_interval=1000']);
   const reg = await f.next('registered');
   await f.run('long', 'sleep 600');
   const leader = await leaderPid();
@@ -124,7 +88,7 @@ test.serial('an agent SIGKILLed: its task is TASK_LOST (REASON_AGENT_REMOVED) an
 
 test.serial('an agent frozen past its ping timeout is unreachable, and when thawed its task is RUNNING again (not killed)', async (t) => {
   t.timeout(3 * WAIT);
-  const pa = new Framework('aware', ['--partition_aware', '--failover_timeout=3600', '--heartbeat_interval=1000']);
+  const pa = new TestFramework(e2e, 'aware', ['--partition_aware', '--failover_timeout=3600', '--heartbeat_interval=1000']);
   await pa.next('registered');
   const since = pa.proc.mark();
   await pa.run('frozen', 'sleep 600');
@@ -147,9 +111,9 @@ test.serial('an agent frozen past its ping timeout is unreachable, and when thaw
 
 test.serial("a scheduler SIGKILLed while holding offers: another framework is offered its resources within the heartbeat timeout", async (t) => {
   t.timeout(3 * WAIT);
-  const holder = new Framework('holder', ['--hold', '--heartbeat_interval=1000']);
+  const holder = new TestFramework(e2e, 'holder', ['--hold', '--heartbeat_interval=1000']);
   await holder.next('offers');
-  const other = new Framework('other', ['--hold', '--heartbeat_interval=1000']);
+  const other = new TestFramework(e2e, 'other', ['--hold', '--heartbeat_interval=1000']);
   await other.next('registered');
   const held = new Set(holder.events('offers').flatMap((j) => j.agentIds as string[]));
   // An offer is made to one framework at a time: what the holder holds, the other cannot get

@@ -269,3 +269,39 @@ export function tryUnpack(data: Uint8Array): Record<string, unknown> | undefined
     return undefined;
   }
 }
+
+/** A framework process (`fixtures/framework.ts`): its callbacks as events, commands on stdin. */
+export class TestFramework {
+  readonly proc: ManagedProcess;
+  constructor(e2e: E2ECluster, name: string, extra: string[] = []) {
+    this.proc = e2e.procs.startScript('test/e2e/fixtures/framework.ts', [...e2e.common, `--name=${name}`, ...extra], { label: name, stdin: true });
+  }
+
+  /** Waits for an event (already seen or to come) matching `pred`, after line `since`. */
+  async next(event: string, pred: (j: Record<string, any>) => boolean = () => true, since = 0, timeoutMs = 60_000): Promise<Record<string, any>> {
+    const line = await this.proc.waitForLine((text) => {
+      const j = parseJsonLine(text);
+      return j?.event === event && pred(j);
+    }, timeoutMs, { since });
+    return parseJsonLine(line.text)!;
+  }
+
+  events(event: string, since = 0): Array<Record<string, any>> {
+    return this.proc.json({ since }).filter((j) => j.event === event);
+  }
+
+  statesOf(taskId: string, since = 0): string[] {
+    return this.events('status', since).filter((j) => j.taskId === taskId).map((j) => String(j.state));
+  }
+
+  send(cmd: Record<string, unknown>): void {
+    this.proc.write(JSON.stringify(cmd));
+  }
+
+  /** Launches a task and waits for `state`. */
+  async run(taskId: string, command: string, state = 'TASK_RUNNING'): Promise<Record<string, any>> {
+    const since = this.proc.mark();
+    this.send({ launch: { taskId, command } });
+    return this.next('status', (j) => j.taskId === taskId && j.state === state, since);
+  }
+}
