@@ -231,7 +231,7 @@ function takeInAgent(s: MasterState, agentPid: string, report: Report, env: Mast
   bump(s, 'master/slave_reregistrations');
   out.push(log('info', `Agent ${id} (${entry.info.hostname}) re-registered with ${report.tasks.length} task(s)`, { agent: agentPid }));
   const body: Body<'AgentReregistered'> = { agentId: id, connection: connectionInfo(env) };
-  entry.lastAnswer = { at: env.now, body, report: fingerprint(report) };
+  entry.lastAnswer = { at: env.now, body, report };
   sendTo(env, agentPid, { type: 'AgentReregistered', body }, out);
   return out;
 }
@@ -266,7 +266,7 @@ function frameworkForTask(s: MasterState, t: Task, env: MasterEnv, shutdown: Set
 function reregisterKnownAgent(s: MasterState, entry: AgentEntry, agentPid: string, report: Report, env: MasterEnv): Out {
   const out: Out = [];
   const last = entry.lastAnswer;
-  if (last && entry.pid === agentPid && env.now - last.at < env.flags.reregistrationRetryWindowMs && last.report === fingerprint(report)) {
+  if (last && entry.pid === agentPid && env.now - last.at < env.flags.reregistrationRetryWindowMs && fingerprint(last.report) === fingerprint(report)) {
     // A retry: the agent missed (or has not yet read) our answer. It costs one message.
     bump(s, 'master/slave_reregistration_retries');
     sendTo(env, agentPid, { type: 'AgentReregistered', body: last.body }, out);
@@ -318,7 +318,7 @@ function reregisterKnownAgent(s: MasterState, entry: AgentEntry, agentPid: strin
   bump(s, 'master/slave_reregistrations');
   const body: Body<'AgentReregistered'> = { agentId: entry.id, connection: connectionInfo(env) };
   if (reconciliations.length > 0) body.reconciliations = reconciliations;
-  entry.lastAnswer = { at: env.now, body, report: fingerprint(report) };
+  entry.lastAnswer = { at: env.now, body, report };
   sendTo(env, agentPid, { type: 'AgentReregistered', body }, out);
   return out;
 }

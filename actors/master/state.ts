@@ -102,8 +102,8 @@ export interface AgentEntry {
   pingMisses: number;
   /** Set while the agent is being taken out (its registry write is in flight): no pings, no offers. */
   removing?: 'unreachable' | 'unregistered';
-  /** The answer to its last re-registration, and what that reported (`fingerprint`): a retry within the window gets it again. */
-  lastAnswer?: { at: number; body: Body<'AgentReregistered'>; report: string };
+  /** The answer to its last re-registration, and what that reported: a retry reporting the same within the window gets it again. */
+  lastAnswer?: { at: number; body: Body<'AgentReregistered'>; report: Body<'ReregisterAgent'> };
 }
 
 /** A task the master tracks. */
