@@ -161,6 +161,22 @@ test('re-registrations delivered together (the host coalesces a burst) are each 
   t.true(m.actor.getSnapshot().hasTag('serving'));
 });
 
+test('an agent restarted within the retry window, reporting fewer tasks, is reconciled, not answered as a retry', (t) => {
+  const m = master();
+  m.send({ type: 'lease.acquired', epoch: 1 });
+  m.send({ type: 'registry.loaded', epoch: 1, snapshot: { agents: [{ agentId: 'x-S1', state: 'admitted', info: info(1, 'x-S1') }], quotas: [], weights: {} } });
+  const task = { taskId: 't1', name: 't1', frameworkId: 'fw-1', agentId: 'x-S1', state: 'TASK_RUNNING' as const, resources: parseResources('cpus:1;mem:64') };
+  const report = (tasks: unknown[]) => ({ agent: info(1, 'x-S1'), version: '1', tasks, executors: [], frameworks: [{ id: 'fw-1', name: 'f' }] });
+  m.bus('ReregisterAgent', AGENT(1), report([task]));
+  m.bus('ReregisterAgent', AGENT(1), report([task])); // a retry: answered again, nothing to reconcile
+  m.bus('ReregisterAgent', AGENT(1), report([])); // restarted: t1 is gone
+  const answers = m.sent('AgentReregistered').map((e) => e.msg.body);
+  t.is(answers.length, 3);
+  t.is(answers[1].reconciliations, undefined);
+  t.deepEqual(answers[2].reconciliations?.map((r: { frameworkId: string; taskIds: string[] }) => [r.frameworkId, r.taskIds]), [['fw-1', ['t1']]]);
+  t.is(m.actor.getSnapshot().context.state.metrics['master/slave_reregistration_retries'], 1);
+});
+
 test('agents that do not come back within agent_reregister_timeout are marked unreachable, and the master serves', (t) => {
   const m = master({ agentReregisterTimeoutMs: 60_000 });
   m.send({ type: 'lease.acquired', epoch: 1 });
