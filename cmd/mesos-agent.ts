@@ -6,7 +6,7 @@ import { cpus, totalmem, tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { defaultAgentResources, parseResources } from '../protocols/resources.ts';
 import { parseAttributes } from '../protocols/attributes.ts';
-import { startAgent } from '../runtime/agent.ts';
+import { ISOLATORS, startAgent } from '../runtime/agent.ts';
 import { CheckpointError } from '../runtime/checkpoint.ts';
 import { KvLeaderDetector } from '../runtime/lease.ts';
 import { nodeScriptArgv, siblingPath } from '../runtime/node-command.ts';
@@ -21,15 +21,20 @@ const { flags, logger, inspect } = commandSetup('mesos-agent', {
   registration_backoff_factor: { type: 'duration', help: 'first registration retry; doubles up to 1 min', default: '1secs' },
   executor_registration_timeout: { type: 'duration', help: 'how long an executor may take to register', default: '1mins' },
   executor_shutdown_grace_period: { type: 'duration', help: 'time between SIGTERM and SIGKILL of an executor', default: '5secs' },
+  isolation: { type: 'string', help: `isolators, comma-separated: ${ISOLATORS.join(', ')}`, default: 'posix/cpu,posix/mem' },
+  cgroups_root: { type: 'string', help: 'parent of the containers\' groups in each cgroup hierarchy', default: 'mesos' },
+  cgroups_enable_cfs: { type: 'boolean', help: 'enforce cpus as a hard limit (CFS bandwidth), not only a weight', default: false },
 });
 
 let resources;
 let attributes;
+const isolation = flags.isolation.split(',').map((x) => x.trim()).filter(Boolean);
 try {
   resources = flags.resources
     ? parseResources(flags.resources)
     : defaultAgentResources({ cpus: cpus().length, memMb: Math.floor(totalmem() / (1024 * 1024)) });
   attributes = parseAttributes(flags.attributes);
+  for (const i of isolation) if (!(ISOLATORS as readonly string[]).includes(i)) throw new Error(`unknown isolator '${i}' in --isolation (known: ${ISOLATORS.join(', ')})`);
 } catch (e) {
   process.stderr.write(`mesos-agent: ${(e as Error).message}\n`);
   process.exit(2);
@@ -57,6 +62,9 @@ try {
       executorShutdownGracePeriodMs: flags.executor_shutdown_grace_period,
     },
     checkpoint: true,
+    isolation,
+    cgroupsRoot: flags.cgroups_root,
+    cgroupsEnableCfs: flags.cgroups_enable_cfs,
   });
 } catch (e) {
   if (!(e instanceof CheckpointError)) throw e;

@@ -13,7 +13,8 @@ import type { Resources } from '../protocols/resources.ts';
 import { pid as makePid } from '../protocols/pid.ts';
 import { depsFor, hostActor, type ActorHost } from './actor-host.ts';
 import { realClock } from './clock.ts';
-import { PosixContainerizer, type Containerizer } from './containerizer.ts';
+import { PosixContainerizer, type CgroupIsolation, type Containerizer } from './containerizer.ts';
+import { cgroupsUnusable, detectCgroups } from './cgroups.ts';
 import { AgentCheckpoint, CheckpointError, currentBootId, incompatibility, type AgentIdentity } from './checkpoint.ts';
 import type { Inspect } from './inspect.ts';
 import type { Logger } from './log.ts';
@@ -45,6 +46,36 @@ export interface AgentOptions {
    * predecessor left running. `mesos-agent` does; tests that share a work dir do not.
    */
   checkpoint?: boolean;
+  /**
+   * Isolators (`--isolation`): `cgroups/cpu` and `cgroups/mem` put each container in control
+   * groups of its own, with limits from its resources; `posix/cpu` and `posix/mem` (the default)
+   * only run it in a process group. Where cgroups cannot be used, the agent says why and runs
+   * without them.
+   */
+  isolation?: readonly string[];
+  /** The groups' parent in each hierarchy (`--cgroups_root`). */
+  cgroupsRoot?: string;
+  /** `cpus` is a hard limit, not only a weight (`--cgroups_enable_cfs`). */
+  cgroupsEnableCfs?: boolean;
+}
+
+/** The isolators an agent knows. */
+export const ISOLATORS = ['posix/cpu', 'posix/mem', 'cgroups/cpu', 'cgroups/mem'] as const;
+
+/** Cgroup isolation for `isolation`, or `undefined` (with a warning naming why, when it was asked for). */
+function cgroupIsolation(opts: AgentOptions): CgroupIsolation | undefined {
+  const cpu = opts.isolation?.includes('cgroups/cpu') ?? false;
+  const memory = opts.isolation?.includes('cgroups/mem') ?? false;
+  if (!cpu && !memory) return undefined;
+  const layout = detectCgroups();
+  const base = opts.cgroupsRoot ?? 'mesos';
+  const why = cgroupsUnusable(layout, { cpu, memory }, base);
+  if (why) {
+    opts.logger.warn({ isolation: opts.isolation }, `cgroup isolation is not available: ${why}; containers run without limits (posix)`);
+    return undefined;
+  }
+  opts.logger.info({ v2: layout.v2, cpuV1: layout.cpuV1, memoryV1: layout.memoryV1, controllers: [...layout.v2Controllers] }, 'cgroup isolation');
+  return { layout, base, cpu, memory, cfs: opts.cgroupsEnableCfs ?? false };
 }
 
 /** A running agent. */
@@ -93,7 +124,8 @@ export function startAgent(opts: AgentOptions): AgentHandle {
   const identity: AgentIdentity = checkpoint ? recoverIdentity(checkpoint, info, opts) : { pidId: opts.id ?? randomUUID().slice(0, 8), info, bootId: '' };
   const pid = makePid(opts.cluster, 'agent', identity.pidId);
   const clock = opts.clock ?? realClock;
-  const posix = opts.containerizer ? undefined : new PosixContainerizer({ workDir: opts.workDir, commandExecutor: opts.commandExecutor, logger: opts.logger, checkpoint });
+  const cgroups = opts.containerizer ? undefined : cgroupIsolation(opts);
+  const posix = opts.containerizer ? undefined : new PosixContainerizer({ workDir: opts.workDir, commandExecutor: opts.commandExecutor, logger: opts.logger, checkpoint, ...(cgroups ? { cgroups } : {}) });
   const containerizer = opts.containerizer ?? posix!;
   // Nothing an earlier agent left running is reconnected (yet): it is destroyed before this one
   // registers, so the master's view and the host agree.
@@ -117,7 +149,10 @@ export function startAgent(opts: AgentOptions): AgentHandle {
             MESOS_CLUSTER: opts.cluster,
           },
         },
-        (exit) => host.send({ type: 'executor.exited', frameworkId: e.frameworkId, executorId: e.executorId, containerId: e.containerId, status: exit.status, ...(exit.message ? { message: exit.message } : {}) }),
+        (exit) => host.send({
+          type: 'executor.exited', frameworkId: e.frameworkId, executorId: e.executorId, containerId: e.containerId, status: exit.status,
+          ...(exit.message ? { message: exit.message } : {}), ...(exit.limitation ? { limitation: exit.limitation } : {}),
+        }),
       );
     } else if (e.type === 'effect.killExecutor') {
       containerizer.kill(e.containerId, e.graceMs);

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import type { ExecutorInfo } from '../protocols/records.ts';
 import type { Logger } from './log.ts';
 import { processStartTicks, type AgentCheckpoint } from './checkpoint.ts';
+import { ContainerCgroups, enterCgroupsArgv, leftoverCgroups, type CgroupLayout } from './cgroups.ts';
+import { scalar, type Resources } from '../protocols/resources.ts';
 
 /** What the agent asks to launch. */
 export interface LaunchRequest {
@@ -23,6 +25,8 @@ export interface LaunchRequest {
   commandExecutor: boolean;
   /** Environment the executor driver needs to find its agent (`MESOS_*`). */
   env: Record<string, string>;
+  /** What the container may use (the executor's resources and its first task's). */
+  resources?: Resources;
 }
 
 /** A running container. */
@@ -33,7 +37,39 @@ interface Container {
   killTimer?: NodeJS.Timeout;
   /** Process groups found under the executor when the kill began. */
   groups?: Set<number>;
+  /** Its control groups, with cgroup isolation. */
+  cgroups?: ContainerCgroups;
+  /** A limit it ran into (the agent reports it as the reason its tasks failed). */
+  limitation?: ContainerLimitation;
+  oomWatch?: NodeJS.Timeout;
 }
+
+/** A resource limit a container exceeded. */
+export interface ContainerLimitation {
+  reason: 'REASON_CONTAINER_LIMITATION_MEMORY';
+  message: string;
+}
+
+/** Cgroup isolation (`--isolation=cgroups/cpu,cgroups/mem`). */
+export interface CgroupIsolation {
+  layout: CgroupLayout;
+  /** The groups' parent path in each hierarchy. */
+  base: string;
+  cpu: boolean;
+  memory: boolean;
+  /** Enforce `cpus` as a hard limit (`--cgroups_enable_cfs`). */
+  cfs: boolean;
+}
+
+/**
+ * Memory the built-in command executor (a Node.js process) needs besides its task, added to the
+ * container's limit: it runs in the task's container, as Mesos' command executor does with its
+ * 32 MB.
+ */
+export const COMMAND_EXECUTOR_MEM_MB = 128;
+
+/** How often a memory-limited container is checked for running out of memory. */
+const OOM_CHECK_MS = 200;
 
 /**
  * Every process group in the process tree rooted at `root`, read from `/proc` (Linux). Executors
@@ -82,6 +118,7 @@ export interface ContainerExit {
   status: number;
   signal?: string;
   message?: string;
+  limitation?: ContainerLimitation;
 }
 
 /** What an agent needs from a containerizer. */
@@ -106,6 +143,8 @@ export class PosixContainerizer implements Containerizer {
       logger: Logger;
       /** Where each container's process is recorded while it runs, for {@link PosixContainerizer.recover}. */
       checkpoint?: AgentCheckpoint;
+      /** Put each container in control groups of its own (limits, and no process escapes it). */
+      cgroups?: CgroupIsolation;
     },
   ) {}
 
@@ -135,6 +174,18 @@ export class PosixContainerizer implements Containerizer {
       }
       cp.removeContainer(r.containerId);
     }
+    // With cgroups, whatever is left in a container's groups — daemons that left the executor's
+    // process tree included — is killed, and the groups removed.
+    const iso = this.opts.cgroups;
+    if (iso) {
+      for (const g of leftoverCgroups(iso.layout, iso.base)) {
+        if (!destroyed.includes(g.name)) this.opts.logger.info({ cgroup: g.name }, 'destroying the control groups of a container an earlier agent left');
+        const retry = (tries: number) => {
+          if (!g.destroy() && tries > 0) setTimeout(() => retry(tries - 1), 100).unref();
+        };
+        retry(50);
+      }
+    }
     return destroyed;
   }
 
@@ -161,12 +212,25 @@ export class PosixContainerizer implements Containerizer {
         MESOS_DIRECTORY: directory,
         MESOS_SANDBOX: directory,
       };
-      const child = req.commandExecutor
-        ? spawn(this.opts.commandExecutor[0]!, this.opts.commandExecutor.slice(1), { cwd: directory, env, detached: true, stdio: ['ignore', out, err] })
+      let argv = req.commandExecutor
+        ? this.opts.commandExecutor
         : req.executor.command.shell === false
-          ? spawn(req.executor.command.value, req.executor.command.arguments ?? [], { cwd: directory, env, detached: true, stdio: ['ignore', out, err] })
-          : spawn('/bin/sh', ['-c', req.executor.command.value], { cwd: directory, env, detached: true, stdio: ['ignore', out, err] });
-      const c: Container = { child, directory, exited: false };
+          ? [req.executor.command.value, ...(req.executor.command.arguments ?? [])]
+          : ['/bin/sh', '-c', req.executor.command.value];
+      const cgroups = this.#cgroupsFor(req);
+      if (cgroups) argv = enterCgroupsArgv(cgroups.procsFiles, argv);
+      const child = spawn(argv[0]!, argv.slice(1), { cwd: directory, env, detached: true, stdio: ['ignore', out, err] });
+      const c: Container = { child, directory, exited: false, ...(cgroups ? { cgroups } : {}) };
+      const limitMb = cgroups?.memoryLimitMb();
+      if (cgroups && limitMb !== undefined && this.opts.cgroups?.memory) {
+        c.oomWatch = setInterval(() => {
+          if (c.limitation || !cgroups.outOfMemory()) return;
+          c.limitation = { reason: 'REASON_CONTAINER_LIMITATION_MEMORY', message: `Memory limit exceeded: Requested: ${limitMb}MB` };
+          this.opts.logger.warn({ containerId: req.containerId, limitMb }, 'container ran out of memory: destroying it');
+          cgroups.kill();
+        }, OOM_CHECK_MS);
+        c.oomWatch.unref();
+      }
       this.containers.set(req.containerId, c);
       const startTicks = child.pid !== undefined ? processStartTicks(child.pid) : undefined;
       if (this.opts.checkpoint && child.pid !== undefined && startTicks !== undefined) {
@@ -179,6 +243,15 @@ export class PosixContainerizer implements Containerizer {
       const done = (exit: ContainerExit) => {
         if (c.exited) return;
         c.exited = true;
+        if (c.oomWatch) clearInterval(c.oomWatch);
+        if (c.cgroups) {
+          // The kernel may have killed the whole group before a check saw it (cgroup v2).
+          if (!c.limitation && c.cgroups.outOfMemory()) {
+            c.limitation = { reason: 'REASON_CONTAINER_LIMITATION_MEMORY', message: `Memory limit exceeded: Requested: ${c.cgroups.memoryLimitMb() ?? '?'}MB` };
+          }
+          this.#destroyCgroups(c.cgroups);
+        }
+        if (c.limitation) exit = { ...exit, limitation: c.limitation, message: c.limitation.message };
         this.opts.checkpoint?.removeContainer(req.containerId);
         // A pending kill timer stays armed: it still has to reach groups the executor left.
         this.containers.delete(req.containerId);
@@ -194,6 +267,33 @@ export class PosixContainerizer implements Containerizer {
       if (err !== undefined) closeSync(err);
     }
     return directory;
+  }
+
+  /** The container's control groups, made and limited, with cgroup isolation. */
+  #cgroupsFor(req: LaunchRequest): ContainerCgroups | undefined {
+    const iso = this.opts.cgroups;
+    if (!iso) return undefined;
+    const r = req.resources ?? [];
+    const cpus = scalar(r, 'cpus');
+    const mem = scalar(r, 'mem') + (req.commandExecutor ? COMMAND_EXECUTOR_MEM_MB : 0);
+    return new ContainerCgroups(iso.layout, iso.base, req.containerId, {
+      ...(iso.cpu && cpus > 0 ? { cpus } : {}),
+      ...(iso.memory && mem > 0 ? { memMb: mem } : {}),
+      cfs: iso.cfs,
+    });
+  }
+
+  /** Groups of ended containers still being removed (their last processes are dying). */
+  readonly #destroying = new Set<ContainerCgroups>();
+
+  /** Kills whatever is left in the groups and removes them once empty (retrying while processes die). */
+  #destroyCgroups(cg: ContainerCgroups, tries = 50): void {
+    if (cg.destroy() || tries <= 0) {
+      this.#destroying.delete(cg);
+      return;
+    }
+    this.#destroying.add(cg);
+    setTimeout(() => this.#destroyCgroups(cg, tries - 1), 100).unref();
   }
 
   /**
@@ -217,12 +317,14 @@ export class PosixContainerizer implements Containerizer {
     };
     if (graceMs <= 0) {
       signal('SIGKILL');
+      c.cgroups?.kill();
       return;
     }
     signal('SIGTERM');
     c.killTimer ??= setTimeout(() => {
       if (!c.exited) for (const g of processGroupsUnder(pid)) c.groups!.add(g);
       signal('SIGKILL');
+      c.cgroups?.kill();
     }, graceMs);
     c.killTimer.unref();
   }
@@ -237,5 +339,11 @@ export class PosixContainerizer implements Containerizer {
     );
     for (const id of [...this.containers.keys()]) this.kill(id, 0);
     await Promise.all(waits);
+    // Their groups, and those of containers that ended before, go before the agent does (a
+    // daemon may outlive its executor by a moment).
+    for (let i = 0; i < 50 && this.#destroying.size > 0; i++) {
+      for (const g of [...this.#destroying]) if (g.destroy()) this.#destroying.delete(g);
+      if (this.#destroying.size > 0) await new Promise((r) => setTimeout(r, 100));
+    }
   }
 }

@@ -16,6 +16,7 @@
  */
 import { assign, enqueueActions, setup } from 'xstate';
 import type { AgentInfo } from '../../protocols/records.ts';
+import type { TaskReason } from '../../protocols/task-states.ts';
 import { backoffMs, isFromMaster, jitter, log, send, type ActorDeps, type Inbound, type KnownMaster } from '../common.ts';
 import {
   DEFAULT_AGENT_FLAGS,
@@ -64,7 +65,7 @@ export interface AgentContext {
 /** Local events from the runtime (and the one the sweeper raises). */
 export type AgentLocalEvent =
   | { type: 'detector.leaderChanged'; leader?: KnownMaster }
-  | { type: 'executor.exited'; frameworkId: string; executorId: string; containerId: string; status: number; message?: string }
+  | { type: 'executor.exited'; frameworkId: string; executorId: string; containerId: string; status: number; message?: string; limitation?: { reason: TaskReason; message: string } }
   /** Stop cleanly: shut every executor down so each task ends with an update. */
   | { type: 'agent.leave' }
   /** Tell the master the agent is gone for good (after `agent.leave` settled). */

@@ -19,6 +19,7 @@ import type {
 } from '../../protocols/records.ts';
 import { isTerminalState, type TaskReason, type TaskState } from '../../protocols/task-states.ts';
 import type { Message } from '../../protocols/messages.ts';
+import type { Resources } from '../../protocols/resources.ts';
 import { backoffMs, log, send, type Inbound, type KnownMaster, type LogEvent, type SendEvent } from '../common.ts';
 
 /** Agent flags; every timer is a flag. */
@@ -86,6 +87,8 @@ export type AgentEffect =
       executor: ExecutorInfo;
       commandExecutor: boolean;
       agentId: string;
+      /** What the container may use: the executor's resources and its first task's. */
+      resources: Resources;
     }
   | { type: 'effect.killExecutor'; frameworkId: string; executorId: string; containerId: string; graceMs: number };
 
@@ -414,6 +417,7 @@ export function runTask(s: AgentState, ev: Inbound<'RunTask'>, env: AgentEnv): O
       executor: e.info,
       commandExecutor,
       agentId: s.agentId ?? '',
+      resources: [...(e.info.resources ?? []), ...task.resources],
     });
     return out;
   }
@@ -574,7 +578,7 @@ export function isIdle(s: AgentState): boolean {
  */
 export function executorExited(
   s: AgentState,
-  ev: { frameworkId: string; executorId: string; containerId: string; status: number; message?: string },
+  ev: { frameworkId: string; executorId: string; containerId: string; status: number; message?: string; limitation?: { reason: TaskReason; message: string } },
   env: AgentEnv,
 ): Out {
   const out: Out = [];
@@ -587,13 +591,14 @@ export function executorExited(
     return out;
   }
   const wasTerminating = e.phase === 'terminating';
-  const reason: TaskReason = e.phase === 'launching' && ev.message ? 'REASON_CONTAINER_LAUNCH_FAILED' : 'REASON_EXECUTOR_TERMINATED';
+  const reason: TaskReason = ev.limitation ? ev.limitation.reason : e.phase === 'launching' && ev.message ? 'REASON_CONTAINER_LAUNCH_FAILED' : 'REASON_EXECUTOR_TERMINATED';
   e.phase = 'terminated';
   for (const t of e.queued) e.tasks.set(t.taskId, taskOf(t, e, s.agentId ?? ''));
   e.queued = [];
   for (const t of e.tasks.values()) {
     if (isTerminalState(t.state)) continue;
-    const state: TaskState = wasTerminating ? 'TASK_KILLED' : e.commandExecutor ? 'TASK_FAILED' : 'TASK_LOST';
+    // A container over its limit fails its tasks, whoever asked it to stop (Mesos' limitation).
+    const state: TaskState = ev.limitation ? 'TASK_FAILED' : wasTerminating ? 'TASK_KILLED' : e.commandExecutor ? 'TASK_FAILED' : 'TASK_LOST';
     agentUpdate(s, e, t.taskId, state, reason, ev.message ?? `Executor exited with status ${ev.status}`, env, out);
   }
   if (!e.commandExecutor) {

@@ -1,0 +1,249 @@
+/**
+ * Linux control groups for containers: one group per container in each hierarchy the agent
+ * uses, so that every process a container starts — double-forked daemons included — is found,
+ * limited and killed with it.
+ *
+ * Two layouts are met in practice, and detected at start rather than assumed:
+ * - **pure v2**: one hierarchy at `/sys/fs/cgroup` whose `cgroup.controllers` lists `cpu memory …`;
+ * - **hybrid**: v1 hierarchies per controller (`/sys/fs/cgroup/cpu`, `/sys/fs/cgroup/memory`) and a
+ *   v2 mount at `/sys/fs/cgroup/unified` without those controllers, used here only to track
+ *   processes (its groups have `cgroup.kill`).
+ *
+ * CPU: a weight from `cpus` (v1 `cpu.shares` = 1024 × cpus; v2 `cpu.weight`), and with CFS a hard
+ * limit (`cpu.cfs_quota_us` / `cpu.max`). Memory: a limit from `mem`; on v1 the kernel's OOM killer
+ * is disabled for the group, so a container over its limit stalls until the agent sees it
+ * (`under_oom`) and destroys it whole; on v2 `memory.oom.group` makes the kernel kill the whole
+ * group, and `memory.events` counts it.
+ *
+ * @see Mesos `src/slave/containerizer/mesos/isolators/cgroups/`, `docs/cgroups.md`.
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Where the hierarchies are. */
+export interface CgroupLayout {
+  /** A v2 hierarchy whose groups have `cgroup.kill` (tracking, and on pure v2 the controllers). */
+  v2?: string;
+  /** v1 `cpu` hierarchy (hybrid hosts). */
+  cpuV1?: string;
+  /** v1 `memory` hierarchy (hybrid hosts). */
+  memoryV1?: string;
+  /** Controllers the v2 hierarchy enables for its children (`cpu`, `memory`). */
+  v2Controllers: Set<string>;
+}
+
+const ROOT = '/sys/fs/cgroup';
+
+function read(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cgroup layout of this host, as mounted. */
+export function detectCgroups(root = ROOT): CgroupLayout {
+  const controllersAt = (dir: string) => new Set((read(join(dir, 'cgroup.controllers')) ?? '').trim().split(/\s+/).filter(Boolean));
+  if (existsSync(join(root, 'cgroup.controllers'))) {
+    return { v2: root, v2Controllers: controllersAt(root) };
+  }
+  const layout: CgroupLayout = { v2Controllers: new Set() };
+  if (existsSync(join(root, 'unified', 'cgroup.controllers'))) layout.v2 = join(root, 'unified');
+  if (existsSync(join(root, 'cpu', 'cpu.shares'))) layout.cpuV1 = join(root, 'cpu');
+  if (existsSync(join(root, 'memory', 'memory.limit_in_bytes'))) layout.memoryV1 = join(root, 'memory');
+  return layout;
+}
+
+/** What a container is limited to. */
+export interface CgroupLimits {
+  /** CPUs (weight, and with `cfs` a hard limit). */
+  cpus?: number;
+  /** Memory in MB. */
+  memMb?: number;
+  /** Enforce `cpus` as a hard limit (CFS bandwidth). */
+  cfs?: boolean;
+}
+
+/** Why the isolators cannot be used here, or `undefined` when they can. */
+export function cgroupsUnusable(layout: CgroupLayout, want: { cpu: boolean; memory: boolean }, base: string): string | undefined {
+  if (!layout.v2) return 'no cgroup v2 hierarchy is mounted (needed to find and kill every process of a container)';
+  if (want.cpu && !layout.cpuV1 && !layout.v2Controllers.has('cpu')) return 'no cpu controller is mounted';
+  if (want.memory && !layout.memoryV1 && !layout.v2Controllers.has('memory')) return 'no memory controller is mounted';
+  const probe = join(layout.v2, base, `probe-${process.pid}`);
+  try {
+    mkdirSync(probe, { recursive: true });
+    rmdirSync(probe);
+  } catch (e) {
+    return `cannot create cgroups under ${join(layout.v2, base)}: ${(e as Error).message}`;
+  }
+  return undefined;
+}
+
+/** One container's groups. */
+export class ContainerCgroups {
+  /** Groups to enter, in order: their `cgroup.procs` files. */
+  readonly procsFiles: string[] = [];
+  readonly #dirs: string[] = [];
+  readonly #track: string;
+  readonly #memoryV1?: string;
+  readonly #memoryV2?: string;
+
+  /** Makes the groups of `containerId` under `base` (e.g. `mesos-ts`) and sets `limits`. */
+  constructor(
+    readonly layout: CgroupLayout,
+    base: string,
+    readonly containerId: string,
+    limits: CgroupLimits,
+  ) {
+    const name = containerId.replace(/[^A-Za-z0-9_.-]/g, '_');
+    const make = (root: string) => {
+      const dir = join(root, base, name);
+      mkdirSync(dir, { recursive: true });
+      this.#dirs.push(dir);
+      this.procsFiles.push(join(dir, 'cgroup.procs'));
+      return dir;
+    };
+    if (!layout.v2) throw new Error('no cgroup v2 hierarchy');
+    if (layout.v2Controllers.size > 0) {
+      // Pure v2: the controllers must be enabled for the children of every level above the group.
+      const wanted = ['cpu', 'memory'].filter((c) => layout.v2Controllers.has(c));
+      enableControllers(layout.v2, base, wanted);
+    }
+    this.#track = make(layout.v2);
+    const v2cpu = layout.v2Controllers.has('cpu');
+    const v2mem = layout.v2Controllers.has('memory');
+    if (limits.cpus !== undefined) {
+      const shares = Math.max(2, Math.round(limits.cpus * 1024));
+      if (v2cpu) {
+        // Mesos' and systemd's mapping of shares [2, 262144] onto weight [1, 10000].
+        writeFileSync(join(this.#track, 'cpu.weight'), String(Math.max(1, Math.min(10000, 1 + Math.round(((shares - 2) * 9999) / 262142)))));
+        if (limits.cfs) writeFileSync(join(this.#track, 'cpu.max'), `${Math.max(1000, Math.round(limits.cpus * 100_000))} 100000`);
+      } else if (layout.cpuV1) {
+        const dir = make(layout.cpuV1);
+        writeFileSync(join(dir, 'cpu.shares'), String(shares));
+        if (limits.cfs) {
+          writeFileSync(join(dir, 'cpu.cfs_period_us'), '100000');
+          writeFileSync(join(dir, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(limits.cpus * 100_000))));
+        }
+      }
+    }
+    if (limits.memMb !== undefined) {
+      const bytes = String(Math.max(1, Math.round(limits.memMb)) * 1024 * 1024);
+      if (v2mem) {
+        writeFileSync(join(this.#track, 'memory.max'), bytes);
+        writeFileSync(join(this.#track, 'memory.oom.group'), '1');
+        this.#memoryV2 = this.#track;
+      } else if (layout.memoryV1) {
+        const dir = make(layout.memoryV1);
+        writeFileSync(join(dir, 'memory.limit_in_bytes'), bytes);
+        writeFileSync(join(dir, 'memory.oom_control'), '1');
+        this.#memoryV1 = dir;
+      }
+    }
+  }
+
+  /** Whether the container ran out of memory (v1: it is stalled under OOM; v2: the kernel killed it). */
+  outOfMemory(): boolean {
+    if (this.#memoryV1) return /^under_oom 1$/m.test(read(join(this.#memoryV1, 'memory.oom_control')) ?? '');
+    if (this.#memoryV2) return Number(/^oom_kill (\d+)$/m.exec(read(join(this.#memoryV2, 'memory.events')) ?? '')?.[1] ?? 0) > 0;
+    return false;
+  }
+
+  /** Its memory limit in MB, if it has one. */
+  memoryLimitMb(): number | undefined {
+    const v = this.#memoryV1 ? read(join(this.#memoryV1, 'memory.limit_in_bytes')) : this.#memoryV2 ? read(join(this.#memoryV2, 'memory.max')) : undefined;
+    const n = Number(v?.trim());
+    return Number.isFinite(n) ? Math.round(n / (1024 * 1024)) : undefined;
+  }
+
+  /** Every process in the container (from the tracking group). */
+  pids(): number[] {
+    return (read(join(this.#track, 'cgroup.procs')) ?? '').split('\n').filter(Boolean).map(Number);
+  }
+
+  /** SIGKILLs every process in the container, at once (`cgroup.kill`). */
+  kill(): void {
+    try {
+      writeFileSync(join(this.#track, 'cgroup.kill'), '1');
+    } catch {
+      /* already gone */
+    }
+  }
+
+  /** Kills what is left and removes the groups once they are empty; false when processes remain. */
+  destroy(): boolean {
+    this.kill();
+    if (this.pids().length > 0) return false;
+    for (const d of [...this.#dirs].reverse()) {
+      try {
+        rmdirSync(d);
+      } catch {
+        /* not empty yet, or gone */
+      }
+    }
+    return true;
+  }
+}
+
+/**
+ * The groups of containers under `base` (their names), as an earlier agent may have left them,
+ * with a way to destroy each: every process killed, then the groups removed once empty.
+ */
+export function leftoverCgroups(layout: CgroupLayout, base: string): Array<{ name: string; destroy: () => boolean }> {
+  if (!layout.v2) return [];
+  let names: string[] = [];
+  try {
+    names = readdirSync(join(layout.v2, base), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+  } catch {
+    return [];
+  }
+  return names.map((name) => ({
+    name,
+    destroy: () => {
+      const track = join(layout.v2!, base, name);
+      try {
+        writeFileSync(join(track, 'cgroup.kill'), '1');
+      } catch {
+        /* gone */
+      }
+      if ((read(join(track, 'cgroup.procs')) ?? '').trim() !== '') return false;
+      for (const root of [layout.cpuV1, layout.memoryV1, layout.v2]) {
+        if (!root) continue;
+        try {
+          rmdirSync(join(root, base, name));
+        } catch {
+          /* not there */
+        }
+      }
+      return true;
+    },
+  }));
+}
+
+/** Enables `controllers` in `cgroup.subtree_control` from the root down to `<root>/<base>`. */
+function enableControllers(root: string, base: string, controllers: string[]): void {
+  if (controllers.length === 0) return;
+  let dir = root;
+  const line = controllers.map((c) => `+${c}`).join(' ');
+  for (const part of ['', ...base.split('/').filter(Boolean)]) {
+    if (part) {
+      dir = join(dir, part);
+      mkdirSync(dir, { recursive: true });
+    }
+    try {
+      writeFileSync(join(dir, 'cgroup.subtree_control'), line);
+    } catch {
+      /* enabled already, or the host does not delegate them: limits will fail loudly */
+    }
+  }
+}
+
+/**
+ * argv that enters the groups whose `cgroup.procs` are in `procsFiles` and then runs `argv`:
+ * the process joins before it executes anything, so nothing it starts escapes.
+ */
+export function enterCgroupsArgv(procsFiles: readonly string[], argv: readonly string[]): string[] {
+  const script = 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; shift; done; shift; exec "$@"';
+  return ['/bin/sh', '-c', script, 'mesos-cgroups-enter', ...procsFiles, '--', ...argv];
+}

@@ -1,0 +1,118 @@
+/**
+ * Containers in control groups, on this host's real cgroups: a `mesos-agent` with
+ * `--isolation=cgroups/cpu,cgroups/mem` on a real nats-server. Needs root and writable cgroups;
+ * where they are missing each test says so in its output and checks nothing.
+ *
+ * Mirrors Mesos `CgroupsIsolatorTest.ROOT_CGROUPS_MemoryLimit`-style checks (a task over its
+ * memory limit fails with `REASON_CONTAINER_LIMITATION_MEMORY`, its neighbour runs on) and
+ * `ROOT_CGROUPS_PidNamespace…`/`LinuxLauncher` destruction: no process of a container outlives it.
+ */
+import { readFile, readdir } from 'node:fs/promises';
+import { rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { DEFAULT_WAIT_MS } from '../helpers/processes.ts';
+import { cgroupsUnusable, detectCgroups, leftoverCgroups } from '../../runtime/cgroups.ts';
+import { E2ECluster, TestFramework } from './support.ts';
+
+const e2e = new E2ECluster('e2e-isolation');
+const WAIT = 60_000;
+const ROOT = `mesos-e2e-${process.pid}`;
+const layout = detectCgroups();
+const unusable = process.getuid?.() !== 0 ? 'not running as root' : cgroupsUnusable(layout, { cpu: true, memory: true }, ROOT);
+
+test.before(async (t) => {
+  if (unusable) return;
+  t.timeout(3 * DEFAULT_WAIT_MS);
+  await e2e.start(1, DEFAULT_WAIT_MS, {
+    masterArgs: ['--allocation_interval=300ms'],
+    agentArgs: ['--isolation=cgroups/cpu,cgroups/mem', `--cgroups_root=${ROOT}`, '--executor_shutdown_grace_period=1secs'],
+  });
+});
+
+test.after.always(async () => {
+  await e2e.stop();
+  // Whatever the agents left (nothing, when all went well) goes, processes first.
+  for (const g of leftoverCgroups(layout, ROOT)) for (let i = 0; i < 50 && !g.destroy(); i++) await new Promise((r) => setTimeout(r, 100));
+  for (const h of [layout.v2, layout.cpuV1, layout.memoryV1]) {
+    if (!h) continue;
+    try {
+      rmdirSync(join(h, ROOT));
+    } catch {
+      /* never made */
+    }
+  }
+});
+
+/** Every file named `name` under `dir`. */
+async function findFiles(dir: string, name: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile() && e.name === name) out.push(join(e.parentPath, e.name));
+  }
+  return out;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function until(cond: () => boolean, timeoutMs = WAIT): Promise<boolean> {
+  for (const start = Date.now(); !cond() && Date.now() - start < timeoutMs;) await new Promise((r) => setTimeout(r, 100));
+  return cond();
+}
+
+const maybe = unusable ? test.serial.skip : test.serial;
+if (unusable) test(`cgroup isolation is not tested here: ${unusable}`, (t) => t.pass());
+
+let f: TestFramework;
+
+maybe('a task over its memory limit fails with REASON_CONTAINER_LIMITATION_MEMORY; its neighbour runs on', async (t) => {
+  t.timeout(3 * WAIT);
+  f = new TestFramework(e2e, 'isolated');
+  await f.next('registered');
+  const since = f.proc.mark();
+  await f.run('neighbour', 'sleep 600');
+  f.send({ launch: { taskId: 'hog', command: 'node -e "const a = []; for (;;) a.push(Buffer.alloc(1 << 20, 1))"', resources: 'cpus:0.1;mem:64' } });
+  const failed = await f.next('status', (j) => j.taskId === 'hog' && j.state !== 'TASK_STAGING' && j.state !== 'TASK_STARTING' && j.state !== 'TASK_RUNNING', since);
+  t.is(failed.state, 'TASK_FAILED');
+  t.is(failed.reason, 'REASON_CONTAINER_LIMITATION_MEMORY');
+  t.regex(String(failed.message), /^Memory limit exceeded/);
+  f.send({ reconcile: [{ taskId: 'neighbour' }] });
+  const n = await f.next('status', (j) => j.taskId === 'neighbour' && j.source === 'SOURCE_MASTER', since);
+  t.is(n.state, 'TASK_RUNNING', 'the neighbour runs on');
+});
+
+maybe('no process of a container outlives it: a daemon the task double-forked into its own session dies with its executor', async (t) => {
+  t.timeout(3 * WAIT);
+  const since = f.proc.mark();
+  await f.run('forker', 'setsid sh -c \'echo $$ > "$MESOS_SANDBOX/daemon.pid"; exec sleep 600\' & exec sleep 600');
+  const [agent] = e2e.agents;
+  let pidFile: string | undefined;
+  for (const start = Date.now(); !pidFile && Date.now() - start < WAIT;) {
+    [pidFile] = await findFiles(agent!.workDir, 'daemon.pid');
+    if (!pidFile) await new Promise((r) => setTimeout(r, 100));
+  }
+  const daemon = Number((await readFile(pidFile!, 'utf8')).trim());
+  t.true(alive(daemon), 'the daemon runs');
+  // The executor of `forker`, as the agent recorded it.
+  const metaFiles = (await readdir(join(agent!.workDir, 'meta', 'containers'))).map((n) => join(agent!.workDir, 'meta', 'containers', n));
+  const recs = await Promise.all(metaFiles.map(async (p) => JSON.parse(await readFile(p, 'utf8')) as { executorId: string; osPid: number }));
+  const executor = recs.find((r) => r.executorId === 'forker')!;
+  process.kill(executor.osPid, 'SIGKILL');
+  const end = await f.next('status', (j) => j.taskId === 'forker' && j.state === 'TASK_FAILED', since);
+  t.log(`forker ended ${end.state} (${end.reason})`);
+  t.true(await until(() => !alive(daemon)), 'the daemon is gone');
+});
+
+maybe('an agent that stops leaves no control group behind', async (t) => {
+  t.timeout(2 * WAIT);
+  await f.run('last', 'sleep 600');
+  await e2e.stopAgents();
+  t.deepEqual(leftoverCgroups(layout, ROOT).map((g) => g.name), []);
+});
