@@ -164,6 +164,14 @@ export class ContainerCgroups {
 
   /** SIGKILLs every process in the container, at once (`cgroup.kill`). */
   kill(): void {
+    if (this.#memoryV1) {
+      // Processes stalled under OOM (the killer is off for the group) may need memory to die.
+      try {
+        writeFileSync(join(this.#memoryV1, 'memory.oom_control'), '0');
+      } catch {
+        /* gone */
+      }
+    }
     try {
       writeFileSync(join(this.#track, 'cgroup.kill'), '1');
     } catch {

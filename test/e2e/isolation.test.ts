@@ -9,6 +9,7 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { rmdirSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { DEFAULT_WAIT_MS } from '../helpers/processes.ts';
@@ -72,10 +73,42 @@ if (unusable) test(`cgroup isolation is not tested here: ${unusable}`, (t) => t.
 
 let f: TestFramework;
 
-maybe('a task over its memory limit fails with REASON_CONTAINER_LIMITATION_MEMORY; its neighbour runs on', async (t) => {
+/** CPU time a container has used, in µs (the v2 tracking group's `cpu.stat`, present without the cpu controller too). */
+async function cpuUsec(workDir: string, executorId: string): Promise<number> {
+  const dir = join(workDir, 'meta', 'containers');
+  for (const n of await readdir(dir)) {
+    const r = JSON.parse(await readFile(join(dir, n), 'utf8')) as { executorId: string; containerId: string };
+    if (r.executorId !== executorId) continue;
+    const stat = await readFile(join(layout.v2!, ROOT, r.containerId.replace(/[^A-Za-z0-9_.-]/g, '_'), 'cpu.stat'), 'utf8');
+    return Number(/^usage_usec (\d+)$/m.exec(stat)![1]);
+  }
+  throw new Error(`no container of ${executorId}`);
+}
+
+/** A command that keeps as many threads busy as the host has cores. */
+const SPIN = `for i in $(seq ${cpus().length}); do (while :; do :; done) & done; wait`;
+
+maybe('two containers that both want every core share them by their cpus: 0.5 against 1.5 gets a third as much', async (t) => {
   t.timeout(3 * WAIT);
   f = new TestFramework(e2e, 'isolated');
   await f.next('registered');
+  const since = f.proc.mark();
+  f.send({ launch: { taskId: 'light', command: SPIN, resources: 'cpus:0.5;mem:32' } });
+  f.send({ launch: { taskId: 'heavy', command: SPIN, resources: 'cpus:1.5;mem:32' } });
+  for (const id of ['light', 'heavy']) await f.next('status', (j) => j.taskId === id && j.state === 'TASK_RUNNING', since);
+  const { workDir } = e2e.agents[0]!;
+  const before = [await cpuUsec(workDir, 'light'), await cpuUsec(workDir, 'heavy')];
+  await new Promise((r) => setTimeout(r, 4000)); // a measurement window, not a wait for an event
+  const after = [await cpuUsec(workDir, 'light'), await cpuUsec(workDir, 'heavy')];
+  const ratio = (after[1]! - before[1]!) / (after[0]! - before[0]!);
+  t.log(`CPU time heavy / light over 4 s: ${ratio.toFixed(2)} (light ${((after[0]! - before[0]!) / 4e6).toFixed(2)} cores)`);
+  t.true(ratio >= 2.25 && ratio <= 3.75, `ratio ${ratio} not within 3 ± 25%`);
+  for (const id of ['light', 'heavy']) f.send({ kill: id });
+  for (const id of ['light', 'heavy']) await f.next('status', (j) => j.taskId === id && j.state === 'TASK_KILLED', since);
+});
+
+maybe('a task over its memory limit fails with REASON_CONTAINER_LIMITATION_MEMORY; its neighbour runs on', async (t) => {
+  t.timeout(3 * WAIT);
   const since = f.proc.mark();
   await f.run('neighbour', 'sleep 600');
   f.send({ launch: { taskId: 'hog', command: 'node -e "const a = []; for (;;) a.push(Buffer.alloc(1 << 20, 1))"', resources: 'cpus:0.1;mem:64' } });
@@ -114,5 +147,7 @@ maybe('an agent that stops leaves no control group behind', async (t) => {
   t.timeout(2 * WAIT);
   await f.run('last', 'sleep 600');
   await e2e.stopAgents();
-  t.deepEqual(leftoverCgroups(layout, ROOT).map((g) => g.name), []);
+  const left = leftoverCgroups(layout, ROOT).map((g) => g.name);
+  for (const id of left) t.log(e2e.agents[0]!.proc.texts().filter((l) => l.includes(id)).join('\n'));
+  t.deepEqual(left, []);
 });
