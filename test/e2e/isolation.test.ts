@@ -143,6 +143,24 @@ maybe('no process of a container outlives it: a daemon the task double-forked in
   t.true(await until(() => !alive(daemon)), 'the daemon is gone');
 });
 
+maybe('with --cgroups_enable_cfs, cpus is a hard limit: a cpus:0.5 container that wants every core gets half of one', async (t) => {
+  t.timeout(3 * WAIT);
+  // This agent goes; one with CFS limits takes its place.
+  await e2e.stopAgents();
+  const capped = await e2e.awaitAgent(e2e.spawnAgent(2, ['--cgroups_enable_cfs']), WAIT);
+  e2e.agents.splice(0, e2e.agents.length, capped);
+  const since = f.proc.mark();
+  f.send({ launch: { taskId: 'capped', command: SPIN, resources: 'cpus:0.5;mem:32' } });
+  await f.next('status', (j) => j.taskId === 'capped' && j.state === 'TASK_RUNNING', since);
+  const before = await cpuUsec(capped.workDir, 'capped');
+  await new Promise((r) => setTimeout(r, 4000)); // a measurement window, not a wait for an event
+  const cores = (await cpuUsec(capped.workDir, 'capped') - before) / 4e6;
+  t.log(`a cpus:0.5 container used ${cores.toFixed(2)} cores`);
+  t.true(cores <= 0.55, `${cores} cores`);
+  f.send({ kill: 'capped' });
+  await f.next('status', (j) => j.taskId === 'capped' && j.state === 'TASK_KILLED', since);
+});
+
 maybe('an agent that stops leaves no control group behind', async (t) => {
   t.timeout(2 * WAIT);
   await f.run('last', 'sleep 600');

@@ -136,8 +136,8 @@ export class E2ECluster {
     return this.masters.find((m) => m.pid === pid && m.proc.running)?.proc;
   }
 
-  /** Starts agent number `n` (its work dir is `a<n>`). */
-  spawnAgent(n: number): { proc: ManagedProcess; workDir: string } {
+  /** Starts agent number `n` (its work dir is `a<n>`), with `extraArgs` after the cluster's agent flags. */
+  spawnAgent(n: number, extraArgs: string[] = []): { proc: ManagedProcess; workDir: string } {
     const workDir = join(this.workRoot!, `a${n}`);
     const proc = this.procs.start('mesos-agent', [
       ...this.common,
@@ -145,6 +145,7 @@ export class E2ECluster {
       `--resources=${AGENT_RESOURCES}`,
       `--work_dir=${workDir}`,
       ...(this.#opts.agentArgs ?? []),
+      ...extraArgs,
     ], { label: `agent${n}` });
     return { proc, workDir };
   }
