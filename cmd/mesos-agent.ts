@@ -6,7 +6,7 @@ import { cpus, totalmem, tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { defaultAgentResources, parseResources } from '../protocols/resources.ts';
 import { parseAttributes } from '../protocols/attributes.ts';
-import { ISOLATORS, startAgent } from '../runtime/agent.ts';
+import { ISOLATORS, cleanUpAgent, startAgent } from '../runtime/agent.ts';
 import { CheckpointError } from '../runtime/checkpoint.ts';
 import { KvLeaderDetector } from '../runtime/lease.ts';
 import { nodeScriptArgv, siblingPath } from '../runtime/node-command.ts';
@@ -24,6 +24,7 @@ const { flags, logger, inspect } = commandSetup('mesos-agent', {
   isolation: { type: 'string', help: `isolators, comma-separated: ${ISOLATORS.join(', ')}`, default: 'posix/cpu,posix/mem' },
   cgroups_root: { type: 'string', help: 'parent of the containers\' groups in each cgroup hierarchy', default: 'mesos' },
   cgroups_enable_cfs: { type: 'boolean', help: 'enforce cpus as a hard limit (CFS bandwidth), not only a weight', default: false },
+  recover: { type: 'string', help: "'reconnect': start as the agent this work dir belongs to; 'cleanup': destroy what it left running and exit", default: 'reconnect' },
 });
 
 let resources;
@@ -35,9 +36,20 @@ try {
     : defaultAgentResources({ cpus: cpus().length, memMb: Math.floor(totalmem() / (1024 * 1024)) });
   attributes = parseAttributes(flags.attributes);
   for (const i of isolation) if (!(ISOLATORS as readonly string[]).includes(i)) throw new Error(`unknown isolator '${i}' in --isolation (known: ${ISOLATORS.join(', ')})`);
+  if (flags.recover !== 'reconnect' && flags.recover !== 'cleanup') throw new Error(`bad --recover '${flags.recover}': 'reconnect' or 'cleanup'`);
 } catch (e) {
   process.stderr.write(`mesos-agent: ${(e as Error).message}\n`);
   process.exit(2);
+}
+
+const commandExecutor = nodeScriptArgv(siblingPath(import.meta.url, './mesos-executor.ts'));
+if (flags.recover === 'cleanup') {
+  const destroyed = await cleanUpAgent({
+    workDir: flags.work_dir, logger, commandExecutor, isolation, cgroupsRoot: flags.cgroups_root, cgroupsEnableCfs: flags.cgroups_enable_cfs,
+  });
+  logger.info({ workDir: flags.work_dir, destroyed }, `cleaned up: ${destroyed.length} container(s) destroyed`);
+  await new Promise<void>((resolve) => logger.flush(() => resolve()));
+  process.exit(0);
 }
 
 const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-agent', logger, options: { waitOnFirstConnect: true } });
@@ -54,7 +66,7 @@ try {
     attributes,
     hostname: flags.hostname,
     workDir: flags.work_dir,
-    commandExecutor: nodeScriptArgv(siblingPath(import.meta.url, './mesos-executor.ts')),
+    commandExecutor,
     natsServers: flags.nats,
     flags: {
       registrationBackoffMs: flags.registration_backoff_factor,

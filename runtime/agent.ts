@@ -63,7 +63,7 @@ export interface AgentOptions {
 export const ISOLATORS = ['posix/cpu', 'posix/mem', 'cgroups/cpu', 'cgroups/mem'] as const;
 
 /** Cgroup isolation for `isolation`, or `undefined` (with a warning naming why, when it was asked for). */
-function cgroupIsolation(opts: AgentOptions): CgroupIsolation | undefined {
+function cgroupIsolation(opts: Pick<AgentOptions, 'isolation' | 'cgroupsRoot' | 'cgroupsEnableCfs' | 'logger'>): CgroupIsolation | undefined {
   const cpu = opts.isolation?.includes('cgroups/cpu') ?? false;
   const memory = opts.isolation?.includes('cgroups/mem') ?? false;
   if (!cpu && !memory) return undefined;
@@ -94,6 +94,21 @@ export interface AgentHandle {
   leave(timeoutMs?: number): Promise<boolean>;
   /** Stops the agent; executors are killed too unless `keepExecutors`. */
   stop(opts?: { keepExecutors?: boolean }): Promise<void>;
+}
+
+/**
+ * `--recover=cleanup`: destroys every container an earlier agent on the work dir left running,
+ * with everything in their control groups, and returns their ids; no agent starts. For an
+ * upgrade that executors of the old version must not survive. @see Mesos `--recover=cleanup`.
+ */
+export async function cleanUpAgent(
+  opts: Pick<AgentOptions, 'workDir' | 'logger' | 'commandExecutor' | 'isolation' | 'cgroupsRoot' | 'cgroupsEnableCfs'>,
+): Promise<string[]> {
+  const cgroups = cgroupIsolation(opts);
+  const c = new PosixContainerizer({ workDir: opts.workDir, commandExecutor: opts.commandExecutor, logger: opts.logger, checkpoint: new AgentCheckpoint(opts.workDir), ...(cgroups ? { cgroups } : {}) });
+  const destroyed = c.recover();
+  await c.settled();
+  return destroyed;
 }
 
 /**

@@ -180,13 +180,25 @@ export class PosixContainerizer implements Containerizer {
     if (iso) {
       for (const g of leftoverCgroups(iso.layout, iso.base)) {
         if (!destroyed.includes(g.name)) this.opts.logger.info({ cgroup: g.name }, 'destroying the control groups of a container an earlier agent left');
-        const retry = (tries: number) => {
-          if (!g.destroy() && tries > 0) setTimeout(() => retry(tries - 1), 100).unref();
-        };
-        retry(50);
+        if (!g.destroy()) this.#destroying.add(g);
       }
+      this.#retryDestroying();
     }
     return destroyed;
+  }
+
+  /** Resolves once the groups of every ended container are gone (or stopped going after 5 s). */
+  async settled(): Promise<void> {
+    for (let i = 0; i < 50 && this.#destroying.size > 0; i++) {
+      for (const g of [...this.#destroying]) if (g.destroy()) this.#destroying.delete(g);
+      if (this.#destroying.size > 0) await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Keeps removing the groups still being destroyed, in the background. */
+  #retryDestroying(tries = 50): void {
+    for (const g of [...this.#destroying]) if (g.destroy()) this.#destroying.delete(g);
+    if (this.#destroying.size > 0 && tries > 0) setTimeout(() => this.#retryDestroying(tries - 1), 100).unref();
   }
 
   /** The sandbox of a container. */
@@ -284,16 +296,13 @@ export class PosixContainerizer implements Containerizer {
   }
 
   /** Groups of ended containers still being removed (their last processes are dying). */
-  readonly #destroying = new Set<ContainerCgroups>();
+  readonly #destroying = new Set<{ destroy(): boolean }>();
 
   /** Kills whatever is left in the groups and removes them once empty (retrying while processes die). */
-  #destroyCgroups(cg: ContainerCgroups, tries = 50): void {
-    if (cg.destroy() || tries <= 0) {
-      this.#destroying.delete(cg);
-      return;
-    }
+  #destroyCgroups(cg: ContainerCgroups): void {
+    if (cg.destroy()) return;
     this.#destroying.add(cg);
-    setTimeout(() => this.#destroyCgroups(cg, tries - 1), 100).unref();
+    this.#retryDestroying();
   }
 
   /**
@@ -341,9 +350,6 @@ export class PosixContainerizer implements Containerizer {
     await Promise.all(waits);
     // Their groups, and those of containers that ended before, go before the agent does (a
     // daemon may outlive its executor by a moment).
-    for (let i = 0; i < 50 && this.#destroying.size > 0; i++) {
-      for (const g of [...this.#destroying]) if (g.destroy()) this.#destroying.delete(g);
-      if (this.#destroying.size > 0) await new Promise((r) => setTimeout(r, 100));
-    }
+    await this.settled();
   }
 }

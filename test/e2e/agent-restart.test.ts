@@ -10,7 +10,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { DEFAULT_WAIT_MS, parseJsonLine } from '../helpers/processes.ts';
-import { E2ECluster, TestFramework, logMsg } from './support.ts';
+import { AGENT_RESOURCES, E2ECluster, TestFramework, logMsg } from './support.ts';
 
 const e2e = new E2ECluster('e2e-agent-restart');
 const WAIT = 60_000;
@@ -90,6 +90,28 @@ test.serial('an agent started on a work dir of an agent with other settings refu
   t.is(err.length, 1, err.join('\n'));
   t.regex(err[0]!, /^mesos-agent: .*belongs to an agent started with other settings \(resources were/);
   // Started again with its own settings, it is the same agent.
+  const again = await e2e.awaitAgent(e2e.spawnAgent(1), WAIT);
+  e2e.agents.splice(0, 1, again);
+  t.is(again.agentId, agent!.agentId);
+});
+
+test.serial('--recover=cleanup destroys what the earlier agent left running and exits; the agent then starts as itself', async (t) => {
+  t.timeout(3 * WAIT);
+  const f = new TestFramework(e2e, 'to-clean');
+  await f.next('registered');
+  await f.run('orphan', 'echo $$ > "$MESOS_SANDBOX/orphan.pid" && exec sleep 600');
+  const [agent] = e2e.agents;
+  const [pidFile] = await findFiles(agent!.workDir, 'orphan.pid');
+  const orphan = Number((await readFile(pidFile!, 'utf8')).trim());
+  agent!.proc.signal('SIGKILL');
+  await agent!.proc.waitForExit(WAIT);
+  t.true(alive(orphan));
+  const cleanup = e2e.procs.start('mesos-agent', [...e2e.common, '--log_level=info', '--resources=' + AGENT_RESOURCES, `--work_dir=${agent!.workDir}`, '--recover=cleanup'], { label: 'cleanup' });
+  const exit = await cleanup.waitForExit(WAIT);
+  t.is(exit.code, 0);
+  t.truthy(cleanup.json().find((j) => typeof j.msg === 'string' && /^cleaned up: 1 container/.test(j.msg)));
+  for (const start = Date.now(); alive(orphan) && Date.now() - start < WAIT;) await new Promise((r) => setTimeout(r, 100)); // killed, maybe not yet reaped
+  t.false(alive(orphan), 'nothing is left running');
   const again = await e2e.awaitAgent(e2e.spawnAgent(1), WAIT);
   e2e.agents.splice(0, 1, again);
   t.is(again.agentId, agent!.agentId);
