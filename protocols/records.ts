@@ -149,6 +149,10 @@ export const TaskStatusSchema = Type.Object({
   uuid: Type.Optional(Id),
   healthy: Type.Optional(Type.Boolean()),
   unreachableTime: Type.Optional(Type.Number()),
+  /** The container the task runs in, on updates that pass through its agent. @see `TaskStatus.container_status` */
+  containerStatus: Type.Optional(Type.Object({ containerId: Id })),
+  /** The task's sandbox on its agent (its executor's run directory): where `stdout` and `stderr` are. */
+  sandbox: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
 });
 /** @see TaskStatusSchema */
 export type TaskStatus = Static<typeof TaskStatusSchema>;

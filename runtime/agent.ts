@@ -151,7 +151,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
   const onEffect = (ev: { type: string }) => {
     const e = ev as AgentEffect;
     if (e.type === 'effect.launchExecutor') {
-      containerizer.launch(
+      const directory = containerizer.launch(
         {
           ...e,
           env: {
@@ -169,6 +169,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
           ...(exit.message ? { message: exit.message } : {}), ...(exit.limitation ? { limitation: exit.limitation } : {}),
         }),
       );
+      host.send({ type: 'executor.launched', frameworkId: e.frameworkId, executorId: e.executorId, containerId: e.containerId, directory });
     } else if (e.type === 'effect.killExecutor') {
       containerizer.kill(e.containerId, e.graceMs);
     }

@@ -23,6 +23,7 @@ import {
   acknowledged,
   disconnected,
   executorExited,
+  executorLaunched,
   executorStatusUpdate,
   executorToFramework,
   frameworkToExecutor,
@@ -65,6 +66,8 @@ export interface AgentContext {
 /** Local events from the runtime (and the one the sweeper raises). */
 export type AgentLocalEvent =
   | { type: 'detector.leaderChanged'; leader?: KnownMaster }
+  /** The runtime made the container (its sandbox is `directory`). */
+  | { type: 'executor.launched'; frameworkId: string; executorId: string; containerId: string; directory: string }
   | { type: 'executor.exited'; frameworkId: string; executorId: string; containerId: string; status: number; message?: string; limitation?: { reason: TaskReason; message: string } }
   /** Stop cleanly: shut every executor down so each task ends with an update. */
   | { type: 'agent.leave' }
@@ -175,6 +178,7 @@ export function createAgentMachine(deps: ActorDeps) {
       executorStatusUpdate: run(executorStatusUpdate),
       executorToFramework: run((s, ev) => executorToFramework(s, ev)),
       executorExited: run(executorExited),
+      executorLaunched: run(executorLaunched),
       sweep: run((s, _ev, e) => sweep(s, e)),
       logNotFromMaster: enqueueActions(({ event, enqueue }) => {
         if ('from' in event) enqueue.emit(log('warn', `Ignoring ${event.type} because it was not sent by the leading master`, { from: event.from }));
@@ -275,6 +279,7 @@ export function createAgentMachine(deps: ActorDeps) {
           RegisterExecutor: { actions: 'registerExecutor' },
           StatusUpdate: { actions: 'executorStatusUpdate' },
           ExecutorToFramework: { actions: 'executorToFramework' },
+          'executor.launched': { actions: 'executorLaunched' },
           'executor.exited': { actions: 'executorExited' },
         },
       },

@@ -56,6 +56,8 @@ export interface ExecutorEntry {
   /** Generated for a command task: runs the built-in command executor. */
   commandExecutor: boolean;
   containerId: string;
+  /** The container's sandbox, once the runtime has made it. */
+  directory?: string;
   /** Set once the executor process registered. */
   pid?: string;
   phase: 'launching' | 'running' | 'terminating' | 'terminated';
@@ -315,12 +317,26 @@ export function enqueueUpdate(s: AgentState, update: StatusUpdateRecord, env: Ag
 function agentUpdate(s: AgentState, e: ExecutorEntry, taskId: string, state: TaskState, reason: TaskReason, message: string, env: AgentEnv, out: Out): void {
   const status: TaskStatus = { taskId, state, reason, message, source: 'SOURCE_AGENT', timestamp: env.now };
   if (s.agentId) status.agentId = s.agentId;
+  withContainer(status, e);
   if (!e.commandExecutor) status.executorId = e.info.executorId;
   const update: StatusUpdateRecord = { frameworkId: e.frameworkId, status, uuid: env.newId() };
   if (!e.commandExecutor) update.executorId = e.info.executorId;
   const t = e.tasks.get(taskId);
   if (t) t.state = state;
   enqueueUpdate(s, update, env, out);
+}
+
+/** Stamps where the task runs on its status: the container id, and the sandbox once known. */
+function withContainer(status: TaskStatus, e: ExecutorEntry): void {
+  status.containerStatus = { containerId: e.containerId };
+  if (e.directory) status.sandbox = e.directory;
+}
+
+/** The runtime made the container's sandbox (`effect.launchExecutor` done). */
+export function executorLaunched(s: AgentState, ev: { frameworkId: string; executorId: string; containerId: string; directory: string }): Out {
+  const e = s.executors.get(key(ev.frameworkId, ev.executorId));
+  if (e && e.containerId === ev.containerId) e.directory = ev.directory;
+  return [];
 }
 
 /** `StatusUpdateAcknowledgement` from the master: pop the stream and send the next update. */
@@ -472,6 +488,7 @@ export function executorStatusUpdate(s: AgentState, ev: Inbound<'StatusUpdate'>,
     u.status.agentId = s.agentId;
   }
   u.status.source ??= 'SOURCE_EXECUTOR';
+  withContainer(u.status, e);
   enqueueUpdate(s, u, env, out);
   out.push(send(ev.from, {
     type: 'StatusUpdateAcknowledgement',

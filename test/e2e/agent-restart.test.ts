@@ -7,7 +7,7 @@
  * checkpoint end, nothing of them is left running, and the host is not counted twice.
  */
 import { readFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import test from 'ava';
 import { DEFAULT_WAIT_MS, parseJsonLine } from '../helpers/processes.ts';
 import { AGENT_RESOURCES, E2ECluster, TestFramework, logMsg } from './support.ts';
@@ -51,9 +51,12 @@ test.serial('an agent SIGKILLed and started again on its work dir re-registers a
   const f = new TestFramework(e2e, 'plain');
   await f.next('registered');
   const since = f.proc.mark();
-  await f.run('sleeper', 'echo $$ > "$MESOS_SANDBOX/task.pid" && exec sleep 600');
+  const running = await f.run('sleeper', 'echo $$ > "$MESOS_SANDBOX/task.pid" && exec sleep 600');
   const [agent] = e2e.agents;
   const [pidFile] = await findFiles(agent!.workDir, 'task.pid');
+  // The update says where the task runs: its container and its sandbox (where its output is).
+  t.is(running.sandbox, dirname(pidFile!));
+  t.true(dirname(pidFile!).endsWith(`/runs/${running.containerId}`));
   const taskPid = Number((await readFile(pidFile!, 'utf8')).trim());
   t.true(alive(taskPid), 'the task runs');
 
