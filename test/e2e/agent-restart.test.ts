@@ -6,11 +6,11 @@
  * `SlaveRecoveryTest.RemoveNonCheckpointingFramework`: the tasks of a framework that does not
  * checkpoint end, nothing of them is left running, and the host is not counted twice.
  */
-import { readFile, readdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import test from 'ava';
 import { DEFAULT_WAIT_MS, parseJsonLine } from '../helpers/processes.ts';
-import { AGENT_RESOURCES, E2ECluster, TestFramework, logMsg } from './support.ts';
+import { AGENT_RESOURCES, E2ECluster, TestFramework, alive, findFiles, logMsg, until } from './support.ts';
 
 const e2e = new E2ECluster('e2e-agent-restart');
 const WAIT = 60_000;
@@ -27,24 +27,6 @@ test.before(async (t) => {
 test.after.always(async () => {
   await e2e.stop();
 });
-
-/** Every file named `name` under `dir`. */
-async function findFiles(dir: string, name: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile() && e.name === name) out.push(join(e.parentPath, e.name));
-  }
-  return out;
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 test.serial('an agent SIGKILLed and started again on its work dir re-registers as the same agent; the task of a non-checkpointing framework ends and its process is gone', async (t) => {
   t.timeout(4 * WAIT);
@@ -73,8 +55,7 @@ test.serial('an agent SIGKILLed and started again on its work dir re-registers a
 
   const end = await f.next('status', (j) => j.taskId === 'sleeper' && TERMINAL.has(String(j.state)), since);
   t.log(`the task ended ${end.state} (${end.reason})`);
-  for (const start = Date.now(); alive(taskPid) && Date.now() - start < WAIT;) await new Promise((r) => setTimeout(r, 100));
-  t.false(alive(taskPid), 'nothing of the earlier agent is left running');
+  t.true(await until(() => !alive(taskPid), WAIT), 'nothing of the earlier agent is left running');
   t.is(e2e.master!.json({ since: masterMark }).filter((j) => typeof j.msg === 'string' && / registered$/.test(j.msg) && /^Agent /.test(j.msg)).length, 0, 'no new agent was admitted: the host is counted once');
 
   // And the restarted agent runs tasks.
@@ -113,8 +94,7 @@ test.serial('--recover=cleanup destroys what the earlier agent left running and 
   const exit = await cleanup.waitForExit(WAIT);
   t.is(exit.code, 0);
   t.truthy(cleanup.json().find((j) => typeof j.msg === 'string' && /^cleaned up: 1 container/.test(j.msg)));
-  for (const start = Date.now(); alive(orphan) && Date.now() - start < WAIT;) await new Promise((r) => setTimeout(r, 100)); // killed, maybe not yet reaped
-  t.false(alive(orphan), 'nothing is left running');
+  t.true(await until(() => !alive(orphan), WAIT), 'nothing is left running'); // killed, maybe not yet reaped
   const again = await e2e.awaitAgent(e2e.spawnAgent(1), WAIT);
   e2e.agents.splice(0, 1, again);
   t.is(again.agentId, agent!.agentId);

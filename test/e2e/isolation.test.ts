@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { DEFAULT_WAIT_MS } from '../helpers/processes.ts';
 import { cgroupsUnusable, detectCgroups, leftoverCgroups } from '../../runtime/cgroups.ts';
-import { E2ECluster, TestFramework } from './support.ts';
+import { E2ECluster, TestFramework, alive, findFiles, until } from './support.ts';
 
 const e2e = new E2ECluster('e2e-isolation');
 const WAIT = 60_000;
@@ -44,29 +44,6 @@ test.after.always(async () => {
     }
   }
 });
-
-/** Every file named `name` under `dir`. */
-async function findFiles(dir: string, name: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile() && e.name === name) out.push(join(e.parentPath, e.name));
-  }
-  return out;
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-async function until(cond: () => boolean, timeoutMs = WAIT): Promise<boolean> {
-  for (const start = Date.now(); !cond() && Date.now() - start < timeoutMs;) await new Promise((r) => setTimeout(r, 100));
-  return cond();
-}
 
 const maybe = unusable ? test.serial.skip : test.serial;
 if (unusable) test(`cgroup isolation is not tested here: ${unusable}`, (t) => t.pass());
@@ -140,7 +117,7 @@ maybe('no process of a container outlives it: a daemon the task double-forked in
   process.kill(executor.osPid, 'SIGKILL');
   const end = await f.next('status', (j) => j.taskId === 'forker' && j.state === 'TASK_FAILED', since);
   t.log(`forker ended ${end.state} (${end.reason})`);
-  t.true(await until(() => !alive(daemon)), 'the daemon is gone');
+  t.true(await until(() => !alive(daemon), WAIT), 'the daemon is gone');
 });
 
 maybe('with --cgroups_enable_cfs, cpus is a hard limit: a cpus:0.5 container that wants every core gets half of one', async (t) => {

@@ -306,3 +306,28 @@ export class TestFramework {
     return this.next('status', (j) => j.taskId === taskId && j.state === state, since);
   }
 }
+
+/** Every file named `name` under `dir`, at any depth. */
+export async function findFiles(dir: string, name: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile() && e.name === name) out.push(join(e.parentPath, e.name));
+  }
+  return out;
+}
+
+/** Whether process `pid` exists (a zombie not yet reaped counts). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `cond` every 100 ms until it holds or `timeoutMs` passed; its last value. */
+export async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  for (const start = Date.now(); !cond() && Date.now() - start < timeoutMs;) await new Promise((r) => setTimeout(r, 100));
+  return cond();
+}
