@@ -107,6 +107,8 @@ export const TaskInfoSchema = Type.Object({
   command: Type.Optional(CommandInfoSchema),
   executor: Type.Optional(ExecutorInfoSchema),
   data: Type.Optional(Bytes),
+  /** How a kill goes: SIGTERM, then SIGKILL after the grace period. @see `TaskInfo.kill_policy` */
+  killPolicy: Type.Optional(Type.Object({ gracePeriodSeconds: Type.Number({ minimum: 0, maximum: 365 * 24 * 3600 }) })),
 });
 /** @see TaskInfoSchema */
 export type TaskInfo = Static<typeof TaskInfoSchema>;

@@ -11,7 +11,7 @@ import type { TaskInfo } from '../protocols/records.ts';
 import type { Executor, ExecutorDriver } from './executor-driver.ts';
 import type { Logger } from './log.ts';
 
-/** Grace period between SIGTERM and SIGKILL when a task is killed. @see `KillPolicy.grace_period` */
+/** Grace period between SIGTERM and SIGKILL when a task without a kill policy is killed. @see `KillPolicy.grace_period` */
 export const DEFAULT_KILL_GRACE_MS = 3000;
 
 /** Runs exactly one command task, then resolves {@link CommandExecutor.done}. */
@@ -67,7 +67,8 @@ export class CommandExecutor implements Executor {
 
   killTask(driver: ExecutorDriver, taskId: string): void {
     if (!this.task || this.task.taskId !== taskId) return;
-    this.stopChild(this.opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS);
+    const policy = this.task.killPolicy?.gracePeriodSeconds;
+    this.stopChild(policy !== undefined ? policy * 1000 : (this.opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS));
     if (!this.child) {
       driver.sendStatusUpdate({ taskId, state: 'TASK_KILLED', message: 'Killed before start' });
       this.finish();

@@ -64,6 +64,20 @@ test('a kill stops the command after the grace period even if it ignores SIGTERM
   t.is(updates.at(-1)?.state, 'TASK_KILLED');
 });
 
+test("a task's kill policy sets its grace period: a command given 60 s finishes its SIGTERM handler (the executor's own default here is 0.3 s)", async (t) => {
+  const { driver, updates } = recordingDriver();
+  const ex = new CommandExecutor({ cwd: work, logger: silentLogger(), killGraceMs: 300 });
+  const armed = join(work, 'policy-armed');
+  const cleaned = join(work, 'policy-cleaned');
+  const task: TaskInfo = { ...commandTask(`trap 'sleep 2; touch ${cleaned}; exit 0' TERM; touch ${armed}; while :; do sleep 0.1; done`), killPolicy: { gracePeriodSeconds: 60 } };
+  ex.launchTask(driver, task);
+  await until(() => existsSync(armed));
+  ex.killTask(driver, 't');
+  await ex.done;
+  t.is(updates.at(-1)?.state, 'TASK_KILLED');
+  t.true(existsSync(cleaned), 'the handler ran to its end: no SIGKILL after 0.3 s');
+});
+
 test('the containerizer writes an executor’s stdout and stderr into its sandbox and reports its exit status', async (t) => {
   const c = new PosixContainerizer({ workDir: work, commandExecutor: [], logger: silentLogger() });
   const req = {
