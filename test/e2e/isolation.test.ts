@@ -64,24 +64,33 @@ async function cpuUsec(workDir: string, executorId: string): Promise<number> {
 
 /** A command that keeps as many threads busy as the host has cores. */
 const SPIN = `for i in $(seq ${cpus().length}); do (while :; do :; done) & done; wait`;
+/**
+ * The same, every thread on the first core: two such containers contend there whatever else runs
+ * on the host (weights apply per core; spread over cores, other load would skew the measure).
+ */
+const SPIN_ON_ONE_CORE = `exec taskset -c 0 sh -c '${SPIN}'`;
 
 maybe('two containers that both want every core share them by their cpus: 0.5 against 1.5 gets a third as much', async (t) => {
   t.timeout(3 * WAIT);
   f = new TestFramework(e2e, 'isolated');
   await f.next('registered');
   const since = f.proc.mark();
-  f.send({ launch: { taskId: 'light', command: SPIN, resources: 'cpus:0.5;mem:32' } });
-  f.send({ launch: { taskId: 'heavy', command: SPIN, resources: 'cpus:1.5;mem:32' } });
-  for (const id of ['light', 'heavy']) await f.next('status', (j) => j.taskId === id && j.state === 'TASK_RUNNING', since);
-  const { workDir } = e2e.agents[0]!;
-  const before = [await cpuUsec(workDir, 'light'), await cpuUsec(workDir, 'heavy')];
-  await new Promise((r) => setTimeout(r, 4000)); // a measurement window, not a wait for an event
-  const after = [await cpuUsec(workDir, 'light'), await cpuUsec(workDir, 'heavy')];
-  const ratio = (after[1]! - before[1]!) / (after[0]! - before[0]!);
-  t.log(`CPU time heavy / light over 4 s: ${ratio.toFixed(2)} (light ${((after[0]! - before[0]!) / 4e6).toFixed(2)} cores)`);
-  t.true(ratio >= 2.25 && ratio <= 3.75, `ratio ${ratio} not within 3 ± 25%`);
-  for (const id of ['light', 'heavy']) f.send({ kill: id });
-  for (const id of ['light', 'heavy']) await f.next('status', (j) => j.taskId === id && j.state === 'TASK_KILLED', since);
+  f.send({ launch: { taskId: 'light', command: SPIN_ON_ONE_CORE, resources: 'cpus:0.5;mem:32' } });
+  f.send({ launch: { taskId: 'heavy', command: SPIN_ON_ONE_CORE, resources: 'cpus:1.5;mem:32' } });
+  try {
+    for (const id of ['light', 'heavy']) await f.next('status', (j) => j.taskId === id && j.state === 'TASK_RUNNING', since);
+    const { workDir } = e2e.agents[0]!;
+    const before = [await cpuUsec(workDir, 'light'), await cpuUsec(workDir, 'heavy')];
+    await new Promise((r) => setTimeout(r, 4000)); // a measurement window, not a wait for an event
+    const after = [await cpuUsec(workDir, 'light'), await cpuUsec(workDir, 'heavy')];
+    const ratio = (after[1]! - before[1]!) / (after[0]! - before[0]!);
+    t.log(`CPU time heavy / light over 4 s: ${ratio.toFixed(2)} (light ${((after[0]! - before[0]!) / 4e6).toFixed(2)} cores)`);
+    t.true(ratio >= 2.25 && ratio <= 3.75, `ratio ${ratio} not within 3 ± 25%`);
+  } finally {
+    // The spinners go whatever happened: the next tests need the cores and the cpus.
+    for (const id of ['light', 'heavy']) f.send({ kill: id });
+    for (const id of ['light', 'heavy']) await f.next('status', (j) => j.taskId === id && j.state === 'TASK_KILLED', since);
+  }
 });
 
 maybe('a task over its memory limit fails with REASON_CONTAINER_LIMITATION_MEMORY; its neighbour runs on', async (t) => {
@@ -129,13 +138,16 @@ maybe('with --cgroups_enable_cfs, cpus is a hard limit: a cpus:0.5 container tha
   const since = f.proc.mark();
   f.send({ launch: { taskId: 'capped', command: SPIN, resources: 'cpus:0.5;mem:32' } });
   await f.next('status', (j) => j.taskId === 'capped' && j.state === 'TASK_RUNNING', since);
-  const before = await cpuUsec(capped.workDir, 'capped');
-  await new Promise((r) => setTimeout(r, 4000)); // a measurement window, not a wait for an event
-  const cores = (await cpuUsec(capped.workDir, 'capped') - before) / 4e6;
-  t.log(`a cpus:0.5 container used ${cores.toFixed(2)} cores`);
-  t.true(cores <= 0.55, `${cores} cores`);
-  f.send({ kill: 'capped' });
-  await f.next('status', (j) => j.taskId === 'capped' && j.state === 'TASK_KILLED', since);
+  try {
+    const before = await cpuUsec(capped.workDir, 'capped');
+    await new Promise((r) => setTimeout(r, 4000)); // a measurement window, not a wait for an event
+    const cores = (await cpuUsec(capped.workDir, 'capped') - before) / 4e6;
+    t.log(`a cpus:0.5 container used ${cores.toFixed(2)} cores`);
+    t.true(cores <= 0.55, `${cores} cores`);
+  } finally {
+    f.send({ kill: 'capped' });
+    await f.next('status', (j) => j.taskId === 'capped' && j.state === 'TASK_KILLED', since);
+  }
 });
 
 maybe('an agent that stops leaves no control group behind', async (t) => {
