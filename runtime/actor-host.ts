@@ -143,12 +143,12 @@ export function hostActor<TLogic extends AnyStateMachine>(
     },
   });
 
+  /** Requests being handled whose immediate answers are recorded for their repeats, by sender. */
+  const answering = new Map<string, { type: string; answer?: RecordedAnswer }>();
   /**
    * Encodes and publishes `msg`. A message over the bus's payload limit is split into parts that
    * fit (`protocols/chunking.ts`); one that cannot be split is logged, counted and not sent.
    */
-  /** Requests being handled whose immediate answers are recorded for their repeats, by sender. */
-  const answering = new Map<string, { type: string; answer?: RecordedAnswer }>();
   const publish = (to: string, msg: Message, epoch?: number): void => {
     // A retried request gets an id from its content, so that a retry with nothing new is a verbatim copy.
     const id = RETRIED_VERBATIM.has(msg.type) ? contentId('r', codec.encode(envelope(opts.pid, 'r', msg, epoch))) : nextMsgId();
@@ -180,10 +180,13 @@ export function hostActor<TLogic extends AnyStateMachine>(
     metrics.inc('bus/split_messages');
   };
 
-  /** Publishes `msg` to each of `to`, encoded once (one message id for all: each gets its own copy). */
+  /**
+   * Publishes `msg` to each of `to`, encoded once (one message id for all: each gets its own copy).
+   * One too large for the bus goes through `publish`, which splits it for each.
+   */
   const publishToAll = (to: readonly string[], msg: Message, epoch?: number): void => {
-    const bytes = RETRIED_VERBATIM.has(msg.type) ? undefined : codec.encode(envelope(opts.pid, nextMsgId(), msg, epoch));
-    if (bytes === undefined || bytes.byteLength > opts.transport.maxPayload) {
+    const bytes = codec.encode(envelope(opts.pid, nextMsgId(), msg, epoch));
+    if (bytes.byteLength > opts.transport.maxPayload) {
       for (const t of to) publish(t, msg, epoch);
       return;
     }

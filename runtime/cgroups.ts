@@ -157,41 +157,48 @@ export class ContainerCgroups {
     return Number.isFinite(n) ? Math.round(n / (1024 * 1024)) : undefined;
   }
 
-  /** Every process in the container (from the tracking group). */
-  pids(): number[] {
-    return (read(join(this.#track, 'cgroup.procs')) ?? '').split('\n').filter(Boolean).map(Number);
-  }
-
   /** SIGKILLs every process in the container, at once (`cgroup.kill`). */
   kill(): void {
-    if (this.#memoryV1) {
-      // Processes stalled under OOM (the killer is off for the group) may need memory to die.
-      try {
-        writeFileSync(join(this.#memoryV1, 'memory.oom_control'), '0');
-      } catch {
-        /* gone */
-      }
-    }
-    try {
-      writeFileSync(join(this.#track, 'cgroup.kill'), '1');
-    } catch {
-      /* already gone */
-    }
+    killGroup(this.#track, this.#memoryV1);
   }
 
   /** Kills what is left and removes the groups once they are empty; false when processes remain. */
   destroy(): boolean {
-    this.kill();
-    if (this.pids().length > 0) return false;
-    for (const d of [...this.#dirs].reverse()) {
-      try {
-        rmdirSync(d);
-      } catch {
-        /* not empty yet, or gone */
-      }
-    }
-    return true;
+    return destroyGroups(this.#track, this.#dirs, this.#memoryV1);
   }
+}
+
+/**
+ * SIGKILLs every process of the group whose v2 directory is `track`. A v1 memory group
+ * (`memoryV1`) first gets its OOM killer back: processes stalled under OOM may need memory to die.
+ */
+function killGroup(track: string, memoryV1: string | undefined): void {
+  if (memoryV1) {
+    try {
+      writeFileSync(join(memoryV1, 'memory.oom_control'), '0');
+    } catch {
+      /* gone */
+    }
+  }
+  try {
+    writeFileSync(join(track, 'cgroup.kill'), '1');
+  } catch {
+    /* already gone */
+  }
+}
+
+/** Kills the group and, once `track` holds no process, removes `dirs` (children first); false while processes remain. */
+function destroyGroups(track: string, dirs: readonly string[], memoryV1: string | undefined): boolean {
+  killGroup(track, memoryV1);
+  if ((read(join(track, 'cgroup.procs')) ?? '').trim() !== '') return false;
+  for (const d of [...dirs].reverse()) {
+    try {
+      rmdirSync(d);
+    } catch {
+      /* not there */
+    }
+  }
+  return true;
 }
 
 /**
@@ -200,33 +207,21 @@ export class ContainerCgroups {
  */
 export function leftoverCgroups(layout: CgroupLayout, base: string): Array<{ name: string; destroy: () => boolean }> {
   if (!layout.v2) return [];
+  const v2 = layout.v2;
   let names: string[] = [];
   try {
-    names = readdirSync(join(layout.v2, base), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    names = readdirSync(join(v2, base), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
   } catch {
     return [];
   }
-  return names.map((name) => ({
-    name,
-    destroy: () => {
-      const track = join(layout.v2!, base, name);
-      try {
-        writeFileSync(join(track, 'cgroup.kill'), '1');
-      } catch {
-        /* gone */
-      }
-      if ((read(join(track, 'cgroup.procs')) ?? '').trim() !== '') return false;
-      for (const root of [layout.cpuV1, layout.memoryV1, layout.v2]) {
-        if (!root) continue;
-        try {
-          rmdirSync(join(root, base, name));
-        } catch {
-          /* not there */
-        }
-      }
-      return true;
-    },
-  }));
+  return names.map((name) => {
+    const track = join(v2, base, name);
+    const dirOf = (root: string | undefined) => (root ? join(root, base, name) : undefined);
+    const memoryV1 = dirOf(layout.memoryV1);
+    // The v2 group is removed last, as for a container's own groups (made first).
+    const dirs = [track, dirOf(layout.cpuV1), memoryV1].filter((d): d is string => d !== undefined && existsSync(d));
+    return { name, destroy: () => destroyGroups(track, dirs, memoryV1 && existsSync(memoryV1) ? memoryV1 : undefined) };
+  });
 }
 
 /** Enables `controllers` in `cgroup.subtree_control` from the root down to `<root>/<base>`. */

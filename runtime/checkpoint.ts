@@ -50,18 +50,6 @@ export function currentBootId(): string {
   }
 }
 
-/** The start time of process `pid` in clock ticks since boot, or `undefined` when it does not exist. */
-export function processStartTicks(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name start at field 3 (state); the start time is field 22.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(rest[19]);
-  } catch {
-    return undefined;
-  }
-}
-
 /** Writes `data` to `path` so that a crash leaves either the old file or the whole new one. */
 export function writeDurably(path: string, data: string): void {
   const dir = join(path, '..');

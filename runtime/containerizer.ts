@@ -10,7 +10,7 @@ import { mkdirSync, openSync, closeSync, readdirSync, readFileSync } from 'node:
 import { join } from 'node:path';
 import type { ExecutorInfo } from '../protocols/records.ts';
 import type { Logger } from './log.ts';
-import { processStartTicks, type AgentCheckpoint } from './checkpoint.ts';
+import type { AgentCheckpoint } from './checkpoint.ts';
 import { ContainerCgroups, enterCgroupsArgv, leftoverCgroups, type CgroupLayout } from './cgroups.ts';
 import { scalar, type Resources } from '../protocols/resources.ts';
 
@@ -70,6 +70,44 @@ export const COMMAND_EXECUTOR_MEM_MB = 128;
 
 /** How often a memory-limited container is checked for running out of memory. */
 const OOM_CHECK_MS = 200;
+/** A destroyed container's groups go once its last processes are reaped: tried this often, this many times. */
+const DESTROY_RETRY_MS = 100;
+const DESTROY_TRIES = 50;
+
+/**
+ * The fields of `/proc/<pid>/stat` from the third on (state, ppid, pgrp, …: the command name
+ * before them may contain spaces), or `undefined` when the process does not exist.
+ */
+function statFields(pid: number | string): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The start time of process `pid` in clock ticks since boot (field 22), or `undefined` when it does not exist. */
+export function processStartTicks(pid: number): number | undefined {
+  const f = statFields(pid);
+  return f ? Number(f[19]) : undefined;
+}
+
+/** Sends `sig` to each process group in `groups` (by group id, never by name). */
+function signalGroups(groups: Iterable<number>, sig: NodeJS.Signals): void {
+  for (const g of groups) {
+    try {
+      process.kill(-g, sig);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** What a container exceeding its memory limit of `limitMb` is told. */
+function memoryLimitation(limitMb: number | undefined): ContainerLimitation {
+  return { reason: 'REASON_CONTAINER_LIMITATION_MEMORY', message: `Memory limit exceeded: Requested: ${limitMb ?? '?'}MB` };
+}
 
 /**
  * Every process group in the process tree rooted at `root`, read from `/proc` (Linux). Executors
@@ -88,19 +126,14 @@ export function processGroupsUnder(root: number): Set<number> {
   }
   for (const d of entries) {
     if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      // Fields after the command name: state ppid pgrp …
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const pid = Number(d);
-      const ppid = Number(rest[1]);
-      groupOf.set(pid, Number(rest[2]));
-      const list = children.get(ppid) ?? [];
-      list.push(pid);
-      children.set(ppid, list);
-    } catch {
-      /* the process ended while we looked */
-    }
+    const rest = statFields(d);
+    if (!rest) continue; // the process ended while we looked
+    const pid = Number(d);
+    const ppid = Number(rest[1]);
+    groupOf.set(pid, Number(rest[2]));
+    const list = children.get(ppid) ?? [];
+    list.push(pid);
+    children.set(ppid, list);
   }
   const groups = new Set<number>([root]);
   const stack = [root];
@@ -162,13 +195,7 @@ export class PosixContainerizer implements Containerizer {
     const destroyed: string[] = [];
     for (const r of records) {
       if (processStartTicks(r.osPid) === r.startTicks) {
-        for (const g of processGroupsUnder(r.osPid)) {
-          try {
-            process.kill(-g, 'SIGKILL');
-          } catch {
-            /* already gone */
-          }
-        }
+        signalGroups(processGroupsUnder(r.osPid), 'SIGKILL');
         destroyed.push(r.containerId);
         this.opts.logger.info({ containerId: r.containerId, frameworkId: r.frameworkId, executorId: r.executorId, osPid: r.osPid }, 'destroyed a container left by an earlier agent');
       }
@@ -189,16 +216,18 @@ export class PosixContainerizer implements Containerizer {
 
   /** Resolves once the groups of every ended container are gone (or stopped going after 5 s). */
   async settled(): Promise<void> {
-    for (let i = 0; i < 50 && this.#destroying.size > 0; i++) {
-      for (const g of [...this.#destroying]) if (g.destroy()) this.#destroying.delete(g);
-      if (this.#destroying.size > 0) await new Promise((r) => setTimeout(r, 100));
-    }
+    for (let i = 0; i < DESTROY_TRIES && this.#destroyPass() > 0; i++) await new Promise((r) => setTimeout(r, DESTROY_RETRY_MS));
   }
 
   /** Keeps removing the groups still being destroyed, in the background. */
-  #retryDestroying(tries = 50): void {
+  #retryDestroying(tries = DESTROY_TRIES): void {
+    if (this.#destroyPass() > 0 && tries > 0) setTimeout(() => this.#retryDestroying(tries - 1), DESTROY_RETRY_MS).unref();
+  }
+
+  /** One attempt at every group still being destroyed; how many are left. */
+  #destroyPass(): number {
     for (const g of [...this.#destroying]) if (g.destroy()) this.#destroying.delete(g);
-    if (this.#destroying.size > 0 && tries > 0) setTimeout(() => this.#retryDestroying(tries - 1), 100).unref();
+    return this.#destroying.size;
   }
 
   /** The sandbox of a container. */
@@ -237,7 +266,7 @@ export class PosixContainerizer implements Containerizer {
       if (cgroups && limitMb !== undefined && this.opts.cgroups?.memory) {
         c.oomWatch = setInterval(() => {
           if (c.limitation || !cgroups.outOfMemory()) return;
-          c.limitation = { reason: 'REASON_CONTAINER_LIMITATION_MEMORY', message: `Memory limit exceeded: Requested: ${limitMb}MB` };
+          c.limitation = memoryLimitation(limitMb);
           this.opts.logger.warn({ containerId: req.containerId, limitMb }, 'container ran out of memory: destroying it');
           cgroups.kill();
         }, OOM_CHECK_MS);
@@ -259,7 +288,7 @@ export class PosixContainerizer implements Containerizer {
         if (c.cgroups) {
           // The kernel may have killed the whole group before a check saw it (cgroup v2).
           if (!c.limitation && c.cgroups.outOfMemory()) {
-            c.limitation = { reason: 'REASON_CONTAINER_LIMITATION_MEMORY', message: `Memory limit exceeded: Requested: ${c.cgroups.memoryLimitMb() ?? '?'}MB` };
+            c.limitation = memoryLimitation(c.cgroups.memoryLimitMb());
           }
           this.#destroyCgroups(c.cgroups);
         }
@@ -315,15 +344,7 @@ export class PosixContainerizer implements Containerizer {
     const pid = c.child.pid;
     c.groups ??= new Set();
     for (const g of processGroupsUnder(pid)) c.groups.add(g);
-    const signal = (sig: NodeJS.Signals) => {
-      for (const g of c.groups!) {
-        try {
-          process.kill(-g, sig);
-        } catch {
-          /* already gone */
-        }
-      }
-    };
+    const signal = (sig: NodeJS.Signals) => signalGroups(c.groups!, sig);
     if (graceMs <= 0) {
       signal('SIGKILL');
       c.cgroups?.kill();

@@ -30,6 +30,7 @@ import {
   masterInfo,
   roleOf,
   sendTo,
+  unindexTask,
   type FrameworkEntry,
   type MasterEnv,
   type MasterState,
@@ -230,7 +231,7 @@ export function removeFramework(s: MasterState, fw: FrameworkEntry, env: MasterE
   const keep = env.flags.maxCompletedTasksPerFramework;
   let left = fw.tasks.size;
   for (const t of fw.tasks.values()) {
-    s.agents.get(t.task.agentId)?.tasks.delete(t);
+    unindexTask(s, t);
     t.freed = true;
     t.task.state = 'TASK_KILLED';
     if (left-- <= keep) fw.completedTasks.push(t.task);

@@ -367,7 +367,7 @@ export function taskKey(frameworkId: string, taskId: string): string {
 /** Puts a task in its framework's table and its agent's index. */
 export function addTask(s: MasterState, fw: FrameworkEntry, entry: TaskEntry): void {
   const old = fw.tasks.get(entry.task.taskId);
-  if (old) s.agents.get(old.task.agentId)?.tasks.delete(old);
+  if (old) unindexTask(s, old);
   fw.tasks.set(entry.task.taskId, entry);
   const agent = s.agents.get(entry.task.agentId);
   if (agent) {
@@ -376,15 +376,19 @@ export function addTask(s: MasterState, fw: FrameworkEntry, entry: TaskEntry): v
   }
 }
 
+/** Takes a task out of its agent's index (its framework's table is the caller's). */
+export function unindexTask(s: MasterState, t: TaskEntry): void {
+  const agent = s.agents.get(t.task.agentId);
+  if (!agent) return;
+  agent.tasks.delete(t);
+  agent.lastAnswer = undefined;
+}
+
 /** Takes a task out of its framework's table and its agent's index. */
 export function dropTask(s: MasterState, fw: FrameworkEntry, taskId: string): TaskEntry | undefined {
   const t = fw.tasks.get(taskId);
   if (!t) return undefined;
   fw.tasks.delete(taskId);
-  const agent = s.agents.get(t.task.agentId);
-  if (agent) {
-    agent.tasks.delete(t);
-    agent.lastAnswer = undefined;
-  }
+  unindexTask(s, t);
   return t;
 }

@@ -10,8 +10,8 @@ import test from 'ava';
 import { parseResources } from '../../protocols/resources.ts';
 import { parseAttributes } from '../../protocols/attributes.ts';
 import type { AgentInfo } from '../../protocols/records.ts';
-import { AgentCheckpoint, CheckpointError, currentBootId, incompatibility, processStartTicks } from '../../runtime/checkpoint.ts';
-import { PosixContainerizer } from '../../runtime/containerizer.ts';
+import { AgentCheckpoint, CheckpointError, currentBootId, incompatibility } from '../../runtime/checkpoint.ts';
+import { PosixContainerizer, processStartTicks } from '../../runtime/containerizer.ts';
 import { silentLogger } from '../../runtime/log.ts';
 
 const info = (over: Partial<AgentInfo> = {}): AgentInfo => ({ hostname: 'h1', resources: parseResources('cpus:2;mem:1024'), attributes: [], ...over });
