@@ -326,8 +326,16 @@ export function alive(pid: number): boolean {
   }
 }
 
-/** Polls `cond` every 100 ms until it holds or `timeoutMs` passed; its last value. */
-export async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  for (const start = Date.now(); !cond() && Date.now() - start < timeoutMs;) await new Promise((r) => setTimeout(r, 100));
-  return cond();
+/**
+ * Waits until `cond` holds, at most `timeoutMs`; its last value. For what no event announces —
+ * a process of another parent dying, a cgroup emptying, CPU time adding up — so it asks again
+ * every 100 ms.
+ */
+export async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return true;
 }
