@@ -36,6 +36,10 @@ export interface LocalClusterOptions {
   leaseMs?: number;
   masterFlags?: Partial<MasterFlags>;
   agentFlags?: Partial<AgentFlags>;
+  /** Isolators of every agent (`AgentOptions.isolation`, e.g. `cgroups/cpu`); default: the agent's (posix). */
+  isolation?: readonly string[];
+  /** Parent of the agents' control groups in each hierarchy (`AgentOptions.cgroupsRoot`); default: the agent's. */
+  cgroupsRoot?: string;
   inspect?: Inspect;
 }
 
@@ -95,6 +99,8 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
       natsServers: natsUrl,
       flags: opts.agentFlags,
       inspect: opts.inspect,
+      isolation: opts.isolation,
+      cgroupsRoot: opts.cgroupsRoot,
     }));
   }
   await Promise.all(agents.map((a) => a.registered()));

@@ -3,6 +3,15 @@
  * (`driver.start()`) to TASK_RUNNING of one `true` command task on a mesos-local cluster (one
  * agent, the built-in command executor), over `--runs` frameworks (default 20), one after another.
  *
+ * `--isolation` picks the agents' isolators: `both` (default) starts two clusters on one
+ * nats-server — `benchlaunch-cgroups` (`cgroups/cpu,cgroups/mem`) and `benchlaunch-posix`
+ * (`posix/cpu,posix/mem`), each with its own work dir — and interleaves them (run i on cgroups,
+ * then run i on posix, …), so the noise of the machine falls on both alike; `cgroups` or `posix`
+ * runs only that one. Container groups go under their own root, `mesos-bench-launch`, in each
+ * hierarchy, never near other groups; at the end the bench checks that none is left there and
+ * removes the (empty) root directories. Where cgroups cannot be used (`cgroupsUnusable`), the
+ * cgroups mode is skipped, reported as `"cgroups": null` with the reason in `cgroupsSkipped`.
+ *
  * Each run: a new `SchedulerDriver`; on the first offer it launches `{ command: { value: 'true' } }`
  * (other offers are declined); TASK_RUNNING is the measured point; then it waits for TASK_FINISHED
  * and for the executor process to have exited, and `driver.stop()` tears the framework down before
@@ -11,11 +20,14 @@
  * A tap subscription on `mesos.<cluster>.>` timestamps the bus messages of each run, giving a
  * breakdown of where the time goes (medians, ms). Tap times are when this process read a message:
  * messages that arrive in one socket read share a timestamp (hence 0 for master → agent hops).
- * `--executor=bundle` runs the same executor from an esbuild bundle instead of through tsx.
+ * `--executor=tsx` runs the executor through tsx instead of the esbuild bundle agents prefer.
  *
- * Prints one JSON line on stdout; logs (only with `LOG_LEVEL` set) go to stderr.
+ * Prints one JSON line on stdout: `runs`, `isolation`, then per mode (`cgroups`, `posix`) the
+ * statistics of that mode's runs (`medianMs`, `p90Ms`, `minMs`, `maxMs`, `runs`, `executor`,
+ * `breakdown`), and with both modes `cgroupsOverPosixMedianRatio`. Logs (only with `LOG_LEVEL`
+ * set) go to stderr.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -24,6 +36,7 @@ import { Packr } from 'msgpackr';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Offer, TaskStatus } from '../../protocols/records.ts';
 import { parseResources, contains } from '../../protocols/resources.ts';
+import { cgroupsUnusable, detectCgroups, leftoverCgroups } from '../../runtime/cgroups.ts';
 import { startLocalCluster, type LocalCluster } from '../../runtime/local-cluster.ts';
 import { createLogger, silentLogger, type Logger } from '../../runtime/log.ts';
 import { startNatsServer, type NatsServerHandle } from '../../runtime/nats-server.ts';
@@ -43,11 +56,20 @@ const { values: flags } = parseArgs({
      * when it is current, else tsx) or `tsx` (always compile through tsx, to show what that costs).
      */
     executor: { type: 'string', default: 'auto' },
+    /** Isolators: `both` (cgroups and posix clusters, runs interleaved), `cgroups` or `posix`. */
+    isolation: { type: 'string', default: 'both' },
   },
   strict: true,
 });
 
-const CLUSTER = 'benchlaunch';
+/** The isolation modes, each with its own cluster. */
+const MODES = {
+  cgroups: { cluster: 'benchlaunch-cgroups', isolation: ['cgroups/cpu', 'cgroups/mem'] },
+  posix: { cluster: 'benchlaunch-posix', isolation: ['posix/cpu', 'posix/mem'] },
+} as const;
+type Mode = keyof typeof MODES;
+/** The bench's own parent of container groups in each hierarchy. */
+const CGROUPS_ROOT = 'mesos-bench-launch';
 
 const say = (msg: string): void => {
   process.stderr.write(`[bench:launch] ${msg}\n`);
@@ -55,6 +77,8 @@ const say = (msg: string): void => {
 
 /** The times (ms, `performance.now()`) one run passes through. */
 interface RunTimes {
+  /** The cluster the run is on. */
+  cluster: string;
   start: number;
   registered?: number;
   offer?: number;
@@ -112,174 +136,247 @@ const percentile = (xs: number[], p: number): number => {
 };
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 
+/** One mode's cluster and the runs measured on it. */
+interface ModeState {
+  mode: Mode;
+  workDir: string;
+  cluster?: LocalCluster;
+  transport?: NatsTransport;
+  results: RunTimes[];
+}
+
+/** The statistics of one mode's runs (the shape of this bench's output before it had modes). */
+function summarize(results: RunTimes[], executor: string): Record<string, unknown> {
+  const totals = results.map((r) => r.running! - r.start);
+  /** Median of `to − from` over runs where both points were seen. */
+  const seg = (from: (r: RunTimes) => number | undefined, to: (r: RunTimes) => number | undefined): number | null => {
+    const xs = results.flatMap((r) => {
+      const a = from(r);
+      const b = to(r);
+      return a !== undefined && b !== undefined ? [b - a] : [];
+    });
+    return xs.length > 0 ? round1(median(xs)) : null;
+  };
+  const bus = (key: string) => (r: RunTimes) => r.bus.get(key);
+  const breakdown = {
+    subscribeToRegistered: seg((r) => r.start, (r) => r.registered),
+    // of which: leader detection (KV watch) until SubscribeFramework is on the bus
+    subscribeToSubscribeFrameworkSent: seg((r) => r.start, bus('SubscribeFramework>master')),
+    registeredToOffer: seg((r) => r.registered, (r) => r.offer),
+    offerToRunning: seg((r) => r.offer, (r) => r.running),
+    // offer → running in detail, from the bus tap:
+    offerToLaunchTasks: seg((r) => r.offer, bus('LaunchTasks>master')),
+    launchTasksToRunTaskAgent: seg(bus('LaunchTasks>master'), bus('RunTask>agent')),
+    runTaskAgentToRegisterExecutor: seg(bus('RunTask>agent'), bus('RegisterExecutor>agent')),
+    registerExecutorToRunTaskExecutor: seg(bus('RegisterExecutor>agent'), bus('RunTask>executor')),
+    runTaskExecutorToRunningAtAgent: seg(bus('RunTask>executor'), bus('StatusUpdate>agent:TASK_RUNNING')),
+    runningAtAgentToScheduler: seg(bus('StatusUpdate>agent:TASK_RUNNING'), (r) => r.running),
+    runningToFinished: seg((r) => r.running, (r) => r.finished),
+    finishedToExecutorExit: seg(() => 0, (r) => r.executorExitMs),
+  };
+  return {
+    medianMs: round1(median(totals)),
+    p90Ms: round1(percentile(totals, 90)),
+    minMs: round1(Math.min(...totals)),
+    maxMs: round1(Math.max(...totals)),
+    runs: results.length,
+    executor,
+    breakdown,
+  };
+}
+
+/**
+ * Makes sure no group is left under the bench's root in any hierarchy (destroying any that is,
+ * loudly), then removes the root directories.
+ */
+function cleanUpCgroupsRoot(): void {
+  const layout = detectCgroups();
+  for (const g of leftoverCgroups(layout, CGROUPS_ROOT)) {
+    say(`cgroup ${CGROUPS_ROOT}/${g.name} was left behind: destroying it`);
+    if (!g.destroy()) say(`cgroup ${CGROUPS_ROOT}/${g.name} still has processes`);
+  }
+  for (const hierarchy of [layout.cpuV1, layout.memoryV1, layout.v2]) {
+    if (!hierarchy) continue;
+    const root = join(hierarchy, CGROUPS_ROOT);
+    if (!existsSync(root)) continue;
+    const left = readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    if (left.length > 0) say(`groups left under ${root}: ${left.join(', ')}`);
+    try {
+      rmdirSync(root);
+    } catch (e) {
+      say(`could not remove ${root}: ${(e as Error).message}`);
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const runs = Number(flags.runs);
   const timeoutMs = Number(flags['timeout-ms']);
   if (!(Number.isInteger(runs) && runs > 0)) throw new Error('--runs must be a positive integer');
+  const isolation = flags.isolation;
+  if (isolation !== 'both' && isolation !== 'cgroups' && isolation !== 'posix') throw new Error(`--isolation must be both, cgroups or posix, not '${isolation}'`);
   const taskResources = parseResources(flags['task-resources']);
   const logger: Logger = process.env.LOG_LEVEL ? createLogger({ name: 'bench-launch', stderr: true, pretty: false }) : silentLogger();
+  const script = siblingPath(import.meta.url, '../../cmd/mesos-executor.ts');
+  let commandExecutor = nodeScriptArgv(script);
+  if (flags.executor === 'tsx') commandExecutor = [process.execPath, '--import', import.meta.resolve('tsx'), script];
+  else if (flags.executor !== 'auto') throw new Error(`--executor must be auto or tsx, not '${flags.executor}'`);
+  const executor = commandExecutor[1]!.endsWith('.mjs') ? 'bundle' : 'tsx';
+
+  const wantCgroups = isolation !== 'posix';
+  // What the agent would find (it would warn and run without cgroups): the mode is skipped instead.
+  const cgroupsSkipped = wantCgroups ? cgroupsUnusable(detectCgroups(), { cpu: true, memory: true }, CGROUPS_ROOT) : undefined;
+  if (cgroupsSkipped) say(`cgroups skipped: ${cgroupsSkipped}`);
+  const modes: Mode[] = [...(wantCgroups && !cgroupsSkipped ? ['cgroups' as const] : []), ...(isolation !== 'cgroups' ? ['posix' as const] : [])];
 
   let server: NatsServerHandle | undefined;
-  let cluster: LocalCluster | undefined;
   let tap: NatsConnection | undefined;
-  // The agent's sandboxes; startLocalCluster leaves its default work dir behind, so give it ours.
-  const workDir = mkdtempSync(join(tmpdir(), 'bench-launch-work-'));
+  // The agents' sandboxes; startLocalCluster leaves its default work dir behind, so give it ours.
+  const states: ModeState[] = modes.map((mode) => ({ mode, workDir: mkdtempSync(join(tmpdir(), `bench-launch-${mode}-`)), results: [] }));
   try {
-    const script = siblingPath(import.meta.url, '../../cmd/mesos-executor.ts');
-    let commandExecutor = nodeScriptArgv(script);
-    if (flags.executor === 'tsx') commandExecutor = [process.execPath, '--import', import.meta.resolve('tsx'), script];
-    else if (flags.executor !== 'auto') throw new Error(`--executor must be auto or tsx, not '${flags.executor}'`);
     const envUrl = process.env.NATS_URL?.trim();
-    const natsUrl = envUrl ? envUrl : (server = await startNatsServer()).url;
-    say(`nats ${natsUrl}${server ? ` (pid ${server.pid})` : ''}`);
-
-    const tc0 = performance.now();
-    cluster = await startLocalCluster({
-      agents: 1,
-      logger,
-      cluster: CLUSTER,
-      natsUrl,
-      workDir,
-      commandExecutor,
-    });
-    say(`cluster up in ${(performance.now() - tc0).toFixed(0)} ms (master ${cluster.master.pid}, agent ${cluster.agents[0]!.pid})`);
-
-    // The tap: first sight of each message kind on the bus, per run.
-    let current: RunTimes | undefined;
-    const tapPackr = new Packr({ useRecords: false, variableMapSize: true });
-    tap = await connect({ servers: natsUrl, name: 'bench-launch-tap' });
-    tap.subscribe(`mesos.${CLUSTER}.>`, {
-      callback: (err, msg) => {
-        if (err || !current) return;
-        const now = performance.now();
-        const t = msg.subject.split('.');
-        // mesos.<cluster>.<to kind>.<to id>.<Type>.<from kind>.<principal>
-        let key = `${t[4]}>${t[2]}`;
-        if (t[4] === 'StatusUpdate') {
-          try {
-            const env = tapPackr.unpack(msg.data) as { body?: { update?: { status?: { state?: string } } } };
-            key += `:${env.body?.update?.status?.state ?? '?'}`;
-          } catch {
-            // not ours to judge
-          }
-        }
-        if (!current.bus.has(key)) current.bus.set(key, now);
-      },
-    });
-    await tap.flush();
-
-    const transport = new NatsTransport(cluster.nc, { logger });
-    const results: RunTimes[] = [];
-
-    for (let i = 0; i < runs; i++) {
-      const times: RunTimes = { start: 0, bus: new Map() };
-      current = times;
-      const taskId = `bench-launch-${i}`;
-      let launched = false;
-      let settle!: { resolve: () => void; reject: (e: Error) => void };
-      const finished = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-
-      const scheduler: Scheduler = {
-        registered: () => {
-          times.registered ??= performance.now();
-        },
-        resourceOffers: (driver, offers: Offer[]) => {
-          times.offer ??= performance.now();
-          for (const offer of offers) {
-            if (!launched && contains(offer.resources, taskResources)) {
-              launched = true;
-              driver.launchTasks([offer.id], [{
-                taskId,
-                name: `bench ${taskId}`,
-                agentId: offer.agentId,
-                resources: taskResources,
-                command: { value: 'true' },
-              }]);
-            } else {
-              driver.declineOffer(offer.id, { refuseSeconds: 60 });
-            }
-          }
-        },
-        statusUpdate: (_driver, status: TaskStatus) => {
-          if (status.taskId !== taskId) return;
-          if (status.state === 'TASK_RUNNING') times.running ??= performance.now();
-          else if (status.state === 'TASK_FINISHED') {
-            times.finished ??= performance.now();
-            settle.resolve();
-          } else if (status.state !== 'TASK_STARTING') {
-            settle.reject(new Error(`task ${taskId} ended ${status.state}: ${status.message ?? ''}`));
-          }
-        },
-        error: (_driver, message) => settle.reject(new Error(`framework error: ${message}`)),
-      };
-      const driver = new SchedulerDriver(scheduler, { name: `bench-launch-${i}`, roles: ['*'] }, {
-        transport,
-        cluster: cluster.cluster,
-        detector: cluster.detector(),
-        logger,
-      });
-
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`run ${i}: no TASK_FINISHED within ${timeoutMs} ms`)), timeoutMs);
-      });
-      try {
-        times.start = performance.now();
-        driver.start();
-        await Promise.race([finished, timeout]);
-        // Let the executor exit (it waits for the acknowledgement) before the next run.
-        times.executorExitMs = await executorsGone(10_000);
-      } finally {
-        clearTimeout(timer);
-        await driver.stop();
+    if (states.length > 0) {
+      const natsUrl = envUrl ? envUrl : (server = await startNatsServer()).url;
+      say(`nats ${natsUrl}${server ? ` (pid ${server.pid})` : ''}`);
+      for (const st of states) {
+        const tc0 = performance.now();
+        st.cluster = await startLocalCluster({
+          agents: 1,
+          logger,
+          cluster: MODES[st.mode].cluster,
+          natsUrl,
+          workDir: st.workDir,
+          commandExecutor,
+          isolation: MODES[st.mode].isolation,
+          cgroupsRoot: CGROUPS_ROOT,
+        });
+        st.transport = new NatsTransport(st.cluster.nc, { logger });
+        say(`${st.mode} cluster up in ${(performance.now() - tc0).toFixed(0)} ms (master ${st.cluster.master.pid}, agent ${st.cluster.agents[0]!.pid})`);
       }
-      if (times.running === undefined) throw new Error(`run ${i}: TASK_FINISHED without TASK_RUNNING`);
-      results.push(times);
-      say(`run ${i + 1}/${runs}: subscribe→running ${(times.running - times.start).toFixed(1)} ms`);
-    }
-    current = undefined;
 
-    const totals = results.map((r) => r.running! - r.start);
-    /** Median of `to − from` over runs where both points were seen. */
-    const seg = (from: (r: RunTimes) => number | undefined, to: (r: RunTimes) => number | undefined): number | null => {
-      const xs = results.flatMap((r) => {
-        const a = from(r);
-        const b = to(r);
-        return a !== undefined && b !== undefined ? [b - a] : [];
-      });
-      return xs.length > 0 ? round1(median(xs)) : null;
-    };
-    const bus = (key: string) => (r: RunTimes) => r.bus.get(key);
-    const breakdown = {
-      subscribeToRegistered: seg((r) => r.start, (r) => r.registered),
-      // of which: leader detection (KV watch) until SubscribeFramework is on the bus
-      subscribeToSubscribeFrameworkSent: seg((r) => r.start, bus('SubscribeFramework>master')),
-      registeredToOffer: seg((r) => r.registered, (r) => r.offer),
-      offerToRunning: seg((r) => r.offer, (r) => r.running),
-      // offer → running in detail, from the bus tap:
-      offerToLaunchTasks: seg((r) => r.offer, bus('LaunchTasks>master')),
-      launchTasksToRunTaskAgent: seg(bus('LaunchTasks>master'), bus('RunTask>agent')),
-      runTaskAgentToRegisterExecutor: seg(bus('RunTask>agent'), bus('RegisterExecutor>agent')),
-      registerExecutorToRunTaskExecutor: seg(bus('RegisterExecutor>agent'), bus('RunTask>executor')),
-      runTaskExecutorToRunningAtAgent: seg(bus('RunTask>executor'), bus('StatusUpdate>agent:TASK_RUNNING')),
-      runningAtAgentToScheduler: seg(bus('StatusUpdate>agent:TASK_RUNNING'), (r) => r.running),
-      runningToFinished: seg((r) => r.running, (r) => r.finished),
-      finishedToExecutorExit: seg(() => 0, (r) => r.executorExitMs),
-    };
-    process.stdout.write(`${JSON.stringify({
-      medianMs: round1(median(totals)),
-      p90Ms: round1(percentile(totals, 90)),
-      minMs: round1(Math.min(...totals)),
-      maxMs: round1(Math.max(...totals)),
-      runs,
-      executor: commandExecutor[1]!.endsWith('.mjs') ? 'bundle' : 'tsx',
-      breakdown,
-    })}\n`);
+      // The tap: first sight of each message kind on the bus of the current run's cluster.
+      let current: RunTimes | undefined;
+      const tapPackr = new Packr({ useRecords: false, variableMapSize: true });
+      tap = await connect({ servers: natsUrl, name: 'bench-launch-tap' });
+      for (const st of states) {
+        tap.subscribe(`mesos.${MODES[st.mode].cluster}.>`, {
+          callback: (err, msg) => {
+            if (err || !current) return;
+            const now = performance.now();
+            const t = msg.subject.split('.');
+            if (t[1] !== current.cluster) return;
+            // mesos.<cluster>.<to kind>.<to id>.<Type>.<from kind>.<principal>
+            let key = `${t[4]}>${t[2]}`;
+            if (t[4] === 'StatusUpdate') {
+              try {
+                const env = tapPackr.unpack(msg.data) as { body?: { update?: { status?: { state?: string } } } };
+                key += `:${env.body?.update?.status?.state ?? '?'}`;
+              } catch {
+                // not ours to judge
+              }
+            }
+            if (!current.bus.has(key)) current.bus.set(key, now);
+          },
+        });
+      }
+      await tap.flush();
+
+      /** One run on `st`'s cluster. */
+      const runOnce = async (st: ModeState, i: number): Promise<void> => {
+        const cluster = st.cluster!;
+        const times: RunTimes = { cluster: cluster.cluster, start: 0, bus: new Map() };
+        current = times;
+        const taskId = `bench-launch-${st.mode}-${i}`;
+        let launched = false;
+        let settle!: { resolve: () => void; reject: (e: Error) => void };
+        const finished = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+
+        const scheduler: Scheduler = {
+          registered: () => {
+            times.registered ??= performance.now();
+          },
+          resourceOffers: (driver, offers: Offer[]) => {
+            times.offer ??= performance.now();
+            for (const offer of offers) {
+              if (!launched && contains(offer.resources, taskResources)) {
+                launched = true;
+                driver.launchTasks([offer.id], [{
+                  taskId,
+                  name: `bench ${taskId}`,
+                  agentId: offer.agentId,
+                  resources: taskResources,
+                  command: { value: 'true' },
+                }]);
+              } else {
+                driver.declineOffer(offer.id, { refuseSeconds: 60 });
+              }
+            }
+          },
+          statusUpdate: (_driver, status: TaskStatus) => {
+            if (status.taskId !== taskId) return;
+            if (status.state === 'TASK_RUNNING') times.running ??= performance.now();
+            else if (status.state === 'TASK_FINISHED') {
+              times.finished ??= performance.now();
+              settle.resolve();
+            } else if (status.state !== 'TASK_STARTING') {
+              settle.reject(new Error(`task ${taskId} ended ${status.state}: ${status.message ?? ''}`));
+            }
+          },
+          error: (_driver, message) => settle.reject(new Error(`framework error: ${message}`)),
+        };
+        const driver = new SchedulerDriver(scheduler, { name: `bench-launch-${st.mode}-${i}`, roles: ['*'] }, {
+          transport: st.transport!,
+          cluster: cluster.cluster,
+          detector: cluster.detector(),
+          logger,
+        });
+
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`${st.mode} run ${i}: no TASK_FINISHED within ${timeoutMs} ms`)), timeoutMs);
+        });
+        try {
+          times.start = performance.now();
+          driver.start();
+          await Promise.race([finished, timeout]);
+          // Let the executor exit (it waits for the acknowledgement) before the next run.
+          times.executorExitMs = await executorsGone(10_000);
+        } finally {
+          clearTimeout(timer);
+          await driver.stop();
+          current = undefined;
+        }
+        if (times.running === undefined) throw new Error(`${st.mode} run ${i}: TASK_FINISHED without TASK_RUNNING`);
+        st.results.push(times);
+        say(`run ${i + 1}/${runs} ${st.mode}: subscribe→running ${(times.running - times.start).toFixed(1)} ms`);
+      };
+
+      // Interleaved: run i on every mode before run i + 1 on any, the order swapped every other
+      // run so that neither mode always goes first (the very first launch is the slowest).
+      for (let i = 0; i < runs; i++) for (const st of i % 2 === 0 ? states : [...states].reverse()) await runOnce(st, i);
+    }
+
+    const out: Record<string, unknown> = { runs, isolation };
+    const stats = new Map(states.map((st) => [st.mode, summarize(st.results, executor)]));
+    if (wantCgroups) {
+      out.cgroups = stats.get('cgroups') ?? null;
+      if (cgroupsSkipped) out.cgroupsSkipped = cgroupsSkipped;
+    }
+    if (isolation !== 'cgroups') out.posix = stats.get('posix');
+    if (isolation === 'both') {
+      const c = stats.get('cgroups')?.medianMs as number | undefined;
+      const p = stats.get('posix')?.medianMs as number | undefined;
+      out.cgroupsOverPosixMedianRatio = c !== undefined && p !== undefined && p > 0 ? Math.round((c / p) * 100) / 100 : null;
+    }
+    process.stdout.write(`${JSON.stringify(out)}\n`);
   } finally {
     if (tap && !tap.isClosed()) await tap.close().catch(() => undefined);
-    if (cluster) await cluster.stop().catch((e: Error) => say(`cluster stop failed: ${e.message}`));
+    for (const st of states) {
+      if (st.cluster) await st.cluster.stop().catch((e: Error) => say(`${st.mode} cluster stop failed: ${e.message}`));
+    }
     await server?.stop();
-    rmSync(workDir, { recursive: true, force: true });
+    for (const st of states) rmSync(st.workDir, { recursive: true, force: true });
+    if (wantCgroups) cleanUpCgroupsRoot();
   }
 }
 
