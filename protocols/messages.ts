@@ -241,6 +241,23 @@ export const MESSAGES = {
     agentId: Id,
     agent: AgentInfoSchema,
   })),
+  /**
+   * A restarted agent tells a running executor of a checkpointing framework where it is (same PID)
+   * and asks it to re-register. @see `ReconnectExecutorMessage`
+   */
+  ReconnectExecutor: spec([['agent', 'executor']], Type.Object({ agentId: Id })),
+  /**
+   * An executor re-registers with its restarted agent: the tasks it runs and the status updates the
+   * agent has not acknowledged yet. @see `ReregisterExecutorMessage`
+   */
+  ReregisterExecutor: spec([['executor', 'agent']], Type.Object({
+    frameworkId: Id,
+    executorId: Id,
+    tasks: Type.Array(TaskInfoSchema, { maxItems: 10000 }),
+    updates: Type.Array(StatusUpdateRecordSchema, { maxItems: 10000 }),
+  })),
+  /** The restarted agent took the executor back. @see `ExecutorReregisteredMessage` */
+  ExecutorReregistered: spec([['agent', 'executor']], Type.Object({ agentId: Id, agent: AgentInfoSchema })),
   /** The agent tells an executor to stop everything and exit. @see `ShutdownExecutorMessage` */
   ShutdownExecutor: spec([['agent', 'executor']], Type.Object({ gracePeriodSeconds: Type.Optional(Type.Number()) })),
 
@@ -310,6 +327,9 @@ export function normalizeVocabulary(type: MessageType, body: any): void {
         t.state = knownTaskState(t.state);
         if (t.statusUpdateState !== undefined) t.statusUpdateState = knownTaskState(t.statusUpdateState);
       }
+      break;
+    case 'ReregisterExecutor':
+      for (const u of body.updates) normalizeStatus(u.status);
       break;
     case 'ReconcileTasks':
       for (const st of body.statuses) if (st.state !== undefined) st.state = knownTaskState(st.state);

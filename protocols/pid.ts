@@ -75,6 +75,14 @@ export function pid(cluster: string, kind: ActorKind, id: string): string {
   return `mesos.${cluster}.${kind}.${id}`;
 }
 
+/**
+ * The PID of the executor running in container `containerId`: derived, not chosen, so that an
+ * agent restarted from its checkpoint can address the executors its predecessor started.
+ */
+export function executorPid(cluster: string, containerId: string): string {
+  return pid(cluster, 'executor', containerId.replace(/[^A-Za-z0-9_-]/g, '_'));
+}
+
 /** Parses a PID string; `undefined` when it does not follow the grammar. */
 export function parsePid(s: string): Pid | undefined {
   const parts = s.split('.');

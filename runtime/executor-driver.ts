@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { waitFor } from 'xstate';
 import { createExecutorMachine, type ExecutorCallback, type ExecutorMachine } from '../actors/executor/executor.machine.ts';
 import type { AgentInfo, ExecutorInfo, FrameworkInfo, TaskInfo, TaskStatus } from '../protocols/records.ts';
-import { pid as makePid } from '../protocols/pid.ts';
+import { executorPid } from '../protocols/pid.ts';
 import { depsFor, hostActor, type ActorHost } from './actor-host.ts';
 import { realClock } from './clock.ts';
 import type { Inspect } from './inspect.ts';
@@ -22,6 +22,10 @@ export interface Executor {
   launchTask?(driver: ExecutorDriver, task: TaskInfo): void;
   killTask?(driver: ExecutorDriver, taskId: string): void;
   frameworkMessage?(driver: ExecutorDriver, data: Uint8Array): void;
+  /** The agent exited; a checkpointing executor waits for it to come back. */
+  disconnected?(driver: ExecutorDriver): void;
+  /** A restarted agent took the executor back. */
+  reregistered?(driver: ExecutorDriver, agent: AgentInfo): void;
   /** Stop every task and exit within `gracePeriodMs`. */
   shutdown?(driver: ExecutorDriver, gracePeriodMs: number): void;
   error?(driver: ExecutorDriver, message: string): void;
@@ -37,7 +41,16 @@ export interface ExecutorEnv {
   nats: string;
   cluster: string;
   directory: string;
+  /** The framework checkpoints: outlive the agent's process and wait for it to restart (`MESOS_CHECKPOINT=1`). */
+  checkpoint: boolean;
+  /** How long to wait for a restarted agent (`MESOS_RECOVERY_TIMEOUT_MS`). */
+  recoveryTimeoutMs?: number;
+  /** The agent's OS process, which started this one: its end is noticed (`MESOS_AGENT_OS_PID`). */
+  agentOsPid?: number;
 }
+
+/** How often an executor looks whether its agent's process still runs. */
+const AGENT_WATCH_MS = 500;
 
 /** Reads {@link ExecutorEnv} from `MESOS_*` variables; throws naming the first missing one. */
 export function executorEnv(env: NodeJS.ProcessEnv = process.env): ExecutorEnv {
@@ -55,6 +68,9 @@ export function executorEnv(env: NodeJS.ProcessEnv = process.env): ExecutorEnv {
     nats: need('MESOS_NATS'),
     cluster: need('MESOS_CLUSTER'),
     directory: env.MESOS_DIRECTORY ?? process.cwd(),
+    checkpoint: env.MESOS_CHECKPOINT === '1',
+    ...(Number(env.MESOS_RECOVERY_TIMEOUT_MS) > 0 ? { recoveryTimeoutMs: Number(env.MESOS_RECOVERY_TIMEOUT_MS) } : {}),
+    ...(Number(env.MESOS_AGENT_OS_PID) > 0 ? { agentOsPid: Number(env.MESOS_AGENT_OS_PID) } : {}),
   };
 }
 
@@ -62,12 +78,13 @@ export function executorEnv(env: NodeJS.ProcessEnv = process.env): ExecutorEnv {
 export class ExecutorDriver {
   readonly pid: string;
   private host?: ActorHost<ExecutorMachine>;
+  private agentWatch?: NodeJS.Timeout;
 
   constructor(
     private readonly executor: Executor,
     private readonly opts: { transport: Transport; env: ExecutorEnv; logger: Logger; clock?: Clock; inspect?: Inspect },
   ) {
-    this.pid = makePid(opts.env.cluster, 'executor', opts.env.containerId.replace(/[^A-Za-z0-9_-]/g, '_'));
+    this.pid = executorPid(opts.env.cluster, opts.env.containerId);
   }
 
   /** The machine actor. */
@@ -81,6 +98,7 @@ export class ExecutorDriver {
     const { env } = this.opts;
     this.host = hostActor(createExecutorMachine(depsFor(clock)), {
       self: this.pid, agentPid: env.agentPid, frameworkId: env.frameworkId, executorId: env.executorId,
+      checkpoint: env.checkpoint, ...(env.recoveryTimeoutMs ? { recoveryTimeoutMs: env.recoveryTimeoutMs } : {}),
     }, {
       pid: this.pid,
       transport: this.opts.transport,
@@ -89,6 +107,17 @@ export class ExecutorDriver {
       inspect: this.opts.inspect,
       onEmit: (ev) => this.deliver(ev as ExecutorCallback),
     });
+    // Started by the agent, this process is re-parented when the agent's process ends: that is
+    // how its exit is noticed (Mesos' executors see the agent's socket close).
+    const agentOsPid = env.agentOsPid;
+    if (agentOsPid !== undefined && process.ppid === agentOsPid) {
+      this.agentWatch = setInterval(() => {
+        if (process.ppid === agentOsPid) return;
+        clearInterval(this.agentWatch);
+        this.host?.send({ type: 'driver.agentExited' });
+      }, AGENT_WATCH_MS);
+      this.agentWatch.unref();
+    }
   }
 
   /** Sends a task's status to the agent (at-least-once until acknowledged). */
@@ -101,19 +130,29 @@ export class ExecutorDriver {
     this.host?.send({ type: 'driver.sendFrameworkMessage', data });
   }
 
-  /** Resolves once every status update sent so far is acknowledged (or after `timeoutMs`). */
+  /**
+   * Resolves once every status update sent so far is acknowledged, or after `timeoutMs` with the
+   * agent there. While the agent is away (a checkpointing executor waiting for it to restart) the
+   * wait goes on, up to the recovery timeout: the restarted agent takes the updates then.
+   * @returns whether everything was acknowledged.
+   */
   async awaitAcknowledgements(timeoutMs = 10_000): Promise<boolean> {
-    if (!this.host) return true;
-    try {
-      await waitFor(this.host.actor, (s) => Object.keys(s.context.unacknowledged).length === 0, { timeout: timeoutMs });
-      return true;
-    } catch {
-      return false;
+    const host = this.host;
+    if (!host) return true;
+    const done = waitFor(host.actor, (s) => Object.keys(s.context.unacknowledged).length === 0 || s.hasTag('abandoned') || s.status !== 'active', { timeout: Infinity })
+      .then((s) => Object.keys(s.context.unacknowledged).length === 0, () => false);
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const r = await Promise.race([done, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)))]);
+      clearTimeout(timer);
+      if (r !== 'timeout') return r;
+      if (!host.actor.getSnapshot().hasTag('disconnected')) return false;
     }
   }
 
   /** Stops the driver. */
   async stop(): Promise<void> {
+    clearInterval(this.agentWatch);
     this.host?.send({ type: 'driver.stop' });
     await this.opts.transport.flush();
     this.host?.stop();
@@ -127,6 +166,8 @@ export class ExecutorDriver {
         case 'callback.launchTask': e.launchTask?.(this, cb.task); break;
         case 'callback.killTask': e.killTask?.(this, cb.taskId); break;
         case 'callback.frameworkMessage': e.frameworkMessage?.(this, cb.data); break;
+        case 'callback.disconnected': e.disconnected?.(this); break;
+        case 'callback.reregistered': e.reregistered?.(this, cb.agent); break;
         case 'callback.shutdown': e.shutdown?.(this, cb.gracePeriodMs); break;
         case 'callback.error': e.error?.(this, cb.message); break;
         default: break;

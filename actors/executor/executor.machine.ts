@@ -3,10 +3,17 @@
  * executor callbacks (`callback.*` events) and executor calls into messages, and keeps every status
  * update until the agent acknowledges it.
  *
+ * When its agent's process ends (the runtime notices and sends `driver.agentExited`), an executor
+ * of a framework that does not checkpoint shuts down at once; one whose framework checkpoints waits
+ * `recoveryTimeoutMs` for a restarted agent to say `ReconnectExecutor`, then re-registers with the
+ * tasks it runs and the updates not yet acknowledged, so nothing is lost across the restart. An
+ * agent that stays away longer gets nothing: the executor shuts down.
+ *
  * @see Mesos `src/exec/exec.cpp` (`ExecutorProcess`).
  */
 import { assign, enqueueActions, setup } from 'xstate';
 import type { AgentInfo, ExecutorInfo, FrameworkInfo, StatusUpdateRecord, TaskInfo, TaskStatus } from '../../protocols/records.ts';
+import { isTerminalState } from '../../protocols/task-states.ts';
 import { backoffMs, log, send, type ActorDeps, type Inbound, type LogEvent, type SendEvent } from '../common.ts';
 
 /** What the executor driver is started with (Mesos passes these as `MESOS_*` environment variables). */
@@ -16,6 +23,10 @@ export interface ExecutorInput {
   frameworkId: string;
   executorId: string;
   registrationBackoffMs?: number;
+  /** The framework checkpoints: wait for a restarted agent instead of shutting down. @see `MESOS_CHECKPOINT` */
+  checkpoint?: boolean;
+  /** How long to wait for a restarted agent. @see `MESOS_RECOVERY_TIMEOUT` */
+  recoveryTimeoutMs?: number;
 }
 
 /** The executor machine's context. */
@@ -30,17 +41,26 @@ export interface ExecutorContext {
   /** Updates sent but not yet acknowledged, by uuid. */
   unacknowledged: Record<string, StatusUpdateRecord>;
   tasks: Record<string, TaskInfo>;
+  checkpoint: boolean;
+  recoveryTimeoutMs: number;
 }
+
+/** Mesos' default `--recovery_timeout`: 15 minutes. */
+export const DEFAULT_RECOVERY_TIMEOUT_MS = 15 * 60_000;
 
 /** Calls an executor makes. @see `ExecutorDriver` */
 export type ExecutorCall =
   | { type: 'driver.sendStatusUpdate'; status: Omit<TaskStatus, 'timestamp'> & { timestamp?: number } }
   | { type: 'driver.sendFrameworkMessage'; data: Uint8Array }
-  | { type: 'driver.stop' };
+  | { type: 'driver.stop' }
+  /** The runtime saw the agent's process end. */
+  | { type: 'driver.agentExited' };
 
 /** Callbacks the driver delivers. @see `Executor` */
 export type ExecutorCallback =
   | { type: 'callback.registered'; executor: ExecutorInfo; framework: FrameworkInfo; agent: AgentInfo }
+  | { type: 'callback.reregistered'; agent: AgentInfo }
+  | { type: 'callback.disconnected' }
   | { type: 'callback.launchTask'; task: TaskInfo }
   | { type: 'callback.killTask'; taskId: string }
   | { type: 'callback.frameworkMessage'; data: Uint8Array }
@@ -50,7 +70,10 @@ export type ExecutorCallback =
 /** Every event the executor driver accepts. */
 export type ExecutorEvent =
   | ExecutorCall
-  | Inbound<'ExecutorRegistered' | 'RunTask' | 'KillTask' | 'FrameworkToExecutor' | 'StatusUpdateAcknowledgement' | 'ShutdownExecutor'>;
+  | Inbound<
+      | 'ExecutorRegistered' | 'ExecutorReregistered' | 'ReconnectExecutor' | 'RunTask' | 'KillTask' | 'FrameworkToExecutor'
+      | 'StatusUpdateAcknowledgement' | 'ShutdownExecutor'
+    >;
 
 /** What the executor driver emits. */
 export type ExecutorEmitted = SendEvent | LogEvent | ExecutorCallback;
@@ -67,6 +90,7 @@ export function createExecutorMachine(deps: ActorDeps) {
     guards: {
       /** Mesos exec.cpp: only the agent that launched us may talk to us. */
       isFromAgent: ({ context, event }) => 'from' in event && event.from === context.agentPid,
+      checkpoints: ({ context }) => context.checkpoint,
     },
     actions: {
       sendRegister: enqueueActions(({ context, enqueue }) =>
@@ -89,12 +113,41 @@ export function createExecutorMachine(deps: ActorDeps) {
       frameworkMessage: enqueueActions(({ event, enqueue }) => {
         if (event.type === 'FrameworkToExecutor') enqueue.emit({ type: 'callback.frameworkMessage', data: event.body.data });
       }),
-      acknowledged: assign({
-        unacknowledged: ({ context, event }) => {
-          if (event.type !== 'StatusUpdateAcknowledgement') return context.unacknowledged;
-          const { [event.body.uuid]: _acked, ...rest } = context.unacknowledged;
-          return rest;
-        },
+      acknowledged: assign(({ context, event }) => {
+        if (event.type !== 'StatusUpdateAcknowledgement') return {};
+        const { [event.body.uuid]: acked, ...rest } = context.unacknowledged;
+        // A task whose terminal update is acknowledged is done: a re-registration no longer names it.
+        if (!acked || !isTerminalState(acked.status.state)) return { unacknowledged: rest };
+        const { [acked.status.taskId]: _done, ...tasks } = context.tasks;
+        return { unacknowledged: rest, tasks };
+      }),
+      sendReregister: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type === 'ReconnectExecutor') enqueue.assign({ agentId: event.body.agentId });
+        enqueue.emit(send(context.agentPid, {
+          type: 'ReregisterExecutor',
+          body: {
+            frameworkId: context.frameworkId,
+            executorId: context.executorId,
+            tasks: Object.values(context.tasks),
+            updates: Object.values(context.unacknowledged),
+          },
+        }));
+      }),
+      notifyReregistered: enqueueActions(({ event, enqueue }) => {
+        if (event.type !== 'ExecutorReregistered') return;
+        enqueue.assign({ agentId: event.body.agentId });
+        enqueue.emit(log('info', 'Re-registered with the restarted agent'));
+        enqueue.emit({ type: 'callback.reregistered', agent: event.body.agent });
+      }),
+      notifyDisconnected: enqueueActions(({ context, enqueue }) => {
+        enqueue.emit(log('warn', `The agent exited; waiting ${context.recoveryTimeoutMs / 1000} s for it to come back`));
+        enqueue.emit({ type: 'callback.disconnected' });
+      }),
+      shutdownAgentGone: enqueueActions(({ context, enqueue }) => {
+        enqueue.emit(log('warn', context.checkpoint
+          ? `The agent did not come back within ${context.recoveryTimeoutMs / 1000} s; shutting down`
+          : 'The agent exited and the framework does not checkpoint; shutting down'));
+        enqueue.emit({ type: 'callback.shutdown', gracePeriodMs: 5000 });
       }),
       shutdown: enqueueActions(({ event, enqueue }) => {
         const grace = event.type === 'ShutdownExecutor' ? (event.body.gracePeriodSeconds ?? 5) * 1000 : 5000;
@@ -127,6 +180,7 @@ export function createExecutorMachine(deps: ActorDeps) {
     },
     delays: {
       registrationBackoff: ({ context }) => backoffMs(context.attempt, context.registrationBackoffMs, 10 * context.registrationBackoffMs),
+      recoveryTimeout: ({ context }) => context.recoveryTimeoutMs,
     },
   }).createMachine({
     id: 'executor',
@@ -139,6 +193,8 @@ export function createExecutorMachine(deps: ActorDeps) {
       registrationBackoffMs: input.registrationBackoffMs ?? 1000,
       unacknowledged: {},
       tasks: {},
+      checkpoint: input.checkpoint ?? false,
+      recoveryTimeoutMs: input.recoveryTimeoutMs ?? DEFAULT_RECOVERY_TIMEOUT_MS,
     }),
     initial: 'registering',
     on: {
@@ -161,8 +217,29 @@ export function createExecutorMachine(deps: ActorDeps) {
           FrameworkToExecutor: [{ guard: 'isFromAgent', actions: 'frameworkMessage' }, { actions: 'logNotFromAgent' }],
           StatusUpdateAcknowledgement: [{ guard: 'isFromAgent', actions: 'acknowledged' }, { actions: 'logNotFromAgent' }],
           ShutdownExecutor: [{ guard: 'isFromAgent', target: 'shuttingDown', actions: 'shutdown' }, { actions: 'logNotFromAgent' }],
+          // The agent restarted faster than its exit was noticed.
+          ReconnectExecutor: [{ guard: 'isFromAgent', target: 'disconnected', actions: 'sendReregister' }, { actions: 'logNotFromAgent' }],
+          'driver.agentExited': [
+            { guard: 'checkpoints', target: 'disconnected', actions: 'notifyDisconnected' },
+            { target: 'abandoned', actions: 'shutdownAgentGone' },
+          ],
           'driver.sendStatusUpdate': { actions: 'sendStatusUpdate' },
           'driver.sendFrameworkMessage': { actions: 'sendFrameworkMessage' },
+        },
+      },
+      /**
+       * The agent is gone (or restarting): tasks run on, updates are kept for the re-registration,
+       * and after `recoveryTimeoutMs` without the agent the executor gives up.
+       */
+      disconnected: {
+        tags: ['disconnected'],
+        after: { recoveryTimeout: { target: 'abandoned', actions: 'shutdownAgentGone' } },
+        on: {
+          ReconnectExecutor: [{ guard: 'isFromAgent', actions: 'sendReregister' }, { actions: 'logNotFromAgent' }],
+          ExecutorReregistered: [{ guard: 'isFromAgent', target: 'registered', actions: 'notifyReregistered' }, { actions: 'logNotFromAgent' }],
+          ShutdownExecutor: [{ guard: 'isFromAgent', target: 'shuttingDown', actions: 'shutdown' }, { actions: 'logNotFromAgent' }],
+          StatusUpdateAcknowledgement: [{ guard: 'isFromAgent', actions: 'acknowledged' }, { actions: 'logNotFromAgent' }],
+          'driver.sendStatusUpdate': { actions: 'sendStatusUpdate' },
         },
       },
       shuttingDown: {
@@ -171,6 +248,11 @@ export function createExecutorMachine(deps: ActorDeps) {
           StatusUpdateAcknowledgement: { guard: 'isFromAgent', actions: 'acknowledged' },
           'driver.sendStatusUpdate': { actions: 'sendStatusUpdate' },
         },
+      },
+      /** Shutting down without an agent: nothing will be acknowledged any more. */
+      abandoned: {
+        tags: ['shuttingDown', 'abandoned'],
+        on: { 'driver.sendStatusUpdate': { actions: 'sendStatusUpdate' } },
       },
       stopped: { type: 'final' },
     },

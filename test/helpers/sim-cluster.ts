@@ -98,6 +98,7 @@ export class SimContainerizer implements Containerizer {
         containerId: req.containerId,
         nats: '',
         cluster: this.sim.cluster,
+        checkpoint: req.env.MESOS_CHECKPOINT === '1',
         directory: `/sandbox/${req.containerId}`,
       },
     });
