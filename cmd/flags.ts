@@ -127,15 +127,14 @@ export function commandSetup<T extends Record<string, FlagSpec>>(
   return { flags, logger, inspect };
 }
 
-/** Runs `fn` on SIGINT/SIGTERM once, then exits with `code`. */
-export function onShutdown(fn: () => Promise<void>, code = 0): void {
+/** Runs `fn` (given the signal) on the first of `signals` (SIGINT, SIGTERM) received, then exits with `code`. */
+export function onShutdown(fn: (signal: NodeJS.Signals) => Promise<void>, code = 0, signals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): void {
   let stopping = false;
-  const handler = (sig: string) => {
+  const handler = (sig: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     process.stderr.write(`received ${sig}, shutting down\n`);
-    fn().then(() => process.exit(code), () => process.exit(1));
+    fn(sig).then(() => process.exit(code), () => process.exit(1));
   };
-  process.on('SIGINT', () => handler('SIGINT'));
-  process.on('SIGTERM', () => handler('SIGTERM'));
+  for (const sig of signals) process.on(sig, () => handler(sig));
 }

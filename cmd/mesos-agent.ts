@@ -1,6 +1,10 @@
 /**
  * `mesos-agent`: registers with the leading master of `--cluster`, offers `--resources`, and runs
  * executors in sandboxes under `--work_dir`.
+ *
+ * Signals: SIGTERM and SIGINT stop the agent and leave the executors of checkpointing frameworks
+ * running, for the agent started again on the same work dir to recover; SIGUSR1 kills every task
+ * (each with a status update) and unregisters the agent from the cluster before exiting.
  */
 import { cpus, totalmem, tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +29,11 @@ const { flags, logger, inspect } = commandSetup('mesos-agent', {
   cgroups_root: { type: 'string', help: 'parent of the containers\' groups in each cgroup hierarchy', default: 'mesos' },
   cgroups_enable_cfs: { type: 'boolean', help: 'enforce cpus as a hard limit (CFS bandwidth), not only a weight', default: false },
   recover: { type: 'string', help: "'reconnect': start as the agent this work dir belongs to; 'cleanup': destroy what it left running and exit", default: 'reconnect' },
+  recovery_timeout: { type: 'duration', help: 'how long executors of checkpointing frameworks wait for a restarted agent', default: '15mins' },
+  executor_reregistration_timeout: { type: 'duration', help: 'how long a restarted agent waits for its executors to re-register', default: '2secs' },
+  strict: { type: 'boolean', help: 'refuse to start on a checkpoint that cannot be read (else: recover what can be)', default: true },
+  enforce_container_disk_quota: { type: 'boolean', help: 'with posix/disk: destroy a container whose sandbox grows past its disk', default: false },
+  container_disk_watch_interval: { type: 'duration', help: 'how often sandboxes are measured (posix/disk)', default: '15secs' },
 });
 
 let resources;
@@ -72,7 +81,13 @@ try {
       registrationBackoffMs: flags.registration_backoff_factor,
       executorRegistrationTimeoutMs: flags.executor_registration_timeout,
       executorShutdownGracePeriodMs: flags.executor_shutdown_grace_period,
+      executorReregistrationTimeoutMs: flags.executor_reregistration_timeout,
+      recoveryTimeoutMs: flags.recovery_timeout,
     },
+    strict: flags.strict,
+    ...(isolation.includes('posix/disk') || flags.enforce_container_disk_quota
+      ? { disk: { enforce: flags.enforce_container_disk_quota, watchIntervalMs: flags.container_disk_watch_interval } }
+      : {}),
     checkpoint: true,
     isolation,
     cgroupsRoot: flags.cgroups_root,
@@ -86,9 +101,14 @@ try {
 }
 logger.info({ actorPid: agent.pid, workDir: flags.work_dir }, 'agent started');
 agent.registered(Number.POSITIVE_INFINITY).then((id) => logger.info({ agentId: id }, 'agent registered'), () => {});
-// SIGTERM/SIGINT: end every task with an update the master sees, then unregister and exit.
-onShutdown(async () => {
-  await agent.leave(flags.executor_shutdown_grace_period + 5000);
-  await agent.stop();
+onShutdown(async (signal) => {
+  if (signal === 'SIGUSR1') {
+    // End every task with an update the master sees, then unregister: the agent leaves the cluster.
+    await agent.leave(flags.executor_shutdown_grace_period + 5000);
+    await agent.stop();
+  } else {
+    // Checkpointed work keeps running for the agent started again on this work dir.
+    await agent.stop({ keepExecutors: true });
+  }
   await transport.close();
-});
+}, 0, ['SIGINT', 'SIGTERM', 'SIGUSR1']);

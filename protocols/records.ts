@@ -159,6 +159,26 @@ export const TaskStatusSchema = Type.Object({
 /** @see TaskStatusSchema */
 export type TaskStatus = Static<typeof TaskStatusSchema>;
 
+/**
+ * What one executor's container uses, sampled by its agent. @see Mesos `ResourceStatistics`
+ * (`cpus_user_time_secs`, `mem_rss_bytes`, … — the same figures, named in this protocol's case).
+ */
+export const ResourceStatisticsSchema = Type.Object({
+  /** Epoch seconds when sampled. */
+  timestamp: Type.Number(),
+  cpusUserTimeSecs: Type.Number({ minimum: 0 }),
+  cpusSystemTimeSecs: Type.Number({ minimum: 0 }),
+  /** CPUs the container was given (its share, and its cap with CFS limits). */
+  cpusLimit: Type.Optional(Type.Number({ minimum: 0 })),
+  memRssBytes: Type.Number({ minimum: 0 }),
+  memLimitBytes: Type.Optional(Type.Number({ minimum: 0 })),
+  diskUsedBytes: Type.Optional(Type.Number({ minimum: 0 })),
+  diskLimitBytes: Type.Optional(Type.Number({ minimum: 0 })),
+  processes: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+/** @see ResourceStatisticsSchema */
+export type ResourceStatistics = Static<typeof ResourceStatisticsSchema>;
+
 /** One status update in flight from executor to scheduler. @see `StatusUpdate` */
 export const StatusUpdateRecordSchema = Type.Object({
   frameworkId: Id,

@@ -1,21 +1,24 @@
 /**
  * Runs an agent: hosts the agent machine, feeds it the leader from a detector, and performs its
- * effects — launching executors in sandboxes and killing them — through the containerizer.
+ * effects — launching executors in sandboxes and killing them through the containerizer, writing
+ * checkpoints. A restarted agent first recovers: it reads its checkpoints, takes back the
+ * containers still running, and only looks for a master once its executors re-registered (or the
+ * re-registration timeout passed).
  */
 import { randomUUID } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import { waitFor } from 'xstate';
 import { createAgentMachine, type AgentMachine } from '../actors/agent/agent.machine.ts';
-import { isIdle, type AgentEffect, type AgentFlags } from '../actors/agent/state.ts';
+import { isIdle, type AgentEffect, type AgentFlags, type RecoveredAgent } from '../actors/agent/state.ts';
 import type { Attribute } from '../protocols/attributes.ts';
 import type { AgentInfo } from '../protocols/records.ts';
 import type { Resources } from '../protocols/resources.ts';
 import { pid as makePid } from '../protocols/pid.ts';
 import { depsFor, hostActor, type ActorHost } from './actor-host.ts';
 import { realClock } from './clock.ts';
-import { PosixContainerizer, type CgroupIsolation, type Containerizer } from './containerizer.ts';
+import { PosixContainerizer, type CgroupIsolation, type ContainerExit, type Containerizer, type DiskIsolation } from './containerizer.ts';
 import { cgroupsUnusable, detectCgroups } from './cgroups.ts';
-import { AgentCheckpoint, CheckpointError, currentBootId, incompatibility, type AgentIdentity } from './checkpoint.ts';
+import { AgentCheckpoint, CheckpointError, currentBootId, incompatibility, type AgentIdentity, type ContainerRecord } from './checkpoint.ts';
 import type { Inspect } from './inspect.ts';
 import type { Logger } from './log.ts';
 import type { Clock, LeaderDetector, Transport } from './types.ts';
@@ -57,10 +60,17 @@ export interface AgentOptions {
   cgroupsRoot?: string;
   /** `cpus` is a hard limit, not only a weight (`--cgroups_enable_cfs`). */
   cgroupsEnableCfs?: boolean;
+  /** Sandbox sizes measured (`posix/disk`), and with `enforce` limited to `disk`. */
+  disk?: DiskIsolation;
+  /**
+   * Refuse to start on a checkpoint that cannot be read (`--strict`, the default); without it, what
+   * cannot be read is logged and left out.
+   */
+  strict?: boolean;
 }
 
 /** The isolators an agent knows. */
-export const ISOLATORS = ['posix/cpu', 'posix/mem', 'cgroups/cpu', 'cgroups/mem'] as const;
+export const ISOLATORS = ['posix/cpu', 'posix/mem', 'posix/disk', 'cgroups/cpu', 'cgroups/mem'] as const;
 
 /** Cgroup isolation for `isolation`, or `undefined` (with a warning naming why, when it was asked for). */
 function cgroupIsolation(opts: Pick<AgentOptions, 'isolation' | 'cgroupsRoot' | 'cgroupsEnableCfs' | 'logger'>): CgroupIsolation | undefined {
@@ -92,8 +102,14 @@ export interface AgentHandle {
    * @returns whether everything was acknowledged in time.
    */
   leave(timeoutMs?: number): Promise<boolean>;
-  /** Stops the agent; executors are killed too unless `keepExecutors`. */
+  /**
+   * Stops the agent. Executors are killed too, unless `keepExecutors`: then those of frameworks
+   * that checkpoint keep running for a restarted agent to recover, and only the others are killed
+   * (SIGTERM, as Mesos' agent does on SIGTERM).
+   */
   stop(opts?: { keepExecutors?: boolean }): Promise<void>;
+  /** What recovery found and did at start. */
+  readonly recovery: { recovered: string[]; destroyed: string[] };
 }
 
 /**
@@ -106,7 +122,7 @@ export async function cleanUpAgent(
 ): Promise<string[]> {
   const cgroups = cgroupIsolation(opts);
   const c = new PosixContainerizer({ workDir: opts.workDir, commandExecutor: opts.commandExecutor, logger: opts.logger, checkpoint: new AgentCheckpoint(opts.workDir), ...(cgroups ? { cgroups } : {}) });
-  const destroyed = c.recover();
+  const { destroyed } = c.recover();
   await c.settled();
   return destroyed;
 }
@@ -117,7 +133,7 @@ export async function cleanUpAgent(
  * fresh work dir. Throws {@link CheckpointError} when the work dir belongs to an agent with other
  * settings, or cannot be read.
  */
-function recoverIdentity(checkpoint: AgentCheckpoint, info: AgentInfo, opts: AgentOptions): AgentIdentity {
+function recoverIdentity(checkpoint: AgentCheckpoint, info: AgentInfo, opts: AgentOptions): AgentIdentity & { rebooted: boolean } {
   const saved = checkpoint.identity();
   if (saved) {
     const why = incompatibility(saved.info, info);
@@ -127,25 +143,60 @@ function recoverIdentity(checkpoint: AgentCheckpoint, info: AgentInfo, opts: Age
   }
   const bootId = currentBootId();
   const identity: AgentIdentity = { pidId: saved?.pidId ?? opts.id ?? randomUUID().slice(0, 8), info, bootId, ...(saved?.agentId ? { agentId: saved.agentId } : {}) };
-  if (saved) opts.logger.info({ agentId: saved.agentId, pidId: saved.pidId, rebooted: saved.bootId !== bootId }, 'recovered the agent identity from its checkpoint');
+  const rebooted = saved !== undefined && saved.bootId !== bootId;
+  if (saved) opts.logger.info({ agentId: saved.agentId, pidId: saved.pidId, rebooted }, 'recovered the agent identity from its checkpoint');
   checkpoint.saveIdentity(identity);
-  return identity;
+  return { ...identity, rebooted };
+}
+
+/**
+ * What an earlier agent on this work dir left: the checkpointed frameworks, executors, tasks and
+ * update streams, with which executors' containers still run (none after a reboot: the boot id
+ * changed). Those containers are kept and watched again (`onExit`); every other container is
+ * destroyed. Throws {@link CheckpointError} for unreadable checkpoints under `strict`.
+ */
+function recoverWork(
+  checkpoint: AgentCheckpoint | undefined,
+  posix: PosixContainerizer | undefined,
+  identity: AgentIdentity & { rebooted?: boolean },
+  opts: AgentOptions,
+  onExit: (record: ContainerRecord, exit: ContainerExit) => void,
+): { recovered?: RecoveredAgent; recovery: { recovered: string[]; destroyed: string[] } } {
+  if (!checkpoint || !posix) return { recovery: { recovered: [], destroyed: [] } };
+  const running = identity.rebooted ? new Set<string>() : new Set(posix.runningRecords().map((r) => r.containerId));
+  const { state, errors } = checkpoint.recovered((id) => running.has(id));
+  if (errors.length > 0) {
+    if (opts.strict ?? true) {
+      throw new CheckpointError(`cannot recover from ${checkpoint.metaDir}: ${errors[0]}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; start with --strict=false to recover what can be read, or with --recover=cleanup`);
+    }
+    for (const err of errors) opts.logger.warn({ error: err }, 'ignoring a checkpoint that cannot be read (--strict=false)');
+  }
+  const keep = new Set(state.executors.filter((x) => x.alive).map((x) => x.containerId));
+  for (const x of state.executors) {
+    x.directory = posix.sandboxOf({ agentId: identity.agentId ?? '', frameworkId: x.frameworkId, executorId: x.info.executorId, containerId: x.containerId });
+  }
+  const recovery = posix.recover({ keep, onExit });
+  if (recovery.destroyed.length > 0) opts.logger.warn({ containers: recovery.destroyed.length }, 'destroyed containers an earlier agent left running that cannot be recovered');
+  const any = state.frameworks.length > 0 || state.executors.length > 0;
+  return { ...(any ? { recovered: state } : {}), recovery };
 }
 
 /** Starts an agent. */
 export function startAgent(opts: AgentOptions): AgentHandle {
   const info = { hostname: opts.hostname ?? osHostname(), resources: opts.resources, attributes: opts.attributes ?? [] };
   const checkpoint = opts.checkpoint ? new AgentCheckpoint(opts.workDir) : undefined;
-  const identity: AgentIdentity = checkpoint ? recoverIdentity(checkpoint, info, opts) : { pidId: opts.id ?? randomUUID().slice(0, 8), info, bootId: '' };
+  const identity: AgentIdentity & { rebooted?: boolean } = checkpoint ? recoverIdentity(checkpoint, info, opts) : { pidId: opts.id ?? randomUUID().slice(0, 8), info, bootId: '' };
   const pid = makePid(opts.cluster, 'agent', identity.pidId);
   const clock = opts.clock ?? realClock;
   const cgroups = opts.containerizer ? undefined : cgroupIsolation(opts);
-  const posix = opts.containerizer ? undefined : new PosixContainerizer({ workDir: opts.workDir, commandExecutor: opts.commandExecutor, logger: opts.logger, checkpoint, ...(cgroups ? { cgroups } : {}) });
+  const posix = opts.containerizer ? undefined : new PosixContainerizer({
+    workDir: opts.workDir, commandExecutor: opts.commandExecutor, logger: opts.logger, checkpoint, ...(cgroups ? { cgroups } : {}), ...(opts.disk ? { disk: opts.disk } : {}),
+  });
   const containerizer = opts.containerizer ?? posix!;
-  // Nothing an earlier agent left running is reconnected (yet): it is destroyed before this one
-  // registers, so the master's view and the host agree.
-  const destroyed = posix?.recover() ?? [];
-  if (destroyed.length > 0) opts.logger.warn({ containers: destroyed.length }, 'destroyed containers an earlier agent on this work dir left running');
+  const { recovered, recovery } = recoverWork(checkpoint, posix, identity, opts, (r, exit) => host.send({
+    type: 'executor.exited', frameworkId: r.frameworkId, executorId: r.executorId, containerId: r.containerId, status: exit.status,
+    ...(exit.message ? { message: exit.message } : {}), ...(exit.limitation ? { limitation: exit.limitation } : {}),
+  }));
 
   // `host` is defined below; effects are only emitted once it exists.
   const onEffect = (ev: { type: string }) => {
@@ -156,6 +207,9 @@ export function startAgent(opts: AgentOptions): AgentHandle {
           ...e,
           env: {
             MESOS_AGENT_PID: pid,
+            MESOS_AGENT_OS_PID: String(process.pid),
+            MESOS_CHECKPOINT: e.checkpoint ? '1' : '0',
+            MESOS_RECOVERY_TIMEOUT_MS: String(host.actor.getSnapshot().context.flags.recoveryTimeoutMs),
             MESOS_AGENT_ID: e.agentId,
             MESOS_FRAMEWORK_ID: e.frameworkId,
             MESOS_EXECUTOR_ID: e.executorId,
@@ -172,9 +226,18 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       host.send({ type: 'executor.launched', frameworkId: e.frameworkId, executorId: e.executorId, containerId: e.containerId, directory });
     } else if (e.type === 'effect.killExecutor') {
       containerizer.kill(e.containerId, e.graceMs);
+    } else if (e.type === 'effect.checkpoint') {
+      try {
+        checkpoint?.apply(e);
+      } catch (err) {
+        host.metrics.inc('slave/checkpoint_errors');
+        opts.logger.error({ err, op: e.op, frameworkId: e.frameworkId }, 'could not write a checkpoint: a restarted agent may not recover this work');
+      }
     }
   };
-  const host: ActorHost<AgentMachine> = hostActor(createAgentMachine(depsFor(clock)), { self: pid, info, flags: opts.flags, ...(identity.agentId ? { agentId: identity.agentId } : {}) }, {
+  const host: ActorHost<AgentMachine> = hostActor(createAgentMachine(depsFor(clock)), {
+    self: pid, info, flags: opts.flags, ...(identity.agentId ? { agentId: identity.agentId } : {}), ...(recovered ? { recovered } : {}),
+  }, {
     pid,
     transport: opts.transport,
     logger: opts.logger,
@@ -198,10 +261,25 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       }
     });
   }
-  opts.detector.start((leader) => {
-    opts.logger.info({ leader: leader?.pid, epoch: leader?.epoch }, leader ? 'detected leading master' : 'no leading master');
-    host.send({ type: 'detector.leaderChanged', ...(leader ? { leader: { pid: leader.pid, epoch: leader.epoch } } : {}) });
-  });
+  // As in Mesos, the agent looks for a master only once recovery is over: it then re-registers
+  // with every task its executors reported.
+  let detecting = false;
+  const startDetecting = () => {
+    if (detecting) return;
+    detecting = true;
+    opts.detector.start((leader) => {
+      opts.logger.info({ leader: leader?.pid, epoch: leader?.epoch }, leader ? 'detected leading master' : 'no leading master');
+      host.send({ type: 'detector.leaderChanged', ...(leader ? { leader: { pid: leader.pid, epoch: leader.epoch } } : {}) });
+    });
+  };
+  if (host.actor.getSnapshot().hasTag('recovered')) startDetecting();
+  else {
+    const sub = host.actor.subscribe((snap) => {
+      if (!snap.hasTag('recovered')) return;
+      sub.unsubscribe();
+      startDetecting();
+    });
+  }
   return {
     pid,
     host,
@@ -231,9 +309,20 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       return settled;
     },
     stop: async (stopOpts = {}) => {
-      await opts.detector.stop();
+      if (detecting) await opts.detector.stop();
+      const state = host.actor.getSnapshot().context.state;
       host.stop();
-      if (!stopOpts.keepExecutors) await containerizer.destroyAll();
+      if (!stopOpts.keepExecutors) {
+        await containerizer.destroyAll();
+        return;
+      }
+      // Executors of frameworks that do not checkpoint could not be recovered: they go now.
+      const grace = host.actor.getSnapshot().context.flags.executorShutdownGracePeriodMs;
+      for (const e of state.executors.values()) {
+        if (state.frameworks.get(e.frameworkId)?.checkpoint !== true && e.phase !== 'terminated') containerizer.kill(e.containerId, grace);
+      }
+      posix?.release();
     },
+    recovery,
   };
 }

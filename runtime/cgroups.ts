@@ -86,15 +86,19 @@ export class ContainerCgroups {
   readonly procsFiles: string[] = [];
   readonly #dirs: string[] = [];
   readonly #track: string;
-  readonly #memoryV1?: string;
-  readonly #memoryV2?: string;
+  #memoryV1?: string;
+  #memoryV2?: string;
+  #cpuV1?: string;
 
-  /** Makes the groups of `containerId` under `base` (e.g. `mesos-ts`) and sets `limits`. */
+  /**
+   * Makes the groups of `containerId` under `base` (e.g. `mesos-ts`) and sets `limits`; with
+   * `'existing'`, takes over the groups an earlier agent made for it, as they are.
+   */
   constructor(
     readonly layout: CgroupLayout,
     base: string,
     readonly containerId: string,
-    limits: CgroupLimits,
+    limits: CgroupLimits | 'existing',
   ) {
     const name = containerId.replace(/[^A-Za-z0-9_.-]/g, '_');
     const make = (root: string) => {
@@ -105,42 +109,40 @@ export class ContainerCgroups {
       return dir;
     };
     if (!layout.v2) throw new Error('no cgroup v2 hierarchy');
+    if (limits === 'existing') {
+      this.#track = join(layout.v2, base, name);
+      for (const root of [layout.v2, layout.cpuV1, layout.memoryV1]) {
+        const dir = root ? join(root, base, name) : undefined;
+        if (dir && existsSync(dir)) this.#dirs.push(dir);
+      }
+      const memV1 = layout.memoryV1 ? join(layout.memoryV1, base, name) : undefined;
+      if (memV1 && existsSync(memV1)) this.#memoryV1 = memV1;
+      else if (layout.v2Controllers.has('memory')) this.#memoryV2 = this.#track;
+      this.#cpuV1 = layout.cpuV1 && existsSync(join(layout.cpuV1, base, name)) ? join(layout.cpuV1, base, name) : undefined;
+      return;
+    }
     if (layout.v2Controllers.size > 0) {
       // Pure v2: the controllers must be enabled for the children of every level above the group.
       const wanted = ['cpu', 'memory'].filter((c) => layout.v2Controllers.has(c));
       enableControllers(layout.v2, base, wanted);
     }
     this.#track = make(layout.v2);
-    const v2cpu = layout.v2Controllers.has('cpu');
-    const v2mem = layout.v2Controllers.has('memory');
-    if (limits.cpus !== undefined) {
-      const shares = Math.max(2, Math.round(limits.cpus * 1024));
-      if (v2cpu) {
-        // Mesos' and systemd's mapping of shares [2, 262144] onto weight [1, 10000].
-        writeFileSync(join(this.#track, 'cpu.weight'), String(Math.max(1, Math.min(10000, 1 + Math.round(((shares - 2) * 9999) / 262142)))));
-        if (limits.cfs) writeFileSync(join(this.#track, 'cpu.max'), `${Math.max(1000, Math.round(limits.cpus * 100_000))} 100000`);
-      } else if (layout.cpuV1) {
-        const dir = make(layout.cpuV1);
-        writeFileSync(join(dir, 'cpu.shares'), String(shares));
-        if (limits.cfs) {
-          writeFileSync(join(dir, 'cpu.cfs_period_us'), '100000');
-          writeFileSync(join(dir, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(limits.cpus * 100_000))));
-        }
-      }
+    if (limits.cpus !== undefined && !layout.v2Controllers.has('cpu') && layout.cpuV1) {
+      this.#cpuV1 = make(layout.cpuV1);
+      if (limits.cfs) writeFileSync(join(this.#cpuV1, 'cpu.cfs_period_us'), '100000');
     }
     if (limits.memMb !== undefined) {
-      const bytes = String(Math.max(1, Math.round(limits.memMb)) * 1024 * 1024);
-      if (v2mem) {
-        writeFileSync(join(this.#track, 'memory.max'), bytes);
-        writeFileSync(join(this.#track, 'memory.oom.group'), '1');
+      if (layout.v2Controllers.has('memory')) {
         this.#memoryV2 = this.#track;
+        writeFileSync(join(this.#track, 'memory.oom.group'), '1');
       } else if (layout.memoryV1) {
-        const dir = make(layout.memoryV1);
-        writeFileSync(join(dir, 'memory.limit_in_bytes'), bytes);
-        writeFileSync(join(dir, 'memory.oom_control'), '1');
-        this.#memoryV1 = dir;
+        this.#memoryV1 = make(layout.memoryV1);
+        // The agent, not the kernel, ends a container over its limit: it is stalled under OOM
+        // until the agent sees it and kills it, so the limit is the reason reported.
+        writeFileSync(join(this.#memoryV1, 'memory.oom_control'), '1');
       }
     }
+    this.update(limits);
   }
 
   /** Whether the container ran out of memory (v1: it is stalled under OOM; v2: the kernel killed it). */
@@ -155,6 +157,39 @@ export class ContainerCgroups {
     const v = this.#memoryV1 ? read(join(this.#memoryV1, 'memory.limit_in_bytes')) : this.#memoryV2 ? read(join(this.#memoryV2, 'memory.max')) : undefined;
     const n = Number(v?.trim());
     return Number.isFinite(n) ? Math.round(n / (1024 * 1024)) : undefined;
+  }
+
+  /**
+   * CPU time used by the container's processes (user and system, seconds), its memory in use
+   * (resident anonymous memory and page cache it holds, bytes) and how many processes it has.
+   */
+  usage(): { userSecs: number; systemSecs: number; rssBytes: number; processes: number } {
+    const stat = read(join(this.#track, 'cpu.stat')) ?? '';
+    const usec = (k: string) => Number(new RegExp(`^${k} (\\d+)$`, 'm').exec(stat)?.[1] ?? 0) / 1e6;
+    let rssBytes = 0;
+    if (this.#memoryV1) rssBytes = Number(/^total_rss (\d+)$/m.exec(read(join(this.#memoryV1, 'memory.stat')) ?? '')?.[1] ?? 0);
+    else if (this.#memoryV2) rssBytes = Number(/^anon (\d+)$/m.exec(read(join(this.#memoryV2, 'memory.stat')) ?? '')?.[1] ?? 0);
+    const procs = (read(join(this.#track, 'cgroup.procs')) ?? '').split('\n').filter(Boolean).length;
+    return { userSecs: usec('user_usec'), systemSecs: usec('system_usec'), rssBytes, processes: procs };
+  }
+
+  /** Changes the limits of a running container (it was given more tasks, or fewer). */
+  update(limits: CgroupLimits): void {
+    if (limits.cpus !== undefined) {
+      const shares = Math.max(2, Math.round(limits.cpus * 1024));
+      if (this.layout.v2Controllers.has('cpu')) {
+        writeFileSync(join(this.#track, 'cpu.weight'), String(Math.max(1, Math.min(10000, 1 + Math.round(((shares - 2) * 9999) / 262142)))));
+        if (limits.cfs) writeFileSync(join(this.#track, 'cpu.max'), `${Math.max(1000, Math.round(limits.cpus * 100_000))} 100000`);
+      } else if (this.#cpuV1) {
+        writeFileSync(join(this.#cpuV1, 'cpu.shares'), String(shares));
+        if (limits.cfs) writeFileSync(join(this.#cpuV1, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(limits.cpus * 100_000))));
+      }
+    }
+    if (limits.memMb !== undefined) {
+      const bytes = String(Math.max(1, Math.round(limits.memMb)) * 1024 * 1024);
+      if (this.#memoryV1) writeFileSync(join(this.#memoryV1, 'memory.limit_in_bytes'), bytes);
+      else if (this.#memoryV2) writeFileSync(join(this.#memoryV2, 'memory.max'), bytes);
+    }
   }
 
   /** SIGKILLs every process in the container, at once (`cgroup.kill`). */

@@ -5,15 +5,26 @@
  * (the executor's OS process and its start time), so that a restarted agent finds what its
  * predecessor left running.
  *
- * Every file is written whole to a temporary name, fsynced, renamed over the old one and the
- * directory fsynced: a crash leaves the old record or the new one, never a torn one.
+ * For frameworks that checkpoint, it also keeps their framework, executor and task infos and each
+ * task's status-update stream under `meta/frameworks/<framework>/executors/<executor>/`:
+ *
+ *     framework.json                       FrameworkInfo
+ *     executors/<executor>/executor.json   ExecutorInfo, container id, command executor or not
+ *     executors/<executor>/tasks/<task>/task.json   TaskInfo
+ *     executors/<executor>/tasks/<task>/updates     one JSON record per line: an update, or an ack
+ *
+ * Records are files written whole to a temporary name, fsynced, renamed over the old one and the
+ * directory fsynced: a crash leaves the old record or the new one, never a torn one. An update
+ * stream is appended to and fsynced before the update goes anywhere; a crash in the middle of an
+ * append leaves a torn last line, which reading drops (and cuts off, so the next append is whole).
  *
  * @see Mesos `src/slave/paths.hpp` (`meta/slaves/latest`, `boot_id`), `src/slave/state.hpp`.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AgentInfo } from '../protocols/records.ts';
-import { normalize } from '../protocols/resources.ts';
+import type { CheckpointOp, RecoveredAgent, RecoveredExecutor } from '../actors/agent/state.ts';
+import type { AgentInfo, ExecutorInfo, FrameworkInfo, StatusUpdateRecord, TaskInfo } from '../protocols/records.ts';
+import { normalize, type Resources } from '../protocols/resources.ts';
 
 /** The agent's identity, as checkpointed. */
 export interface AgentIdentity {
@@ -36,6 +47,11 @@ export interface ContainerRecord {
   osPid: number;
   /** Its start time in clock ticks since boot (`/proc/<pid>/stat` field 22): tells a reused PID apart. */
   startTicks: number;
+  /** The agent id its sandbox is under. */
+  agentId?: string;
+  /** What it was given (its limits). */
+  resources?: Resources;
+  commandExecutor?: boolean;
 }
 
 /** A checkpoint that cannot be read: its path and why. */
@@ -63,12 +79,73 @@ export function writeDurably(path: string, data: string): void {
     closeSync(fd);
   }
   renameSync(tmp, path);
+  fsyncDir(dir);
+}
+
+function fsyncDir(dir: string): void {
   const d = openSync(dir, 'r');
   try {
     fsyncSync(d);
   } finally {
     closeSync(d);
   }
+}
+
+/** Appends one line to `path` and fsyncs it (and its directory when the file is new). */
+export function appendDurably(path: string, line: string): void {
+  const dir = join(path, '..');
+  const fresh = !existsSync(path);
+  if (fresh) mkdirSync(dir, { recursive: true });
+  const fd = openSync(path, 'a');
+  try {
+    writeSync(fd, line);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  if (fresh) fsyncDir(dir);
+}
+
+/** One record of an update stream. */
+export type StreamRecord = { update: StatusUpdateRecord } | { ack: string };
+
+/**
+ * Reads an update stream: its records, and whether the last line was torn (cut off by a crash in
+ * the middle of an append; dropped). Any other bad line makes the stream unreadable.
+ */
+export function decodeStream(text: string): { records: StreamRecord[]; torn: boolean; goodBytes: number } {
+  const records: StreamRecord[] = [];
+  const lines = text.split('\n');
+  // `lines` ends with '' when the text ends with a newline: every line before it is whole.
+  const last = lines.length - 1;
+  let goodBytes = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (i === last && line === '') break;
+    const rec = parseRecord(line);
+    // The last line may be cut short (no newline) or half-written: a torn append, dropped.
+    const lastWritten = i === last || (i === last - 1 && lines[last] === '');
+    if (!rec || i === last) {
+      if (lastWritten) return { records, torn: true, goodBytes };
+      throw new CheckpointError(`bad record at byte ${goodBytes}`);
+    }
+    records.push(rec);
+    goodBytes += Buffer.byteLength(line) + 1;
+  }
+  return { records, torn: false, goodBytes };
+}
+
+function parseRecord(line: string): StreamRecord | undefined {
+  let rec: unknown;
+  try {
+    rec = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof rec !== 'object' || rec === null) return undefined;
+  if ('update' in rec && typeof rec.update === 'object' && rec.update !== null) return rec as StreamRecord;
+  if ('ack' in rec && typeof rec.ack === 'string') return rec as StreamRecord;
+  return undefined;
 }
 
 function readJson(path: string): unknown {
@@ -124,6 +201,130 @@ export class AgentCheckpoint {
   /** Forgets a container that ended. */
   removeContainer(containerId: string): void {
     rmSync(join(this.#containersDir(), `${encodeURIComponent(containerId)}.json`), { force: true });
+  }
+
+  #frameworkDir(frameworkId: string): string {
+    return join(this.metaDir, 'frameworks', encodeURIComponent(frameworkId));
+  }
+
+  #executorDir(frameworkId: string, executorId: string): string {
+    return join(this.#frameworkDir(frameworkId), 'executors', encodeURIComponent(executorId));
+  }
+
+  #taskDir(frameworkId: string, executorId: string, taskId: string): string {
+    return join(this.#executorDir(frameworkId, executorId), 'tasks', encodeURIComponent(taskId));
+  }
+
+  /** Performs one checkpoint write of a checkpointing framework (see {@link CheckpointOp}). */
+  apply(op: CheckpointOp): void {
+    switch (op.op) {
+      case 'framework':
+        writeDurably(join(this.#frameworkDir(op.frameworkId), 'framework.json'), `${JSON.stringify(op.info)}\n`);
+        break;
+      case 'executor':
+        writeDurably(join(this.#executorDir(op.frameworkId, op.executorId), 'executor.json'),
+          `${JSON.stringify({ info: op.info, commandExecutor: op.commandExecutor, containerId: op.containerId })}\n`);
+        break;
+      case 'task':
+        writeDurably(join(this.#taskDir(op.frameworkId, op.executorId, op.task.taskId), 'task.json'), `${JSON.stringify(op.task)}\n`);
+        break;
+      case 'update':
+        appendDurably(join(this.#taskDir(op.frameworkId, op.executorId, op.taskId), 'updates'), `${JSON.stringify({ update: op.update })}\n`);
+        break;
+      case 'ack':
+        appendDurably(join(this.#taskDir(op.frameworkId, op.executorId, op.taskId), 'updates'), `${JSON.stringify({ ack: op.uuid })}\n`);
+        break;
+      case 'forgetTask':
+        rmSync(this.#taskDir(op.frameworkId, op.executorId, op.taskId), { recursive: true, force: true });
+        break;
+      case 'forgetExecutor':
+        rmSync(this.#executorDir(op.frameworkId, op.executorId), { recursive: true, force: true });
+        break;
+      case 'forgetFramework':
+        rmSync(this.#frameworkDir(op.frameworkId), { recursive: true, force: true });
+        break;
+      default:
+        break;
+    }
+  }
+
+  /**
+   * What the checkpoints of checkpointing frameworks hold, with `alive(containerId)` telling which
+   * executors' containers still run. A record that cannot be read is named in `errors` (the agent
+   * refuses to start on them under `--strict`) and the framework, executor or task it belongs to
+   * is left out.
+   */
+  recovered(alive: (containerId: string) => boolean): { state: RecoveredAgent; errors: string[] } {
+    const state: RecoveredAgent = { frameworks: [], executors: [] };
+    const errors: string[] = [];
+    const list = (dir: string) => {
+      try {
+        return readdirSync(dir).filter((n) => !n.endsWith('.tmp'));
+      } catch {
+        return [];
+      }
+    };
+    const read = <T>(path: string, ok: (j: any) => boolean): T | undefined => {
+      try {
+        const j = readJson(path);
+        if (j !== undefined && ok(j)) return j as T;
+        errors.push(`${path}: ${j === undefined ? 'missing' : 'not a record this agent wrote'}`);
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+      return undefined;
+    };
+    const fwRoot = join(this.metaDir, 'frameworks');
+    for (const fwName of list(fwRoot)) {
+      const frameworkId = decodeURIComponent(fwName);
+      const fwDir = join(fwRoot, fwName);
+      const info = read<FrameworkInfo>(join(fwDir, 'framework.json'), (j) => typeof j.name === 'string');
+      if (!info) continue;
+      state.frameworks.push({ ...info, id: frameworkId });
+      for (const exName of list(join(fwDir, 'executors'))) {
+        const exDir = join(fwDir, 'executors', exName);
+        const rec = read<{ info: ExecutorInfo; commandExecutor: boolean; containerId: string }>(join(exDir, 'executor.json'),
+          (j) => typeof j.containerId === 'string' && typeof j.info === 'object' && typeof j.commandExecutor === 'boolean');
+        if (!rec) continue;
+        const executor: RecoveredExecutor = { frameworkId, info: rec.info, commandExecutor: rec.commandExecutor, containerId: rec.containerId, alive: alive(rec.containerId), tasks: [] };
+        for (const taskName of list(join(exDir, 'tasks'))) {
+          const taskDir = join(exDir, 'tasks', taskName);
+          const task = read<TaskInfo>(join(taskDir, 'task.json'), (j) => typeof j.taskId === 'string');
+          if (!task) continue;
+          const stream = this.#readStream(join(taskDir, 'updates'), errors);
+          if (!stream) continue;
+          executor.tasks.push({ info: task, ...stream });
+        }
+        state.executors.push(executor);
+      }
+    }
+    return { state, errors };
+  }
+
+  /** An update stream's updates and acknowledged uuids; a torn last record is cut off. */
+  #readStream(path: string, errors: string[]): { updates: StatusUpdateRecord[]; acked: string[] } | undefined {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { updates: [], acked: [] };
+      errors.push(`cannot read ${path}: ${(e as Error).message}`);
+      return undefined;
+    }
+    try {
+      const { records, torn, goodBytes } = decodeStream(text);
+      if (torn) truncateSync(path, goodBytes);
+      const updates: StatusUpdateRecord[] = [];
+      const acked: string[] = [];
+      for (const r of records) {
+        if ('update' in r) updates.push(r.update);
+        else acked.push(r.ack);
+      }
+      return { updates, acked };
+    } catch (e) {
+      errors.push(`${path}: ${(e as Error).message}`);
+      return undefined;
+    }
   }
 
   /** Every recorded container; records that cannot be read are skipped and named in `unreadable`. */

@@ -1,17 +1,23 @@
 /**
- * The POSIX containerizer: runs an executor as a child process in its own process group, inside
- * its sandbox directory, with stdout and stderr written to `stdout` and `stderr` files there.
- * Killing sends SIGTERM to the group, then SIGKILL after the grace period — always by PID.
+ * The containerizer: runs each executor in a container — a process group of its own (and, with
+ * cgroup isolation, control groups of its own) inside its sandbox directory, with stdout and stderr
+ * written to `stdout` and `stderr` files there — and answers for it until it ends: waits for it,
+ * reports what it uses, changes its limits, destroys it with every process in it (always by PID or
+ * by group, never by name). A restarted agent recovers the containers its predecessor left running.
  *
- * @see Mesos `MesosContainerizer` with the `posix/cpu,posix/mem` isolators.
+ * The interface follows Mesos' containerizer: `recover`, `launch`, `update`, `usage`, `status`,
+ * `wait` (here: the `onExit` of `launch` and `recover`), `destroy` (`kill`).
+ *
+ * @see Mesos `MesosContainerizer` with the `posix/*` and `cgroups/*` isolators.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ExecutorInfo } from '../protocols/records.ts';
+import type { ExecutorInfo, ResourceStatistics } from '../protocols/records.ts';
 import type { Logger } from './log.ts';
-import type { AgentCheckpoint } from './checkpoint.ts';
+import type { AgentCheckpoint, ContainerRecord } from './checkpoint.ts';
 import { ContainerCgroups, enterCgroupsArgv, leftoverCgroups, type CgroupLayout } from './cgroups.ts';
+import { directoryUsageBytes } from './gc.ts';
 import { scalar, type Resources } from '../protocols/resources.ts';
 
 /** What the agent asks to launch. */
@@ -29,11 +35,15 @@ export interface LaunchRequest {
   resources?: Resources;
 }
 
-/** A running container. */
+/** A container this containerizer answers for. */
 interface Container {
-  child: ChildProcess;
+  osPid: number;
+  /** The executor's process, when this containerizer started it (not one recovered). */
+  child?: ChildProcess;
   directory: string;
   exited: boolean;
+  whenExited: Promise<void>;
+  markExited: () => void;
   killTimer?: NodeJS.Timeout;
   /** Process groups found under the executor when the kill began. */
   groups?: Set<number>;
@@ -41,12 +51,15 @@ interface Container {
   cgroups?: ContainerCgroups;
   /** A limit it ran into (the agent reports it as the reason its tasks failed). */
   limitation?: ContainerLimitation;
-  oomWatch?: NodeJS.Timeout;
+  /** Timers watching it: memory, disk, and (recovered) its process. */
+  watches: NodeJS.Timeout[];
+  resources: Resources;
+  commandExecutor: boolean;
 }
 
 /** A resource limit a container exceeded. */
 export interface ContainerLimitation {
-  reason: 'REASON_CONTAINER_LIMITATION_MEMORY';
+  reason: 'REASON_CONTAINER_LIMITATION_MEMORY' | 'REASON_CONTAINER_LIMITATION_DISK';
   message: string;
 }
 
@@ -61,6 +74,14 @@ export interface CgroupIsolation {
   cfs: boolean;
 }
 
+/** Disk isolation (`posix/disk`). */
+export interface DiskIsolation {
+  /** Destroy a container whose sandbox grows past its `disk` (`--enforce_container_disk_quota`). */
+  enforce: boolean;
+  /** How often sandboxes are measured (`--container_disk_watch_interval`). */
+  watchIntervalMs: number;
+}
+
 /**
  * Memory the built-in command executor (a Node.js process) needs besides its task, added to the
  * container's limit: it runs in the task's container, as Mesos' command executor does with its
@@ -70,9 +91,14 @@ export const COMMAND_EXECUTOR_MEM_MB = 128;
 
 /** How often a memory-limited container is checked for running out of memory. */
 const OOM_CHECK_MS = 200;
+/** How often a recovered container's process (not a child of this agent) is checked for its end. */
+const RECOVERED_EXIT_CHECK_MS = 250;
 /** A destroyed container's groups go once its last processes are reaped: tried this often, this many times. */
 const DESTROY_RETRY_MS = 100;
 const DESTROY_TRIES = 50;
+/** Clock ticks per second in `/proc/<pid>/stat` (`USER_HZ`: 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+const PAGE_BYTES = 4096;
 
 /**
  * The fields of `/proc/<pid>/stat` from the third on (state, ppid, pgrp, …: the command name
@@ -93,6 +119,12 @@ export function processStartTicks(pid: number): number | undefined {
   return f ? Number(f[19]) : undefined;
 }
 
+/** Whether the process recorded as `osPid` started at `startTicks` still runs (not a reused PID, not a zombie). */
+export function isRunning(osPid: number, startTicks: number): boolean {
+  const f = statFields(osPid);
+  return f !== undefined && f[0] !== 'Z' && f[0] !== 'X' && Number(f[19]) === startTicks;
+}
+
 /** Sends `sig` to each process group in `groups` (by group id, never by name). */
 function signalGroups(groups: Iterable<number>, sig: NodeJS.Signals): void {
   for (const g of groups) {
@@ -109,39 +141,48 @@ function memoryLimitation(limitMb: number | undefined): ContainerLimitation {
   return { reason: 'REASON_CONTAINER_LIMITATION_MEMORY', message: `Memory limit exceeded: Requested: ${limitMb ?? '?'}MB` };
 }
 
-/**
- * Every process group in the process tree rooted at `root`, read from `/proc` (Linux). Executors
- * may start their tasks in groups of their own (the command executor does), so signalling only
- * the executor's group would orphan them.
- * @see Mesos `os::killtree` used by the POSIX launcher.
- */
-export function processGroupsUnder(root: number): Set<number> {
+/** Every process in the tree rooted at `root` with its stat fields, read from `/proc` (Linux). */
+function processTree(root: number): Map<number, string[]> {
   const children = new Map<number, number[]>();
-  const groupOf = new Map<number, number>();
+  const fields = new Map<number, string[]>();
   let entries: string[] = [];
   try {
     entries = readdirSync('/proc');
   } catch {
-    return new Set([root]);
+    return fields;
   }
   for (const d of entries) {
     if (!/^\d+$/.test(d)) continue;
     const rest = statFields(d);
     if (!rest) continue; // the process ended while we looked
     const pid = Number(d);
+    fields.set(pid, rest);
     const ppid = Number(rest[1]);
-    groupOf.set(pid, Number(rest[2]));
     const list = children.get(ppid) ?? [];
     list.push(pid);
     children.set(ppid, list);
   }
-  const groups = new Set<number>([root]);
+  const tree = new Map<number, string[]>();
   const stack = [root];
   while (stack.length > 0) {
     const p = stack.pop()!;
-    const g = groupOf.get(p);
-    if (g !== undefined && g > 1) groups.add(g);
+    const f = fields.get(p);
+    if (f) tree.set(p, f);
     stack.push(...(children.get(p) ?? []));
+  }
+  return tree;
+}
+
+/**
+ * Every process group in the process tree rooted at `root`. Executors may start their tasks in
+ * groups of their own (the command executor does), so signalling only the executor's group would
+ * orphan them. @see Mesos `os::killtree` used by the POSIX launcher.
+ */
+export function processGroupsUnder(root: number): Set<number> {
+  const groups = new Set<number>([root]);
+  for (const f of processTree(root).values()) {
+    const g = Number(f[2]);
+    if (g > 1) groups.add(g);
   }
   return groups;
 }
@@ -154,17 +195,41 @@ export interface ContainerExit {
   limitation?: ContainerLimitation;
 }
 
+/** What the containerizer knows of a running container. @see Mesos `ContainerStatus` */
+export interface ContainerState {
+  containerId: string;
+  osPid: number;
+  directory: string;
+  resources: Resources;
+  /** The control groups it runs in (their v2 directory), with cgroup isolation. */
+  cgroups: boolean;
+}
+
 /** What an agent needs from a containerizer. */
 export interface Containerizer {
   /** Starts the executor; `onExit` is called exactly once when it ends or fails to start. Returns the sandbox. */
   launch(req: LaunchRequest, onExit: (exit: ContainerExit) => void): string;
-  /** Stops a container: ask politely, force after `graceMs`. */
+  /** Stops a container: ask politely, force after `graceMs`; every process in it ends. */
   kill(containerId: string, graceMs: number): void;
   /** Kills every container and waits for them to end. */
   destroyAll(): Promise<void>;
+  /** The container's limits follow its new resources (tasks were added to its executor). */
+  update?(containerId: string, resources: Resources): void;
+  /** What the container uses now; `undefined` for one that is not running. */
+  usage?(containerId: string): ResourceStatistics | undefined;
+  /** The container's process and sandbox; `undefined` for one that is not running. */
+  status?(containerId: string): ContainerState | undefined;
 }
 
-/** Launches and destroys executor processes. */
+/** What {@link PosixContainerizer.recover} did. */
+export interface RecoveredContainers {
+  /** Containers kept running and watched again. */
+  recovered: string[];
+  /** Containers destroyed: not kept, or left by an agent whose executors may not survive it. */
+  destroyed: string[];
+}
+
+/** Launches, watches and destroys executor processes. */
 export class PosixContainerizer implements Containerizer {
   private readonly containers = new Map<string, Container>();
 
@@ -178,40 +243,74 @@ export class PosixContainerizer implements Containerizer {
       checkpoint?: AgentCheckpoint;
       /** Put each container in control groups of its own (limits, and no process escapes it). */
       cgroups?: CgroupIsolation;
+      /** Measure sandboxes (and with `enforce`, destroy those over their `disk`). */
+      disk?: DiskIsolation;
     },
   ) {}
 
-  /**
-   * Destroys what an earlier agent on this work dir left running: every recorded container whose
-   * process is still the one recorded (not a reused PID) is killed with every process group under
-   * it, and its record removed. Executors are not reconnected yet, so none is kept.
-   * @returns the containers destroyed.
-   */
-  recover(): string[] {
+  /** The containers an earlier agent on this work dir recorded whose executor still runs. */
+  runningRecords(): ContainerRecord[] {
     const cp = this.opts.checkpoint;
     if (!cp) return [];
+    return cp.containers().records.filter((r) => isRunning(r.osPid, r.startTicks));
+  }
+
+  /**
+   * Takes over what an earlier agent on this work dir left running: each recorded container in
+   * `keep` whose executor still runs is watched again (`onExit` when it ends) and can be killed,
+   * measured and updated as if launched here; every other one is destroyed with every process
+   * group under it — and, with cgroups, everything left in its groups, daemons that left the
+   * executor's process tree included — and its record removed.
+   */
+  recover(opts: { keep?: ReadonlySet<string>; onExit?: (record: ContainerRecord, exit: ContainerExit) => void } = {}): RecoveredContainers {
+    const result: RecoveredContainers = { recovered: [], destroyed: [] };
+    const cp = this.opts.checkpoint;
+    if (!cp) return result;
     const { records, unreadable } = cp.containers();
     for (const path of unreadable) this.opts.logger.warn({ path }, 'ignoring an unreadable container checkpoint');
-    const destroyed: string[] = [];
     for (const r of records) {
-      if (processStartTicks(r.osPid) === r.startTicks) {
+      const running = isRunning(r.osPid, r.startTicks);
+      if (running && opts.keep?.has(r.containerId)) {
+        this.#adopt(r, (exit) => opts.onExit?.(r, exit));
+        result.recovered.push(r.containerId);
+        continue;
+      }
+      if (running) {
         signalGroups(processGroupsUnder(r.osPid), 'SIGKILL');
-        destroyed.push(r.containerId);
+        result.destroyed.push(r.containerId);
         this.opts.logger.info({ containerId: r.containerId, frameworkId: r.frameworkId, executorId: r.executorId, osPid: r.osPid }, 'destroyed a container left by an earlier agent');
       }
       cp.removeContainer(r.containerId);
     }
-    // With cgroups, whatever is left in a container's groups — daemons that left the executor's
-    // process tree included — is killed, and the groups removed.
     const iso = this.opts.cgroups;
     if (iso) {
       for (const g of leftoverCgroups(iso.layout, iso.base)) {
-        if (!destroyed.includes(g.name)) this.opts.logger.info({ cgroup: g.name }, 'destroying the control groups of a container an earlier agent left');
+        if (this.containers.has(g.name)) continue;
+        if (!result.destroyed.includes(g.name)) this.opts.logger.info({ cgroup: g.name }, 'destroying the control groups of a container an earlier agent left');
         if (!g.destroy()) this.#destroying.add(g);
       }
       this.#retryDestroying();
     }
-    return destroyed;
+    return result;
+  }
+
+  /** Watches a container an earlier agent started (not this process's child: its end is polled). */
+  #adopt(r: ContainerRecord, onExit: (exit: ContainerExit) => void): void {
+    const iso = this.opts.cgroups;
+    const cgroups = iso ? new ContainerCgroups(iso.layout, iso.base, r.containerId, 'existing') : undefined;
+    const c = this.#track(r.containerId, {
+      osPid: r.osPid,
+      directory: this.sandboxOf({ agentId: r.agentId ?? '', frameworkId: r.frameworkId, executorId: r.executorId, containerId: r.containerId }),
+      resources: r.resources ?? [],
+      commandExecutor: r.commandExecutor ?? false,
+      ...(cgroups ? { cgroups } : {}),
+    }, onExit);
+    const poll = setInterval(() => {
+      if (!isRunning(r.osPid, r.startTicks)) this.#ended(r.containerId, c, { status: -1, message: 'Executor exited; its exit status is unknown to the restarted agent' });
+    }, RECOVERED_EXIT_CHECK_MS);
+    poll.unref();
+    c.watches.push(poll);
+    this.opts.logger.info({ containerId: r.containerId, osPid: r.osPid }, 'recovered a container');
   }
 
   /** Resolves once the groups of every ended container are gone (or stopped going after 5 s). */
@@ -261,45 +360,22 @@ export class PosixContainerizer implements Containerizer {
       const cgroups = this.#cgroupsFor(req);
       if (cgroups) argv = enterCgroupsArgv(cgroups.procsFiles, argv);
       const child = spawn(argv[0]!, argv.slice(1), { cwd: directory, env, detached: true, stdio: ['ignore', out, err] });
-      const c: Container = { child, directory, exited: false, ...(cgroups ? { cgroups } : {}) };
-      const limitMb = cgroups?.memoryLimitMb();
-      if (cgroups && limitMb !== undefined && this.opts.cgroups?.memory) {
-        c.oomWatch = setInterval(() => {
-          if (c.limitation || !cgroups.outOfMemory()) return;
-          c.limitation = memoryLimitation(limitMb);
-          this.opts.logger.warn({ containerId: req.containerId, limitMb }, 'container ran out of memory: destroying it');
-          cgroups.kill();
-        }, OOM_CHECK_MS);
-        c.oomWatch.unref();
-      }
-      this.containers.set(req.containerId, c);
+      const c = this.#track(req.containerId, {
+        osPid: child.pid ?? -1, child, directory, resources: req.resources ?? [], commandExecutor: req.commandExecutor, ...(cgroups ? { cgroups } : {}),
+      }, onExit);
       const startTicks = child.pid !== undefined ? processStartTicks(child.pid) : undefined;
       if (this.opts.checkpoint && child.pid !== undefined && startTicks !== undefined) {
         try {
-          this.opts.checkpoint.saveContainer({ containerId: req.containerId, frameworkId: req.frameworkId, executorId: req.executorId, osPid: child.pid, startTicks });
+          this.opts.checkpoint.saveContainer({
+            containerId: req.containerId, frameworkId: req.frameworkId, executorId: req.executorId, agentId: req.agentId,
+            osPid: child.pid, startTicks, resources: req.resources ?? [], commandExecutor: req.commandExecutor,
+          });
         } catch (e) {
           this.opts.logger.error({ containerId: req.containerId, err: e }, 'could not checkpoint the container: a restarted agent will not find it');
         }
       }
-      const done = (exit: ContainerExit) => {
-        if (c.exited) return;
-        c.exited = true;
-        if (c.oomWatch) clearInterval(c.oomWatch);
-        if (c.cgroups) {
-          // The kernel may have killed the whole group before a check saw it (cgroup v2).
-          if (!c.limitation && c.cgroups.outOfMemory()) {
-            c.limitation = memoryLimitation(c.cgroups.memoryLimitMb());
-          }
-          this.#destroyCgroups(c.cgroups);
-        }
-        if (c.limitation) exit = { ...exit, limitation: c.limitation, message: c.limitation.message };
-        this.opts.checkpoint?.removeContainer(req.containerId);
-        // A pending kill timer stays armed: it still has to reach groups the executor left.
-        this.containers.delete(req.containerId);
-        onExit(exit);
-      };
-      child.on('error', (e) => done({ status: -1, message: `Failed to launch executor: ${e.message}` }));
-      child.on('exit', (code, signal) => done({ status: code ?? 128, ...(signal ? { signal } : {}) }));
+      child.on('error', (e) => this.#ended(req.containerId, c, { status: -1, message: `Failed to launch executor: ${e.message}` }));
+      child.on('exit', (code, signal) => this.#ended(req.containerId, c, { status: code ?? 128, ...(signal ? { signal } : {}) }));
       this.opts.logger.info({ containerId: req.containerId, osPid: child.pid, directory }, 'launched executor');
     } catch (e) {
       onExit({ status: -1, message: `Failed to launch executor: ${(e as Error).message}` });
@@ -310,18 +386,137 @@ export class PosixContainerizer implements Containerizer {
     return directory;
   }
 
+  /** Registers a running container and starts watching its memory and disk. */
+  #track(
+    containerId: string,
+    init: Pick<Container, 'osPid' | 'directory' | 'resources' | 'commandExecutor'> & Partial<Pick<Container, 'child' | 'cgroups'>>,
+    onExit: (exit: ContainerExit) => void,
+  ): Container {
+    let markExited!: () => void;
+    const whenExited = new Promise<void>((resolve) => (markExited = resolve));
+    const c: Container = { ...init, exited: false, whenExited, markExited, watches: [] };
+    this.#onExit.set(c, onExit);
+    this.containers.set(containerId, c);
+    const cg = c.cgroups;
+    const limitMb = cg?.memoryLimitMb();
+    if (cg && limitMb !== undefined && this.opts.cgroups?.memory) {
+      c.watches.push(setInterval(() => {
+        if (c.limitation || !cg.outOfMemory()) return;
+        this.#limit(containerId, c, memoryLimitation(limitMb));
+      }, OOM_CHECK_MS));
+    }
+    const disk = this.opts.disk;
+    if (disk?.enforce) {
+      c.watches.push(setInterval(() => {
+        const limitMb = scalar(c.resources, 'disk');
+        if (c.limitation || limitMb <= 0) return;
+        const used = directoryUsageBytes(c.directory);
+        if (used <= limitMb * 1024 * 1024) return;
+        this.#limit(containerId, c, { reason: 'REASON_CONTAINER_LIMITATION_DISK', message: `Disk usage (${Math.round(used / (1024 * 1024))}MB) exceeds quota (${limitMb}MB)` });
+      }, disk.watchIntervalMs));
+    }
+    for (const w of c.watches) w.unref();
+    return c;
+  }
+
+  readonly #onExit = new WeakMap<Container, (exit: ContainerExit) => void>();
+
+  /** A container ran into a limit: it is destroyed, and the limit is why its tasks fail. */
+  #limit(containerId: string, c: Container, limitation: ContainerLimitation): void {
+    c.limitation = limitation;
+    this.opts.logger.warn({ containerId, reason: limitation.reason }, `${limitation.message}: destroying the container`);
+    if (c.cgroups) c.cgroups.kill();
+    else this.kill(containerId, 0);
+  }
+
+  /** The container's executor ended: its groups go, its record goes, and the agent is told once. */
+  #ended(containerId: string, c: Container, exit: ContainerExit): void {
+    if (c.exited) return;
+    c.exited = true;
+    for (const w of c.watches) clearInterval(w);
+    if (c.cgroups) {
+      // The kernel may have killed the whole group before a check saw it (cgroup v2).
+      if (!c.limitation && c.cgroups.outOfMemory()) c.limitation = memoryLimitation(c.cgroups.memoryLimitMb());
+      this.#destroyCgroups(c.cgroups);
+    }
+    if (c.limitation) exit = { ...exit, limitation: c.limitation, message: c.limitation.message };
+    this.opts.checkpoint?.removeContainer(containerId);
+    // A pending kill timer stays armed: it still has to reach groups the executor left.
+    this.containers.delete(containerId);
+    c.markExited();
+    this.#onExit.get(c)?.(exit);
+  }
+
   /** The container's control groups, made and limited, with cgroup isolation. */
   #cgroupsFor(req: LaunchRequest): ContainerCgroups | undefined {
     const iso = this.opts.cgroups;
     if (!iso) return undefined;
-    const r = req.resources ?? [];
-    const cpus = scalar(r, 'cpus');
-    const mem = scalar(r, 'mem') + (req.commandExecutor ? COMMAND_EXECUTOR_MEM_MB : 0);
-    return new ContainerCgroups(iso.layout, iso.base, req.containerId, {
-      ...(iso.cpu && cpus > 0 ? { cpus } : {}),
-      ...(iso.memory && mem > 0 ? { memMb: mem } : {}),
-      cfs: iso.cfs,
-    });
+    return new ContainerCgroups(iso.layout, iso.base, req.containerId, this.#limitsOf(req.resources ?? [], req.commandExecutor));
+  }
+
+  /** Cgroup limits for `resources`. */
+  #limitsOf(resources: Resources, commandExecutor: boolean): { cpus?: number; memMb?: number; cfs: boolean } {
+    const iso = this.opts.cgroups!;
+    const cpus = scalar(resources, 'cpus');
+    const mem = scalar(resources, 'mem') + (commandExecutor ? COMMAND_EXECUTOR_MEM_MB : 0);
+    return { ...(iso.cpu && cpus > 0 ? { cpus } : {}), ...(iso.memory && mem > 0 ? { memMb: mem } : {}), cfs: iso.cfs };
+  }
+
+  /** The container now holds `resources` (its executor was given or finished tasks): limits follow. */
+  update(containerId: string, resources: Resources): void {
+    const c = this.containers.get(containerId);
+    if (!c) return;
+    c.resources = resources;
+    try {
+      c.cgroups?.update(this.#limitsOf(resources, c.commandExecutor));
+    } catch (e) {
+      this.opts.logger.warn({ containerId, err: e }, 'could not update the container\'s limits');
+    }
+  }
+
+  /**
+   * What the container uses: CPU time and memory from its control groups, or (posix) summed over
+   * its executor's process tree; its sandbox's size on disk. @see Mesos `ResourceStatistics`
+   */
+  usage(containerId: string): ResourceStatistics | undefined {
+    const c = this.containers.get(containerId);
+    if (!c) return undefined;
+    let userSecs = 0;
+    let systemSecs = 0;
+    let rssBytes = 0;
+    let processes = 0;
+    if (c.cgroups) {
+      ({ userSecs, systemSecs, rssBytes, processes } = c.cgroups.usage());
+    } else {
+      for (const f of processTree(c.osPid).values()) {
+        userSecs += Number(f[11]) / TICKS_PER_SECOND;
+        systemSecs += Number(f[12]) / TICKS_PER_SECOND;
+        rssBytes += Number(f[21]) * PAGE_BYTES;
+        processes++;
+      }
+    }
+    const cpus = scalar(c.resources, 'cpus');
+    const memMb = scalar(c.resources, 'mem');
+    const diskMb = scalar(c.resources, 'disk');
+    const memLimitMb = c.cgroups?.memoryLimitMb() ?? (memMb > 0 ? memMb : undefined);
+    return {
+      timestamp: Date.now() / 1000,
+      cpusUserTimeSecs: userSecs,
+      cpusSystemTimeSecs: systemSecs,
+      ...(cpus > 0 ? { cpusLimit: cpus } : {}),
+      memRssBytes: rssBytes,
+      ...(memLimitMb !== undefined ? { memLimitBytes: memLimitMb * 1024 * 1024 } : {}),
+      ...(this.opts.disk ? { diskUsedBytes: directoryUsageBytes(c.directory) } : {}),
+      ...(diskMb > 0 ? { diskLimitBytes: diskMb * 1024 * 1024 } : {}),
+      processes,
+    };
+  }
+
+  /** The container's process and sandbox. */
+  status(containerId: string): ContainerState | undefined {
+    const c = this.containers.get(containerId);
+    if (!c) return undefined;
+    return { containerId, osPid: c.osPid, directory: c.directory, resources: c.resources, cgroups: c.cgroups !== undefined };
   }
 
   /** Groups of ended containers still being removed (their last processes are dying). */
@@ -340,8 +535,8 @@ export class PosixContainerizer implements Containerizer {
    */
   kill(containerId: string, graceMs: number): void {
     const c = this.containers.get(containerId);
-    if (!c || c.child.pid === undefined) return;
-    const pid = c.child.pid;
+    if (!c || c.osPid <= 0) return;
+    const pid = c.osPid;
     c.groups ??= new Set();
     for (const g of processGroupsUnder(pid)) c.groups.add(g);
     const signal = (sig: NodeJS.Signals) => signalGroups(c.groups!, sig);
@@ -361,16 +556,17 @@ export class PosixContainerizer implements Containerizer {
 
   /** Kills every container now and waits for them to exit. */
   async destroyAll(): Promise<void> {
-    const waits = [...this.containers.values()].map(
-      (c) => new Promise<void>((resolve) => {
-        if (c.exited) return resolve();
-        c.child.once('exit', () => resolve());
-      }),
-    );
+    const waits = [...this.containers.values()].map((c) => c.whenExited);
     for (const id of [...this.containers.keys()]) this.kill(id, 0);
     await Promise.all(waits);
     // Their groups, and those of containers that ended before, go before the agent does (a
     // daemon may outlive its executor by a moment).
     await this.settled();
+  }
+
+  /** Stops watching every container and leaves them running (the agent stops; a restarted one recovers them). */
+  release(): void {
+    for (const c of this.containers.values()) for (const w of c.watches) clearInterval(w);
+    this.containers.clear();
   }
 }

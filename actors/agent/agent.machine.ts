@@ -3,9 +3,11 @@
  * backoff, launches executors for the tasks it is given, relays kills, framework messages and
  * status updates, and retries unacknowledged updates until the master confirms them.
  *
- * Three regions run side by side: `connection` (talking to the master), `executors` (talking to
- * executor processes, which goes on while the master is away) and `sweeper` (one timer for every
- * deadline, instead of a timer per update or executor).
+ * Four regions run side by side: `recovery` (a restarted agent taking back the executors its
+ * predecessor left running, tagged `recovered` once over: only then does the runtime look for a
+ * master), `connection` (talking to the master), `executors` (talking to executor processes, which
+ * goes on while the master is away) and `sweeper` (one timer for every deadline, instead of a
+ * timer per update or executor).
  *
  * The master's pings keep a registration alive: when they stop for the total ping timeout the
  * master gave (or a ping says the master no longer counts the agent as registered), the agent
@@ -27,6 +29,10 @@ import {
   executorStatusUpdate,
   executorToFramework,
   frameworkToExecutor,
+  recover,
+  recoveryDone,
+  recoveryTimedOut,
+  reregisterExecutor,
   initialAgentState,
   killTask,
   leave,
@@ -43,6 +49,7 @@ import {
   type AgentEnv,
   type AgentFlags,
   type AgentState,
+  type RecoveredAgent,
 } from './state.ts';
 
 /** What the agent is started with. */
@@ -52,6 +59,8 @@ export interface AgentInput {
   flags?: Partial<AgentFlags>;
   /** The id an earlier run of this agent was given (from its checkpoint): it re-registers with it. */
   agentId?: string;
+  /** What the agent's checkpoints hold (a restart): recovered before it registers. */
+  recovered?: RecoveredAgent;
 }
 
 /** The agent machine's context. */
@@ -61,6 +70,8 @@ export interface AgentContext {
   flags: AgentFlags;
   attempt: number;
   state: AgentState;
+  /** Read from the checkpoints, until the recovery took it. */
+  recovered?: RecoveredAgent;
 }
 
 /** Local events from the runtime (and the one the sweeper raises). */
@@ -81,7 +92,7 @@ export type AgentEvent =
   | Inbound<
       | 'AgentRegistered' | 'AgentReregistered' | 'RunTask' | 'KillTask' | 'ShutdownFramework' | 'UpdateFramework'
       | 'StatusUpdateAcknowledgement' | 'FrameworkToExecutor' | 'Ping' | 'RegisterExecutor' | 'StatusUpdate'
-      | 'ExecutorToFramework'
+      | 'ExecutorToFramework' | 'ReregisterExecutor'
     >;
 
 /** Builds the agent machine. */
@@ -123,6 +134,7 @@ export function createAgentMachine(deps: ActorDeps) {
         event.type === 'detector.leaderChanged' && event.leader !== undefined &&
         (event.leader.pid !== context.state.master?.pid || event.leader.epoch !== context.state.master?.epoch),
       hasNoLeader: ({ event }) => event.type === 'detector.leaderChanged' && event.leader === undefined,
+      recoveryDone: ({ context }) => recoveryDone(context.state),
     },
     actions: {
       recordMaster: assign(({ context, event }) => {
@@ -175,6 +187,15 @@ export function createAgentMachine(deps: ActorDeps) {
         if (master && agentId) enqueue.emit(send(master.pid, { type: 'UnregisterAgent', body: { agentId } }));
       }),
       registerExecutor: run(registerExecutor),
+      reregisterExecutor: run(reregisterExecutor),
+      recover: enqueueActions(({ context, enqueue }) => {
+        const r = context.recovered;
+        if (!r) return;
+        for (const o of recover(context.state, r, env(context))) enqueue.emit(o);
+        enqueue.assign({ state: { ...context.state }, recovered: undefined });
+      }),
+      recoveryTimedOut: run((s, _ev, e) => recoveryTimedOut(s, e)),
+      logRecovered: enqueueActions(({ enqueue }) => enqueue.emit(log('info', 'Finished recovery'))),
       executorStatusUpdate: run(executorStatusUpdate),
       executorToFramework: run((s, ev) => executorToFramework(s, ev)),
       executorExited: run(executorExited),
@@ -189,6 +210,7 @@ export function createAgentMachine(deps: ActorDeps) {
         backoffMs(context.attempt, context.flags.registrationBackoffMs, context.flags.registrationBackoffMaxMs) * jitter(context.self, context.attempt),
       firstAttemptDelay: ({ context }) => context.flags.registrationBackoffMs * (jitter(context.self, -1 - context.attempt) - 0.5),
       sweepInterval: ({ context }) => context.flags.sweepIntervalMs,
+      executorReregistrationTimeout: ({ context }) => context.flags.executorReregistrationTimeoutMs,
     },
   }).createMachine({
     id: 'agent',
@@ -198,6 +220,7 @@ export function createAgentMachine(deps: ActorDeps) {
       flags: { ...DEFAULT_AGENT_FLAGS, ...input.flags },
       attempt: 0,
       state: input.agentId ? { ...initialAgentState(), agentId: input.agentId } : initialAgentState(),
+      ...(input.recovered ? { recovered: input.recovered } : {}),
     }),
     type: 'parallel',
     on: {
@@ -205,6 +228,21 @@ export function createAgentMachine(deps: ActorDeps) {
       'agent.unregister': { actions: 'sendUnregister' },
     },
     states: {
+      /**
+       * Recovery, on every start (nothing to recover on a fresh work dir): executors found running
+       * have `executorReregistrationTimeout` to re-register. @see Mesos `Slave::recover`
+       */
+      recovery: {
+        initial: 'recovering',
+        states: {
+          recovering: {
+            entry: 'recover',
+            always: { guard: 'recoveryDone', target: 'recovered' },
+            after: { executorReregistrationTimeout: { target: 'recovered', actions: 'recoveryTimedOut' } },
+          },
+          recovered: { tags: ['recovered'], entry: 'logRecovered' },
+        },
+      },
       connection: {
         initial: 'disconnected',
         on: {
@@ -277,6 +315,7 @@ export function createAgentMachine(deps: ActorDeps) {
       executors: {
         on: {
           RegisterExecutor: { actions: 'registerExecutor' },
+          ReregisterExecutor: { actions: 'reregisterExecutor' },
           StatusUpdate: { actions: 'executorStatusUpdate' },
           ExecutorToFramework: { actions: 'executorToFramework' },
           'executor.launched': { actions: 'executorLaunched' },

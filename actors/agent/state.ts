@@ -20,6 +20,7 @@ import type {
 import { isTerminalState, type TaskReason, type TaskState } from '../../protocols/task-states.ts';
 import type { Message } from '../../protocols/messages.ts';
 import type { Resources } from '../../protocols/resources.ts';
+import { executorPid, parsePid } from '../../protocols/pid.ts';
 import { backoffMs, log, send, type Inbound, type KnownMaster, type LogEvent, type SendEvent } from '../common.ts';
 
 /** Agent flags; every timer is a flag. */
@@ -36,6 +37,10 @@ export interface AgentFlags {
   statusUpdateRetryMaxMs: number;
   /** How often deadlines (retries, registration timeouts, the master's pings) are checked. */
   sweepIntervalMs: number;
+  /** How long a restarted agent waits for its executors to re-register. @see `--executor_reregistration_timeout` */
+  executorReregistrationTimeoutMs: number;
+  /** How long executors of checkpointing frameworks wait for a restarted agent. @see `--recovery_timeout` */
+  recoveryTimeoutMs: number;
 }
 
 /** Mesos' defaults. */
@@ -47,6 +52,8 @@ export const DEFAULT_AGENT_FLAGS: AgentFlags = {
   statusUpdateRetryMs: 10_000,
   statusUpdateRetryMaxMs: 600_000,
   sweepIntervalMs: 1000,
+  executorReregistrationTimeoutMs: 2000,
+  recoveryTimeoutMs: 15 * 60_000,
 };
 
 /** One executor the agent runs (or is starting). */
@@ -60,12 +67,17 @@ export interface ExecutorEntry {
   directory?: string;
   /** Set once the executor process registered. */
   pid?: string;
-  phase: 'launching' | 'running' | 'terminating' | 'terminated';
+  /** `recovering`: found running by a restarted agent, waiting for it to re-register. */
+  phase: 'launching' | 'recovering' | 'running' | 'terminating' | 'terminated';
   launchedAt: number;
   /** Tasks waiting for the executor to register. */
   queued: TaskInfo[];
   /** Tasks sent to (or finished on) the executor, until their terminal update is acknowledged. */
   tasks: Map<string, Task>;
+  /** A recovered executor's tasks as launched: those it never got are sent if it registers anew. */
+  recoveredInfos?: Map<string, TaskInfo>;
+  /** Why the agent ended it: its tasks fail with this reason whatever the exit. */
+  failure?: { reason: TaskReason; message: string };
 }
 
 /** A task's status-update stream. @see `TaskStatusUpdateStream` */
@@ -77,6 +89,42 @@ export interface UpdateStream {
   seen: Set<string>;
   sentAt?: number;
   retryMs: number;
+  /** The executor whose checkpoint holds the stream, when its framework checkpoints. */
+  checkpointExecutor?: string;
+}
+
+/**
+ * What the agent writes to its meta directory for frameworks that checkpoint (`FrameworkInfo.checkpoint`):
+ * enough for a restarted agent to know every executor, task and unacknowledged update.
+ * @see Mesos `src/slave/state.hpp`
+ */
+export type CheckpointOp =
+  | { op: 'framework'; frameworkId: string; info: FrameworkInfo }
+  | { op: 'executor'; frameworkId: string; executorId: string; info: ExecutorInfo; commandExecutor: boolean; containerId: string }
+  | { op: 'task'; frameworkId: string; executorId: string; task: TaskInfo }
+  | { op: 'update'; frameworkId: string; executorId: string; taskId: string; update: StatusUpdateRecord }
+  | { op: 'ack'; frameworkId: string; executorId: string; taskId: string; uuid: string }
+  | { op: 'forgetTask'; frameworkId: string; executorId: string; taskId: string }
+  | { op: 'forgetExecutor'; frameworkId: string; executorId: string }
+  | { op: 'forgetFramework'; frameworkId: string };
+
+/** A checkpointed executor, as a restarted agent finds it. */
+export interface RecoveredExecutor {
+  frameworkId: string;
+  info: ExecutorInfo;
+  commandExecutor: boolean;
+  containerId: string;
+  directory?: string;
+  /** Its container still runs. */
+  alive: boolean;
+  /** Its tasks with every update checkpointed for them and the uuids acknowledged. */
+  tasks: Array<{ info: TaskInfo; updates: StatusUpdateRecord[]; acked: string[] }>;
+}
+
+/** Everything a restarted agent read from its checkpoints. */
+export interface RecoveredAgent {
+  frameworks: Array<FrameworkInfo & { id: string }>;
+  executors: RecoveredExecutor[];
 }
 
 /** Effects the runtime performs on the agent's behalf. */
@@ -91,8 +139,12 @@ export type AgentEffect =
       agentId: string;
       /** What the container may use: the executor's resources and its first task's. */
       resources: Resources;
+      /** The framework checkpoints: the executor outlives an agent restart. */
+      checkpoint: boolean;
     }
-  | { type: 'effect.killExecutor'; frameworkId: string; executorId: string; containerId: string; graceMs: number };
+  | { type: 'effect.killExecutor'; frameworkId: string; executorId: string; containerId: string; graceMs: number }
+  /** Write to the checkpoint before anything emitted after it (sends included) happens. */
+  | ({ type: 'effect.checkpoint' } & CheckpointOp);
 
 /** What the agent emits. */
 export type AgentEmitted = SendEvent | LogEvent | AgentEffect;
@@ -152,6 +204,22 @@ const key = (frameworkId: string, id: string) => `${frameworkId}/${id}`;
 
 function bump(s: AgentState, k: string, by = 1): void {
   s.metrics[k] = (s.metrics[k] ?? 0) + by;
+}
+
+/** True when `frameworkId` asked for checkpointing. */
+function checkpoints(s: AgentState, frameworkId: string): boolean {
+  return s.frameworks.get(frameworkId)?.checkpoint === true;
+}
+
+/** Emits a checkpoint write when the framework checkpoints. */
+function checkpoint(s: AgentState, op: CheckpointOp, out: Out): void {
+  if (checkpoints(s, op.frameworkId)) out.push({ type: 'effect.checkpoint', ...op });
+}
+
+/** Removes an executor's entry (and its checkpoint). */
+function dropExecutor(s: AgentState, k: string, e: ExecutorEntry, out: Out): void {
+  s.executors.delete(k);
+  checkpoint(s, { op: 'forgetExecutor', frameworkId: e.frameworkId, executorId: e.info.executorId }, out);
 }
 
 function toMaster(s: AgentState, msg: Message, out: Out): void {
@@ -300,6 +368,8 @@ export function enqueueUpdate(s: AgentState, update: StatusUpdateRecord, env: Ag
   let st = s.streams.get(k);
   if (!st) {
     st = { frameworkId: update.frameworkId, taskId: update.status.taskId, pending: [], seen: new Set(), retryMs: env.flags.statusUpdateRetryMs };
+    const e = checkpoints(s, update.frameworkId) ? findExecutorOfTask(s, update.frameworkId, update.status.taskId) : undefined;
+    if (e) st.checkpointExecutor = e.info.executorId;
     s.streams.set(k, st);
   }
   if (st.seen.has(update.uuid)) {
@@ -307,6 +377,10 @@ export function enqueueUpdate(s: AgentState, update: StatusUpdateRecord, env: Ag
     return false;
   }
   st.seen.add(update.uuid);
+  // On disk before it is forwarded or acknowledged to the executor: a restarted agent resends it.
+  if (st.checkpointExecutor !== undefined) {
+    checkpoint(s, { op: 'update', frameworkId: st.frameworkId, executorId: st.checkpointExecutor, taskId: st.taskId, update }, out);
+  }
   st.pending.push(update);
   bump(s, 'slave/status_updates');
   if (st.pending.length === 1) sendHead(s, st, env, out);
@@ -352,6 +426,10 @@ export function acknowledged(s: AgentState, ev: Inbound<'StatusUpdateAcknowledge
   st.pending.shift();
   st.sentAt = undefined;
   st.retryMs = env.flags.statusUpdateRetryMs;
+  if (st.checkpointExecutor !== undefined) {
+    const where = { frameworkId, executorId: st.checkpointExecutor, taskId };
+    checkpoint(s, isTerminalState(head.status.state) ? { op: 'forgetTask', ...where } : { op: 'ack', ...where, uuid }, out);
+  }
   if (isTerminalState(head.status.state)) forgetTask(s, frameworkId, taskId, out);
   if (st.pending.length > 0) sendHead(s, st, env, out);
   else if (isTerminalState(head.status.state)) s.streams.delete(key(frameworkId, taskId));
@@ -362,8 +440,7 @@ function forgetTask(s: AgentState, frameworkId: string, taskId: string, out: Out
   for (const [k, e] of s.executors) {
     if (e.frameworkId !== frameworkId || !e.tasks.has(taskId)) continue;
     e.tasks.delete(taskId);
-    if (e.phase === 'terminated' && e.tasks.size === 0 && e.queued.length === 0) s.executors.delete(k);
-    void out;
+    if (e.phase === 'terminated' && e.tasks.size === 0 && e.queued.length === 0) dropExecutor(s, k, e, out);
   }
 }
 
@@ -393,7 +470,9 @@ export function runTask(s: AgentState, ev: Inbound<'RunTask'>, env: AgentEnv): O
     enqueueUpdate(s, { frameworkId, status, uuid: env.newId(), ...(s.agentId ? { agentId: s.agentId } : {}) }, env, out);
     return out;
   }
+  const known = s.frameworks.has(frameworkId);
   s.frameworks.set(frameworkId, { ...framework, id: frameworkId });
+  if (!known) checkpoint(s, { op: 'framework', frameworkId, info: { ...framework, id: frameworkId } }, out);
   const commandExecutor = !task.executor;
   const info: ExecutorInfo = task.executor ?? {
     executorId: task.taskId,
@@ -404,7 +483,7 @@ export function runTask(s: AgentState, ev: Inbound<'RunTask'>, env: AgentEnv): O
   const k = key(frameworkId, info.executorId);
   let e = s.executors.get(k);
   if (e && e.phase === 'terminated') {
-    s.executors.delete(k);
+    dropExecutor(s, k, e, out);
     e = undefined;
   }
   if (e && e.phase === 'terminating') {
@@ -425,6 +504,8 @@ export function runTask(s: AgentState, ev: Inbound<'RunTask'>, env: AgentEnv): O
       tasks: new Map(),
     };
     s.executors.set(k, e);
+    checkpoint(s, { op: 'executor', frameworkId, executorId: info.executorId, info: e.info, commandExecutor, containerId: e.containerId }, out);
+    checkpoint(s, { op: 'task', frameworkId, executorId: info.executorId, task }, out);
     out.push({
       type: 'effect.launchExecutor',
       frameworkId,
@@ -434,9 +515,11 @@ export function runTask(s: AgentState, ev: Inbound<'RunTask'>, env: AgentEnv): O
       commandExecutor,
       agentId: s.agentId ?? '',
       resources: [...(e.info.resources ?? []), ...task.resources],
+      checkpoint: checkpoints(s, frameworkId),
     });
     return out;
   }
+  checkpoint(s, { op: 'task', frameworkId, executorId: info.executorId, task }, out);
   if (e.phase === 'launching') {
     e.queued.push(task);
     return out;
@@ -457,7 +540,15 @@ export function registerExecutor(s: AgentState, ev: Inbound<'RegisterExecutor'>,
     return out;
   }
   e.pid = ev.from;
-  if (e.phase === 'launching') e.phase = 'running';
+  if (e.phase === 'recovering') {
+    // Started before the agent restarted, it had not registered yet: it gets the tasks it never got.
+    for (const t of e.tasks.values()) {
+      const info = e.recoveredInfos?.get(t.taskId);
+      if (info && t.state === 'TASK_STAGING') e.queued.push(info);
+    }
+    e.recoveredInfos = undefined;
+  }
+  if (e.phase === 'launching' || e.phase === 'recovering') e.phase = 'running';
   const framework = s.frameworks.get(frameworkId) ?? { name: '', id: frameworkId };
   out.push(send(ev.from, {
     type: 'ExecutorRegistered',
@@ -480,6 +571,12 @@ export function executorStatusUpdate(s: AgentState, ev: Inbound<'StatusUpdate'>,
     out.push(log('warn', 'Ignoring status update from an unknown executor', { from: ev.from, taskId: update.status.taskId }));
     return out;
   }
+  acceptExecutorUpdate(s, e, update, ev.from, env, out);
+  return out;
+}
+
+/** An executor's update: recorded, queued (checkpointed first) towards the master, then acknowledged to it. */
+function acceptExecutorUpdate(s: AgentState, e: ExecutorEntry, update: StatusUpdateRecord, from: string, env: AgentEnv, out: Out): void {
   const t = e.tasks.get(update.status.taskId);
   if (t) t.state = update.status.state;
   const u: StatusUpdateRecord = { ...update, status: { ...update.status } };
@@ -490,10 +587,119 @@ export function executorStatusUpdate(s: AgentState, ev: Inbound<'StatusUpdate'>,
   u.status.source ??= 'SOURCE_EXECUTOR';
   withContainer(u.status, e);
   enqueueUpdate(s, u, env, out);
-  out.push(send(ev.from, {
+  out.push(send(from, {
     type: 'StatusUpdateAcknowledgement',
     body: { agentId: s.agentId ?? '', frameworkId: update.frameworkId, taskId: update.status.taskId, uuid: update.uuid },
   }));
+}
+
+/**
+ * `ReregisterExecutor` from an executor the restarted agent found running: its unacknowledged
+ * updates are taken (duplicates of checkpointed ones dropped), and a task still staging that it
+ * never got is lost (dropped, for partition-aware frameworks). @see `Slave::reregisterExecutor`
+ */
+export function reregisterExecutor(s: AgentState, ev: Inbound<'ReregisterExecutor'>, env: AgentEnv): Out {
+  const out: Out = [];
+  const { frameworkId, executorId, tasks, updates } = ev.body;
+  const e = s.executors.get(key(frameworkId, executorId));
+  if (!e || e.phase !== 'recovering' || e.pid !== ev.from) {
+    out.push(log('warn', 'Ignoring executor re-registration: unknown or not recovering', { frameworkId, executorId, from: ev.from }));
+    out.push(send(ev.from, { type: 'ShutdownExecutor', body: {} }));
+    return out;
+  }
+  e.phase = 'running';
+  e.recoveredInfos = undefined;
+  for (const u of updates) {
+    if (u.frameworkId === frameworkId && e.tasks.has(u.status.taskId)) acceptExecutorUpdate(s, e, u, ev.from, env, out);
+  }
+  const known = new Set(tasks.map((t) => t.taskId));
+  const pa = s.frameworks.get(frameworkId)?.capabilities?.includes('PARTITION_AWARE') ?? false;
+  for (const t of e.tasks.values()) {
+    if (t.state !== 'TASK_STAGING' || known.has(t.taskId)) continue;
+    agentUpdate(s, e, t.taskId, pa ? 'TASK_DROPPED' : 'TASK_LOST', 'REASON_AGENT_RESTARTED', 'The executor never got the task before the agent restarted', env, out);
+  }
+  out.push(send(ev.from, { type: 'ExecutorReregistered', body: { agentId: s.agentId ?? '', agent: { ...env.info, ...(s.agentId ? { id: s.agentId } : {}) } } }));
+  out.push(log('info', `Executor ${executorId} of framework ${frameworkId} re-registered`, { tasks: e.tasks.size, updates: updates.length }));
+  return out;
+}
+
+/**
+ * A restarted agent takes its checkpoints back: frameworks, executors and their tasks in their
+ * last known states, and every update stream with what was not acknowledged still pending. An
+ * executor whose container still runs is asked to re-register (`ReconnectExecutor`); one whose
+ * container ended while the agent was away has its unfinished tasks fail
+ * (`REASON_EXECUTOR_TERMINATED`). Nothing goes to a master yet: the agent registers once
+ * recovery is over. @see `Slave::recover`, `Slave::_recover`
+ */
+export function recover(s: AgentState, r: RecoveredAgent, env: AgentEnv): Out {
+  const out: Out = [];
+  for (const f of r.frameworks) s.frameworks.set(f.id, f);
+  const cluster = parsePid(env.self)?.cluster;
+  const dead: ExecutorEntry[] = [];
+  for (const x of r.executors) {
+    const e: ExecutorEntry = {
+      frameworkId: x.frameworkId,
+      info: x.info,
+      commandExecutor: x.commandExecutor,
+      containerId: x.containerId,
+      phase: x.alive ? 'recovering' : 'running',
+      launchedAt: env.now,
+      queued: [],
+      tasks: new Map(),
+      recoveredInfos: new Map(),
+      ...(x.directory ? { directory: x.directory } : {}),
+    };
+    for (const t of x.tasks) {
+      const task = taskOf(t.info, e, s.agentId ?? '');
+      const last = t.updates[t.updates.length - 1];
+      if (last) task.state = last.status.state;
+      e.tasks.set(task.taskId, task);
+      e.recoveredInfos!.set(task.taskId, t.info);
+      const acked = new Set(t.acked);
+      const pending = t.updates.filter((u) => !acked.has(u.uuid));
+      if (t.updates.length > 0) {
+        s.streams.set(key(x.frameworkId, task.taskId), {
+          frameworkId: x.frameworkId, taskId: task.taskId, pending, seen: new Set(t.updates.map((u) => u.uuid)),
+          retryMs: env.flags.statusUpdateRetryMs, checkpointExecutor: x.info.executorId,
+        });
+      }
+      // A terminal update acknowledged already: the task is done.
+      if (last && isTerminalState(last.status.state) && pending.length === 0) e.tasks.delete(task.taskId);
+    }
+    s.executors.set(key(x.frameworkId, x.info.executorId), e);
+    if (!x.alive) dead.push(e);
+    else if (cluster) {
+      e.pid = executorPid(cluster, x.containerId);
+      out.push(send(e.pid, { type: 'ReconnectExecutor', body: { agentId: s.agentId ?? '' } }));
+    }
+  }
+  for (const e of dead) {
+    out.push(...executorExited(s, { frameworkId: e.frameworkId, executorId: e.info.executorId, containerId: e.containerId, status: -1, message: 'Executor terminated while the agent was down' }, env));
+  }
+  const alive = r.executors.length - dead.length;
+  out.push(log('info', `Recovered ${r.frameworks.length} framework(s) and ${r.executors.length} executor(s); waiting for ${alive} to re-register`, { dead: dead.length }));
+  return out;
+}
+
+/** True once no recovered executor is still expected to re-register. */
+export function recoveryDone(s: AgentState): boolean {
+  for (const e of s.executors.values()) if (e.phase === 'recovering') return false;
+  return true;
+}
+
+/**
+ * `--executor_reregistration_timeout` passed: every recovered executor that did not re-register
+ * is destroyed, and its unfinished tasks fail with `REASON_EXECUTOR_REREGISTRATION_TIMEOUT`.
+ */
+export function recoveryTimedOut(s: AgentState, env: AgentEnv): Out {
+  const out: Out = [];
+  for (const e of s.executors.values()) {
+    if (e.phase !== 'recovering') continue;
+    e.failure = { reason: 'REASON_EXECUTOR_REREGISTRATION_TIMEOUT', message: `Executor did not re-register within ${env.flags.executorReregistrationTimeoutMs / 1000} s` };
+    e.phase = 'terminating';
+    out.push(log('warn', `Executor ${e.info.executorId} did not re-register in time: destroying it`, { frameworkId: e.frameworkId, containerId: e.containerId }));
+    out.push({ type: 'effect.killExecutor', frameworkId: e.frameworkId, executorId: e.info.executorId, containerId: e.containerId, graceMs: 0 });
+  }
   return out;
 }
 
@@ -556,15 +762,16 @@ export function shutdownFramework(s: AgentState, ev: Inbound<'ShutdownFramework'
     closed += st.pending.length;
   }
   if (closed > 0) bump(s, 'slave/status_updates_discarded', closed);
-  forgetFrameworkIfIdle(s, fwId);
+  forgetFrameworkIfIdle(s, fwId, out);
   out.push(log('info', `Shutting down framework ${fwId}`, { pendingUpdatesDiscarded: closed }));
   return out;
 }
 
-/** A terminating framework with no executor left is forgotten. */
-function forgetFrameworkIfIdle(s: AgentState, fwId: string): void {
+/** A terminating framework with no executor left is forgotten (its checkpoint too). */
+function forgetFrameworkIfIdle(s: AgentState, fwId: string, out: Out): void {
   if (!s.terminating.has(fwId)) return;
   for (const e of s.executors.values()) if (e.frameworkId === fwId) return;
+  checkpoint(s, { op: 'forgetFramework', frameworkId: fwId }, out);
   s.terminating.delete(fwId);
   s.frameworks.delete(fwId);
 }
@@ -604,24 +811,25 @@ export function executorExited(
   if (!e || e.containerId !== ev.containerId || e.phase === 'terminated') return out;
   if (s.terminating.has(e.frameworkId)) {
     s.executors.delete(k);
-    forgetFrameworkIfIdle(s, e.frameworkId);
+    forgetFrameworkIfIdle(s, e.frameworkId, out);
     return out;
   }
   const wasTerminating = e.phase === 'terminating';
-  const reason: TaskReason = ev.limitation ? ev.limitation.reason : e.phase === 'launching' && ev.message ? 'REASON_CONTAINER_LAUNCH_FAILED' : 'REASON_EXECUTOR_TERMINATED';
+  const failure = ev.limitation ?? e.failure;
+  const reason: TaskReason = failure ? failure.reason : e.phase === 'launching' && ev.message ? 'REASON_CONTAINER_LAUNCH_FAILED' : 'REASON_EXECUTOR_TERMINATED';
   e.phase = 'terminated';
   for (const t of e.queued) e.tasks.set(t.taskId, taskOf(t, e, s.agentId ?? ''));
   e.queued = [];
   for (const t of e.tasks.values()) {
     if (isTerminalState(t.state)) continue;
     // A container over its limit fails its tasks, whoever asked it to stop (Mesos' limitation).
-    const state: TaskState = ev.limitation ? 'TASK_FAILED' : wasTerminating ? 'TASK_KILLED' : e.commandExecutor ? 'TASK_FAILED' : 'TASK_LOST';
-    agentUpdate(s, e, t.taskId, state, reason, ev.message ?? `Executor exited with status ${ev.status}`, env, out);
+    const state: TaskState = failure ? 'TASK_FAILED' : wasTerminating ? 'TASK_KILLED' : e.commandExecutor ? 'TASK_FAILED' : 'TASK_LOST';
+    agentUpdate(s, e, t.taskId, state, reason, failure?.message ?? ev.message ?? `Executor exited with status ${ev.status}`, env, out);
   }
   if (!e.commandExecutor) {
     toMaster(s, { type: 'ExitedExecutor', body: { agentId: s.agentId ?? '', frameworkId: e.frameworkId, executorId: e.info.executorId, status: ev.status } }, out);
   }
-  if (e.tasks.size === 0 || [...e.tasks.values()].every((t) => !s.streams.has(key(e.frameworkId, t.taskId)))) s.executors.delete(k);
+  if (e.tasks.size === 0 || [...e.tasks.values()].every((t) => !s.streams.has(key(e.frameworkId, t.taskId)))) dropExecutor(s, k, e, out);
   return out;
 }
 

@@ -39,13 +39,14 @@ test('the master diagram shows its life: standby, leading (recovering, then serv
   t.notRegex(d, /resigned/, 'a master that loses the lease stands by again; it never ends');
 });
 
-test('the agent diagram shows its regions connection, executors and sweeper side by side', (t) => {
+test('the agent diagram shows its regions recovery, connection, executors and sweeper side by side', (t) => {
   const d = diagrams['actors/agent/README.md']!;
-  const regions = /^ {2}state agent \{\n {4}state connection \{\n[\s\S]*?^ {4}\}\n {4}--\n {4}state "executors" as executors\n[\s\S]*?^ {4}--\n {4}state sweeper \{$/m;
+  const regions = /^ {2}state agent \{\n {4}state recovery \{\n[\s\S]*?^ {4}--\n {4}state connection \{\n[\s\S]*?^ {4}\}\n {4}--\n {4}state "executors" as executors\n[\s\S]*?^ {4}--\n {4}state sweeper \{$/m;
   t.regex(d, regions);
   t.regex(d, /^ {6}registering --> registered : AgentRegistered, AgentReregistered \[isFromMaster\] \/ recordRegistered, resetAttempts$/m);
   t.regex(d, /^ {6}registered --> registering : agent\.pingTimeout \/ logPingTimeout, resetAttempts$/m);
   t.regex(d, /^ {6}waiting --> waiting : after sweepInterval \/ sweep, checkPings$/m);
+  t.regex(d, /^ {6}recovering --> recovered : after executorReregistrationTimeout \/ recoveryTimedOut$/m);
 });
 
 test('mermaidFor draws guards, else branches, delays, wildcards, regions and inherited transitions', (t) => {

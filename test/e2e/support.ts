@@ -180,11 +180,14 @@ export class E2ECluster {
     return findProcesses(this.markers).filter((f) => !ours.has(f.pid));
   }
 
-  /** Stops the agents (SIGTERM, SIGKILL after 5 s) and waits for them to exit. */
+  /**
+   * Stops the agents with SIGUSR1 (every task killed, the agent unregistered; SIGKILL after 5 s)
+   * and waits for them to exit: SIGTERM would leave checkpointing frameworks' executors running.
+   */
   async stopAgents(): Promise<void> {
-    await Promise.allSettled(this.agents.map((a) => a.proc.stop()));
+    await Promise.allSettled(this.agents.map((a) => a.proc.stop(undefined, 'SIGUSR1')));
     // Agents that never reported 'agent started' are not in `agents`.
-    await Promise.allSettled(this.procs.processes.filter((p) => p.name.startsWith('agent')).map((p) => p.stop()));
+    await Promise.allSettled(this.procs.processes.filter((p) => p.name.startsWith('agent')).map((p) => p.stop(undefined, 'SIGUSR1')));
   }
 
   /** Opens a NATS connection that sees every message of the cluster; closed by {@link E2ECluster.stop}. */

@@ -334,13 +334,13 @@ export class ManagedProcess extends LineLog {
   }
 
   /**
-   * Stops the process by PID: SIGTERM, then SIGKILL if it is still running after `killAfterMs`.
-   * Resolves with its exit status. Safe to call more than once and after it exited.
+   * Stops the process by PID: `signal` (SIGTERM), then SIGKILL if it is still running after
+   * `killAfterMs`. Resolves with its exit status. Safe to call more than once and after it exited.
    */
-  stop(killAfterMs = DEFAULT_KILL_AFTER_MS): Promise<ExitStatus> {
+  stop(killAfterMs = DEFAULT_KILL_AFTER_MS, signal: NodeJS.Signals = 'SIGTERM'): Promise<ExitStatus> {
     if (!this.running) return this.exited;
     this.#stopping ??= (async () => {
-      this.signal('SIGTERM');
+      this.signal(signal);
       let timer: NodeJS.Timeout | undefined;
       const escalate = new Promise<void>((r) => {
         timer = setTimeout(() => {
