@@ -16,6 +16,7 @@ import {
   FrameworkInfoSchema,
   MasterInfoSchema,
   OfferSchema,
+  ResourceStatisticsSchema,
   StatusUpdateRecordSchema,
   TaskInfoSchema,
   TaskSchema,
@@ -297,6 +298,19 @@ export const MESSAGES = {
   /** The master's counters and gauges, named as Mesos names them. */
   MetricsSnapshot: spec([['master', 'operator']], Type.Object({
     metrics: Type.Record(Type.String({ maxLength: 256 }), Type.Number(), { maxProperties: 10000 }),
+  })),
+  /** Asks an agent what each of its executors' containers uses; answered with {@link MESSAGES.ContainerStatistics}. @see `/monitor/statistics` */
+  GetContainerStatistics: spec([['operator', 'agent']], Type.Object({})),
+  /** Per executor: its container and what it uses now. @see Mesos `/monitor/statistics` */
+  ContainerStatistics: spec([['agent', 'operator']], Type.Object({
+    agentId: Type.Optional(Id),
+    executors: Type.Array(Type.Object({
+      frameworkId: Id,
+      executorId: Id,
+      executorName: Type.Optional(Type.String({ maxLength: 1024 })),
+      containerId: Id,
+      statistics: ResourceStatisticsSchema,
+    }), { maxItems: 100000 }),
   })),
   /** Resources an agent currently offers nothing for (reserved for operator surfaces). */
   UpdateAgentResources: spec([['agent', 'master']], Type.Object({ agentId: Id, resources: ResourcesSchema })),

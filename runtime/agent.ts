@@ -226,6 +226,16 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       host.send({ type: 'executor.launched', frameworkId: e.frameworkId, executorId: e.executorId, containerId: e.containerId, directory });
     } else if (e.type === 'effect.killExecutor') {
       containerizer.kill(e.containerId, e.graceMs);
+    } else if (e.type === 'effect.updateContainer') {
+      containerizer.update?.(e.containerId, e.resources);
+    } else if (e.type === 'effect.reportUsage') {
+      const executors = [];
+      for (const c of e.containers) {
+        const statistics = containerizer.usage?.(c.containerId);
+        if (statistics) executors.push({ ...c, statistics });
+      }
+      const agentId = host.actor.getSnapshot().context.state.agentId;
+      host.sendMessage(e.to, { type: 'ContainerStatistics', body: { ...(agentId ? { agentId } : {}), executors } });
     } else if (e.type === 'effect.checkpoint') {
       try {
         checkpoint?.apply(e);

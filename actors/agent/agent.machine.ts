@@ -40,6 +40,7 @@ import {
   pingsStopped,
   registerExecutor,
   registered,
+  reportUsage,
   registrationMessage,
   runTask,
   shutdownFramework,
@@ -92,7 +93,7 @@ export type AgentEvent =
   | Inbound<
       | 'AgentRegistered' | 'AgentReregistered' | 'RunTask' | 'KillTask' | 'ShutdownFramework' | 'UpdateFramework'
       | 'StatusUpdateAcknowledgement' | 'FrameworkToExecutor' | 'Ping' | 'RegisterExecutor' | 'StatusUpdate'
-      | 'ExecutorToFramework' | 'ReregisterExecutor'
+      | 'ExecutorToFramework' | 'ReregisterExecutor' | 'GetContainerStatistics'
     >;
 
 /** Builds the agent machine. */
@@ -188,6 +189,7 @@ export function createAgentMachine(deps: ActorDeps) {
       }),
       registerExecutor: run(registerExecutor),
       reregisterExecutor: run(reregisterExecutor),
+      reportUsage: run((s, ev) => reportUsage(s, ev)),
       recover: enqueueActions(({ context, enqueue }) => {
         const r = context.recovered;
         if (!r) return;
@@ -316,6 +318,7 @@ export function createAgentMachine(deps: ActorDeps) {
         on: {
           RegisterExecutor: { actions: 'registerExecutor' },
           ReregisterExecutor: { actions: 'reregisterExecutor' },
+          GetContainerStatistics: { actions: 'reportUsage' },
           StatusUpdate: { actions: 'executorStatusUpdate' },
           ExecutorToFramework: { actions: 'executorToFramework' },
           'executor.launched': { actions: 'executorLaunched' },

@@ -143,6 +143,10 @@ export type AgentEffect =
       checkpoint: boolean;
     }
   | { type: 'effect.killExecutor'; frameworkId: string; executorId: string; containerId: string; graceMs: number }
+  /** Answer `to` with what each running executor's container uses (`ContainerStatistics`). */
+  | { type: 'effect.reportUsage'; to: string; containers: Array<{ frameworkId: string; executorId: string; executorName?: string; containerId: string }> }
+  /** The container's limits follow the resources its executor now holds. */
+  | { type: 'effect.updateContainer'; containerId: string; resources: Resources }
   /** Write to the checkpoint before anything emitted after it (sends included) happens. */
   | ({ type: 'effect.checkpoint' } & CheckpointOp);
 
@@ -525,8 +529,18 @@ export function runTask(s: AgentState, ev: Inbound<'RunTask'>, env: AgentEnv): O
     return out;
   }
   e.tasks.set(task.taskId, taskOf(task, e, s.agentId ?? ''));
+  // The container grows to hold the task before the executor starts it. @see `Slave::_run` → `containerizer->update`
+  out.push({ type: 'effect.updateContainer', containerId: e.containerId, resources: heldBy(s, e) });
   out.push(send(e.pid!, { type: 'RunTask', body: { frameworkId, framework: s.frameworks.get(frameworkId)!, task } }));
   return out;
+}
+
+/** What an executor's container holds: the executor's own resources and those of its unfinished tasks. */
+function heldBy(s: AgentState, e: ExecutorEntry): Resources {
+  const r: Resources = [...(e.info.resources ?? [])];
+  for (const t of e.tasks.values()) if (!isTerminalState(t.state)) r.push(...t.resources);
+  for (const t of e.queued) r.push(...t.resources);
+  return r;
 }
 
 /** `RegisterExecutor`: the executor process is up; hand it its queued tasks. */
@@ -856,6 +870,16 @@ export function sweep(s: AgentState, env: AgentEnv): Out {
     out.push({ type: 'effect.killExecutor', frameworkId: e.frameworkId, executorId: e.info.executorId, containerId: e.containerId, graceMs: 0 });
   }
   return out;
+}
+
+/** `GetContainerStatistics` from an operator: the runtime samples every running executor's container. */
+export function reportUsage(s: AgentState, ev: Inbound<'GetContainerStatistics'>): Out {
+  const containers = [];
+  for (const e of s.executors.values()) {
+    if (e.phase === 'terminated') continue;
+    containers.push({ frameworkId: e.frameworkId, executorId: e.info.executorId, ...(e.info.name ? { executorName: e.info.name } : {}), containerId: e.containerId });
+  }
+  return [{ type: 'effect.reportUsage', to: ev.from, containers }];
 }
 
 /** `FrameworkToExecutor` from the master: pass to the executor. */

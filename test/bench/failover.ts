@@ -20,14 +20,12 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Codec, envelope } from '../../protocols/envelope.ts';
-import type { Body, Message } from '../../protocols/messages.ts';
-import { inboxOf, pid as makePid, subjectFor } from '../../protocols/pid.ts';
 import { parseResources, scalar } from '../../protocols/resources.ts';
 import type { TaskInfo } from '../../protocols/records.ts';
 import { KvLeaderDetector } from '../../runtime/lease.ts';
 import { silentLogger } from '../../runtime/log.ts';
 import { startNatsServer } from '../../runtime/nats-server.ts';
+import { OperatorClient } from '../../runtime/operator-client.ts';
 import { SchedulerDriver } from '../../runtime/scheduler-driver.ts';
 import { connectNats, NatsTransport } from '../../runtime/transport-nats.ts';
 import type { LeaderInfo } from '../../runtime/types.ts';
@@ -90,25 +88,10 @@ const leaderOtherThan = (pid?: string) => new Promise<LeaderInfo>((resolve) => {
 });
 
 /** Asks `masterPid` for its metrics over the bus, as an operator. */
-const codec = new Codec();
-const operator = makePid(cluster, 'operator', 'bench');
+let operator: OperatorClient | undefined;
 async function metricsOf(masterPid: string): Promise<Record<string, number>> {
-  return new Promise((resolve, reject) => {
-    const sub = nc.subscribe(inboxOf(operator), {
-      callback: (err, msg) => {
-        if (err) return;
-        const d = codec.decode(msg.data, operator, msg.subject);
-        if (d.ok && d.envelope.type === 'MetricsSnapshot') {
-          sub.unsubscribe();
-          clearTimeout(timer);
-          resolve((d.envelope.body as Body<'MetricsSnapshot'>).metrics);
-        }
-      },
-    });
-    const timer = setTimeout(() => reject(new Error('no metrics within 30 s')), 30_000);
-    const msg: Message = { type: 'GetMetrics', body: {} };
-    nc.publish(subjectFor(masterPid, 'GetMetrics', 'operator'), codec.encode(envelope(operator, 'm1', msg)));
-  });
+  operator ??= new OperatorClient(new NatsTransport(nc), cluster, 'bench');
+  return (await operator.request(masterPid, { type: 'GetMetrics', body: {} }, 'MetricsSnapshot', 30_000)).metrics;
 }
 
 /** The framework: launches `taskCount` tasks, `perAgent` per offer, then asks for nothing more. */

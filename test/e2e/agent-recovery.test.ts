@@ -14,11 +14,15 @@
  * - `ShutdownSlave`-style signals: SIGTERM leaves checkpointed work running for the next agent;
  *   SIGUSR1 kills every task (each with an update) and unregisters the agent.
  * - `--recovery_timeout`: executors whose agent stays away longer shut themselves down.
+ *
+ * And the `posix/disk` isolator (Mesos `DiskQuotaTest.DiskUsageExceedsQuota`).
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { DEFAULT_WAIT_MS } from '../helpers/processes.ts';
+import { OperatorClient } from '../../runtime/operator-client.ts';
+import { NatsTransport } from '../../runtime/transport-nats.ts';
 import { E2ECluster, TestFramework, alive, findFiles, logMsg, until, type TestAgent } from './support.ts';
 
 const e2e = new E2ECluster('e2e-agent-recovery');
@@ -197,6 +201,13 @@ test.serial('SIGTERM stops the agent and leaves checkpointed tasks running for t
   await again.proc.waitForLine(logMsg(/^Executor kept of framework .* re-registered$/), WAIT);
   t.false(f.statesOf('kept', since).some((s) => TERMINAL.has(s)), 'the task did not end');
   t.true(alive(taskPid));
+  // The recovered container is measured like one the agent started.
+  const op = new OperatorClient(new NatsTransport(await e2e.connect('e2e-operator')), e2e.cluster);
+  t.teardown(() => op.close());
+  const stats = await op.request(again.pid, { type: 'GetContainerStatistics', body: {} }, 'ContainerStatistics', WAIT);
+  const kept = stats.executors.find((x) => x.executorId === 'kept');
+  t.truthy(kept, 'the recovered executor is reported');
+  t.true((kept!.statistics.processes ?? 0) >= 2, 'its process tree: the executor and its task');
 
   const masterMark = e2e.master!.mark();
   await crash(again, 'SIGUSR1');
@@ -225,5 +236,25 @@ test.serial('executors of a checkpointing framework whose agent stays away past 
   await restart(short);
   const end = await f.next('status', (j) => j.taskId === 'abandoned' && TERMINAL.has(String(j.state)), since);
   t.true(['TASK_FAILED', 'TASK_KILLED'].includes(String(end.state)), `ended ${end.state} (${end.reason})`);
+  f.send({ stop: true });
+});
+
+test.serial('with --enforce_container_disk_quota, a task whose sandbox outgrows its disk fails with REASON_CONTAINER_LIMITATION_DISK', async (t) => {
+  t.timeout(4 * WAIT);
+  const [agent] = e2e.agents;
+  await crash(agent!, 'SIGTERM');
+  await restart(agent!, ['--isolation=posix/cpu,posix/mem,posix/disk', '--enforce_container_disk_quota', '--container_disk_watch_interval=200ms']);
+  const f = new TestFramework(e2e, 'disk-quota');
+  await f.next('registered');
+  const since = f.proc.mark();
+  f.send({ launch: { taskId: 'small', command: 'sleep 600', resources: 'cpus:0.1;mem:32;disk:1' } });
+  f.send({ launch: { taskId: 'filler', command: 'head -c 4194304 /dev/urandom > "$MESOS_SANDBOX/fill" && exec sleep 600', resources: 'cpus:0.1;mem:32;disk:1' } });
+  const end = await f.next('status', (j) => j.taskId === 'filler' && TERMINAL.has(String(j.state)), since);
+  t.is(end.state, 'TASK_FAILED');
+  t.is(end.reason, 'REASON_CONTAINER_LIMITATION_DISK');
+  t.regex(String(end.message), /exceeds quota \(1MB\)/);
+  f.send({ reconcile: [{ taskId: 'small' }] });
+  const small = await f.next('status', (j) => j.taskId === 'small' && j.source === 'SOURCE_MASTER', since);
+  t.is(small.state, 'TASK_RUNNING', 'a task within its quota runs on');
   f.send({ stop: true });
 });

@@ -5,7 +5,8 @@
  *
  * Mirrors Mesos `CgroupsIsolatorTest.ROOT_CGROUPS_MemoryLimit`-style checks (a task over its
  * memory limit fails with `REASON_CONTAINER_LIMITATION_MEMORY`, its neighbour runs on) and
- * `ROOT_CGROUPS_PidNamespace…`/`LinuxLauncher` destruction: no process of a container outlives it.
+ * `ROOT_CGROUPS_PidNamespace…`/`LinuxLauncher` destruction: no process of a container outlives it;
+ * `MonitorTest`/`/monitor/statistics`: what each container uses, read over the bus.
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { rmdirSync } from 'node:fs';
@@ -14,6 +15,9 @@ import { join } from 'node:path';
 import test, { type Implementation } from 'ava';
 import { DEFAULT_WAIT_MS } from '../helpers/processes.ts';
 import { cgroupsUnusable, detectCgroups, leftoverCgroups } from '../../runtime/cgroups.ts';
+import { COMMAND_EXECUTOR_MEM_MB } from '../../runtime/containerizer.ts';
+import { OperatorClient } from '../../runtime/operator-client.ts';
+import { NatsTransport } from '../../runtime/transport-nats.ts';
 import { E2ECluster, TestFramework, alive, findFiles, until } from './support.ts';
 
 const e2e = new E2ECluster('e2e-isolation');
@@ -107,6 +111,23 @@ maybe('a task over its memory limit fails with REASON_CONTAINER_LIMITATION_MEMOR
   f.send({ reconcile: [{ taskId: 'neighbour' }] });
   const n = await f.next('status', (j) => j.taskId === 'neighbour' && j.source === 'SOURCE_MASTER', since);
   t.is(n.state, 'TASK_RUNNING', 'the neighbour runs on');
+});
+
+maybe('the agent reports what each container uses over the bus, read from its control groups', async (t) => {
+  t.timeout(2 * WAIT);
+  const [agent] = e2e.agents;
+  const op = new OperatorClient(new NatsTransport(await e2e.connect('e2e-operator')), e2e.cluster);
+  t.teardown(() => op.close());
+  const stats = await op.request(agent!.pid, { type: 'GetContainerStatistics', body: {} }, 'ContainerStatistics', WAIT);
+  t.is(stats.agentId, agent!.agentId);
+  const n = stats.executors.find((x) => x.executorId === 'neighbour');
+  t.truthy(n, JSON.stringify(stats.executors.map((x) => x.executorId)));
+  const s = n!.statistics;
+  t.is(s.cpusLimit, 0.1);
+  t.is(s.memLimitBytes, (32 + COMMAND_EXECUTOR_MEM_MB) * 1024 * 1024, 'the task\'s mem and the command executor\'s');
+  t.true(s.cpusUserTimeSecs + s.cpusSystemTimeSecs > 0, 'the executor started: it used some CPU');
+  t.true(s.memRssBytes > 0);
+  t.true((s.processes ?? 0) >= 2, 'the executor and its task');
 });
 
 maybe('no process of a container outlives it: a daemon the task double-forked into its own session dies with its executor', async (t) => {

@@ -148,6 +148,8 @@ const SAMPLES: { [T in MessageType]: Body<T> } = {
   FrameworkReregistered: { frameworkId: 'run-0001', master },
   Heartbeat: { frameworkId: 'run-0001', intervalSeconds: 15 },
   GetMetrics: {},
+  GetContainerStatistics: {},
+  ContainerStatistics: { agentId: 'run-S1', executors: [{ frameworkId: 'run-0001', executorId: 'e1', containerId: 'c1', statistics: { timestamp: 1, cpusUserTimeSecs: 0.5, cpusSystemTimeSecs: 0.1, memRssBytes: 4096 } }] },
   MetricsSnapshot: { metrics: { 'master/elected': 1, 'master/uptime_secs': 12.5 } },
   FrameworkError: { message: 'framework has been removed' },
   TeardownFramework: { frameworkId: 'run-0001' },
