@@ -34,6 +34,9 @@ const { flags, logger, inspect } = commandSetup('mesos-agent', {
   strict: { type: 'boolean', help: 'refuse to start on a checkpoint that cannot be read (else: recover what can be)', default: true },
   enforce_container_disk_quota: { type: 'boolean', help: 'with posix/disk: destroy a container whose sandbox grows past its disk', default: false },
   container_disk_watch_interval: { type: 'duration', help: 'how often sandboxes are measured (posix/disk)', default: '15secs' },
+  gc_delay: { type: 'duration', help: 'how long the sandboxes of ended executors are kept (less as the disk fills)', default: '1weeks' },
+  gc_disk_headroom: { type: 'number', help: 'fraction of the disk to keep free: sandboxes go sooner the fuller it is (0 to 1)', default: 0.1 },
+  disk_watch_interval: { type: 'duration', help: 'how often the work dir\'s disk is checked for sandboxes to remove', default: '1mins' },
 });
 
 let resources;
@@ -46,6 +49,7 @@ try {
   attributes = parseAttributes(flags.attributes);
   for (const i of isolation) if (!(ISOLATORS as readonly string[]).includes(i)) throw new Error(`unknown isolator '${i}' in --isolation (known: ${ISOLATORS.join(', ')})`);
   if (flags.recover !== 'reconnect' && flags.recover !== 'cleanup') throw new Error(`bad --recover '${flags.recover}': 'reconnect' or 'cleanup'`);
+  if (!(flags.gc_disk_headroom >= 0 && flags.gc_disk_headroom <= 1)) throw new Error(`bad --gc_disk_headroom '${flags.gc_disk_headroom}': a fraction from 0 to 1`);
 } catch (e) {
   process.stderr.write(`mesos-agent: ${(e as Error).message}\n`);
   process.exit(2);
@@ -85,6 +89,7 @@ try {
       recoveryTimeoutMs: flags.recovery_timeout,
     },
     strict: flags.strict,
+    gc: { delayMs: flags.gc_delay, diskHeadroom: flags.gc_disk_headroom, diskWatchIntervalMs: flags.disk_watch_interval },
     ...(isolation.includes('posix/disk') || flags.enforce_container_disk_quota
       ? { disk: { enforce: flags.enforce_container_disk_quota, watchIntervalMs: flags.container_disk_watch_interval } }
       : {}),

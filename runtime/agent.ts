@@ -6,6 +6,7 @@
  * re-registration timeout passed).
  */
 import { randomUUID } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { waitFor } from 'xstate';
 import { createAgentMachine, type AgentMachine } from '../actors/agent/agent.machine.ts';
@@ -19,6 +20,7 @@ import { realClock } from './clock.ts';
 import { PosixContainerizer, type CgroupIsolation, type ContainerExit, type Containerizer, type DiskIsolation } from './containerizer.ts';
 import { cgroupsUnusable, detectCgroups } from './cgroups.ts';
 import { AgentCheckpoint, CheckpointError, currentBootId, incompatibility, type AgentIdentity, type ContainerRecord } from './checkpoint.ts';
+import { SandboxGc } from './gc.ts';
 import type { Inspect } from './inspect.ts';
 import type { Logger } from './log.ts';
 import type { Clock, LeaderDetector, Transport } from './types.ts';
@@ -62,6 +64,11 @@ export interface AgentOptions {
   cgroupsEnableCfs?: boolean;
   /** Sandbox sizes measured (`posix/disk`), and with `enforce` limited to `disk`. */
   disk?: DiskIsolation;
+  /**
+   * Sandboxes of ended executor runs are removed after `delayMs` (`--gc_delay`), sooner as the
+   * disk fills (`--gc_disk_headroom`, checked every `diskWatchIntervalMs`). Without it they stay.
+   */
+  gc?: { delayMs: number; diskHeadroom: number; diskWatchIntervalMs?: number };
   /**
    * Refuse to start on a checkpoint that cannot be read (`--strict`, the default); without it, what
    * cannot be read is logged and left out.
@@ -181,6 +188,15 @@ function recoverWork(
   return { ...(any ? { recovered: state } : {}), recovery };
 }
 
+/** When `path` was last modified (ms), or now when it cannot be read. */
+function mtimeOf(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return Date.now();
+  }
+}
+
 /** Starts an agent. */
 export function startAgent(opts: AgentOptions): AgentHandle {
   const info = { hostname: opts.hostname ?? osHostname(), resources: opts.resources, attributes: opts.attributes ?? [] };
@@ -193,10 +209,24 @@ export function startAgent(opts: AgentOptions): AgentHandle {
     workDir: opts.workDir, commandExecutor: opts.commandExecutor, logger: opts.logger, checkpoint, ...(cgroups ? { cgroups } : {}), ...(opts.disk ? { disk: opts.disk } : {}),
   });
   const containerizer = opts.containerizer ?? posix!;
-  const { recovered, recovery } = recoverWork(checkpoint, posix, identity, opts, (r, exit) => host.send({
-    type: 'executor.exited', frameworkId: r.frameworkId, executorId: r.executorId, containerId: r.containerId, status: exit.status,
-    ...(exit.message ? { message: exit.message } : {}), ...(exit.limitation ? { limitation: exit.limitation } : {}),
-  }));
+  const gc = opts.gc ? new SandboxGc({ clock, logger: opts.logger, workDir: opts.workDir, gcDelayMs: opts.gc.delayMs, diskHeadroom: opts.gc.diskHeadroom }) : undefined;
+  /** A container ended: its sandbox is kept for a while, and the machine learns how it ended. */
+  const exited = (c: { frameworkId: string; executorId: string; containerId: string; agentId?: string }, exit: ContainerExit) => {
+    if (gc && posix) gc.schedule(posix.sandboxOf({ ...c, agentId: c.agentId ?? host.actor.getSnapshot().context.state.agentId ?? '' }));
+    host.send({
+      type: 'executor.exited', frameworkId: c.frameworkId, executorId: c.executorId, containerId: c.containerId, status: exit.status,
+      ...(exit.message ? { message: exit.message } : {}), ...(exit.limitation ? { limitation: exit.limitation } : {}),
+    });
+  };
+  const { recovered, recovery } = recoverWork(checkpoint, posix, identity, opts, exited);
+  if (gc && posix) {
+    // Sandboxes of runs that ended before this start (not recovered) are collected as if they had
+    // ended when last written to.
+    for (const dir of posix.runDirectories()) {
+      if (!recovery.recovered.some((id) => dir.endsWith(`/runs/${id.replace(/[^A-Za-z0-9_.-]/g, '_')}`))) gc.schedule(dir, mtimeOf(dir));
+    }
+    gc.start(opts.gc?.diskWatchIntervalMs);
+  }
 
   // `host` is defined below; effects are only emitted once it exists.
   const onEffect = (ev: { type: string }) => {
@@ -218,10 +248,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
             MESOS_CLUSTER: opts.cluster,
           },
         },
-        (exit) => host.send({
-          type: 'executor.exited', frameworkId: e.frameworkId, executorId: e.executorId, containerId: e.containerId, status: exit.status,
-          ...(exit.message ? { message: exit.message } : {}), ...(exit.limitation ? { limitation: exit.limitation } : {}),
-        }),
+        (exit) => exited(e, exit),
       );
       host.send({ type: 'executor.launched', frameworkId: e.frameworkId, executorId: e.executorId, containerId: e.containerId, directory });
     } else if (e.type === 'effect.killExecutor') {
@@ -319,6 +346,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       return settled;
     },
     stop: async (stopOpts = {}) => {
+      gc?.stop();
       if (detecting) await opts.detector.stop();
       const state = host.actor.getSnapshot().context.state;
       host.stop();

@@ -336,6 +336,24 @@ export class PosixContainerizer implements Containerizer {
       safe(req.executorId), 'runs', safe(req.containerId));
   }
 
+  /** Every executor run's sandbox under the work dir (each `runs/<container>` of every agent, framework and executor). */
+  runDirectories(): string[] {
+    const out: string[] = [];
+    const sub = (dir: string) => {
+      try {
+        return readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => join(dir, d.name));
+      } catch {
+        return [];
+      }
+    };
+    for (const a of sub(join(this.opts.workDir, 'agents'))) {
+      for (const f of sub(join(a, 'frameworks'))) {
+        for (const e of sub(join(f, 'executors'))) out.push(...sub(join(e, 'runs')));
+      }
+    }
+    return out;
+  }
+
   /** Starts the executor; `onExit` is called exactly once when it ends or fails to start. */
   launch(req: LaunchRequest, onExit: (exit: ContainerExit) => void): string {
     const directory = this.sandboxOf(req);

@@ -15,7 +15,8 @@
  *   SIGUSR1 kills every task (each with an update) and unregisters the agent.
  * - `--recovery_timeout`: executors whose agent stays away longer shut themselves down.
  *
- * And the `posix/disk` isolator (Mesos `DiskQuotaTest.DiskUsageExceedsQuota`).
+ * And the `posix/disk` isolator (Mesos `DiskQuotaTest.DiskUsageExceedsQuota`), and sandbox garbage
+ * collection (`GarbageCollectorIntegrationTest.DiskUsage`-style: sandboxes go after `--gc_delay`).
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -256,5 +257,24 @@ test.serial('with --enforce_container_disk_quota, a task whose sandbox outgrows 
   f.send({ reconcile: [{ taskId: 'small' }] });
   const small = await f.next('status', (j) => j.taskId === 'small' && j.source === 'SOURCE_MASTER', since);
   t.is(small.state, 'TASK_RUNNING', 'a task within its quota runs on');
+  f.send({ stop: true });
+});
+
+test.serial('sandboxes of ended executors are removed after --gc_delay, those left from before the restart included', async (t) => {
+  t.timeout(4 * WAIT);
+  const [agent] = e2e.agents;
+  // Earlier tests left sandboxes of ended runs on this work dir.
+  const before = await findFiles(join(agent!.workDir, 'agents'), 'stdout');
+  t.true(before.length > 0);
+  await crash(agent!, 'SIGTERM');
+  const gc = await restart(agent!, ['--gc_delay=500ms', '--disk_watch_interval=1secs']);
+  const f = new TestFramework(e2e, 'gc');
+  await f.next('registered');
+  const done = await f.run('short', 'echo bye', 'TASK_FINISHED');
+  const sandbox = String(done.sandbox);
+  t.true(await until(async () => {
+    const left = await findFiles(join(gc.workDir, 'agents'), 'stdout');
+    return !left.some((p) => before.includes(p)) && !left.some((p) => p.startsWith(sandbox));
+  }, WAIT), 'the old sandboxes and the new one are gone');
   f.send({ stop: true });
 });
