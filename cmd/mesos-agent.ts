@@ -34,6 +34,7 @@ const { flags, logger, inspect } = commandSetup('mesos-agent', {
   strict: { type: 'boolean', help: 'refuse to start on a checkpoint that cannot be read (else: recover what can be)', default: true },
   enforce_container_disk_quota: { type: 'boolean', help: 'with posix/disk: destroy a container whose sandbox grows past its disk', default: false },
   container_disk_watch_interval: { type: 'duration', help: 'how often sandboxes are measured (posix/disk)', default: '15secs' },
+  switch_user: { type: 'boolean', help: 'run tasks as the user their command or framework names (needs root)', default: true },
   gc_delay: { type: 'duration', help: 'how long the sandboxes of ended executors are kept (less as the disk fills)', default: '1weeks' },
   gc_disk_headroom: { type: 'number', help: 'fraction of the disk to keep free: sandboxes go sooner the fuller it is (0 to 1)', default: 0.1 },
   disk_watch_interval: { type: 'duration', help: 'how often the work dir\'s disk is checked for sandboxes to remove', default: '1mins' },
@@ -89,6 +90,7 @@ try {
       recoveryTimeoutMs: flags.recovery_timeout,
     },
     strict: flags.strict,
+    switchUser: flags.switch_user,
     gc: { delayMs: flags.gc_delay, diskHeadroom: flags.gc_disk_headroom, diskWatchIntervalMs: flags.disk_watch_interval },
     ...(isolation.includes('posix/disk') || flags.enforce_container_disk_quota
       ? { disk: { enforce: flags.enforce_container_disk_quota, watchIntervalMs: flags.container_disk_watch_interval } }

@@ -82,6 +82,8 @@ export const CommandInfoSchema = Type.Object({
   shell: Type.Optional(Type.Boolean()),
   arguments: Type.Optional(Type.Array(Type.String({ maxLength: 65536 }), { maxItems: 1024 })),
   environment: Type.Optional(Type.Record(Type.String({ maxLength: 1024 }), Type.String({ maxLength: 65536 }))),
+  /** The OS user to run as (else the framework's `user`), on agents that switch users. */
+  user: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
 });
 /** @see CommandInfoSchema */
 export type CommandInfo = Static<typeof CommandInfoSchema>;

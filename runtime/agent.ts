@@ -70,6 +70,11 @@ export interface AgentOptions {
    */
   gc?: { delayMs: number; diskHeadroom: number; diskWatchIntervalMs?: number };
   /**
+   * Run containers as the user their command or framework names (`--switch_user`, default: when
+   * the agent runs as root). An unknown user fails the launch with a message naming it.
+   */
+  switchUser?: boolean;
+  /**
    * Refuse to start on a checkpoint that cannot be read (`--strict`, the default); without it, what
    * cannot be read is logged and left out.
    */
@@ -207,6 +212,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
   const cgroups = opts.containerizer ? undefined : cgroupIsolation(opts);
   const posix = opts.containerizer ? undefined : new PosixContainerizer({
     workDir: opts.workDir, commandExecutor: opts.commandExecutor, logger: opts.logger, checkpoint, ...(cgroups ? { cgroups } : {}), ...(opts.disk ? { disk: opts.disk } : {}),
+    switchUser: (opts.switchUser ?? true) && process.getuid?.() === 0,
   });
   const containerizer = opts.containerizer ?? posix!;
   const gc = opts.gc ? new SandboxGc({ clock, logger: opts.logger, workDir: opts.workDir, gcDelayMs: opts.gc.delayMs, diskHeadroom: opts.gc.diskHeadroom }) : undefined;

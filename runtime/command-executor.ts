@@ -6,7 +6,7 @@
  *
  * @see Mesos `src/launcher/executor.cpp` (`CommandExecutor`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import type { TaskInfo } from '../protocols/records.ts';
 import type { Executor, ExecutorDriver } from './executor-driver.ts';
 import type { Logger } from './log.ts';
@@ -39,10 +39,14 @@ export class CommandExecutor implements Executor {
       return;
     }
     driver.sendStatusUpdate({ taskId: task.taskId, state: 'TASK_STARTING' });
-    const env = { ...process.env, ...command.environment };
+    const { MESOS_TASK_UID, MESOS_TASK_GID, ...inherited } = process.env;
+    const env = { ...inherited, ...command.environment };
+    // The agent names the user the task runs as (`--switch_user`); the executor itself stays root.
+    const ids = MESOS_TASK_UID !== undefined && MESOS_TASK_GID !== undefined ? { uid: Number(MESOS_TASK_UID), gid: Number(MESOS_TASK_GID) } : {};
+    const opts: SpawnOptions = { cwd: this.opts.cwd, env, stdio: ['ignore', 'inherit', 'inherit'], detached: true, ...ids };
     const child = command.shell === false
-      ? spawn(command.value, command.arguments ?? [], { cwd: this.opts.cwd, env, stdio: ['ignore', 'inherit', 'inherit'], detached: true })
-      : spawn('/bin/sh', ['-c', command.value], { cwd: this.opts.cwd, env, stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+      ? spawn(command.value, command.arguments ?? [], opts)
+      : spawn('/bin/sh', ['-c', command.value], opts);
     this.child = child;
     let reported = false;
     const end = (state: 'TASK_FINISHED' | 'TASK_FAILED' | 'TASK_KILLED', message: string) => {

@@ -10,8 +10,8 @@
  *
  * @see Mesos `MesosContainerizer` with the `posix/*` and `cgroups/*` isolators.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecutorInfo, ResourceStatistics } from '../protocols/records.ts';
 import type { Logger } from './log.ts';
@@ -33,6 +33,8 @@ export interface LaunchRequest {
   env: Record<string, string>;
   /** What the container may use (the executor's resources and its first task's). */
   resources?: Resources;
+  /** The OS user to run as, where the agent switches users. */
+  user?: string;
 }
 
 /** A container this containerizer answers for. */
@@ -187,6 +189,28 @@ export function processGroupsUnder(root: number): Set<number> {
   return groups;
 }
 
+/** An OS user as the system's user database (NSS) knows it. */
+export interface OsUser {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+/** Looks `name` up (`getent passwd`, so LDAP and other NSS sources count); `undefined` when unknown. */
+export function lookUpUser(name: string): OsUser | undefined {
+  if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/.test(name)) return undefined;
+  let line: string;
+  try {
+    line = execFileSync('getent', ['passwd', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined;
+  }
+  const [user, , uid, gid, , home] = line.split('\n')[0]!.split(':');
+  if (user === undefined || uid === undefined || gid === undefined) return undefined;
+  return { name: user, uid: Number(uid), gid: Number(gid), home: home ?? '/' };
+}
+
 /** How a container ended. */
 export interface ContainerExit {
   status: number;
@@ -245,6 +269,11 @@ export class PosixContainerizer implements Containerizer {
       cgroups?: CgroupIsolation;
       /** Measure sandboxes (and with `enforce`, destroy those over their `disk`). */
       disk?: DiskIsolation;
+      /**
+       * Run each container as the user its command or framework names (`--switch_user`); the
+       * agent must be root. Without it, everything runs as the agent's user.
+       */
+      switchUser?: boolean;
     },
   ) {}
 
@@ -360,21 +389,33 @@ export class PosixContainerizer implements Containerizer {
     let out: number | undefined;
     let err: number | undefined;
     try {
+      const user = this.opts.switchUser && req.user ? lookUpUser(req.user) : undefined;
+      if (this.opts.switchUser && req.user && !user) throw new Error(`user '${req.user}' does not exist on this agent's host`);
       mkdirSync(directory, { recursive: true });
       out = openSync(join(directory, 'stdout'), 'a');
       err = openSync(join(directory, 'stderr'), 'a');
-      const env = {
+      if (user) for (const p of [directory, join(directory, 'stdout'), join(directory, 'stderr')]) chownSync(p, user.uid, user.gid);
+      const env: Record<string, string | undefined> = {
         ...process.env,
         ...req.executor.command.environment,
         ...req.env,
         MESOS_DIRECTORY: directory,
         MESOS_SANDBOX: directory,
+        ...(user ? { USER: user.name, LOGNAME: user.name, HOME: user.home } : {}),
       };
       let argv = req.commandExecutor
         ? this.opts.commandExecutor
         : req.executor.command.shell === false
           ? [req.executor.command.value, ...(req.executor.command.arguments ?? [])]
           : ['/bin/sh', '-c', req.executor.command.value];
+      if (user && req.commandExecutor) {
+        // The command executor stays root to talk to its agent; the task it starts runs as the user.
+        env.MESOS_TASK_UID = String(user.uid);
+        env.MESOS_TASK_GID = String(user.gid);
+      } else if (user) {
+        // Privileges go after the process entered its groups (that needs root), before the executor runs.
+        argv = ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', ...argv];
+      }
       const cgroups = this.#cgroupsFor(req);
       if (cgroups) argv = enterCgroupsArgv(cgroups.procsFiles, argv);
       const child = spawn(argv[0]!, argv.slice(1), { cwd: directory, env, detached: true, stdio: ['ignore', out, err] });

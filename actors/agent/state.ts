@@ -141,6 +141,8 @@ export type AgentEffect =
       resources: Resources;
       /** The framework checkpoints: the executor outlives an agent restart. */
       checkpoint: boolean;
+      /** The OS user to run as: the command's, else the framework's. */
+      user?: string;
     }
   | { type: 'effect.killExecutor'; frameworkId: string; executorId: string; containerId: string; graceMs: number }
   /** Answer `to` with what each running executor's container uses (`ContainerStatistics`). */
@@ -520,6 +522,7 @@ export function runTask(s: AgentState, ev: Inbound<'RunTask'>, env: AgentEnv): O
       agentId: s.agentId ?? '',
       resources: [...(e.info.resources ?? []), ...task.resources],
       checkpoint: checkpoints(s, frameworkId),
+      ...((e.info.command.user ?? framework.user) ? { user: e.info.command.user ?? framework.user } : {}),
     });
     return out;
   }

@@ -20,7 +20,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import test from 'ava';
+import test, { type Implementation } from 'ava';
 import { DEFAULT_WAIT_MS } from '../helpers/processes.ts';
 import { OperatorClient } from '../../runtime/operator-client.ts';
 import { NatsTransport } from '../../runtime/transport-nats.ts';
@@ -276,5 +276,28 @@ test.serial('sandboxes of ended executors are removed after --gc_delay, those le
     const left = await findFiles(join(gc.workDir, 'agents'), 'stdout');
     return !left.some((p) => before.includes(p)) && !left.some((p) => p.startsWith(sandbox));
   }, WAIT), 'the old sandboxes and the new one are gone');
+  f.send({ stop: true });
+});
+
+const asRoot = process.getuid?.() === 0;
+const rootOnly = (title: string, fn: Implementation<[]>) =>
+  asRoot ? test.serial(title, fn) : test.serial.skip(`${title} (not run here: the agent must be root to switch users)`, fn);
+
+rootOnly('a task runs as the user its command names (--switch_user); an unknown user fails it with a message naming the user', async (t) => {
+  t.timeout(3 * WAIT);
+  const f = new TestFramework(e2e, 'users');
+  await f.next('registered');
+  const since = f.proc.mark();
+  f.send({ launch: { taskId: 'as-nobody', command: 'id -u; id -g', user: 'nobody' } });
+  const done = await f.next('status', (j) => j.taskId === 'as-nobody' && TERMINAL.has(String(j.state)), since);
+  t.is(done.state, 'TASK_FINISHED', String(done.message));
+  const out = (await readFile(join(String(done.sandbox), 'stdout'), 'utf8')).trim().split('\n');
+  t.deepEqual(out.slice(-2), ['65534', '65534'], 'uid and gid of nobody');
+
+  f.send({ launch: { taskId: 'as-ghost', command: 'true', user: 'no-such-user-x9' } });
+  const failed = await f.next('status', (j) => j.taskId === 'as-ghost' && TERMINAL.has(String(j.state)), since);
+  t.is(failed.state, 'TASK_FAILED');
+  t.is(failed.reason, 'REASON_CONTAINER_LAUNCH_FAILED');
+  t.regex(String(failed.message), /user 'no-such-user-x9' does not exist/);
   f.send({ stop: true });
 });
