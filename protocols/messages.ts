@@ -241,6 +241,8 @@ export const MESSAGES = {
     framework: FrameworkInfoSchema,
     agentId: Id,
     agent: AgentInfoSchema,
+    /** The agent's OS process, which the executor watches to notice it end. */
+    agentOsPid: Type.Optional(Type.Integer({ minimum: 1 })),
   })),
   /**
    * A restarted agent tells a running executor of a checkpointing framework where it is (same PID)
@@ -258,7 +260,12 @@ export const MESSAGES = {
     updates: Type.Array(StatusUpdateRecordSchema, { maxItems: 10000 }),
   })),
   /** The restarted agent took the executor back. @see `ExecutorReregisteredMessage` */
-  ExecutorReregistered: spec([['agent', 'executor']], Type.Object({ agentId: Id, agent: AgentInfoSchema })),
+  ExecutorReregistered: spec([['agent', 'executor']], Type.Object({
+    agentId: Id,
+    agent: AgentInfoSchema,
+    /** The restarted agent's OS process, which the executor (not its child) watches to notice it end. */
+    agentOsPid: Type.Optional(Type.Integer({ minimum: 1 })),
+  })),
   /** The agent tells an executor to stop everything and exit. @see `ShutdownExecutorMessage` */
   ShutdownExecutor: spec([['agent', 'executor']], Type.Object({ gracePeriodSeconds: Type.Optional(Type.Number()) })),
 

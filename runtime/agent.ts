@@ -175,8 +175,18 @@ function recoverWork(
   onExit: (record: ContainerRecord, exit: ContainerExit) => void,
 ): { recovered?: RecoveredAgent; recovery: { recovered: string[]; destroyed: string[] } } {
   if (!checkpoint || !posix) return { recovery: { recovered: [], destroyed: [] } };
-  const running = identity.rebooted ? new Set<string>() : new Set(posix.runningRecords().map((r) => r.containerId));
-  const { state, errors } = checkpoint.recovered((id) => running.has(id));
+  const { state, errors, skipped } = checkpoint.recovered(() => false);
+  for (const path of skipped) opts.logger.warn({ path }, 'a checkpoint was never written (the agent died while writing it): what it would describe is not recovered');
+  if (!identity.rebooted) {
+    const running = new Set(posix.runningRecords().map((r) => r.containerId));
+    // An executor started just before the agent died may run without a record.
+    const unrecorded = state.executors.filter((x) => !running.has(x.containerId));
+    const found = posix.recordUnrecorded(unrecorded.map((x) => ({
+      containerId: x.containerId, frameworkId: x.frameworkId, executorId: x.info.executorId, agentId: identity.agentId ?? '', commandExecutor: x.commandExecutor,
+    })));
+    for (const id of found) running.add(id);
+    for (const x of state.executors) x.alive = running.has(x.containerId);
+  }
   if (errors.length > 0) {
     if (opts.strict ?? true) {
       throw new CheckpointError(`cannot recover from ${checkpoint.metaDir}: ${errors[0]}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; start with --strict=false to recover what can be read, or with --recover=cleanup`);
@@ -279,7 +289,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
     }
   };
   const host: ActorHost<AgentMachine> = hostActor(createAgentMachine(depsFor(clock)), {
-    self: pid, info, flags: opts.flags, ...(identity.agentId ? { agentId: identity.agentId } : {}), ...(recovered ? { recovered } : {}),
+    self: pid, info, flags: opts.flags, osPid: process.pid, ...(identity.agentId ? { agentId: identity.agentId } : {}), ...(recovered ? { recovered } : {}),
   }, {
     pid,
     transport: opts.transport,

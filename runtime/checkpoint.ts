@@ -252,11 +252,14 @@ export class AgentCheckpoint {
    * What the checkpoints of checkpointing frameworks hold, with `alive(containerId)` telling which
    * executors' containers still run. A record that cannot be read is named in `errors` (the agent
    * refuses to start on them under `--strict`) and the framework, executor or task it belongs to
-   * is left out.
+   * is left out. A record never written — the agent died between making its directory and
+   * renaming the record into it — is no error: what it would have described is named in
+   * `skipped` and left out, as Mesos does.
    */
-  recovered(alive: (containerId: string) => boolean): { state: RecoveredAgent; errors: string[] } {
+  recovered(alive: (containerId: string) => boolean): { state: RecoveredAgent; errors: string[]; skipped: string[] } {
     const state: RecoveredAgent = { frameworks: [], executors: [] };
     const errors: string[] = [];
+    const skipped: string[] = [];
     const list = (dir: string) => {
       try {
         return readdirSync(dir).filter((n) => !n.endsWith('.tmp'));
@@ -267,8 +270,9 @@ export class AgentCheckpoint {
     const read = <T>(path: string, ok: (j: any) => boolean): T | undefined => {
       try {
         const j = readJson(path);
-        if (j !== undefined && ok(j)) return j as T;
-        errors.push(`${path}: ${j === undefined ? 'missing' : 'not a record this agent wrote'}`);
+        if (j === undefined) skipped.push(path);
+        else if (ok(j)) return j as T;
+        else errors.push(`${path}: not a record this agent wrote`);
       } catch (e) {
         errors.push((e as Error).message);
       }
@@ -298,7 +302,7 @@ export class AgentCheckpoint {
         state.executors.push(executor);
       }
     }
-    return { state, errors };
+    return { state, errors, skipped };
   }
 
   /** An update stream's updates and acknowledged uuids; a torn last record is cut off. */

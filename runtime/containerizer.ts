@@ -285,6 +285,49 @@ export class PosixContainerizer implements Containerizer {
   }
 
   /**
+   * Finds the executors of `expected` containers that run without a record — the agent died
+   * between starting one and recording it — by the `MESOS_CONTAINER_ID` in their environment (the
+   * process of the container whose parent is not in it), and records them, so that
+   * {@link PosixContainerizer.recover} takes them over like any other. @returns the ids found.
+   */
+  recordUnrecorded(expected: ReadonlyArray<Omit<ContainerRecord, 'osPid' | 'startTicks'>>): string[] {
+    const cp = this.opts.checkpoint;
+    if (!cp || expected.length === 0) return [];
+    const want = new Map(expected.map((e) => [e.containerId, e]));
+    const containerOf = new Map<number, string>();
+    const parentOf = new Map<number, number>();
+    let entries: string[] = [];
+    try {
+      entries = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+    } catch {
+      return [];
+    }
+    for (const d of entries) {
+      let environ: string;
+      try {
+        environ = readFileSync(`/proc/${d}/environ`, 'latin1');
+      } catch {
+        continue;
+      }
+      const id = /(?:^|\0)MESOS_CONTAINER_ID=([^\0]*)/.exec(environ)?.[1];
+      const f = statFields(d);
+      if (!id || !want.has(id) || !f || f[0] === 'Z') continue;
+      containerOf.set(Number(d), id);
+      parentOf.set(Number(d), Number(f[1]));
+    }
+    const found: string[] = [];
+    for (const [pid, id] of containerOf) {
+      if (containerOf.get(parentOf.get(pid)!) === id) continue; // a process under the executor
+      const startTicks = processStartTicks(pid);
+      if (startTicks === undefined || found.includes(id)) continue;
+      cp.saveContainer({ ...want.get(id)!, osPid: pid, startTicks });
+      found.push(id);
+      this.opts.logger.info({ containerId: id, osPid: pid }, 'found the executor of a container the earlier agent had not recorded yet');
+    }
+    return found;
+  }
+
+  /**
    * Takes over what an earlier agent on this work dir left running: each recorded container in
    * `keep` whose executor still runs is watched again (`onExit` when it ends) and can be killed,
    * measured and updated as if launched here; every other one is destroyed with every process

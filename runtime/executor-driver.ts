@@ -52,6 +52,16 @@ export interface ExecutorEnv {
 /** How often an executor looks whether its agent's process still runs. */
 const AGENT_WATCH_MS = 500;
 
+/** Whether process `pid` exists (signal 0 probes without signalling). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Reads {@link ExecutorEnv} from `MESOS_*` variables; throws naming the first missing one. */
 export function executorEnv(env: NodeJS.ProcessEnv = process.env): ExecutorEnv {
   const need = (k: string) => {
@@ -109,15 +119,22 @@ export class ExecutorDriver {
     });
     // Started by the agent, this process is re-parented when the agent's process ends: that is
     // how its exit is noticed (Mesos' executors see the agent's socket close).
-    const agentOsPid = env.agentOsPid;
-    if (agentOsPid !== undefined && process.ppid === agentOsPid) {
-      this.agentWatch = setInterval(() => {
-        if (process.ppid === agentOsPid) return;
-        clearInterval(this.agentWatch);
-        this.host?.send({ type: 'driver.agentExited' });
-      }, AGENT_WATCH_MS);
-      this.agentWatch.unref();
-    }
+    if (env.agentOsPid !== undefined && process.ppid === env.agentOsPid) this.#watchAgent(env.agentOsPid);
+  }
+
+  /**
+   * Tells the machine when the agent's OS process `osPid` ends: its parent, or (after a restart)
+   * the agent it registered or re-registered with, whose process it then watches.
+   */
+  #watchAgent(osPid: number): void {
+    clearInterval(this.agentWatch);
+    const parent = process.ppid === osPid;
+    this.agentWatch = setInterval(() => {
+      if (parent ? process.ppid === osPid : processExists(osPid)) return;
+      clearInterval(this.agentWatch);
+      this.host?.send({ type: 'driver.agentExited' });
+    }, AGENT_WATCH_MS);
+    this.agentWatch.unref();
   }
 
   /** Sends a task's status to the agent (at-least-once until acknowledged). */
@@ -162,12 +179,20 @@ export class ExecutorDriver {
     const e = this.executor;
     try {
       switch (cb.type) {
-        case 'callback.registered': e.registered?.(this, cb.executor, cb.framework, cb.agent); break;
+        case 'callback.registered':
+          // Registered with an agent that is not its parent (it restarted before this executor
+          // registered), the executor watches that agent's process instead.
+          if (cb.agentOsPid !== undefined) this.#watchAgent(cb.agentOsPid);
+          e.registered?.(this, cb.executor, cb.framework, cb.agent);
+          break;
         case 'callback.launchTask': e.launchTask?.(this, cb.task); break;
         case 'callback.killTask': e.killTask?.(this, cb.taskId); break;
         case 'callback.frameworkMessage': e.frameworkMessage?.(this, cb.data); break;
         case 'callback.disconnected': e.disconnected?.(this); break;
-        case 'callback.reregistered': e.reregistered?.(this, cb.agent); break;
+        case 'callback.reregistered':
+          if (cb.agentOsPid !== undefined) this.#watchAgent(cb.agentOsPid);
+          e.reregistered?.(this, cb.agent);
+          break;
         case 'callback.shutdown': e.shutdown?.(this, cb.gracePeriodMs); break;
         case 'callback.error': e.error?.(this, cb.message); break;
         default: break;

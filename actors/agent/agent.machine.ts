@@ -62,6 +62,8 @@ export interface AgentInput {
   agentId?: string;
   /** What the agent's checkpoints hold (a restart): recovered before it registers. */
   recovered?: RecoveredAgent;
+  /** The agent's OS process. */
+  osPid?: number;
 }
 
 /** The agent machine's context. */
@@ -73,6 +75,7 @@ export interface AgentContext {
   state: AgentState;
   /** Read from the checkpoints, until the recovery took it. */
   recovered?: RecoveredAgent;
+  osPid?: number;
 }
 
 /** Local events from the runtime (and the one the sweeper raises). */
@@ -98,7 +101,7 @@ export type AgentEvent =
 
 /** Builds the agent machine. */
 export function createAgentMachine(deps: ActorDeps) {
-  const env = (c: AgentContext): AgentEnv => ({ self: c.self, info: c.info, flags: c.flags, now: deps.now(), newId: deps.newId });
+  const env = (c: AgentContext): AgentEnv => ({ self: c.self, ...(c.osPid ? { osPid: c.osPid } : {}), info: c.info, flags: c.flags, now: deps.now(), newId: deps.newId });
   /** Wraps a pure handler as an action that emits its output. */
   const run = (fn: (s: AgentState, ev: any, e: AgentEnv) => AgentEmitted[]) =>
     enqueueActions<AgentContext, AgentEvent, undefined, AgentEvent, never, never, never, never, AgentEmitted>(({ context, event, enqueue }) => {
@@ -223,6 +226,7 @@ export function createAgentMachine(deps: ActorDeps) {
       attempt: 0,
       state: input.agentId ? { ...initialAgentState(), agentId: input.agentId } : initialAgentState(),
       ...(input.recovered ? { recovered: input.recovered } : {}),
+      ...(input.osPid ? { osPid: input.osPid } : {}),
     }),
     type: 'parallel',
     on: {
@@ -254,7 +258,18 @@ export function createAgentMachine(deps: ActorDeps) {
           ],
         },
         states: {
-          disconnected: {},
+          /** No master yet (or recovering): what a master sends is dropped, and said so. */
+          disconnected: {
+            on: {
+              RunTask: { actions: 'logDroppedBeforeRegistration' },
+              KillTask: { actions: 'logDroppedBeforeRegistration' },
+              ShutdownFramework: { actions: 'logDroppedBeforeRegistration' },
+              StatusUpdateAcknowledgement: { actions: 'logDroppedBeforeRegistration' },
+              FrameworkToExecutor: { actions: 'logDroppedBeforeRegistration' },
+              UpdateFramework: { actions: 'logDroppedBeforeRegistration' },
+              Ping: { actions: 'logDroppedBeforeRegistration' },
+            },
+          },
           registering: {
             entry: 'markDisconnected',
             initial: 'choosing',

@@ -184,6 +184,8 @@ export const DEFAULT_MASTER_PING_TIMEOUT_MS = 75_000;
 /** What handlers need besides the state. */
 export interface AgentEnv {
   self: string;
+  /** The agent's OS process (told to re-registering executors, which watch it). */
+  osPid?: number;
   info: AgentInfo;
   flags: AgentFlags;
   now: number;
@@ -569,7 +571,7 @@ export function registerExecutor(s: AgentState, ev: Inbound<'RegisterExecutor'>,
   const framework = s.frameworks.get(frameworkId) ?? { name: '', id: frameworkId };
   out.push(send(ev.from, {
     type: 'ExecutorRegistered',
-    body: { executor: e.info, frameworkId, framework, agentId: s.agentId ?? '', agent: { ...env.info, id: s.agentId } },
+    body: { executor: e.info, frameworkId, framework, agentId: s.agentId ?? '', agent: { ...env.info, id: s.agentId }, ...(env.osPid ? { agentOsPid: env.osPid } : {}) },
   }));
   for (const task of e.queued) {
     e.tasks.set(task.taskId, taskOf(task, e, s.agentId ?? ''));
@@ -635,7 +637,10 @@ export function reregisterExecutor(s: AgentState, ev: Inbound<'ReregisterExecuto
     if (t.state !== 'TASK_STAGING' || known.has(t.taskId)) continue;
     agentUpdate(s, e, t.taskId, pa ? 'TASK_DROPPED' : 'TASK_LOST', 'REASON_AGENT_RESTARTED', 'The executor never got the task before the agent restarted', env, out);
   }
-  out.push(send(ev.from, { type: 'ExecutorReregistered', body: { agentId: s.agentId ?? '', agent: { ...env.info, ...(s.agentId ? { id: s.agentId } : {}) } } }));
+  out.push(send(ev.from, {
+    type: 'ExecutorReregistered',
+    body: { agentId: s.agentId ?? '', agent: { ...env.info, ...(s.agentId ? { id: s.agentId } : {}) }, ...(env.osPid ? { agentOsPid: env.osPid } : {}) },
+  }));
   out.push(log('info', `Executor ${executorId} of framework ${frameworkId} re-registered`, { tasks: e.tasks.size, updates: updates.length }));
   return out;
 }

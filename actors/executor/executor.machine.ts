@@ -58,8 +58,8 @@ export type ExecutorCall =
 
 /** Callbacks the driver delivers. @see `Executor` */
 export type ExecutorCallback =
-  | { type: 'callback.registered'; executor: ExecutorInfo; framework: FrameworkInfo; agent: AgentInfo }
-  | { type: 'callback.reregistered'; agent: AgentInfo }
+  | { type: 'callback.registered'; executor: ExecutorInfo; framework: FrameworkInfo; agent: AgentInfo; agentOsPid?: number }
+  | { type: 'callback.reregistered'; agent: AgentInfo; agentOsPid?: number }
   | { type: 'callback.disconnected' }
   | { type: 'callback.launchTask'; task: TaskInfo }
   | { type: 'callback.killTask'; taskId: string }
@@ -100,7 +100,10 @@ export function createExecutorMachine(deps: ActorDeps) {
       notifyRegistered: enqueueActions(({ event, enqueue }) => {
         if (event.type !== 'ExecutorRegistered') return;
         enqueue.assign({ agentId: event.body.agentId });
-        enqueue.emit({ type: 'callback.registered', executor: event.body.executor, framework: event.body.framework, agent: event.body.agent });
+        enqueue.emit({
+          type: 'callback.registered', executor: event.body.executor, framework: event.body.framework, agent: event.body.agent,
+          ...(event.body.agentOsPid ? { agentOsPid: event.body.agentOsPid } : {}),
+        });
       }),
       launchTask: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'RunTask') return;
@@ -137,7 +140,7 @@ export function createExecutorMachine(deps: ActorDeps) {
         if (event.type !== 'ExecutorReregistered') return;
         enqueue.assign({ agentId: event.body.agentId });
         enqueue.emit(log('info', 'Re-registered with the restarted agent'));
-        enqueue.emit({ type: 'callback.reregistered', agent: event.body.agent });
+        enqueue.emit({ type: 'callback.reregistered', agent: event.body.agent, ...(event.body.agentOsPid ? { agentOsPid: event.body.agentOsPid } : {}) });
       }),
       notifyDisconnected: enqueueActions(({ context, enqueue }) => {
         enqueue.emit(log('warn', `The agent exited; waiting ${context.recoveryTimeoutMs / 1000} s for it to come back`));

@@ -174,8 +174,8 @@ export function agentReadmitted(s: MasterState, op: Extract<PendingOp, { kind: '
 /**
  * Adds an agent with everything it reports: frameworks this master does not know are recovered,
  * tasks of removed frameworks are not taken (the agent is told to shut those frameworks down), and
- * what runs is charged to the allocator. With `notify`, each task's framework hears its state
- * again (`REASON_AGENT_REREGISTERED`).
+ * what runs is charged to the allocator. With `notify`, each unfinished task's framework hears its
+ * state again (`REASON_AGENT_REREGISTERED`).
  */
 function takeInAgent(s: MasterState, agentPid: string, report: Report, env: MasterEnv, notify: string | undefined): Out {
   const out: Out = [];
@@ -221,8 +221,11 @@ function takeInAgent(s: MasterState, agentPid: string, report: Report, env: Mast
     t.resources = s.allocator.sharedResources(t.resources);
     addTask(s, fw, { task: t, role: fw.role, launchedAt: env.now, freed: terminal });
     if (!terminal) used.push({ frameworkId: fw.id, role: fw.role, agentId: id, resources: t.resources });
-    if (notify) {
-      masterUpdate(s, env, fw, t.taskId, t.statusUpdateState ?? t.state, 'REASON_AGENT_REREGISTERED', notify, out, { agentId: id });
+    // A terminal state is left to the agent's own update, which it resends with its true reason:
+    // told here too, the framework would hear the task end twice, for two reasons.
+    const reported = t.statusUpdateState ?? t.state;
+    if (notify && !isTerminalState(reported)) {
+      masterUpdate(s, env, fw, t.taskId, reported, 'REASON_AGENT_REREGISTERED', notify, out, { agentId: id });
     }
   }
   s.allocator.addAgent(id, { hostname: entry.info.hostname, total: entry.total }, used);
@@ -231,6 +234,16 @@ function takeInAgent(s: MasterState, agentPid: string, report: Report, env: Mast
   bump(s, 'master/slave_reregistrations');
   out.push(log('info', `Agent ${id} (${entry.info.hostname}) re-registered with ${report.tasks.length} task(s)`, { agent: agentPid }));
   const body: Body<'AgentReregistered'> = { agentId: id, connection: connectionInfo(env) };
+  // Tasks the master sent while the agent was away (or that it lost) are unreachable here and
+  // missing from the report: the agent answers for each, through its reliable update stream.
+  const reported = new Set(report.tasks.map((t) => taskKey(t.frameworkId, t.taskId)));
+  const reconciliations: NonNullable<Body<'AgentReregistered'>['reconciliations']> = [];
+  for (const fw of s.frameworks.values()) {
+    const taskIds: string[] = [];
+    for (const [taskId, u] of fw.unreachableTasks) if (u.task.agentId === id && !reported.has(taskKey(fw.id, taskId))) taskIds.push(taskId);
+    if (taskIds.length > 0) reconciliations.push({ frameworkId: fw.id, framework: fw.info, taskIds });
+  }
+  if (reconciliations.length > 0) body.reconciliations = reconciliations;
   entry.lastAnswer = { at: env.now, body, report };
   sendTo(env, agentPid, { type: 'AgentReregistered', body }, out);
   return out;

@@ -208,6 +208,12 @@ export function statusUpdate(s: MasterState, ev: Inbound<'StatusUpdate'>, env: M
       bump(s, `master/tasks_${latest.slice(5).toLowerCase()}`);
     }
     bump(s, 'master/valid_status_updates');
+  } else if (fw.unreachableTasks.get(update.status.taskId)?.task.agentId === agent.id && isTerminalState(update.status.state)) {
+    // The agent's answer for a task it never had (reconciliation on re-registration): it ends.
+    const u = fw.unreachableTasks.get(update.status.taskId)!;
+    fw.unreachableTasks.delete(update.status.taskId);
+    fw.completedTasks.push({ ...u.task, state: update.status.state });
+    bump(s, 'master/valid_status_updates');
   } else {
     bump(s, 'master/invalid_status_updates');
     out.push(log('warn', 'Status update for a task the master does not know on that agent', { taskId: update.status.taskId, agentId: agent.id }));

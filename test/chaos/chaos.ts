@@ -2,7 +2,10 @@
  * Chaos: a framework keeps `--inflight` short jobs running on a multi-process cluster (its own
  * nats-server, three masters, `--agents` agents) while the leading master is SIGKILLed every
  * `--kill-every` seconds (a new standby started each time) and agents are frozen (SIGSTOP) and
- * thawed (SIGCONT) every `--freeze-every` seconds, some for longer than their ping timeout.
+ * thawed (SIGCONT) every `--freeze-every` seconds, some for longer than their ping timeout, and
+ * (with `--agents-kill-every`) an agent is SIGKILLed and started again on its work dir after a
+ * moment, its framework checkpointing so that its tasks run on through the restart. A period of 0
+ * turns that kind of chaos off.
  *
  * Every job appends `start` and `end` lines to a journal from inside its task, so the run can be
  * checked against what really happened, not against what the cluster says:
@@ -16,9 +19,10 @@
  * The framework is partition-aware: TASK_UNREACHABLE means "wait", a loss means "run it again".
  * After `--minutes` the chaos stops and the run waits (bounded) for the jobs in flight to end.
  *
- * Prints one JSON line. `npm run chaos -- --minutes 10 --kill-every 20 --inflight 20`.
+ * Prints one JSON line. `npm run chaos -- --minutes 10 --kill-every 20 --inflight 20`;
+ * `npm run chaos -- --minutes 5 --agents-kill-every 15 --kill-every 0 --freeze-every 0`.
  */
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -39,6 +43,7 @@ const { values } = parseArgs({
     inflight: { type: 'string', default: '20' },
     'kill-every': { type: 'string', default: '20' },
     'freeze-every': { type: 'string', default: '25' },
+    'agents-kill-every': { type: 'string', default: '0' },
     agents: { type: 'string', default: '3' },
     seed: { type: 'string', default: '1' },
     verbose: { type: 'boolean', default: false },
@@ -54,8 +59,9 @@ const num = (name: string, v: string | undefined, min: number): number => {
 };
 const minutes = num('minutes', values.minutes, 0.1);
 const inflight = num('inflight', values.inflight, 1);
-const killEveryMs = num('kill-every', values['kill-every'], 1) * 1000;
-const freezeEveryMs = num('freeze-every', values['freeze-every'], 1) * 1000;
+const killEveryMs = num('kill-every', values['kill-every'], 0) * 1000;
+const freezeEveryMs = num('freeze-every', values['freeze-every'], 0) * 1000;
+const agentKillEveryMs = num('agents-kill-every', values['agents-kill-every'], 0) * 1000;
 const agentCount = num('agents', values.agents, 1);
 let rand = num('seed', values.seed, 0) >>> 0 || 1;
 /** xorshift32: the same schedule for the same seed. */
@@ -100,10 +106,23 @@ async function startMaster(): Promise<void> {
 }
 const agents: ManagedProcess[] = [];
 function startAgent(i: number): ManagedProcess {
-  const p = procs.start('mesos-agent', [...common, `--resources=cpus:${AGENT_CPUS};mem:4096`, `--work_dir=${join(work, `agent${i}`)}`, '--registration_backoff_factor=500ms', '--executor_shutdown_grace_period=1secs'], { label: `agent${i}` });
-  agents.push(p);
+  const p = procs.start('mesos-agent', [
+    ...common, `--resources=cpus:${AGENT_CPUS};mem:4096`, `--work_dir=${join(work, `agent${i}`)}`, '--registration_backoff_factor=500ms',
+    '--executor_shutdown_grace_period=1secs',
+    // A loaded host may take a while to answer; what is measured is loss, not speed.
+    '--executor_reregistration_timeout=30secs',
+  ], { label: `agent${i}${agents[i] ? '-again' : ''}` });
+  agents[i] = p;
+  // An agent ends only when the chaos kills it: any other exit is a crash, counted and explained.
+  void p.exited.then((st) => {
+    if (killed.has(p) || stopping) return;
+    agentCrashes.push(`${p.name} exited ${st.code ?? st.signal}: ${p.texts('stderr').slice(-3).join(' | ').slice(0, 300)}`);
+  });
   return p;
 }
+const killed = new Set<ManagedProcess>();
+const agentCrashes: string[] = [];
+let stopping = false;
 for (let i = 0; i < 3; i++) await startMaster();
 for (let i = 0; i < agentCount; i++) startAgent(i);
 await Promise.all(agents.map((a) => a.waitForLine((t) => parseJsonLine(t)?.msg === 'agent registered', 120_000)));
@@ -178,6 +197,8 @@ interface Job { id: string; attempts: number; task?: string; agentId?: string; d
 const jobs = new Map<string, Job>();
 const taskJob = new Map<string, Job>();
 const reported = new Map<string, TaskState[]>();
+/** Tasks whose end the framework acted on. */
+const acted = new Set<string>();
 /** Every update of each task, `state reason source`, to explain any harm counted. */
 const history = new Map<string, string[]>();
 let launched = 0;
@@ -229,6 +250,11 @@ const driver = new SchedulerDriver({
     history.set(s.taskId, [...(history.get(s.taskId) ?? []), [s.state, s.reason, s.source].filter(Boolean).join(' ')]);
     const job = taskJob.get(s.taskId);
     if (!job || job.done || job.task !== s.taskId) return;
+    // Updates come at least once: a task's end is acted on once.
+    if (isTerminalState(s.state)) {
+      if (acted.has(s.taskId)) return;
+      acted.add(s.taskId);
+    }
     if (s.state === 'TASK_FINISHED') {
       job.done = true;
       finished++;
@@ -236,13 +262,14 @@ const driver = new SchedulerDriver({
       else if ([...jobs.values()].every((j) => j.done)) allDone();
       d.reviveOffers();
     } else if (LOST.has(s.state) || s.state === 'TASK_FAILED' || s.state === 'TASK_ERROR' || s.state === 'TASK_KILLED') {
-      note(`${s.taskId}: ${s.state} (${s.reason ?? ''}); running the job again`);
+      note(`${s.taskId}: ${s.state} (${s.reason ?? ''}: ${s.message ?? ''}); running the job again`);
+      if (verbose) for (const p of procs.processes) for (const l of p.texts('stdout').filter((x) => x.includes(s.taskId))) note(`  ${p.name}: ${l.slice(0, 400)}`);
       job.waiting = true;
       pending.push(job);
       d.reviveOffers();
     }
   },
-}, { name: 'chaos', roles: ['*'], failoverTimeoutSeconds: 3600, capabilities: ['PARTITION_AWARE'] }, {
+}, { name: 'chaos', roles: ['*'], failoverTimeoutSeconds: 3600, capabilities: ['PARTITION_AWARE'], ...(agentKillEveryMs > 0 ? { checkpoint: true } : {}) }, {
   transport, cluster, detector: new KvLeaderDetector({ nc, cluster }), logger: silentLogger(), flags: { heartbeatIntervalMs: 2000 },
 });
 driver.start();
@@ -257,6 +284,7 @@ const reconcile = setInterval(() => {
 const failoverMs: number[] = [];
 let kills = 0;
 let freezes = 0;
+let agentKills = 0;
 const timers: NodeJS.Timeout[] = [];
 
 async function killLeader(): Promise<void> {
@@ -281,16 +309,35 @@ function freezeAgent(): void {
   // Half the freezes outlast the ping timeout (the agent is marked unreachable), half do not.
   const ms = random() < 0.5 ? 1000 + random() * 3000 : PING_MS * PING_MISSES + 2000 + random() * 6000;
   a.signal('SIGSTOP');
+  frozen.add(a);
   freezes++;
   note(`SIGSTOP ${a.name} for ${Math.round(ms)} ms`);
   timers.push(setTimeout(() => {
     a.signal('SIGCONT');
+    frozen.delete(a);
     note(`SIGCONT ${a.name}`);
   }, ms));
 }
 
-timers.push(setInterval(() => void killLeader(), killEveryMs));
-timers.push(setInterval(freezeAgent, freezeEveryMs));
+/** SIGKILLs an agent that is not frozen and starts it again on its work dir after a moment. */
+async function killAgent(): Promise<void> {
+  const candidates = agents.map((a, i) => [a, i] as const).filter(([a]) => a.running && !frozen.has(a));
+  if (candidates.length === 0) return;
+  const [a, i] = candidates[Math.floor(random() * candidates.length)]!;
+  const downMs = 500 + random() * 2500;
+  killed.add(a);
+  a.signal('SIGKILL');
+  agentKills++;
+  note(`SIGKILL ${a.name}; starting it again in ${Math.round(downMs)} ms`);
+  await a.waitForExit(30_000).catch(() => {});
+  await new Promise((r) => setTimeout(r, downMs));
+  startAgent(i); // also after the chaos stopped: its tasks must finish
+}
+const frozen = new Set<ManagedProcess>();
+
+if (killEveryMs > 0) timers.push(setInterval(() => void killLeader(), killEveryMs));
+if (freezeEveryMs > 0) timers.push(setInterval(freezeAgent, freezeEveryMs));
+if (agentKillEveryMs > 0) timers.push(setInterval(() => void killAgent(), agentKillEveryMs));
 await new Promise<void>((resolve) => setTimeout(resolve, minutes * 60_000));
 
 // ── drain and count ────────────────────────────────────────────────────────────────────────
@@ -359,6 +406,9 @@ const result = {
   overAllocations,
   kills,
   freezes,
+  agentKills,
+  agentCrashes: agentCrashes.length,
+  ...(agentCrashes.length > 0 ? { agentCrashLines: agentCrashes.slice(0, 5) } : {}),
   failoverMs: sorted.length > 0 ? { min: sorted[0], median: sorted[Math.floor(sorted.length / 2)], max: sorted.at(-1) } : null,
   // The updates of (at most five) jobs that ran twice and tasks reported lost that ran.
   ...(twice.length > 0 ? { ranTwiceUpdates: twice } : {}),
@@ -368,6 +418,8 @@ const result = {
 
 // ── clean up (by PID) ──────────────────────────────────────────────────────────────────────
 
+stopping = true;
+if (process.env.CHAOS_KEEP) procs.processes.forEach((p, i) => writeFileSync(join(work, `${i}-${p.name}.log`), p.texts('stdout').join('\n')));
 await driver.stop().catch(() => {});
 await detector.stop();
 await nc.close().catch(() => {});
@@ -375,6 +427,7 @@ for (const a of agents) a.signal('SIGCONT');
 await procs.stopAll(3000);
 killProcesses(findProcesses([cluster, work]));
 await server.stop();
-rmSync(work, { recursive: true, force: true });
+if (process.env.CHAOS_KEEP) process.stderr.write(`kept ${work}\n`);
+else rmSync(work, { recursive: true, force: true });
 process.stdout.write(`${JSON.stringify(result)}\n`);
 process.exit(0);

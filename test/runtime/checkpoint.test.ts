@@ -151,3 +151,18 @@ test('a checkpoint that cannot be read is named in errors and left out', (t) => 
 function findUpdates(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((p) => p.endsWith('updates')).map((p) => join(dir, p));
 }
+
+test('records an agent died before writing (a directory without its record) are skipped, not errors', (t) => {
+  const cp = new AgentCheckpoint(workDir(t));
+  cp.apply({ op: 'framework', frameworkId: 'F1', info: { name: 'f', checkpoint: true } });
+  cp.apply({ op: 'executor', frameworkId: 'F1', executorId: 'e1', info: { executorId: 'e1', command: { value: 'x' }, resources: [] }, commandExecutor: true, containerId: 'c1' });
+  // The task's directory was made, its task.json never renamed into place.
+  const taskDir = join(cp.metaDir, 'frameworks', 'F1', 'executors', 'e1', 'tasks', 't1');
+  mkdirSync(taskDir, { recursive: true });
+  writeFileSync(join(taskDir, 'task.json.tmp'), '{"taskId":"t1"');
+  const { state, errors, skipped } = cp.recovered(() => true);
+  t.deepEqual(errors, []);
+  t.deepEqual(skipped, [join(taskDir, 'task.json')]);
+  t.is(state.executors.length, 1);
+  t.deepEqual(state.executors[0]!.tasks, []);
+});
