@@ -44,8 +44,8 @@ interface Container {
   child?: ChildProcess;
   directory: string;
   exited: boolean;
-  whenExited: Promise<void>;
-  markExited: () => void;
+  whenExited: Promise<ContainerExit>;
+  markExited: (exit: ContainerExit) => void;
   killTimer?: NodeJS.Timeout;
   /** Process groups found under the executor when the kill began. */
   groups?: Set<number>;
@@ -243,6 +243,10 @@ export interface Containerizer {
   usage?(containerId: string): ResourceStatistics | undefined;
   /** The container's process and sandbox; `undefined` for one that is not running. */
   status?(containerId: string): ContainerState | undefined;
+  /** Resolves with how the container ended (at once, `undefined`, for one not running). */
+  wait?(containerId: string): Promise<ContainerExit | undefined>;
+  /** Kills every process of the container now and resolves once it ended. */
+  destroy?(containerId: string): Promise<ContainerExit | undefined>;
 }
 
 /** What {@link PosixContainerizer.recover} did. */
@@ -494,8 +498,8 @@ export class PosixContainerizer implements Containerizer {
     init: Pick<Container, 'osPid' | 'directory' | 'resources' | 'commandExecutor'> & Partial<Pick<Container, 'child' | 'cgroups'>>,
     onExit: (exit: ContainerExit) => void,
   ): Container {
-    let markExited!: () => void;
-    const whenExited = new Promise<void>((resolve) => (markExited = resolve));
+    let markExited!: (exit: ContainerExit) => void;
+    const whenExited = new Promise<ContainerExit>((resolve) => (markExited = resolve));
     const c: Container = { ...init, exited: false, whenExited, markExited, watches: [] };
     this.#onExit.set(c, onExit);
     this.containers.set(containerId, c);
@@ -545,7 +549,7 @@ export class PosixContainerizer implements Containerizer {
     this.opts.checkpoint?.removeContainer(containerId);
     // A pending kill timer stays armed: it still has to reach groups the executor left.
     this.containers.delete(containerId);
-    c.markExited();
+    c.markExited(exit);
     this.#onExit.get(c)?.(exit);
   }
 
@@ -612,6 +616,18 @@ export class PosixContainerizer implements Containerizer {
       ...(diskMb > 0 ? { diskLimitBytes: diskMb * 1024 * 1024 } : {}),
       processes,
     };
+  }
+
+  /** How the container ends. @see Mesos `Containerizer::wait` */
+  async wait(containerId: string): Promise<ContainerExit | undefined> {
+    return this.containers.get(containerId)?.whenExited;
+  }
+
+  /** Kills every process of the container now; how it ended. @see Mesos `Containerizer::destroy` */
+  async destroy(containerId: string): Promise<ContainerExit | undefined> {
+    const ended = this.containers.get(containerId)?.whenExited;
+    this.kill(containerId, 0);
+    return ended;
   }
 
   /** The container's process and sandbox. */

@@ -12,8 +12,13 @@
  * - `falseLost`: a task reported lost (TASK_LOST, _GONE, _DROPPED, _UNKNOWN) that in fact ran;
  * - `ranTwice`: a job whose command started more than once;
  * - `lostUpdates`: a task that ran to its end without the framework ever hearing TASK_FINISHED;
- * - `overAllocations`: moments when the tasks launched on an agent and not yet ended asked for
- *   more cpus than the agent has (from a tap on the bus);
+ * - `overAllocations`: moments when the tasks really running on an agent (from the journal: each
+ *   task writes when it starts and ends, and from which agent's sandbox) held more cpus than the
+ *   agent has;
+ * - `overLaunches`: launches onto an agent whose tasks launched and not yet seen to end (from a
+ *   tap on the bus) would hold more cpus than it has. The master's view, not the host's: a task
+ *   sent to an agent that was down, never started and is dropped when the agent comes back counts
+ *   here until its drop is seen, though it never ran;
  * - `failoverMs`: from each SIGKILL of the leader to a new leader being seen (min/median/max).
  *
  * The framework is partition-aware: TASK_UNREACHABLE means "wait", a loss means "run it again".
@@ -150,7 +155,7 @@ const nextLeader = (notPid: string) => new Promise<LeaderInfo>((resolve) => {
 const unpacker = new Packr({ useRecords: false, variableMapSize: true });
 const live = new Map<string, Map<string, number>>(); // agent PID → task → cpus
 const agentOfTask = new Map<string, string>();
-let overAllocations = 0;
+let overLaunches = 0;
 const endTask = (taskKey: string) => {
   const agent = agentOfTask.get(taskKey);
   if (agent) live.get(agent)?.delete(taskKey);
@@ -180,7 +185,7 @@ nc.subscribe(`mesos.${cluster}.>`, {
       let sum = 0;
       for (const c of m.values()) sum += c;
       if (sum > AGENT_CPUS + 1e-9) {
-        overAllocations++;
+        overLaunches++;
         note(`over-allocation on ${agent}: ${sum} cpus in ${[...m.keys()].join(', ')}`);
       }
     } else if (type === 'StatusUpdate' && body?.update) {
@@ -199,6 +204,8 @@ const taskJob = new Map<string, Job>();
 const reported = new Map<string, TaskState[]>();
 /** Tasks whose end the framework acted on. */
 const acted = new Set<string>();
+/** When the framework heard each task end (ns, as the journal counts): the end of a task killed before it wrote its own. */
+const heardEnd = new Map<string, bigint>();
 /** Every update of each task, `state reason source`, to explain any harm counted. */
 const history = new Map<string, string[]>();
 let launched = 0;
@@ -234,7 +241,7 @@ const driver = new SchedulerDriver({
         const sleep = (1 + Math.floor(random() * 3)).toFixed(0);
         tasks.push({
           taskId, name: taskId, agentId: offer.agentId, resources: parseResources(`cpus:${TASK_CPUS};mem:64`),
-          command: { value: `echo "start ${job.id} ${taskId}" >> ${journal}; sleep ${sleep}; echo "end ${job.id} ${taskId}" >> ${journal}` },
+          command: { value: `echo "start ${job.id} ${taskId} $(date +%s%N) $PWD" >> ${journal}; sleep ${sleep}; echo "end ${job.id} ${taskId} $(date +%s%N) $PWD" >> ${journal}` },
         });
         cpus -= TASK_CPUS;
         launched++;
@@ -244,6 +251,7 @@ const driver = new SchedulerDriver({
     }
   },
   statusUpdate: (d, s) => {
+    if (isTerminalState(s.state) && !heardEnd.has(s.taskId)) heardEnd.set(s.taskId, BigInt(Date.now()) * 1_000_000n);
     const list = reported.get(s.taskId) ?? [];
     list.push(s.state);
     reported.set(s.taskId, list);
@@ -352,9 +360,17 @@ clearInterval(reconcile);
 const starts = new Map<string, Set<string>>();
 const ended = new Set<string>();
 const ran = new Set<string>();
+/** Per agent (its work dir's index, from the sandbox path): +cpus at each start, −cpus at each end. */
+const steps = new Map<string, Array<[bigint, number]>>();
 for (const line of readFileSync(journal, 'utf8').split('\n')) {
-  const [what, job, task] = line.split(' ');
+  const [what, job, task, at, dir] = line.split(' ');
   if (!job || !task) continue;
+  const agent = /\/agent(\d+)\//.exec(dir ?? '')?.[1];
+  if (agent !== undefined && at && /^\d+$/.test(at)) {
+    const list = steps.get(agent) ?? [];
+    list.push([BigInt(at), what === 'start' ? TASK_CPUS : -TASK_CPUS]);
+    steps.set(agent, list);
+  }
   if (what === 'start') {
     ran.add(task);
     const s = starts.get(job) ?? new Set();
@@ -362,6 +378,27 @@ for (const line of readFileSync(journal, 'utf8').split('\n')) {
     starts.set(job, s);
   } else if (what === 'end') {
     ended.add(task);
+  }
+}
+// A task killed before it wrote its end (its executor destroyed) ended when the framework heard so.
+const startedOn = new Map<string, string>();
+for (const line of readFileSync(journal, 'utf8').split('\n')) {
+  const [what, , task, , dir] = line.split(' ');
+  const agent = /\/agent(\d+)\//.exec(dir ?? '')?.[1];
+  if (what === 'start' && task && agent !== undefined) startedOn.set(task, agent);
+}
+for (const [task, agent] of startedOn) {
+  const at = heardEnd.get(task);
+  if (!ended.has(task) && at !== undefined) steps.get(agent)?.push([at, -TASK_CPUS]);
+}
+let overAllocations = 0;
+for (const list of steps.values()) {
+  // Ends sort before starts at the same instant: a task ending as another starts is no overlap.
+  list.sort((a, b) => (a[0] === b[0] ? a[1] - b[1] : a[0] < b[0] ? -1 : 1));
+  let cpus = 0;
+  for (const [, d] of list) {
+    cpus += d;
+    if (d > 0 && cpus > AGENT_CPUS + 1e-9) overAllocations++;
   }
 }
 let falseLost = 0;
@@ -404,6 +441,7 @@ const result = {
   ranTwice,
   lostUpdates,
   overAllocations,
+  overLaunches,
   kills,
   freezes,
   agentKills,

@@ -249,6 +249,7 @@ test.serial('with --enforce_container_disk_quota, a task whose sandbox outgrows 
   await f.next('registered');
   const since = f.proc.mark();
   f.send({ launch: { taskId: 'small', command: 'sleep 600', resources: 'cpus:0.1;mem:32;disk:1' } });
+  await f.next('status', (j) => j.taskId === 'small' && j.state === 'TASK_RUNNING', since);
   f.send({ launch: { taskId: 'filler', command: 'head -c 4194304 /dev/urandom > "$MESOS_SANDBOX/fill" && exec sleep 600', resources: 'cpus:0.1;mem:32;disk:1' } });
   const end = await f.next('status', (j) => j.taskId === 'filler' && TERMINAL.has(String(j.state)), since);
   t.is(end.state, 'TASK_FAILED');

@@ -10,6 +10,7 @@ import { PosixContainerizer, type ContainerExit } from '../../runtime/containeri
 import type { ExecutorDriver } from '../../runtime/executor-driver.ts';
 import { silentLogger } from '../../runtime/log.ts';
 import type { TaskInfo } from '../../protocols/records.ts';
+import { parseResources } from '../../protocols/resources.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'cmd-exec-test-'));
 test.after.always(() => rmSync(work, { recursive: true, force: true }));
@@ -151,4 +152,29 @@ test('killing a container also kills processes its executor started in other pro
   await exited;
   await until(() => !alive(taskPid));
   t.false(alive(taskPid));
+});
+
+test('the containerizer’s Mesos-style calls: status and usage of a running container, update of its resources, destroy resolving with how it ended, wait after it ended', async (t) => {
+  const c = new PosixContainerizer({ workDir: work, commandExecutor: [], logger: silentLogger() });
+  const req = {
+    frameworkId: 'fw', executorId: 'ex4', containerId: 'c4', agentId: 'ag', commandExecutor: false, env: {},
+    executor: { executorId: 'ex4', command: { value: 'echo up; sleep 60 & wait' }, resources: [] },
+    resources: parseResources('cpus:0.5;mem:64'),
+  };
+  c.launch(req, () => {});
+  await until(() => existsSync(join(c.sandboxOf(req), 'stdout')) && readFileSync(join(c.sandboxOf(req), 'stdout'), 'utf8').includes('up'));
+  const st = c.status('c4')!;
+  t.is(st.directory, c.sandboxOf(req));
+  t.true(st.osPid > 0);
+  const u = c.usage('c4')!;
+  t.is(u.cpusLimit, 0.5);
+  t.is(u.memLimitBytes, 64 * 1024 * 1024);
+  t.true((u.processes ?? 0) >= 2, 'the shell and its sleep');
+  t.true(u.memRssBytes > 0);
+  c.update('c4', parseResources('cpus:1.5;mem:128'));
+  t.is(c.usage('c4')!.cpusLimit, 1.5);
+  const exit = await c.destroy('c4');
+  t.is(exit?.signal, 'SIGKILL');
+  t.is(c.status('c4'), undefined, 'gone once destroyed');
+  t.is(await c.wait('c4'), undefined, 'nothing to wait for');
 });
