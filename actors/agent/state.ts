@@ -621,11 +621,12 @@ export function reregisterExecutor(s: AgentState, ev: Inbound<'ReregisterExecuto
   const out: Out = [];
   const { frameworkId, executorId, tasks, updates } = ev.body;
   const e = s.executors.get(key(frameworkId, executorId));
-  if (!e || e.phase !== 'recovering' || e.pid !== ev.from) {
+  if (!e || e.pid !== ev.from || (e.phase !== 'recovering' && e.phase !== 'running')) {
     out.push(log('warn', 'Ignoring executor re-registration: unknown or not recovering', { frameworkId, executorId, from: ev.from }));
     out.push(send(ev.from, { type: 'ShutdownExecutor', body: {} }));
     return out;
   }
+  const again = e.phase === 'running'; // a retry: our answer was lost, or crossed it
   e.phase = 'running';
   e.recoveredInfos = undefined;
   for (const u of updates) {
@@ -634,7 +635,7 @@ export function reregisterExecutor(s: AgentState, ev: Inbound<'ReregisterExecuto
   const known = new Set(tasks.map((t) => t.taskId));
   const pa = s.frameworks.get(frameworkId)?.capabilities?.includes('PARTITION_AWARE') ?? false;
   for (const t of e.tasks.values()) {
-    if (t.state !== 'TASK_STAGING' || known.has(t.taskId)) continue;
+    if (again || t.state !== 'TASK_STAGING' || known.has(t.taskId)) continue;
     agentUpdate(s, e, t.taskId, pa ? 'TASK_DROPPED' : 'TASK_LOST', 'REASON_AGENT_RESTARTED', 'The executor never got the task before the agent restarted', env, out);
   }
   out.push(send(ev.from, {

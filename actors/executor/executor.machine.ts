@@ -124,8 +124,8 @@ export function createExecutorMachine(deps: ActorDeps) {
         const { [acked.status.taskId]: _done, ...tasks } = context.tasks;
         return { unacknowledged: rest, tasks };
       }),
-      sendReregister: enqueueActions(({ context, event, enqueue }) => {
-        if (event.type === 'ReconnectExecutor') enqueue.assign({ agentId: event.body.agentId });
+      recordAgentId: assign(({ event }) => (event.type === 'ReconnectExecutor' ? { agentId: event.body.agentId, attempt: 0 } : {})),
+      sendReregister: enqueueActions(({ context, enqueue }) => {
         enqueue.emit(send(context.agentPid, {
           type: 'ReregisterExecutor',
           body: {
@@ -221,7 +221,7 @@ export function createExecutorMachine(deps: ActorDeps) {
           StatusUpdateAcknowledgement: [{ guard: 'isFromAgent', actions: 'acknowledged' }, { actions: 'logNotFromAgent' }],
           ShutdownExecutor: [{ guard: 'isFromAgent', target: 'shuttingDown', actions: 'shutdown' }, { actions: 'logNotFromAgent' }],
           // The agent restarted faster than its exit was noticed.
-          ReconnectExecutor: [{ guard: 'isFromAgent', target: 'disconnected', actions: 'sendReregister' }, { actions: 'logNotFromAgent' }],
+          ReconnectExecutor: [{ guard: 'isFromAgent', target: 'disconnected.reregistering', actions: 'recordAgentId' }, { actions: 'logNotFromAgent' }],
           'driver.agentExited': [
             { guard: 'checkpoints', target: 'disconnected', actions: 'notifyDisconnected' },
             { target: 'abandoned', actions: 'shutdownAgentGone' },
@@ -236,9 +236,18 @@ export function createExecutorMachine(deps: ActorDeps) {
        */
       disconnected: {
         tags: ['disconnected'],
+        initial: 'waiting',
         after: { recoveryTimeout: { target: 'abandoned', actions: 'shutdownAgentGone' } },
+        states: {
+          waiting: {},
+          /** Told where the agent is: re-registers, again after each backoff (a message may be lost), until answered. */
+          reregistering: {
+            entry: 'sendReregister',
+            after: { registrationBackoff: { target: 'reregistering', reenter: true, actions: 'bumpAttempt' } },
+          },
+        },
         on: {
-          ReconnectExecutor: [{ guard: 'isFromAgent', actions: 'sendReregister' }, { actions: 'logNotFromAgent' }],
+          ReconnectExecutor: [{ guard: 'isFromAgent', target: '.reregistering', actions: 'recordAgentId' }, { actions: 'logNotFromAgent' }],
           ExecutorReregistered: [{ guard: 'isFromAgent', target: 'registered', actions: 'notifyReregistered' }, { actions: 'logNotFromAgent' }],
           ShutdownExecutor: [{ guard: 'isFromAgent', target: 'shuttingDown', actions: 'shutdown' }, { actions: 'logNotFromAgent' }],
           StatusUpdateAcknowledgement: [{ guard: 'isFromAgent', actions: 'acknowledged' }, { actions: 'logNotFromAgent' }],

@@ -137,3 +137,13 @@ test('an impostor re-registering from another PID is told to shut down and chang
   t.false(recoveryDone(s));
   t.false(s.streams.has('F1/t1'));
 });
+
+test('a re-registration repeated (the answer was lost) is answered again, and its updates are not taken twice', (t) => {
+  const { s } = start({ frameworks: [framework], executors: [executor(true, [{ info: task('t1'), updates: [update('t1', 'TASK_RUNNING', 'u1')], acked: ['u1'] }])] });
+  const msg = { type: 'ReregisterExecutor', from: executorPid('t', 'c1'), body: { frameworkId: 'F1', executorId: 't1', tasks: [task('t1')], updates: [update('t1', 'TASK_FINISHED', 'u2')] } } as never;
+  reregisterExecutor(s, msg, env());
+  const again = reregisterExecutor(s, msg, env());
+  t.is(sendsOf(again, 'ExecutorReregistered').length, 1);
+  t.is(sendsOf(again, 'StatusUpdateAcknowledgement').length, 1, 'acknowledged again');
+  t.deepEqual(s.streams.get('F1/t1')!.pending.map((u) => u.uuid), ['u2'], 'taken once');
+});
