@@ -71,23 +71,19 @@ export function writeDurably(path: string, data: string): void {
   const dir = join(path, '..');
   mkdirSync(dir, { recursive: true });
   const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w');
+  syncedWrite(tmp, 'w', data);
+  renameSync(tmp, path);
+  syncedWrite(dir, 'r');
+}
+
+/** Opens `path` with `flags`, writes `data` (if any), fsyncs and closes: a directory is opened `r` to fsync its entries. */
+function syncedWrite(path: string, flags: 'w' | 'a' | 'r', data?: string): void {
+  const fd = openSync(path, flags);
   try {
-    writeSync(fd, data);
+    if (data !== undefined) writeSync(fd, data);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
-  }
-  renameSync(tmp, path);
-  fsyncDir(dir);
-}
-
-function fsyncDir(dir: string): void {
-  const d = openSync(dir, 'r');
-  try {
-    fsyncSync(d);
-  } finally {
-    closeSync(d);
   }
 }
 
@@ -96,14 +92,8 @@ export function appendDurably(path: string, line: string): void {
   const dir = join(path, '..');
   const fresh = !existsSync(path);
   if (fresh) mkdirSync(dir, { recursive: true });
-  const fd = openSync(path, 'a');
-  try {
-    writeSync(fd, line);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  if (fresh) fsyncDir(dir);
+  syncedWrite(path, 'a', line);
+  if (fresh) syncedWrite(dir, 'r');
 }
 
 /** One record of an update stream. */

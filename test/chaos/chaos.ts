@@ -362,6 +362,8 @@ const ended = new Set<string>();
 const ran = new Set<string>();
 /** Per agent (its work dir's index, from the sandbox path): +cpus at each start, −cpus at each end. */
 const steps = new Map<string, Array<[bigint, number]>>();
+/** The agent each task started on. */
+const startedOn = new Map<string, string>();
 for (const line of readFileSync(journal, 'utf8').split('\n')) {
   const [what, job, task, at, dir] = line.split(' ');
   if (!job || !task) continue;
@@ -370,6 +372,7 @@ for (const line of readFileSync(journal, 'utf8').split('\n')) {
     const list = steps.get(agent) ?? [];
     list.push([BigInt(at), what === 'start' ? TASK_CPUS : -TASK_CPUS]);
     steps.set(agent, list);
+    if (what === 'start') startedOn.set(task, agent);
   }
   if (what === 'start') {
     ran.add(task);
@@ -381,12 +384,6 @@ for (const line of readFileSync(journal, 'utf8').split('\n')) {
   }
 }
 // A task killed before it wrote its end (its executor destroyed) ended when the framework heard so.
-const startedOn = new Map<string, string>();
-for (const line of readFileSync(journal, 'utf8').split('\n')) {
-  const [what, , task, , dir] = line.split(' ');
-  const agent = /\/agent(\d+)\//.exec(dir ?? '')?.[1];
-  if (what === 'start' && task && agent !== undefined) startedOn.set(task, agent);
-}
 for (const [task, agent] of startedOn) {
   const at = heardEnd.get(task);
   if (!ended.has(task) && at !== undefined) steps.get(agent)?.push([at, -TASK_CPUS]);

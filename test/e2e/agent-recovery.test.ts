@@ -57,6 +57,17 @@ async function crash(agent: TestAgent, signal: NodeJS.Signals = 'SIGKILL'): Prom
   await agent.proc.waitForExit(WAIT);
 }
 
+/** SIGKILLs each of `pids` (by PID), those already gone included. */
+function killPids(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
 /** The OS process of the executor in container `containerId`, from the agent's checkpoint. */
 async function executorOsPid(agent: TestAgent, containerId: string): Promise<number> {
   const rec = JSON.parse(await readFile(join(agent.workDir, 'meta', 'containers', `${encodeURIComponent(containerId)}.json`), 'utf8'));
@@ -139,13 +150,7 @@ test.serial('an executor killed while its agent is down: its task fails with REA
   const [agent] = e2e.agents;
   const executor = await executorOsPid(agent!, containerId);
   await crash(agent!);
-  for (const pid of [executor, taskPid]) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
+  killPids([executor, taskPid]);
   t.true(await until(() => !alive(executor) && !alive(taskPid), WAIT));
 
   const again = await restart(agent!);
@@ -168,15 +173,7 @@ test.serial('an executor that does not re-register in time is destroyed, and its
   const executor = await executorOsPid(agent!, containerId);
   await crash(agent!);
   process.kill(executor, 'SIGSTOP');
-  t.teardown(() => {
-    for (const pid of [executor, taskPid]) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  });
+  t.teardown(() => killPids([executor, taskPid]));
 
   await restart(agent!, ['--executor_reregistration_timeout=2secs']);
   const end = await f.next('status', (j) => j.taskId === 'frozen' && TERMINAL.has(String(j.state)), since);
