@@ -41,6 +41,11 @@ export class MemoryKvClient implements LeaseKv {
   fault: (op: 'open' | 'create' | 'update' | 'get' | 'delete') => KvFault = () => 'ok';
   /** When true, announcements are neither sent nor received (a partitioned client). */
   partitioned = false;
+  /**
+   * When true, watch entries and announcements are not delivered, while requests still go through:
+   * a process too busy to read what waits in its socket.
+   */
+  deaf = false;
   #watch: ((e: Stored) => void) | undefined;
   #announce: ((data: Uint8Array) => void) | undefined;
   #closed = false;
@@ -122,7 +127,7 @@ export class MemoryKvClient implements LeaseKv {
   watch(onEntry: (e: { revision: number; operation: Op; value: Uint8Array }) => void): void {
     this.store.unwatch(this.#watch);
     this.#watch = (e) => {
-      if (!this.#closed) onEntry({ revision: e.revision, operation: e.operation, value: e.value });
+      if (!this.#closed && !this.deaf) onEntry({ revision: e.revision, operation: e.operation, value: e.value });
     };
     this.store.addWatch(this.#watch);
   }
@@ -137,7 +142,7 @@ export class MemoryKvClient implements LeaseKv {
 
   /** @internal */
   _deliver(data: Uint8Array): void {
-    if (!this.partitioned && !this.#closed) this.#announce?.(data);
+    if (!this.partitioned && !this.deaf && !this.#closed) this.#announce?.(data);
   }
 
   close(): void {

@@ -642,7 +642,8 @@ export function reregisterExecutor(s: AgentState, ev: Inbound<'ReregisterExecuto
     type: 'ExecutorReregistered',
     body: { agentId: s.agentId ?? '', agent: { ...env.info, ...(s.agentId ? { id: s.agentId } : {}) }, ...(env.osPid ? { agentOsPid: env.osPid } : {}) },
   }));
-  out.push(log('info', `Executor ${executorId} of framework ${frameworkId} re-registered`, { tasks: e.tasks.size, updates: updates.length }));
+  if (again) out.push(log('debug', `Executor ${executorId} of framework ${frameworkId} re-registered again; answered again`, { updates: updates.length }));
+  else out.push(log('info', `Executor ${executorId} of framework ${frameworkId} re-registered`, { tasks: e.tasks.size, updates: updates.length }));
   return out;
 }
 

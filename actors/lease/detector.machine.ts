@@ -10,7 +10,7 @@
 import { assign, enqueueActions, setup } from 'xstate';
 import type { ActorDeps } from '../common.ts';
 import type { KvEvent } from './candidate.machine.ts';
-import { emptyTracker, expire, expiresAt, observeAnnouncement, observeEntry, retryDelayMs, sameLeader, type LeaderRecord, type LeaderTracker } from './tracking.ts';
+import { confirmRead, emptyTracker, expire, expiresAt, observeAnnouncement, observeEntry, retryDelayMs, sameLeader, type LeaderRecord, type LeaderTracker } from './tracking.ts';
 
 /** What the detector reports. */
 export interface DetectorReport {
@@ -47,6 +47,11 @@ export function createDetectorMachine(deps: Pick<ActorDeps, 'now'>) {
     },
     guards: {
       hasLeader: ({ context }) => context.tracker.leader !== undefined,
+      readRenewed: ({ context, event }) => event.type === 'kv.read' && confirmRead(context.tracker, event.entry) === 'renewed',
+      /** The entry is still stored, and not for longer than a second lease past its expiry. */
+      readHeld: ({ context, event }) =>
+        event.type === 'kv.read' && confirmRead(context.tracker, event.entry) === 'held' &&
+        deps.now() < expiresAt(context.tracker, context.leaseMs) + context.leaseMs,
     },
     actions: {
       openBucket: enqueueActions(({ enqueue }) => enqueue.emit({ type: 'kv.open' })),
@@ -121,7 +126,27 @@ export function createDetectorMachine(deps: Pick<ActorDeps, 'now'>) {
           },
           leaderKnown: {
             tags: ['leaderKnown'],
-            after: { expiry: { target: 'leaderUnknown', actions: ['forgetLeader', 'report'] } },
+            after: { expiry: 'confirming' },
+          },
+          // The lease seems to have run out; the key is read before the leader is given up. A
+          // follower whose event loop stalled runs this timer before the renewals waiting in its
+          // socket, and the read's answer comes after them: a stall of any length is no loss.
+          confirming: {
+            tags: ['leaderKnown'],
+            entry: 'readKey',
+            on: {
+              'kv.read': [
+                { guard: 'readRenewed', target: 'checking', actions: ['observe', 'report'] },
+                { guard: 'readHeld', target: 'holding' },
+                { target: 'leaderUnknown', actions: ['observe', 'forgetLeader', 'report'] },
+              ],
+              'kv.failed': { target: 'leaderUnknown', actions: ['forgetLeader', 'report'] },
+            },
+          },
+          // The store still holds the entry: its expiry is a moment away; read again shortly.
+          holding: {
+            tags: ['leaderKnown'],
+            after: { retry: 'confirming' },
           },
           leaderUnknown: { tags: ['leaderUnknown'] },
         },

@@ -7,7 +7,8 @@
  * back with an empty store, and revisions start again at 1 in a new bucket; the announcements do
  * not depend on JetStream. The rules:
  * - a leader is known until no renewal of it (a PUT of its value, or its announcement) has been
- *   seen for one lease plus a margin (KV expiry sends no event on server 2.9);
+ *   seen for one lease plus a margin (KV expiry sends no event on server 2.9), and a read of the key
+ *   then confirms that it was not renewed ({@link confirmRead});
  * - a KV entry replaces the known leader only if its revision is newer than the last one seen, or
  *   when no leader is known (after an expiry, revisions may have started over) and it is not the
  *   very entry last seen;
@@ -94,6 +95,19 @@ export function observeAnnouncement(t: LeaderTracker, info: LeaderRecord, now: n
   t.leader = info;
   t.seenAt = now;
   return 'changed';
+}
+
+/**
+ * What a read of the key, made when the known leader's lease seemed to run out, says about it:
+ * - `renewed`: a newer entry than the last seen (the leader renewed, or another took over, and the
+ *   renewal was only late to arrive: a busy follower runs its timers before it reads its socket);
+ * - `held`: the very entry last seen is still stored — the store has not expired it yet;
+ * - `gone`: no entry, a deletion, or an entry that names nobody: the lease did run out.
+ */
+export function confirmRead(t: LeaderTracker, e: LeaseEntry | undefined): 'renewed' | 'held' | 'gone' {
+  if (!e || e.operation !== 'PUT' || !e.info) return 'gone';
+  if (e.revision > t.lastRevision) return 'renewed';
+  return e.revision === t.lastRevision && sameLeader(t.leader, e.info) ? 'held' : 'gone';
 }
 
 /** The known leader's lease ran out: nobody is known to lead. */

@@ -218,6 +218,38 @@ test('the detector follows elections, expiry, and a leader announced after the s
   await d.stop();
 });
 
+test('a detector that hears nothing for leases on end keeps a leader that renews, and reads its lease before giving it up', async (t) => {
+  const clock = new SimClock();
+  const store = new MemoryKvStore(clock, LEASE);
+  store.exists = true;
+  const a = contender(store, clock, 'a');
+  const kv = store.client(false);
+  const seen: Array<LeaderInfo | undefined> = [];
+  const d = new LeaderDetectorHost({ kv, leaseMs: LEASE, clock });
+  d.start((l) => seen.push(l));
+  await run(clock, FIRST + 500);
+  t.is(seen.at(-1)?.pid, 'master-a');
+  const known = seen.length;
+  // Its event loop is stalled: no watch entry and no announcement reaches it, for three leases.
+  // Its expiry timer fires anyway; the read it then makes finds a's renewals.
+  kv.deaf = true;
+  await run(clock, 3 * LEASE);
+  t.deepEqual(seen.slice(known), [], 'a is never reported gone while it renews');
+  // a dies: the reads find its entry still stored until the store expires it, then gone.
+  a.kv.fault = () => 'fail';
+  a.kv.partitioned = true;
+  const diedAt = clock.now();
+  let goneAt = 0;
+  for (let ms = 0; ms < 3 * LEASE && goneAt === 0; ms += 25) {
+    await run(clock, 25);
+    if (seen.length > known && seen.at(-1) === undefined) goneAt = clock.now();
+  }
+  t.true(goneAt > 0, 'reported gone');
+  t.true(goneAt - diedAt <= 2 * LEASE, `gone after ${goneAt - diedAt} ms`);
+  await d.stop();
+  await a.host.stop();
+});
+
 type Step =
   | { kind: 'advance'; ms: number }
   | { kind: 'fault'; who: number; fault: 'ok' | 'cut' | 'lostReply' | 'slow'; ms: number }
