@@ -114,12 +114,12 @@ export class Codec {
     if (!r.kind || !MESSAGES[type].to.includes(r.kind)) {
       return rejection('wrong-receiver', `${type} is not for ${r.kind ? `a ${r.kind}` : `'${to}'`}`, env);
     }
-    // The subject must read <to>.<type>.<sender kind>.<principal>, the sender kind must be the
-    // envelope's, from the receiver's cluster, and the hop one the message type may take.
+    // The subject must read <to>.<type>.<sender kind>.<sender principal>, as the envelope's sender
+    // PID names them (the bus lets a connection publish only as its own kind and principal), the
+    // sender from the receiver's cluster, and the hop one the message type may take.
     const from = this.sender(env.from);
-    const head = from ? `${r.prefix}${type}.${from.kind}.` : '';
-    if (!from || from.cluster !== r.cluster || !subject.startsWith(head) || subject.length === head.length ||
-        subject.indexOf('.', head.length) !== -1 || !isAllowedRoute(type, from.kind, r.kind)) {
+    if (!from || from.cluster !== r.cluster || subject.length !== r.prefix.length + type.length + from.kind.length + from.principal.length + 2 ||
+        !subject.startsWith(r.prefix) || !subject.endsWith(`${type}.${from.kind}.${from.principal}`) || !isAllowedRoute(type, from.kind, r.kind)) {
       return rejection('wrong-sender', `${type} from '${env.from}' on '${subject}'`, env);
     }
     const bad = checkBody(type, env.body);

@@ -1,12 +1,15 @@
 /**
  * Actor addresses and the subject grammar of the bus.
  *
- * A PID names one actor: `mesos.<cluster>.<kind>.<id>`. A message of type `T` sent by an actor of
- * kind `K` under principal `P` travels on `<pid>.<T>.<K>.<P>`, so that
+ * A PID names one actor and the principal it acts for: `mesos.<cluster>.<kind>.<principal>.<id>`.
+ * A message of type `T` sent by the actor at PID `mesos.<cluster>.<K>.<P>.<id>` travels on
+ * `<to>.<T>.<K>.<P>`, so that
  * - every actor subscribes to `<pid>.>` (one subscription per actor),
  * - each actor and message type has its own subject prefix (`<pid>.<T>`),
- * - a server-side permission can pin what a principal may publish (`mesos.c.master.*.*.scheduler.alice`)
- *   without renaming any subject when authentication arrives.
+ * - server-side permissions pin what a principal may publish (`mesos.c.*.*.*.*.scheduler.alice`:
+ *   anything, as scheduler alice) and read (`mesos.c.scheduler.alice.>`: its own inboxes), and
+ * - a receiver checks that the sender PID in the envelope names the kind and principal the subject
+ *   names: with the permissions, the sender PID cannot be forged.
  *
  * @see libprocess `UPID` (`id@ip:port`) and its `POST /<id>/<name>` message transport.
  */
@@ -16,13 +19,19 @@ export const ACTOR_KINDS = ['master', 'agent', 'scheduler', 'executor', 'operato
 /** One of {@link ACTOR_KINDS}. */
 export type ActorKind = (typeof ACTOR_KINDS)[number];
 
-/** The principal used in subjects until authentication assigns real ones. */
+/** The principal of an actor without credentials (a bus without authentication). */
 export const ANONYMOUS_PRINCIPAL = 'anonymous';
+/**
+ * The principal token of every executor: executors have no identity on the bus of their own. They
+ * speak only to their agent, which knows each one by the container it started.
+ */
+export const EXECUTOR_PRINCIPAL = 'local';
 
 /** A parsed PID. */
 export interface Pid {
   readonly cluster: string;
   readonly kind: ActorKind;
+  readonly principal: string;
   readonly id: string;
 }
 
@@ -67,12 +76,16 @@ function fnv1a(s: string): string {
   return a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0');
 }
 
-/** Builds a PID string from its parts. Throws {@link PidError} on a bad cluster, kind or id. */
-export function pid(cluster: string, kind: ActorKind, id: string): string {
+/**
+ * Builds a PID string from its parts (`principal` as a token: see {@link toToken}). Throws
+ * {@link PidError} on a bad cluster, kind, principal or id.
+ */
+export function pid(cluster: string, kind: ActorKind, id: string, principal: string = ANONYMOUS_PRINCIPAL): string {
   if (!isToken(cluster)) throw new PidError(`invalid cluster name '${cluster}'`);
   if (!ACTOR_KINDS.includes(kind)) throw new PidError(`invalid actor kind '${kind}'`);
+  if (!isToken(principal)) throw new PidError(`invalid principal '${principal}'`);
   if (!isToken(id)) throw new PidError(`invalid actor id '${id}'`);
-  return `mesos.${cluster}.${kind}.${id}`;
+  return `mesos.${cluster}.${kind}.${principal}.${id}`;
 }
 
 /**
@@ -80,21 +93,26 @@ export function pid(cluster: string, kind: ActorKind, id: string): string {
  * agent restarted from its checkpoint can address the executors its predecessor started.
  */
 export function executorPid(cluster: string, containerId: string): string {
-  return pid(cluster, 'executor', containerId.replace(/[^A-Za-z0-9_-]/g, '_'));
+  return pid(cluster, 'executor', containerId.replace(/[^A-Za-z0-9_-]/g, '_'), EXECUTOR_PRINCIPAL);
 }
 
 /** Parses a PID string; `undefined` when it does not follow the grammar. */
 export function parsePid(s: string): Pid | undefined {
   const parts = s.split('.');
-  if (parts.length !== 4 || parts[0] !== 'mesos') return undefined;
-  const [, cluster, kind, id] = parts as [string, string, string, string];
-  if (!isToken(cluster) || !isToken(id) || !(ACTOR_KINDS as readonly string[]).includes(kind)) return undefined;
-  return { cluster, kind: kind as ActorKind, id };
+  if (parts.length !== 5 || parts[0] !== 'mesos') return undefined;
+  const [, cluster, kind, principal, id] = parts as [string, string, string, string, string];
+  if (!isToken(cluster) || !isToken(principal) || !isToken(id) || !(ACTOR_KINDS as readonly string[]).includes(kind)) return undefined;
+  return { cluster, kind: kind as ActorKind, principal, id };
 }
 
-/** The subject a message of `type` to `to`, sent by an actor of `fromKind`, travels on. */
+/** The subject a message of `type` to `to`, sent by an actor of `fromKind` acting for `principal`, travels on. */
 export function subjectFor(to: string, type: string, fromKind: ActorKind, principal = ANONYMOUS_PRINCIPAL): string {
   return `${to}.${type}.${fromKind}.${principal}`;
+}
+
+/** The subject a message of `type` from the actor at PID `from` to `to` travels on. */
+export function subjectFrom(to: string, type: string, from: Pid): string {
+  return `${to}.${type}.${from.kind}.${from.principal}`;
 }
 
 /** The wildcard subscription that receives everything sent to `to`. */

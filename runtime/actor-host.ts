@@ -14,7 +14,7 @@ import { createActor, type Actor, type AnyStateMachine, type EventFromLogic, typ
 import { Codec, envelope } from '../protocols/envelope.ts';
 import { splitToFit } from '../protocols/chunking.ts';
 import type { Message } from '../protocols/messages.ts';
-import { inboxOf, kindOf, subjectFor } from '../protocols/pid.ts';
+import { inboxOf, parsePid, subjectFrom } from '../protocols/pid.ts';
 import type { LogEvent, SendAllEvent, SendEvent } from '../actors/common.ts';
 import type { Clock, Subscription, Transport } from './types.ts';
 import type { Logger } from './log.ts';
@@ -32,8 +32,6 @@ export interface HostOptions {
   codec?: Codec;
   metrics?: Metrics;
   inspect?: Inspect;
-  /** Sender principal stamped into outbound subjects. */
-  principal?: string;
   /**
    * A verbatim repeat of a retried request (a registration retry, `repeats.ts`) that the machine
    * answered at once less than this many ms ago is not decoded: it gets the same answer bytes
@@ -109,8 +107,8 @@ export function hostActor<TLogic extends AnyStateMachine>(
   const metrics = opts.metrics ?? new Metrics();
   const clock = opts.clock ?? realClock;
   const log = opts.logger.child({ actor: opts.pid });
-  const fromKind = kindOf(opts.pid);
-  if (!fromKind) throw new Error(`invalid PID '${opts.pid}'`);
+  const self = parsePid(opts.pid);
+  if (!self) throw new Error(`invalid PID '${opts.pid}'`);
   const nextMsgId = idSource();
   // Subjects repeat (few peers, few types): build each once.
   const subjects = new Map<string, Map<string, string>>();
@@ -123,7 +121,7 @@ export function hostActor<TLogic extends AnyStateMachine>(
     }
     let subject = byType.get(type);
     if (!subject) {
-      subject = subjectFor(to, type, fromKind, opts.principal);
+      subject = subjectFrom(to, type, self);
       byType.set(type, subject);
     }
     return subject;

@@ -27,6 +27,8 @@ import type { Clock, LeaderDetector, Transport } from './types.ts';
 
 /** How to start an agent. */
 export interface AgentOptions {
+  /** The principal it connects to the bus as (its PID names it). Default `anonymous`. */
+  principal?: string;
   transport: Transport;
   cluster: string;
   logger: Logger;
@@ -217,7 +219,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
   const info = { hostname: opts.hostname ?? osHostname(), resources: opts.resources, attributes: opts.attributes ?? [] };
   const checkpoint = opts.checkpoint ? new AgentCheckpoint(opts.workDir) : undefined;
   const identity: AgentIdentity & { rebooted?: boolean } = checkpoint ? recoverIdentity(checkpoint, info, opts) : { pidId: opts.id ?? randomUUID().slice(0, 8), info, bootId: '' };
-  const pid = makePid(opts.cluster, 'agent', identity.pidId);
+  const pid = makePid(opts.cluster, 'agent', identity.pidId, opts.principal);
   const clock = opts.clock ?? realClock;
   const cgroups = opts.containerizer ? undefined : cgroupIsolation(opts);
   const posix = opts.containerizer ? undefined : new PosixContainerizer({

@@ -28,7 +28,7 @@ import { normalize, type Resources } from '../protocols/resources.ts';
 
 /** The agent's identity, as checkpointed. */
 export interface AgentIdentity {
-  /** The id in the agent's PID (`mesos.<cluster>.agent.<pidId>`): executors keep one address. */
+  /** The id in the agent's PID (`mesos.<cluster>.agent.<principal>.<pidId>`): executors keep one address. */
   pidId: string;
   /** The id the master gave it, once registered. */
   agentId?: string;

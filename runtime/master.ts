@@ -38,6 +38,8 @@ const COALESCED: ReadonlySet<string> = new Set(['RegisterAgent', 'ReregisterAgen
 
 /** How to start a master. */
 export interface MasterOptions {
+  /** The principal it connects to the bus as (its PID names it). Default `anonymous`. */
+  principal?: string;
   transport: Transport;
   cluster: string;
   logger: Logger;
@@ -113,7 +115,7 @@ export class LoopMonitor {
 /** Starts a master and its candidacy. */
 export function startMaster(opts: MasterOptions): MasterHandle {
   const runId = opts.runId ?? randomUUID().slice(0, 8);
-  const pid = makePid(opts.cluster, 'master', runId);
+  const pid = makePid(opts.cluster, 'master', runId, opts.principal);
   const hostname = opts.hostname ?? osHostname();
   const clock = opts.clock ?? realClock;
   const registry: RegistryStore = opts.registry ?? new MemoryRegistry();

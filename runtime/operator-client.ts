@@ -24,8 +24,8 @@ export class OperatorClient {
   readonly #waiters = new Set<Waiter>();
   #seq = 0;
 
-  constructor(private readonly transport: Transport, cluster: string, id = `op-${randomUUID().slice(0, 8)}`) {
-    this.pid = makePid(cluster, 'operator', id);
+  constructor(private readonly transport: Transport, cluster: string, id = `op-${randomUUID().slice(0, 8)}`, principal?: string) {
+    this.pid = makePid(cluster, 'operator', id, principal);
     this.#sub = transport.subscribe(inboxOf(this.pid), (subject, data) => {
       const d = this.#codec.decode(data, this.pid, subject);
       if (!d.ok) return;

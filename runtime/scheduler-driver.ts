@@ -22,7 +22,7 @@ import {
 } from '../actors/scheduler-driver/scheduler-driver.machine.ts';
 import type { Filters, FrameworkInfo, MasterInfo, Offer, TaskInfo, TaskStatus } from '../protocols/records.ts';
 import type { Resources } from '../protocols/resources.ts';
-import { pid as makePid } from '../protocols/pid.ts';
+import { pid as makePid, toToken } from '../protocols/pid.ts';
 import { depsFor, hostActor, type ActorHost } from './actor-host.ts';
 import { realClock } from './clock.ts';
 import type { Inspect } from './inspect.ts';
@@ -75,7 +75,9 @@ export class SchedulerDriver {
     private readonly framework: FrameworkInfo,
     private readonly opts: DriverOptions,
   ) {
-    this.pid = makePid(opts.cluster, 'scheduler', randomUUID().slice(0, 12));
+    // The PID names the framework's principal: the bus lets only that principal's connections
+    // publish as it, and the master checks it against `FrameworkInfo.principal`.
+    this.pid = makePid(opts.cluster, 'scheduler', randomUUID().slice(0, 12), framework.principal !== undefined ? toToken(framework.principal) : undefined);
   }
 
   /** The machine actor (for inspection and `waitFor`). */

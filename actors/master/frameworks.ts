@@ -20,6 +20,7 @@
  */
 import type { FrameworkInfo } from '../../protocols/records.ts';
 import { frameworkIdFor } from '../../protocols/ids.ts';
+import { ANONYMOUS_PRINCIPAL, parsePid, toToken } from '../../protocols/pid.ts';
 import type { Inbound } from '../common.ts';
 import { log, sendAll } from '../common.ts';
 import { rescindOffersOf, removeOffer } from './offers.ts';
@@ -96,6 +97,13 @@ export function subscribeFramework(s: MasterState, ev: Inbound<'SubscribeFramewo
   const out: Out = [];
   const info = ev.body.framework;
   const body = (frameworkId: string) => ({ frameworkId, master: masterInfo(env), heartbeatIntervalSeconds: env.flags.frameworkHeartbeatIntervalMs / 1000 });
+  const refused = principalRefusal(s, info, ev.from);
+  if (refused) {
+    bump(s, 'master/frameworks_refused');
+    out.push(log('warn', `Refusing framework subscription: ${refused}`, { scheduler: ev.from, frameworkId: info.id, principal: info.principal }));
+    sendTo(env, ev.from, { type: 'FrameworkError', body: { message: refused } }, out);
+    return out;
+  }
   if (info.id) {
     if (isCompleted(s, info.id)) {
       sendTo(env, ev.from, { type: 'FrameworkError', body: { message: 'Framework has been removed' } }, out);
@@ -140,6 +148,29 @@ export function subscribeFramework(s: MasterState, ev: Inbound<'SubscribeFramewo
   out.push(log('info', `Framework ${id} (${info.name}) subscribed`, { scheduler: ev.from, roles: info.roles ?? ['*'] }));
   sendTo(env, ev.from, { type: 'FrameworkRegistered', body: body(id) }, out);
   return out;
+}
+
+/** The principal token a `FrameworkInfo` claims (anonymous when it names none). */
+export function principalToken(info: Pick<FrameworkInfo, 'principal'>): string {
+  return info.principal === undefined ? ANONYMOUS_PRINCIPAL : toToken(info.principal);
+}
+
+/**
+ * Why a subscription is refused for its principal, if it is: the framework must claim the
+ * principal its scheduler acts as on the bus (the bus lets a connection act only as its own), and
+ * a known framework cannot change principal. @see `Master::subscribe` ("Framework principal … does
+ * not match authenticated principal"), `validateFrameworkUpdate` ("Changing framework's principal
+ * is not allowed").
+ */
+function principalRefusal(s: MasterState, info: FrameworkInfo, from: string): string | undefined {
+  const sender = parsePid(from)?.principal;
+  const claimed = principalToken(info);
+  if (claimed !== sender) {
+    return `Framework principal '${info.principal ?? ''}' does not match the principal its scheduler connected as ('${sender ?? ''}')`;
+  }
+  const known = info.id ? s.frameworks.get(info.id) : undefined;
+  if (known && principalToken(known.info) !== claimed) return "Changing framework's principal is not allowed";
+  return undefined;
 }
 
 /**

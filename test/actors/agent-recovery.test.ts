@@ -25,7 +25,7 @@ import {
 import type { StatusUpdateRecord, TaskInfo } from '../../protocols/records.ts';
 import { executorPid } from '../../protocols/pid.ts';
 
-const SELF = 'mesos.t.agent.a1';
+const SELF = 'mesos.t.agent.anonymous.a1';
 let ids = 0;
 const env = (): AgentEnv => ({
   self: SELF,
@@ -132,7 +132,7 @@ test('a live executor silent past the re-registration timeout is destroyed; its 
 
 test('an impostor re-registering from another PID is told to shut down and changes nothing', (t) => {
   const { s } = start({ frameworks: [framework], executors: [executor(true, [{ info: task('t1'), updates: [], acked: [] }])] });
-  const out = reregisterExecutor(s, { type: 'ReregisterExecutor', from: 'mesos.t.executor.other', body: { frameworkId: 'F1', executorId: 't1', tasks: [], updates: [update('t1', 'TASK_FINISHED', 'x')] } } as never, env());
+  const out = reregisterExecutor(s, { type: 'ReregisterExecutor', from: 'mesos.t.executor.anonymous.other', body: { frameworkId: 'F1', executorId: 't1', tasks: [], updates: [update('t1', 'TASK_FINISHED', 'x')] } } as never, env());
   t.is(sendsOf(out, 'ShutdownExecutor').length, 1);
   t.false(recoveryDone(s));
   t.false(s.streams.has('F1/t1'));

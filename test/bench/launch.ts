@@ -265,9 +265,9 @@ async function main(): Promise<void> {
             const now = performance.now();
             const t = msg.subject.split('.');
             if (t[1] !== current.cluster) return;
-            // mesos.<cluster>.<to kind>.<to id>.<Type>.<from kind>.<principal>
-            let key = `${t[4]}>${t[2]}`;
-            if (t[4] === 'StatusUpdate') {
+            // mesos.<cluster>.<to kind>.<to principal>.<to id>.<Type>.<from kind>.<principal>
+            let key = `${t[5]}>${t[2]}`;
+            if (t[5] === 'StatusUpdate') {
               try {
                 const env = tapPackr.unpack(msg.data) as { body?: { update?: { status?: { state?: string } } } };
                 key += `:${env.body?.update?.status?.state ?? '?'}`;

@@ -165,8 +165,8 @@ nc.subscribe(`mesos.${cluster}.>`, {
   callback: (err, msg) => {
     if (err) return;
     const parts = msg.subject.split('.');
-    if (parts.length !== 7) return;
-    const [, , toKind, toId, type, fromKind] = parts;
+    if (parts.length !== 8) return;
+    const [, , toKind, , toId, type, fromKind] = parts;
     let env: { body?: any } | undefined;
     try {
       env = unpacker.unpack(msg.data) as { body?: any };

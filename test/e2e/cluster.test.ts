@@ -124,8 +124,8 @@ test.serial('two Pi frameworks at once both finish, and together they use both a
   const bus = new LineLog('bus');
   await e2e.tap((subject, data) => {
     const parts = subject.split('.');
-    if (parts.length !== 7 || parts[5] !== 'master') return;
-    const [, , toKind, toId, type] = parts;
+    if (parts.length !== 8 || parts[6] !== 'master') return;
+    const [, , toKind, toPrincipal, toId, type] = parts;
     const body = tryUnpack(data)?.body as BusBody | undefined;
     if (!body) return;
     let ev: TapEvent | undefined;
@@ -135,7 +135,7 @@ test.serial('two Pi frameworks at once both finish, and together they use both a
         frameworkId: String(body.frameworkId),
         frameworkName: body.framework?.name,
         taskId: String(body.task?.taskId),
-        agentPid: `mesos.${e2e.cluster}.agent.${toId}`,
+        agentPid: `mesos.${e2e.cluster}.agent.${toPrincipal}.${toId}`,
         cpusMilli: cpusMilli(body.task?.resources),
         executorCpusMilli: cpusMilli(body.task?.executor?.resources),
       };

@@ -144,8 +144,11 @@ function throwGarbage(pub: NatsConnection, tg: Target, maxPayload: number): Sent
   const sent: Sent[] = [];
   let seq = 0;
   const C = e2e.cluster;
-  const fake = (kind: string) => `mesos.${C}.${kind}.g${++seq}`;
+  // Forged senders act as principal `g` (each PID is unique); subjects that carry no sender to match
+  // a drop line by get a unique principal instead.
+  const fake = (kind: string) => `mesos.${C}.${kind}.g.f${++seq}`;
   const subj = (type: string, kind: string) => `${tg.pid}.${type}.${kind}.g${++seq}`;
+  const subjG = (type: string, kind: string) => `${tg.pid}.${type}.${kind}.g`;
   const env = (type: string, from: string, body: unknown, extra: Record<string, unknown> = {}) =>
     packr.pack({ v: 1, type, from, id: randomUUID(), body, ...extra });
   const send = (s: Sent, data: Uint8Array) => {
@@ -176,38 +179,39 @@ function throwGarbage(pub: NatsConnection, tg: Target, maxPayload: number): Sent
     env(a.type, `mesos.${C}.${a.from}.${pad(600)}`, a.valid));
   // A future protocol version.
   let from = fake(a.from);
-  send({ subject: subj(a.type, a.from), from, reasons: ['unsupported-version'], what: 'protocol version 2' },
+  send({ subject: subjG(a.type, a.from), from, reasons: ['unsupported-version'], what: 'protocol version 2' },
     env(a.type, from, a.valid, { v: 2 }));
   // Unknown types.
   for (const [subjectType, type] of [['Bogus', 'Bogus'], [a.type, 'Bogus'], ['__proto__', '__proto__'], ['constructor', 'constructor']] as const) {
     from = fake(a.from);
-    send({ subject: subj(subjectType, a.from), from, reasons: ['unknown-type'], what: `unknown type ${type} on a ${subjectType} subject` },
+    send({ subject: subjG(subjectType, a.from), from, reasons: ['unknown-type'], what: `unknown type ${type} on a ${subjectType} subject` },
       env(type, from, a.valid));
   }
   // A type that is not for this kind of actor.
   from = fake(n.from);
-  send({ subject: subj(n.type, n.from), from, reasons: ['wrong-receiver'], what: `${n.type} (valid body) to a ${tg.kind}` },
+  send({ subject: subjG(n.type, n.from), from, reasons: ['wrong-receiver'], what: `${n.type} (valid body) to a ${tg.kind}` },
     env(n.type, from, n.valid));
   // Wrong senders: a valid message from a kind that may not send it, and subjects that lie or are malformed.
   from = fake(a.wrongFrom);
-  send({ subject: subj(a.type, a.wrongFrom), from, reasons: ['wrong-sender'], what: `${a.type} (valid body) from a ${a.wrongFrom}` },
+  send({ subject: subjG(a.type, a.wrongFrom), from, reasons: ['wrong-sender'], what: `${a.type} (valid body) from a ${a.wrongFrom}` },
     env(a.type, from, a.valid));
   const lies: Array<[string, string]> = [
     [subj(a.type, 'operator'), `subject says operator, from is a ${a.from}`],
     [subj('Pong' === a.type ? 'Ping' : 'Pong', a.from), 'subject type differs from the envelope type'],
     [`${tg.pid}.${a.type}`, 'subject with the type only'],
     [`${tg.pid}.${a.type}.${a.from}`, 'subject without a principal'],
-    [`${tg.pid}.${a.type}.${a.from}.anonymous.extra`, 'subject with a token too many'],
+    [`${tg.pid}.${a.type}.${a.from}.g.extra`, 'subject with a token too many'],
+    [`${tg.pid}.${a.type}.${a.from}.h`, 'subject naming another principal than the sender PID'],
   ];
   for (const [subject, what] of lies) {
     from = fake(a.from);
     send({ subject, from, reasons: ['wrong-sender'], what }, env(a.type, from, a.invalid));
   }
   from = 'not-a-pid';
-  send({ subject: subj(a.type, a.from), from, reasons: ['wrong-sender'], what: 'from is not a PID' }, env(a.type, from, a.invalid));
+  send({ subject: subjG(a.type, a.from), from, reasons: ['wrong-sender'], what: 'from is not a PID' }, env(a.type, from, a.invalid));
   // Valid everything but the body.
   from = fake(a.from);
-  send({ subject: subj(a.type, a.from), from, reasons: ['invalid-body'], what: `${a.type} with an invalid body` }, env(a.type, from, a.invalid));
+  send({ subject: subjG(a.type, a.from), from, reasons: ['invalid-body'], what: `${a.type} with an invalid body` }, env(a.type, from, a.invalid));
 
   // Just below the size limit, bad content.
   const near = maxPayload - 100;
@@ -215,10 +219,10 @@ function throwGarbage(pub: NatsConnection, tg: Target, maxPayload: number): Sent
   send({ subject: subj(a.type, a.from), reasons: ['malformed'], what: `truncated ${near}-byte envelope` },
     sized(near + 50, (p) => env(a.type, from, { pad: p })).subarray(0, near));
   from = fake(a.from);
-  send({ subject: subj('Bogus', a.from), from, reasons: ['unknown-type'], what: `${near}-byte envelope of an unknown type` },
+  send({ subject: subjG('Bogus', a.from), from, reasons: ['unknown-type'], what: `${near}-byte envelope of an unknown type` },
     sized(near, (p) => env('Bogus', from, { pad: p })));
   from = fake(a.from);
-  send({ subject: subj(a.type, a.from), from, reasons: ['invalid-body'], what: `${near}-byte ${a.type} with an invalid body` },
+  send({ subject: subjG(a.type, a.from), from, reasons: ['invalid-body'], what: `${near}-byte ${a.type} with an invalid body` },
     sized(near, (p) => env(a.type, from, { pad: p })));
   return sent;
 }
@@ -307,7 +311,7 @@ test.serial('garbage on every subject is dropped at the edge with its reason, an
   // Barrier: one more drop per target, published last on the same connection, so it is handled last.
   const barrier = `Zbarrier${randomUUID().slice(0, 8)}`;
   for (const [i, tg] of targets.entries()) {
-    const from = `mesos.${C}.agent.barrier`;
+    const from = `mesos.${C}.agent.g.barrier`;
     const s: Sent = { subject: `${tg.pid}.${barrier}.agent.barrier`, from, reasons: ['unknown-type'], what: 'barrier' };
     pub.publish(s.subject, packr.pack({ v: 1, type: barrier, from, id: randomUUID(), body: {} }));
     all[i]!.push(s);
@@ -349,8 +353,8 @@ test.serial('well-formed messages from the wrong actor are ignored by the master
   const C = e2e.cluster;
   const pub = await e2e.connect('e2e-forger');
   const fw = driver!.frameworkId!;
-  const fakeMaster = `mesos.${C}.master.fake${randomUUID().slice(0, 8)}`;
-  const evilScheduler = `mesos.${C}.scheduler.evil${randomUUID().slice(0, 8)}`;
+  const fakeMaster = `mesos.${C}.master.anonymous.fake${randomUUID().slice(0, 8)}`;
+  const evilScheduler = `mesos.${C}.scheduler.anonymous.evil${randomUUID().slice(0, 8)}`;
   const forge = (to: string, type: MessageType, from: string, body: unknown, epoch?: number) => {
     t.is(checkBody(type, body), undefined, `forged ${type} body must be valid`);
     const kind = from.split('.')[2]!;

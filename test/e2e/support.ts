@@ -49,7 +49,7 @@ export function logMsg(msg: string | RegExp, extra?: (j: Record<string, unknown>
 /** One agent process of the test cluster. */
 export interface TestAgent {
   readonly proc: ManagedProcess;
-  /** Its bus PID (`mesos.<cluster>.agent.<id>`), from the 'agent started' log line. */
+  /** Its bus PID (`mesos.<cluster>.agent.<principal>.<id>`), from the 'agent started' log line. */
   readonly pid: string;
   /** The id the master assigned, from the 'agent registered' log line. */
   readonly agentId: string;
@@ -310,11 +310,22 @@ export class TestFramework {
   }
 }
 
-/** Every file named `name` under `dir`, at any depth. */
+/**
+ * Every file named `name` under `dir`, at any depth. Directories may go while it looks (an agent's
+ * sandbox GC removes them): those are skipped, not an error.
+ */
 export async function findFiles(dir: string, name: string): Promise<string[]> {
   const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile() && e.name === name) out.push(join(e.parentPath, e.name));
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return out;
+    throw e;
+  }
+  for (const e of entries) {
+    if (e.isFile() && e.name === name) out.push(join(dir, e.name));
+    else if (e.isDirectory()) out.push(...(await findFiles(join(dir, e.name), name)));
   }
   return out;
 }

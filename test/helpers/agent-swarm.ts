@@ -210,7 +210,7 @@ export class AgentSwarm {
   }
 
   #receive(subject: string, data: Uint8Array): void {
-    const to = subject.split('.', 4).join('.');
+    const to = subject.split('.', 5).join('.');
     const a = this.#byPid.get(to);
     if (!a) return;
     // A repeated answer to an agent already registered changes nothing: skip decoding it (the

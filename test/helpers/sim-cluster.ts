@@ -335,7 +335,7 @@ export class SimCluster {
   count(type: string): { readonly n: number } {
     const c = { n: 0 };
     this.bus.addFilter((m) => {
-      if (m.subject.split('.')[4] === type) c.n += 1;
+      if (m.subject.split('.')[5] === type) c.n += 1;
       return 'deliver';
     });
     return c;
@@ -343,7 +343,7 @@ export class SimCluster {
 
   /** Drops messages of `type` matching `pred` until the returned function is called. */
   drop(type: string, pred: (env: { type: string; from: string; body: any }) => boolean = () => true): () => void {
-    return this.bus.addFilter((m) => (m.subject.split('.')[4] === type && pred(envelopeOf(m)) ? 'drop' : 'deliver'));
+    return this.bus.addFilter((m) => (m.subject.split('.')[5] === type && pred(envelopeOf(m)) ? 'drop' : 'deliver'));
   }
 
   /**

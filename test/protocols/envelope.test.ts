@@ -303,13 +303,16 @@ test('envelope() stamps the protocol version, and the epoch only when given', (t
   t.is(envelope(AGENT, 'id-9', msg('UnregisterAgent'), 0).epoch, 0);
 });
 
-test('the subject principal does not change what is decoded', (t) => {
+test('the subject must name the principal of the sender PID: another principal is a wrong sender', (t) => {
   const codec = new Codec();
-  const b = codec.encode(envelope(AGENT, 'i', msg('UnregisterAgent')));
-  const a = codec.decode(b, MASTER, subjectFor(MASTER, 'UnregisterAgent', 'agent', 'alice'));
-  const anon = codec.decode(b, MASTER, subjectFor(MASTER, 'UnregisterAgent', 'agent'));
-  t.true(a.ok && anon.ok);
-  t.deepEqual(a, anon);
+  const alice = pid('c', 'scheduler', 's1', 'alice');
+  const b = codec.encode(envelope(alice, 'i', msg('DeclineOffers')));
+  t.true(codec.decode(b, MASTER, subjectFor(MASTER, 'DeclineOffers', 'scheduler', 'alice')).ok);
+  for (const principal of ['bob', 'anonymous', 'alice2']) {
+    const d = codec.decode(b, MASTER, subjectFor(MASTER, 'DeclineOffers', 'scheduler', principal));
+    t.false(d.ok, principal);
+    if (!d.ok) t.is(d.reason, 'wrong-sender');
+  }
 });
 
 // ── binary data ─────────────────────────────────────────────────────────────────────

@@ -4,6 +4,7 @@ import {
   ACTOR_KINDS,
   ANONYMOUS_PRINCIPAL,
   PidError,
+  executorPid,
   inboxOf,
   isToken,
   kindOf,
@@ -11,6 +12,7 @@ import {
   parseSubject,
   pid,
   subjectFor,
+  subjectFrom,
   toToken,
   type ActorKind,
 } from '../../protocols/pid.ts';
@@ -51,11 +53,20 @@ const BAD_TOKENS = ['', 'a.b', '.', 'a b', ' ', '*', '>', 'a*', 'a>', 'x\ty', 'x
 
 // ── pid() ──────────────────────────────────────────────────────────────────────────
 
-test('pid() builds mesos.<cluster>.<kind>.<id>', (t) => {
-  t.is(pid('c1', 'master', 'm1'), 'mesos.c1.master.m1');
-  t.is(pid('prod', 'agent', '20240101-abc-S3'), 'mesos.prod.agent.20240101-abc-S3');
-  t.is(pid('c', 'scheduler', 'fw:alice@host'), 'mesos.c.scheduler.fw:alice@host');
-  for (const kind of ACTOR_KINDS) t.is(pid('c', kind, 'x'), `mesos.c.${kind}.x`);
+test('pid() builds mesos.<cluster>.<kind>.<principal>.<id>, anonymous unless a principal is given', (t) => {
+  t.is(pid('c1', 'master', 'm1'), 'mesos.c1.master.anonymous.m1');
+  t.is(pid('c1', 'master', 'm1', 'master'), 'mesos.c1.master.master.m1');
+  t.is(pid('prod', 'agent', '20240101-abc-S3', 'agent'), 'mesos.prod.agent.agent.20240101-abc-S3');
+  t.is(pid('c', 'scheduler', 'fw:alice@host', 'alice'), 'mesos.c.scheduler.alice.fw:alice@host');
+  for (const kind of ACTOR_KINDS) t.is(pid('c', kind, 'x'), `mesos.c.${kind}.anonymous.x`);
+  t.is(executorPid('c', 'C-1.2'), 'mesos.c.executor.local.C-1_2', 'executors all act as the local principal');
+});
+
+test('pid() rejects a bad principal with PidError naming it', (t) => {
+  for (const bad of BAD_TOKENS) {
+    const err = t.throws(() => pid('c', 'scheduler', 's1', bad), { instanceOf: PidError }, `principal ${JSON.stringify(bad)}`);
+    t.true(err?.message.includes('principal'), err?.message);
+  }
 });
 
 test('pid() rejects a bad cluster with PidError naming it', (t) => {
@@ -90,17 +101,18 @@ test('PidError is an Error', (t) => {
 // ── parsePid / kindOf ───────────────────────────────────────────────────────────────
 
 test('parsePid() reads back what pid() built', (t) => {
-  t.deepEqual(parsePid('mesos.c1.master.m1'), { cluster: 'c1', kind: 'master', id: 'm1' });
-  t.deepEqual(parsePid(pid('c', 'executor', 'e-1')), { cluster: 'c', kind: 'executor', id: 'e-1' });
+  t.deepEqual(parsePid('mesos.c1.master.m.m1'), { cluster: 'c1', kind: 'master', principal: 'm', id: 'm1' });
+  t.deepEqual(parsePid(pid('c', 'executor', 'e-1')), { cluster: 'c', kind: 'executor', principal: 'anonymous', id: 'e-1' });
 });
 
 test('property: parsePid(pid(c, k, i)) = {c, k, i} for every valid token', (t) => {
   // fc.assert throws (with the shrunk counterexample) when the property fails.
   t.notThrows(() =>
     fc.assert(
-      fc.property(tokenArb, kindArb, tokenArb, (cluster, kind, id) => {
-        const p = parsePid(pid(cluster, kind, id));
-        return p !== undefined && p.cluster === cluster && p.kind === kind && p.id === id && kindOf(pid(cluster, kind, id)) === kind;
+      fc.property(tokenArb, kindArb, tokenArb, tokenArb, (cluster, kind, id, principal) => {
+        const p = parsePid(pid(cluster, kind, id, principal));
+        return p !== undefined && p.cluster === cluster && p.kind === kind && p.principal === principal && p.id === id &&
+          kindOf(pid(cluster, kind, id, principal)) === kind;
       }),
       { numRuns: 300 },
     ),
@@ -112,18 +124,22 @@ test('parsePid() rejects strings off the grammar', (t) => {
     '',
     'mesos',
     'mesos.c.master', // too few parts
-    'mesos.c.master.m.extra', // too many parts
-    'nats.c.master.m', // wrong prefix
-    'Mesos.c.master.m',
-    'mesos.c.slave.m', // unknown kind
-    'mesos.c.Master.m',
-    'mesos..master.m', // empty cluster
-    'mesos.c.master.', // empty id
-    'mesos.c.master.a b',
-    'mesos.c.master.*',
-    'mesos.c.master.>',
-    'mesos.*.master.m',
-    `mesos.c.master.${'a'.repeat(129)}`,
+    'mesos.c.master.m', // no principal (the grammar before principals)
+    'mesos.c.master.p.m.extra', // too many parts
+    'nats.c.master.p.m', // wrong prefix
+    'Mesos.c.master.p.m',
+    'mesos.c.slave.p.m', // unknown kind
+    'mesos.c.Master.p.m',
+    'mesos..master.p.m', // empty cluster
+    'mesos.c.master..m', // empty principal
+    'mesos.c.master.p.', // empty id
+    'mesos.c.master.p.a b',
+    'mesos.c.master.p.*',
+    'mesos.c.master.*.m',
+    'mesos.c.master.p.>',
+    'mesos.*.master.p.m',
+    `mesos.c.master.p.${'a'.repeat(129)}`,
+    `mesos.c.master.${'a'.repeat(129)}.m`,
   ];
   for (const s of bad) {
     t.is(parsePid(s), undefined, s);
@@ -196,10 +212,11 @@ test('property: toToken is injective on distinct strings', (t) => {
 });
 
 test('toToken() output can stand as a PID id', (t) => {
-  t.is(pid('c', 'scheduler', toToken('my framework.v2')), 'mesos.c.scheduler.my%20framework%2Ev2');
-  t.deepEqual(parsePid(pid('c', 'scheduler', toToken('my framework.v2'))), {
+  t.is(pid('c', 'scheduler', toToken('my framework.v2'), toToken('ops team')), 'mesos.c.scheduler.ops%20team.my%20framework%2Ev2');
+  t.deepEqual(parsePid(pid('c', 'scheduler', toToken('my framework.v2'), toToken('ops team'))), {
     cluster: 'c',
     kind: 'scheduler',
+    principal: 'ops%20team',
     id: 'my%20framework%2Ev2',
   });
 });
@@ -222,9 +239,10 @@ test('ids assigned by the master follow the Mesos shapes and are subject tokens'
 
 test('subjectFor() lays out <pid>.<type>.<fromKind>.<principal>', (t) => {
   const to = pid('c', 'master', 'm1');
-  t.is(subjectFor(to, 'RegisterAgent', 'agent', 'alice'), 'mesos.c.master.m1.RegisterAgent.agent.alice');
-  t.is(subjectFor(to, 'RegisterAgent', 'agent'), `mesos.c.master.m1.RegisterAgent.agent.${ANONYMOUS_PRINCIPAL}`);
+  t.is(subjectFor(to, 'RegisterAgent', 'agent', 'alice'), 'mesos.c.master.anonymous.m1.RegisterAgent.agent.alice');
+  t.is(subjectFor(to, 'RegisterAgent', 'agent'), `mesos.c.master.anonymous.m1.RegisterAgent.agent.${ANONYMOUS_PRINCIPAL}`);
   t.is(ANONYMOUS_PRINCIPAL, 'anonymous');
+  t.is(subjectFrom(to, 'RegisterAgent', parsePid(pid('c', 'agent', 'a1', 'ag'))!), 'mesos.c.master.anonymous.m1.RegisterAgent.agent.ag');
 });
 
 test('property: parseSubject(to, subjectFor(to, type, kind, principal)) gives back type, kind and principal', (t) => {
@@ -241,10 +259,11 @@ test('property: parseSubject(to, subjectFor(to, type, kind, principal)) gives ba
 });
 
 test('parseSubject() rejects subjects for another PID or of the wrong shape', (t) => {
-  const to = 'mesos.c.master.m1';
+  const to = 'mesos.c.master.p.m1';
   // Another actor whose id merely starts with ours.
-  t.is(parseSubject(to, 'mesos.c.master.m10.RegisterAgent.agent.anonymous'), undefined);
-  t.is(parseSubject(to, 'mesos.c.agent.m1.RegisterAgent.agent.anonymous'), undefined);
+  t.is(parseSubject(to, 'mesos.c.master.p.m10.RegisterAgent.agent.anonymous'), undefined);
+  t.is(parseSubject(to, 'mesos.c.agent.p.m1.RegisterAgent.agent.anonymous'), undefined);
+  t.is(parseSubject(to, 'mesos.c.master.q.m1.RegisterAgent.agent.anonymous'), undefined);
   // The PID itself, and tails with too few or too many tokens.
   t.is(parseSubject(to, to), undefined);
   t.is(parseSubject(to, `${to}.RegisterAgent`), undefined);
@@ -274,7 +293,7 @@ test('property: inboxOf(pid) matches every subject sent to that PID, and none se
     { numRuns: 300 },
   );
   const to = pid('c', 'agent', 'a1');
-  t.is(inboxOf(to), 'mesos.c.agent.a1.>');
+  t.is(inboxOf(to), 'mesos.c.agent.anonymous.a1.>');
   // '>' needs at least one more token: the bare PID is not a message subject.
   t.false(natsMatches(inboxOf(to), to));
   t.false(natsMatches(inboxOf(to), subjectFor(pid('c', 'agent', 'a10'), 'Ping', 'master')));

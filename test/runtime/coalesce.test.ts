@@ -52,7 +52,7 @@ function cluster(repeatWindowMs?: number) {
   });
   const agents = AGENTS.map((p) => hostActor(recorder, undefined, { pid: p, transport: bus.transport(), logger: silentLogger(), clock }));
   const answers: string[] = [];
-  bus.transport().subscribe('mesos.c.agent.>', (subject) => answers.push(subject.split('.')[3]!));
+  bus.transport().subscribe('mesos.c.agent.>', (subject) => answers.push(subject.split('.')[4]!));
   const seen = () => master.actor.getSnapshot().context.seen;
   const metric = (name: string) => master.metrics.snapshot()[name] ?? 0;
   /** Delivers everything sent so far in one burst, then lets the burst end. */

@@ -44,7 +44,7 @@ test('while an update is unacknowledged the retry carries the latest state (Task
   sim.drop('AcknowledgeStatusUpdate', () => drops++ < 2);
   const toMaster: Array<{ state: string; latest?: string }> = [];
   sim.bus.addFilter((m) => {
-    if (m.subject.split('.')[2] === 'master' && m.subject.split('.')[4] === 'StatusUpdate') {
+    if (m.subject.split('.')[2] === 'master' && m.subject.split('.')[5] === 'StatusUpdate') {
       const { update } = envelopeOf(m).body;
       toMaster.push({ state: update.status.state, latest: update.latestState });
     }
@@ -65,7 +65,7 @@ test('a duplicate status update (same uuid) is dropped by the agent (DuplicateUp
   t.teardown(() => sim.stop());
   const sched = new RecordingScheduler();
   // Every executor → agent StatusUpdate is delivered twice (receiver kind is the third token).
-  sim.bus.addFilter((m) => (m.subject.split('.')[2] === 'agent' && m.subject.split('.')[4] === 'StatusUpdate' ? 'duplicate' : 'deliver'));
+  sim.bus.addFilter((m) => (m.subject.split('.')[2] === 'agent' && m.subject.split('.')[5] === 'StatusUpdate' ? 'duplicate' : 'deliver'));
   await runningTask(sim, sched, 't1', 'exit 0');
   await sim.settle();
   t.deepEqual(sched.statesOf('t1'), ['TASK_STARTING', 'TASK_RUNNING', 'TASK_FINISHED']);

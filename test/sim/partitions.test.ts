@@ -105,7 +105,7 @@ test('a framework that is not partition-aware sees TASK_LOST with the time, and 
 test('the agent learns the total ping timeout at registration and re-registers when pings stop (SlaveTest.PingTimeoutNoPings)', async (t) => {
   const sim = await SimCluster.start({ masterFlags: { agentPingTimeoutMs: 5000, maxAgentPingTimeouts: 2 }, agents: 0 });
   t.teardown(() => sim.stop());
-  const registered = sim.bus.intercept((m) => m.subject.split('.')[4] === 'AgentRegistered');
+  const registered = sim.bus.intercept((m) => m.subject.split('.')[5] === 'AgentRegistered');
   sim.addAgent('cpus:1;mem:512');
   await sim.settle();
   const { envelopeOf } = await import('../helpers/sim-cluster.ts');

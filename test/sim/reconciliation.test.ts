@@ -86,7 +86,7 @@ test('a finished task whose acknowledgement was lost is reported FINISHED (Unack
   const finished = new Set<string>();
   sim.bus.addFilter((m) => {
     const { envelopeOf: env } = helpers;
-    if (m.subject.split('.')[4] === 'StatusUpdate') {
+    if (m.subject.split('.')[5] === 'StatusUpdate') {
       const u = env(m).body.update;
       if (u.status.state === 'TASK_FINISHED') finished.add(u.uuid);
     }

@@ -14,9 +14,9 @@ import { SimClock } from '../../../runtime/clock.ts';
 import { parseResources } from '../../../protocols/resources.ts';
 import type { AgentInfo, FrameworkInfo } from '../../../protocols/records.ts';
 
-const SELF = 'mesos.t.master.m1';
-const AGENT = (i: number) => `mesos.t.agent.a${i}`;
-const SCHED = (i: number) => `mesos.t.scheduler.s${i}`;
+const SELF = 'mesos.t.master.anonymous.m1';
+const AGENT = (i: number) => `mesos.t.agent.anonymous.a${i}`;
+const SCHED = (i: number) => `mesos.t.scheduler.anonymous.s${i}`;
 const info = (i: number, id?: string): AgentInfo => ({ hostname: `h${i}`, resources: parseResources('cpus:2;mem:1024'), attributes: [], ...(id ? { id } : {}) });
 
 function master(flags = {}) {
@@ -73,7 +73,7 @@ test('messages that arrive while the registry is read are kept, then handled in 
 test('a long queue of kept messages is handled a chunk per turn of the loop; what arrives meanwhile waits behind it', (t) => {
   const m = master({ replayChunk: 100 });
   m.send({ type: 'lease.acquired', epoch: 1 });
-  for (let i = 0; i < 250; i++) m.bus('SubscribeFramework', `mesos.t.scheduler.s${i}`, { framework: { name: `f${i}` } });
+  for (let i = 0; i < 250; i++) m.bus('SubscribeFramework', `mesos.t.scheduler.anonymous.s${i}`, { framework: { name: `f${i}` } });
   m.send({ type: 'registry.loaded', epoch: 1, snapshot: empty });
   const answered = () => m.sent('FrameworkRegistered').map((e) => e.to as string);
   /** One turn of the loop: the earliest timer due now fires. */
@@ -82,21 +82,21 @@ test('a long queue of kept messages is handled a chunk per turn of the loop; wha
   };
   turn();
   t.is(answered().length, 100, 'one chunk per turn');
-  t.is(answered()[0], 'mesos.t.scheduler.s0', 'in the order they came');
+  t.is(answered()[0], 'mesos.t.scheduler.anonymous.s0', 'in the order they came');
   // A sender with a message still kept waits behind it; any other is answered at once.
   m.emitted.length = 0;
-  m.bus('SubscribeFramework', 'mesos.t.scheduler.s249', { framework: { name: 'f249' } });
-  m.bus('SubscribeFramework', 'mesos.t.scheduler.late', { framework: { name: 'late' } });
-  t.deepEqual(answered(), ['mesos.t.scheduler.late']);
+  m.bus('SubscribeFramework', 'mesos.t.scheduler.anonymous.s249', { framework: { name: 'f249' } });
+  m.bus('SubscribeFramework', 'mesos.t.scheduler.anonymous.late', { framework: { name: 'late' } });
+  t.deepEqual(answered(), ['mesos.t.scheduler.anonymous.late']);
   m.emitted.length = 0;
   turn();
   t.is(answered().length, 100, 'the second chunk');
-  t.false(answered().includes('mesos.t.scheduler.s249'));
+  t.false(answered().includes('mesos.t.scheduler.anonymous.s249'));
   m.emitted.length = 0;
   m.clock.advance(0);
   const rest = answered();
   t.is(rest.length, 50, "s249's repeat took its first message's place");
-  t.is(rest.at(-1), 'mesos.t.scheduler.s249');
+  t.is(rest.at(-1), 'mesos.t.scheduler.anonymous.s249');
   t.true(m.actor.getSnapshot().hasTag('serving'));
 });
 
@@ -249,9 +249,9 @@ function messages() {
     fc.record({ type: fc.constant('AcknowledgeStatusUpdate'), from: sched.map(SCHED), body: fc.record({ frameworkId: fwId, agentId, taskId, uuid: fc.constantFrom('u1', 'u2', 'u3') }) }),
     fc.record({ type: fc.constant('ReconcileTasks'), from: sched.map(SCHED), body: fc.record({ frameworkId: fwId, statuses: fc.array(fc.record({ taskId, agentId }, { requiredKeys: ['taskId'] }), { maxLength: 2 }) }) }),
     fc.record({ type: fc.constant('Heartbeat'), from: sched.map(SCHED), body: fwId.map((frameworkId) => ({ frameworkId })) }),
-    fc.record({ type: fc.constant('UpdateWeights'), from: fc.constant('mesos.t.operator.op'), body: fc.constant({ weights: { '*': 2 } }) }),
-    fc.record({ type: fc.constant('UpdateQuota'), from: fc.constant('mesos.t.operator.op'), body: fc.constantFrom({ role: '*', guarantees: { cpus: 1 } }, { role: '*' }) }),
-    fc.record({ type: fc.constant('TeardownFramework'), from: fc.constant('mesos.t.operator.op'), body: fwId.map((frameworkId) => ({ frameworkId })) }),
+    fc.record({ type: fc.constant('UpdateWeights'), from: fc.constant('mesos.t.operator.anonymous.op'), body: fc.constant({ weights: { '*': 2 } }) }),
+    fc.record({ type: fc.constant('UpdateQuota'), from: fc.constant('mesos.t.operator.anonymous.op'), body: fc.constantFrom({ role: '*', guarantees: { cpus: 1 } }, { role: '*' }) }),
+    fc.record({ type: fc.constant('TeardownFramework'), from: fc.constant('mesos.t.operator.anonymous.op'), body: fwId.map((frameworkId) => ({ frameworkId })) }),
     fc.record({ type: fc.constant('SuppressOffers'), from: sched.map(SCHED), body: fwId.map((frameworkId) => ({ frameworkId })) }),
     fc.record({ type: fc.constant('RequestResources'), from: sched.map(SCHED), body: fc.record({ frameworkId: fwId, excludedAgents: fc.array(agentId, { maxLength: 1 }) }) }),
     fc.record({ type: fc.constant('FrameworkToExecutor'), from: sched.map(SCHED), body: fc.record({ frameworkId: fwId, agentId, executorId: fc.constant('e1'), data: fc.constant(new Uint8Array([1])) }) }),
@@ -299,4 +299,34 @@ test('property: no sequence of valid messages, registry answers and passing time
     }
     m.actor.stop();
   }), { numRuns: 300 }));
+});
+
+test('a framework must claim the principal its scheduler acts as, and cannot change it on failover (Mesos: "does not match authenticated principal", "Changing framework\'s principal is not allowed")', (t) => {
+  const m = master();
+  m.send({ type: 'lease.acquired', epoch: 1 });
+  m.send({ type: 'registry.loaded', epoch: 1, snapshot: empty });
+  m.clock.advance(0);
+  const alice = (i: number) => `mesos.t.scheduler.alice.s${i}`;
+  const errors = () => m.sent('FrameworkError').map((e) => [e.to, e.msg.body.message]);
+  // An anonymous scheduler claiming alice; alice claiming nobody; alice claiming bob.
+  m.bus('SubscribeFramework', SCHED(1), { framework: { name: 'f', principal: 'alice' } });
+  m.bus('SubscribeFramework', alice(2), { framework: { name: 'f' } });
+  m.bus('SubscribeFramework', alice(3), { framework: { name: 'f', principal: 'bob' } });
+  t.is(m.sent('FrameworkRegistered').length, 0);
+  t.deepEqual(errors().map(([to]) => to), [SCHED(1), alice(2), alice(3)]);
+  t.regex(String(errors()[0]![1]), /Framework principal 'alice' does not match the principal its scheduler connected as \('anonymous'\)/);
+  t.is(m.actor.getSnapshot().context.state.metrics['master/frameworks_refused'], 3);
+  // alice as alice: registered. Then an anonymous scheduler takes over its id claiming no
+  // principal (refused), and one claiming alice is refused too: it is not alice on the bus.
+  m.emitted.length = 0;
+  m.bus('SubscribeFramework', alice(4), { framework: { name: 'f', principal: 'alice' } });
+  const id = m.sent('FrameworkRegistered')[0]!.msg.body.frameworkId as string;
+  m.bus('SubscribeFramework', SCHED(5), { framework: { name: 'f', id } });
+  m.bus('SubscribeFramework', SCHED(6), { framework: { name: 'f', id, principal: 'alice' } });
+  t.deepEqual(errors().map(([to, msg]) => [to, /principal/.test(String(msg))]), [[SCHED(5), true], [SCHED(6), true]]);
+  t.regex(String(errors()[0]![1]), /Changing framework's principal is not allowed/);
+  t.is(m.actor.getSnapshot().context.state.frameworks.get(id)!.pid, alice(4), 'the framework keeps its scheduler');
+  // alice failing over to another of its schedulers is a failover as before.
+  m.bus('SubscribeFramework', alice(7), { framework: { name: 'f', id, principal: 'alice' } });
+  t.is(m.actor.getSnapshot().context.state.frameworks.get(id)!.pid, alice(7));
 });
