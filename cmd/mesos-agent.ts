@@ -13,6 +13,7 @@ import { parseAttributes } from '../protocols/attributes.ts';
 import { ISOLATORS, cleanUpAgent, startAgent } from '../runtime/agent.ts';
 import { CheckpointError } from '../runtime/checkpoint.ts';
 import { KvLeaderDetector } from '../runtime/lease.ts';
+import { channelEndpoint, channelInUse } from '../runtime/executor-channel.ts';
 import { nodeScriptArgv, siblingPath } from '../runtime/node-command.ts';
 import { connectNats, NatsTransport } from '../runtime/transport-nats.ts';
 import { commandSetup, onShutdown } from './flags.ts';
@@ -66,6 +67,11 @@ if (flags.recover === 'cleanup') {
   process.exit(0);
 }
 
+// Two agents on one work dir would take each other's containers: refuse before recovering anything.
+if (await channelInUse(channelEndpoint(flags.work_dir))) {
+  process.stderr.write(`mesos-agent: another agent is running on work dir ${flags.work_dir}\n`);
+  process.exit(1);
+}
 const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-agent', logger, options: { waitOnFirstConnect: true } });
 const transport = new NatsTransport(nc, { logger });
 let agent;
@@ -81,7 +87,6 @@ try {
     hostname: flags.hostname,
     workDir: flags.work_dir,
     commandExecutor,
-    natsServers: flags.nats,
     flags: {
       registrationBackoffMs: flags.registration_backoff_factor,
       executorRegistrationTimeoutMs: flags.executor_registration_timeout,
@@ -103,6 +108,14 @@ try {
 } catch (e) {
   if (!(e instanceof CheckpointError)) throw e;
   process.stderr.write(`mesos-agent: ${e.message}\n`);
+  await transport.close();
+  process.exit(1);
+}
+try {
+  await agent.listening;
+} catch (e) {
+  process.stderr.write(`mesos-agent: cannot open the executors' channel for work dir ${flags.work_dir}: ${(e as Error).message}\n`);
+  await agent.stop({ keepExecutors: true });
   await transport.close();
   process.exit(1);
 }

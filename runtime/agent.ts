@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { hostname as osHostname } from 'node:os';
 import { waitFor } from 'xstate';
 import { createAgentMachine, type AgentMachine } from '../actors/agent/agent.machine.ts';
@@ -24,6 +25,8 @@ import { SandboxGc } from './gc.ts';
 import type { Inspect } from './inspect.ts';
 import type { Logger } from './log.ts';
 import type { Clock, LeaderDetector, Transport } from './types.ts';
+import { AgentTransport, ExecutorChannelServer, channelEndpoint, endpointForEnv, loadExecutorSecret } from './executor-channel.ts';
+import { Metrics } from './metrics.ts';
 
 /** How to start an agent. */
 export interface AgentOptions {
@@ -39,8 +42,6 @@ export interface AgentOptions {
   workDir: string;
   /** argv of the built-in command executor. */
   commandExecutor: string[];
-  /** NATS URLs handed to executors. */
-  natsServers: string;
   flags?: Partial<AgentFlags>;
   clock?: Clock;
   inspect?: Inspect;
@@ -124,6 +125,12 @@ export interface AgentHandle {
   stop(opts?: { keepExecutors?: boolean }): Promise<void>;
   /** What recovery found and did at start. */
   readonly recovery: { recovered: string[]; destroyed: string[] };
+  /**
+   * Resolves once executors can connect to the agent's local channel; rejects when it cannot
+   * listen (another agent runs on the same work dir). Resolved at once without a channel (an agent
+   * given its own containerizer).
+   */
+  readonly listening: Promise<void>;
 }
 
 /**
@@ -227,6 +234,13 @@ export function startAgent(opts: AgentOptions): AgentHandle {
     switchUser: (opts.switchUser ?? true) && process.getuid?.() === 0,
   });
   const containerizer = opts.containerizer ?? posix!;
+  const metrics = new Metrics();
+  // Executors speak to this agent, and only to it, over its local channel: they are never on the
+  // bus. Agents given a containerizer of their own (simulations) start no executor processes.
+  const channel = posix ? new ExecutorChannelServer({
+    endpoint: channelEndpoint(opts.workDir), cluster: opts.cluster, agentPid: pid, secret: loadExecutorSecret(join(opts.workDir, 'meta', 'executor-secret')),
+    logger: opts.logger, metrics,
+  }) : undefined;
   const gc = opts.gc ? new SandboxGc({ clock, logger: opts.logger, workDir: opts.workDir, gcDelayMs: opts.gc.delayMs, diskHeadroom: opts.gc.diskHeadroom }) : undefined;
   /** A container ended: its sandbox is kept for a while, and the machine learns how it ended. */
   const exited = (c: { frameworkId: string; executorId: string; containerId: string; agentId?: string }, exit: ContainerExit) => {
@@ -262,8 +276,8 @@ export function startAgent(opts: AgentOptions): AgentHandle {
             MESOS_FRAMEWORK_ID: e.frameworkId,
             MESOS_EXECUTOR_ID: e.executorId,
             MESOS_CONTAINER_ID: e.containerId,
-            MESOS_NATS: opts.natsServers,
             MESOS_CLUSTER: opts.cluster,
+            ...(channel ? { MESOS_AGENT_ENDPOINT: endpointForEnv(channelEndpoint(opts.workDir)), MESOS_EXECUTOR_TOKEN: channel.tokenFor(e.containerId) } : {}),
           },
         },
         (exit) => exited(e, exit),
@@ -294,12 +308,15 @@ export function startAgent(opts: AgentOptions): AgentHandle {
     self: pid, info, flags: opts.flags, osPid: process.pid, ...(identity.agentId ? { agentId: identity.agentId } : {}), ...(recovered ? { recovered } : {}),
   }, {
     pid,
-    transport: opts.transport,
+    transport: channel ? new AgentTransport(opts.transport, channel, opts.cluster) : opts.transport,
     logger: opts.logger,
     clock,
+    metrics,
     inspect: opts.inspect,
     onEmit: onEffect,
   });
+  const listening = channel ? channel.listen() : Promise.resolve();
+  listening.catch((err: unknown) => opts.logger.error({ err }, 'cannot open the executors\' channel: is another agent running on this work dir?'));
   /** Set once the agent left the cluster: it starts as a new agent next time. */
   let left = false;
   if (checkpoint) {
@@ -368,6 +385,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       if (detecting) await opts.detector.stop();
       const state = host.actor.getSnapshot().context.state;
       host.stop();
+      await channel?.close();
       if (!stopOpts.keepExecutors) {
         await containerizer.destroyAll();
         return;
@@ -380,5 +398,6 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       posix?.release();
     },
     recovery,
+    listening,
   };
 }

@@ -15,6 +15,7 @@ import { realClock } from './clock.ts';
 import type { Inspect } from './inspect.ts';
 import type { Logger } from './log.ts';
 import type { Clock, Transport } from './types.ts';
+import { ExecutorChannel, endpointFromEnv } from './executor-channel.ts';
 
 /** An executor's callbacks; all optional. @see Mesos `Executor` */
 export interface Executor {
@@ -38,7 +39,9 @@ export interface ExecutorEnv {
   frameworkId: string;
   executorId: string;
   containerId: string;
-  nats: string;
+  /** The agent's local channel (`MESOS_AGENT_ENDPOINT`) and this executor's token for it (`MESOS_EXECUTOR_TOKEN`). */
+  endpoint: string;
+  token: string;
   cluster: string;
   directory: string;
   /** The framework checkpoints: outlive the agent's process and wait for it to restart (`MESOS_CHECKPOINT=1`). */
@@ -75,7 +78,8 @@ export function executorEnv(env: NodeJS.ProcessEnv = process.env): ExecutorEnv {
     frameworkId: need('MESOS_FRAMEWORK_ID'),
     executorId: need('MESOS_EXECUTOR_ID'),
     containerId: env.MESOS_CONTAINER_ID ?? randomUUID(),
-    nats: need('MESOS_NATS'),
+    endpoint: endpointFromEnv(need('MESOS_AGENT_ENDPOINT')),
+    token: need('MESOS_EXECUTOR_TOKEN'),
     cluster: need('MESOS_CLUSTER'),
     directory: env.MESOS_DIRECTORY ?? process.cwd(),
     checkpoint: env.MESOS_CHECKPOINT === '1',
@@ -92,10 +96,22 @@ export class ExecutorDriver {
 
   constructor(
     private readonly executor: Executor,
-    private readonly opts: { transport: Transport; env: ExecutorEnv; logger: Logger; clock?: Clock; inspect?: Inspect },
+    private readonly opts: {
+      /** How to reach the agent; its local channel ({@link ExecutorChannel}) by default, closed by {@link ExecutorDriver.stop}. */
+      transport?: Transport;
+      env: ExecutorEnv;
+      logger: Logger;
+      clock?: Clock;
+      inspect?: Inspect;
+    },
   ) {
     this.pid = executorPid(opts.env.cluster, opts.env.containerId);
+    this.#ownTransport = opts.transport ? undefined : new ExecutorChannel({ endpoint: opts.env.endpoint, containerId: opts.env.containerId, token: opts.env.token, logger: opts.logger });
+    this.#transport = opts.transport ?? this.#ownTransport!;
   }
+
+  readonly #transport: Transport;
+  readonly #ownTransport: ExecutorChannel | undefined;
 
   /** The machine actor. */
   get actor() {
@@ -111,7 +127,7 @@ export class ExecutorDriver {
       checkpoint: env.checkpoint, ...(env.recoveryTimeoutMs ? { recoveryTimeoutMs: env.recoveryTimeoutMs } : {}),
     }, {
       pid: this.pid,
-      transport: this.opts.transport,
+      transport: this.#transport,
       logger: this.opts.logger,
       clock,
       inspect: this.opts.inspect,
@@ -171,8 +187,9 @@ export class ExecutorDriver {
   async stop(): Promise<void> {
     clearInterval(this.agentWatch);
     this.host?.send({ type: 'driver.stop' });
-    await this.opts.transport.flush();
+    await this.#transport.flush();
     this.host?.stop();
+    await this.#ownTransport?.close();
   }
 
   private deliver(cb: ExecutorCallback): void {

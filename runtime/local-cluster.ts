@@ -96,7 +96,6 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
       resources,
       workDir: join(workDir, `agent-${i}`),
       commandExecutor: opts.commandExecutor,
-      natsServers: natsUrl,
       flags: opts.agentFlags,
       inspect: opts.inspect,
       isolation: opts.isolation,

@@ -5,7 +5,6 @@
 import { Worker } from 'node:worker_threads';
 import { ExecutorDriver, executorEnv, type Executor } from '../../runtime/executor-driver.ts';
 import { createLogger } from '../../runtime/log.ts';
-import { connectNats, NatsTransport } from '../../runtime/transport-nats.ts';
 
 // The sampler runs as plain JavaScript in a worker thread.
 const SAMPLER = `
@@ -20,8 +19,6 @@ parentPort.postMessage({ inside, samples: workerData.samples });
 
 const logger = createLogger({ name: 'pi-executor', stderr: true, pretty: false });
 const env = executorEnv();
-const nc = await connectNats({ servers: env.nats.split(','), name: 'pi-executor', logger });
-const transport = new NatsTransport(nc, { logger });
 const workers = new Map<string, Worker>();
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -30,7 +27,6 @@ async function exit(driver: ExecutorDriver): Promise<never> {
   for (const w of workers.values()) await w.terminate();
   await driver.awaitAcknowledgements(2000);
   await driver.stop();
-  await transport.close();
   process.exit(0);
 }
 
@@ -59,5 +55,5 @@ const executor: Executor = {
   shutdown: (driver) => void exit(driver),
 };
 
-const driver = new ExecutorDriver(executor, { transport, env, logger });
+const driver = new ExecutorDriver(executor, { env, logger });
 driver.start();

@@ -35,7 +35,10 @@ const AGENT_ARGS = ['--registration_backoff_factor=500ms', '--executor_shutdown_
 test.before(async (t) => {
   t.timeout(3 * DEFAULT_WAIT_MS);
   await e2e.start(1, DEFAULT_WAIT_MS, {
-    masterArgs: ['--allocation_interval=500ms', '--agent_ping_timeout=2secs', '--max_agent_ping_timeouts=10'],
+    // No test here wants the master to give a down agent up: a minute of missed pings (the
+    // abandoned-executor test keeps its agent down for the executor's recovery timeout, its kill
+    // grace and its wait for acknowledgements, then restarts the agent, on a loaded host).
+    masterArgs: ['--allocation_interval=500ms', '--agent_ping_timeout=2secs', '--max_agent_ping_timeouts=30'],
     agentArgs: AGENT_ARGS,
   });
 });

@@ -79,6 +79,17 @@ test.serial('an agent started on a work dir of an agent with other settings refu
   t.is(again.agentId, agent!.agentId);
 });
 
+test.serial('a second agent on the work dir of a running one refuses before touching anything, and says why in one line', async (t) => {
+  t.timeout(2 * WAIT);
+  const [agent] = e2e.agents;
+  const second = e2e.procs.start('mesos-agent', [...e2e.common, '--resources=' + AGENT_RESOURCES, `--work_dir=${agent!.workDir}`], { label: 'second' });
+  const exit = await second.waitForExit(WAIT);
+  t.is(exit.code, 1);
+  const err = second.texts('stderr').filter((l) => l.trim() !== '');
+  t.deepEqual(err, [`mesos-agent: another agent is running on work dir ${agent!.workDir}`]);
+  t.true(agent!.proc.running, 'the running agent is left alone');
+});
+
 test.serial('--recover=cleanup destroys what the earlier agent left running and exits; the agent then starts as itself', async (t) => {
   t.timeout(3 * WAIT);
   // A checkpointing framework's executor outlives its agent: that is what cleanup is for.

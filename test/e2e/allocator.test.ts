@@ -50,7 +50,6 @@ test.before(async () => {
       resources: parseResources('cpus:2;mem:1024;disk:1024;ports:[31000-32000]'),
       workDir: `/tmp/${CLUSTER}-a${i}`,
       commandExecutor: [],
-      natsServers: nats.url,
     }));
   }
   await Promise.all(agents.map((a) => a.registered()));
