@@ -23,6 +23,11 @@ export interface NatsServerLogger {
 export interface StartNatsServerOptions {
   /** A nats-server config file (`-c`). Command-line flags (address, port, store dir) win over it. */
   configFile?: string;
+  /**
+   * More configuration, added to the generated file (not with `configFile`): an `authorization`
+   * block from `mesos-credentials`, say.
+   */
+  config?: string;
   /** Enable JetStream (`-js -sd <temp dir>`). Default `true`. */
   jetstream?: boolean;
   /** Where to report start, stop and unexpected exits. Silent when omitted. */
@@ -168,7 +173,7 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
   } else {
     // The tuning the project's nats.conf carries (address, port and store come as flags).
     tuning = join(storeDir, '..', `${basename(storeDir)}.conf`);
-    writeFileSync(tuning, SERVER_TUNING);
+    writeFileSync(tuning, SERVER_TUNING + (opts.config ?? ''), { mode: 0o600 });
     args.push('-c', tuning);
   }
   args.push('-a', '127.0.0.1', '-p', String(opts.port ?? -1));

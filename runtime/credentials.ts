@@ -1,0 +1,186 @@
+/**
+ * Principals on the bus: each master, agent, framework and operator connects to NATS as a user
+ * of its own, authenticated with an NKey (an Ed25519 key pair: the server holds only the public
+ * key, the process signs the server's nonce with its seed). The server's permissions let each
+ * connection publish only as its own kind and principal and read only its own inboxes, so a
+ * forged message is stopped by the server before any actor sees it.
+ *
+ * What each kind may do, for cluster `C` and principal `P` (`B` is the cluster's lease bucket):
+ *
+ * | kind      | publish                                                    | subscribe                          |
+ * |-----------|------------------------------------------------------------|------------------------------------|
+ * | master    | `mesos.C.*.*.*.*.master.P`, the leader subject, JetStream   | `mesos.C.master.P.>`               |
+ * | agent     | `mesos.C.*.*.*.*.agent.P`, reads of `B`                     | `mesos.C.agent.P.>`                |
+ * | scheduler | `mesos.C.*.*.*.*.scheduler.P`, reads of `B`                 | `mesos.C.scheduler.P.>`            |
+ * | operator  | `mesos.C.*.*.*.*.operator.P`, reads of `B`                  | `mesos.C.operator.P.>`             |
+ * | observer  | reads of `B`                                               | `mesos.C.>` (watching, for tools)  |
+ *
+ * Everyone may also read the leader's announcements and its own reply inbox (`_INBOX_P.>`, the
+ * connection's inbox prefix). Only masters may write the lease or touch JetStream otherwise.
+ * Executors have no credentials: they talk to their agent over its local channel.
+ *
+ * A credential file (`--credential`, as in Mesos) is JSON: `{ principal, kind, cluster, seed }`,
+ * readable by its owner only. @see Mesos `--credential`, `--credentials`, `docs/authentication.md`.
+ */
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { nkeyAuthenticator, nkeys, type ConnectionOptions } from '@nats-io/transport-node';
+import { isToken } from '../protocols/pid.ts';
+import { leaderSubject, leaseBucketName } from './lease.ts';
+import { registryBucketName } from './registry.ts';
+
+/** Who a credential is for. */
+export const PRINCIPAL_KINDS = ['master', 'agent', 'scheduler', 'operator', 'observer'] as const;
+/** One of {@link PRINCIPAL_KINDS}. */
+export type PrincipalKind = (typeof PRINCIPAL_KINDS)[number];
+
+/** A principal's credential. */
+export interface Credential {
+  principal: string;
+  kind: PrincipalKind;
+  cluster: string;
+  /** The NKey seed (`SU…`): the secret. */
+  seed: string;
+}
+
+/** A credential file that cannot be used, and why. */
+export class CredentialError extends Error {
+  override name = 'CredentialError';
+}
+
+/** A new credential for `principal`, with a fresh key pair. */
+export function createCredential(principal: string, kind: PrincipalKind, cluster: string): Credential {
+  if (!isToken(principal)) throw new CredentialError(`invalid principal '${principal}': letters, digits and _-~+=%:@ only`);
+  if (!isToken(cluster)) throw new CredentialError(`invalid cluster name '${cluster}'`);
+  const kp = nkeys.createUser();
+  return { principal, kind, cluster, seed: new TextDecoder().decode(kp.getSeed()) };
+}
+
+/** The public key the server knows the credential by (`U…`). */
+export function publicKeyOf(c: Credential): string {
+  return nkeys.fromSeed(new TextEncoder().encode(c.seed)).getPublicKey();
+}
+
+/** Reads a credential file; throws {@link CredentialError} naming what is wrong. */
+export function loadCredential(path: string): Credential {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new CredentialError(`cannot read credential ${path}: ${(e as Error).message}`);
+  }
+  const c = raw as Partial<Credential> | null;
+  if (!c || typeof c.principal !== 'string' || !isToken(c.principal)) throw new CredentialError(`credential ${path}: no valid 'principal'`);
+  if (typeof c.kind !== 'string' || !(PRINCIPAL_KINDS as readonly string[]).includes(c.kind)) throw new CredentialError(`credential ${path}: 'kind' must be one of ${PRINCIPAL_KINDS.join(', ')}`);
+  if (typeof c.cluster !== 'string' || !isToken(c.cluster)) throw new CredentialError(`credential ${path}: no valid 'cluster'`);
+  if (typeof c.seed !== 'string') throw new CredentialError(`credential ${path}: no 'seed'`);
+  try {
+    nkeys.fromSeed(new TextEncoder().encode(c.seed));
+  } catch {
+    throw new CredentialError(`credential ${path}: 'seed' is not an NKey seed`);
+  }
+  return { principal: c.principal, kind: c.kind as PrincipalKind, cluster: c.cluster, seed: c.seed };
+}
+
+/** Checks that a credential is for `kind` in `cluster`; throws {@link CredentialError} otherwise. */
+export function expectCredential(c: Credential, kind: PrincipalKind | readonly PrincipalKind[], cluster: string): Credential {
+  const kinds = typeof kind === 'string' ? [kind] : kind;
+  if (!kinds.includes(c.kind)) throw new CredentialError(`the credential of '${c.principal}' is for a ${c.kind}, not a ${kinds.join(' or ')}`);
+  if (c.cluster !== cluster) throw new CredentialError(`the credential of '${c.principal}' is for cluster '${c.cluster}', not '${cluster}'`);
+  return c;
+}
+
+/** The reply-inbox prefix of a principal's connections (they may read only their own replies). */
+export function inboxPrefixFor(principal: string): string {
+  return `_INBOX_${principal}`;
+}
+
+/** NATS connection options that authenticate as `c`. */
+export function connectionOptions(c: Credential): Partial<ConnectionOptions> {
+  return { authenticator: nkeyAuthenticator(new TextEncoder().encode(c.seed)), inboxPrefix: inboxPrefixFor(c.principal) };
+}
+
+/** The subjects `kind` may publish and subscribe to, for `principal` in `cluster`. */
+export function permissionsFor(kind: PrincipalKind, principal: string, cluster: string): { publish: string[]; subscribe: string[] } {
+  const lease = `KV_${leaseBucketName(cluster)}`;
+  // What a leader detector needs: the lease bucket's info, reads, and a watch (an ordered consumer).
+  const readLease = [
+    '$JS.API.INFO',
+    `$JS.API.STREAM.INFO.${lease}`,
+    `$JS.API.STREAM.MSG.GET.${lease}`,
+    `$JS.API.DIRECT.GET.${lease}`,
+    `$JS.API.DIRECT.GET.${lease}.>`,
+    `$JS.API.CONSUMER.CREATE.${lease}`,
+    `$JS.API.CONSUMER.CREATE.${lease}.>`,
+    `$JS.API.CONSUMER.DELETE.${lease}.>`,
+    `$JS.API.CONSUMER.INFO.${lease}.>`,
+    `$JS.API.CONSUMER.MSG.NEXT.${lease}.>`,
+    `$JS.FC.${lease}.>`,
+  ];
+  const common = { subscribe: [leaderSubject(cluster), `${inboxPrefixFor(principal)}.>`] };
+  if (kind === 'observer') return { publish: readLease, subscribe: [...common.subscribe, `mesos.${cluster}.>`] };
+  const publish = [`mesos.${cluster}.*.*.*.*.${kind}.${principal}`];
+  const subscribe = [...common.subscribe, `mesos.${cluster}.${kind}.${principal}.>`];
+  if (kind === 'master') {
+    // Masters hold the lease and keep the registry: JetStream is theirs.
+    publish.push(leaderSubject(cluster), '$JS.API.>', `$KV.${leaseBucketName(cluster)}.>`, `$KV.${registryBucketName(cluster)}.>`, '$JS.FC.>', '$JS.ACK.>');
+  } else {
+    publish.push(...readLease);
+  }
+  return { publish, subscribe };
+}
+
+/** The server's `authorization` block for these credentials (NATS config syntax; JSON is valid in it). */
+export function authorizationConfig(creds: readonly Credential[]): string {
+  const users = creds.map((c) => {
+    const p = permissionsFor(c.kind, c.principal, c.cluster);
+    return { nkey: publicKeyOf(c), permissions: { publish: { allow: p.publish }, subscribe: { allow: p.subscribe } } };
+  });
+  return `# One user per principal: what each may publish and read. Generated by mesos-credentials.\nauthorization: ${JSON.stringify({ users }, null, 2)}\n`;
+}
+
+/** What {@link writeCredentials} writes. */
+export interface CredentialSet {
+  /** Credential file of each principal, by `<kind>:<principal>`. */
+  files: Record<string, string>;
+  /** The `authorization` block to include in the server's config. */
+  authConfig: string;
+  credentials: Credential[];
+}
+
+/** Who gets a credential: principals per kind. */
+export interface CredentialPlan {
+  cluster: string;
+  masters?: string[];
+  agents?: string[];
+  frameworks?: string[];
+  operators?: string[];
+  observers?: string[];
+}
+
+/** Writes a credential file (0600) per principal and the server's `auth.conf` into `dir`. */
+export function writeCredentials(dir: string, plan: CredentialPlan): CredentialSet {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const want: Array<[PrincipalKind, string[]]> = [
+    ['master', plan.masters ?? ['master']],
+    ['agent', plan.agents ?? ['agent']],
+    ['scheduler', plan.frameworks ?? []],
+    ['operator', plan.operators ?? ['operator']],
+    ['observer', plan.observers ?? []],
+  ];
+  const files: Record<string, string> = {};
+  const credentials: Credential[] = [];
+  for (const [kind, principals] of want) {
+    for (const principal of principals) {
+      const c = createCredential(principal, kind, plan.cluster);
+      const path = join(dir, `${kind}-${principal}.json`);
+      writeFileSync(path, `${JSON.stringify(c, null, 2)}\n`, { mode: 0o600 });
+      chmodSync(path, 0o600);
+      files[`${kind}:${principal}`] = path;
+      credentials.push(c);
+    }
+  }
+  const authConfig = join(dir, 'auth.conf');
+  writeFileSync(authConfig, authorizationConfig(credentials), { mode: 0o600 });
+  return { files, authConfig, credentials };
+}

@@ -1,0 +1,210 @@
+/**
+ * Identity enforced by the bus, on a real nats-server configured by `writeCredentials` (one NKey
+ * user per principal, with the permissions of `permissionsFor`).
+ *
+ * A framework principal (`mallory`) tries every forgery on the bus: publishing as the master, as an
+ * agent, as another framework, as an operator; announcing itself leader and writing the lease;
+ * reading other principals' inboxes and replies. Connections without credentials, or with a key
+ * the server does not know, are refused. Each forged message is followed, on the same connection,
+ * by a message the victim may legitimately get (NATS keeps a connection's order), so that when the
+ * victim has that one, it would have had the forgery too: nothing is waited for by time.
+ *
+ * Positive controls keep the suite honest: the same principals' own messages get through, and a
+ * master holds the lease while an agent and a framework follow it.
+ */
+import test from 'ava';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nkeyAuthenticator, nkeys, type NatsConnection } from '@nats-io/transport-node';
+import { Kvm } from '@nats-io/kv';
+import { jetstream } from '@nats-io/jetstream';
+import { connectionOptions, writeCredentials, type CredentialSet } from '../../runtime/credentials.ts';
+import { KvLeaderDetector, KvLeaseCandidate, leaderSubject, leaseBucketName } from '../../runtime/lease.ts';
+import { startNatsServer, type NatsServerHandle } from '../../runtime/nats-server.ts';
+import { connectNats } from '../../runtime/transport-nats.ts';
+import type { LeaderInfo } from '../../runtime/types.ts';
+
+const C = `sec${process.pid}`;
+const work = mkdtempSync(join(tmpdir(), 'mesos-security-'));
+let server: NatsServerHandle;
+let creds: CredentialSet;
+const conns: NatsConnection[] = [];
+
+test.before(async () => {
+  creds = writeCredentials(join(work, 'credentials'), { cluster: C, frameworks: ['alice', 'mallory'], operators: ['ops'], observers: ['tap'] });
+  server = await startNatsServer({ storeDir: join(work, 'nats'), config: readFileSync(creds.authConfig, 'utf8') });
+});
+
+test.after.always(async () => {
+  for (const nc of conns) await nc.close().catch(() => {});
+  await server?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** A connection as the principal `key` (`<kind>:<principal>`); permission errors are collected. */
+async function as(key: string): Promise<{ nc: NatsConnection; errors: string[] }> {
+  const c = creds.credentials.find((x) => `${x.kind}:${x.principal}` === key)!;
+  const nc = await connectNats({ servers: server.url, name: key, options: connectionOptions(c) });
+  conns.push(nc);
+  const errors: string[] = [];
+  void (async () => {
+    for await (const s of nc.status()) if (s.type === 'error') errors.push(String(s.error?.message ?? s.error));
+  })();
+  return { nc, errors };
+}
+
+/** A subscriber that counts what it gets and lets a test wait for a given message. */
+function inbox(nc: NatsConnection, subject: string) {
+  const got: string[] = [];
+  const waiters: Array<{ subject: string; resolve: () => void }> = [];
+  nc.subscribe(subject, {
+    callback: (err, msg) => {
+      if (err) return;
+      got.push(msg.subject);
+      for (const w of waiters.splice(0)) {
+        if (w.subject === msg.subject) w.resolve();
+        else waiters.push(w);
+      }
+    },
+  });
+  const received = (s: string) => (got.includes(s) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ subject: s, resolve })));
+  return { got, received };
+}
+
+const enc = new TextEncoder();
+
+test.serial('a framework principal forges nothing: 0 of N forgeries reach anyone, and its own messages do', async (t) => {
+  const master = await as('master:master');
+  const agent = await as('agent:agent');
+  const alice = await as('scheduler:alice');
+  const mallory = await as('scheduler:mallory');
+  const masterPid = `mesos.${C}.master.master.m1`;
+  const agentPid = `mesos.${C}.agent.agent.a1`;
+  const alicePid = `mesos.${C}.scheduler.alice.s1`;
+  const victims = {
+    master: inbox(master.nc, `${masterPid}.>`),
+    agent: inbox(agent.nc, `${agentPid}.>`),
+    alice: inbox(alice.nc, `${alicePid}.>`),
+    leader: inbox(agent.nc, leaderSubject(C)),
+  };
+  await Promise.all([master.nc.flush(), agent.nc.flush(), alice.nc.flush()]);
+
+  // Every forgery, then a barrier to each victim: mallory speaking as itself, which gets through.
+  const forgeries: Array<[string, string]> = [
+    [`${agentPid}.RunTask.master.master`, 'RunTask to an agent as the master'],
+    [`${agentPid}.ShutdownFramework.master.master`, 'ShutdownFramework to an agent as the master'],
+    [`${agentPid}.Ping.master.anonymous`, 'Ping to an agent as an anonymous master'],
+    [`${masterPid}.KillTask.scheduler.alice`, "KillTask to the master as alice's scheduler"],
+    [`${masterPid}.TeardownFramework.scheduler.alice`, 'TeardownFramework to the master as alice'],
+    [`${masterPid}.StatusUpdate.agent.agent`, 'StatusUpdate to the master as an agent'],
+    [`${masterPid}.RegisterAgent.agent.mallory`, 'RegisterAgent as an agent (its own principal)'],
+    [`${masterPid}.RegisterAgent.agent.agent`, 'RegisterAgent as the agent principal'],
+    [`${masterPid}.TeardownFramework.operator.ops`, 'TeardownFramework as the operator'],
+    [`${masterPid}.UpdateQuota.operator.mallory`, 'UpdateQuota as an operator (its own principal)'],
+    [`${alicePid}.StatusUpdate.master.master`, 'StatusUpdate to alice as the master'],
+    [`${alicePid}.ResourceOffers.master.master`, 'ResourceOffers to alice as the master'],
+    [`${masterPid}.RegisterExecutor.executor.local`, 'an executor message on the bus'],
+    [leaderSubject(C), 'a leader announcement'],
+    [`$KV.${leaseBucketName(C)}.leader`, 'a write of the lease key'],
+    [`$JS.API.STREAM.DELETE.KV_${leaseBucketName(C)}`, 'deleting the lease bucket'],
+    [`$JS.API.STREAM.PURGE.KV_${leaseBucketName(C)}`, 'purging the lease bucket'],
+  ];
+  for (const [subject] of forgeries) mallory.nc.publish(subject, enc.encode('forged'));
+  const barriers = {
+    master: `${masterPid}.Barrier.scheduler.mallory`,
+    agent: `${agentPid}.Barrier.scheduler.mallory`,
+    alice: `${alicePid}.Barrier.scheduler.mallory`,
+  };
+  for (const s of Object.values(barriers)) mallory.nc.publish(s, enc.encode('barrier'));
+  await Promise.all([victims.master.received(barriers.master), victims.agent.received(barriers.agent), victims.alice.received(barriers.alice)]);
+  // The leader subject has no barrier mallory may send: the master's own announcement, sent after
+  // the forgery reached the server (mallory flushed), stands for it.
+  await mallory.nc.flush();
+  const announced = leaderSubject(C);
+  master.nc.publish(announced, enc.encode('real'));
+  await victims.leader.received(announced);
+
+  const reached = [
+    ...victims.master.got, ...victims.agent.got, ...victims.alice.got,
+  ].filter((s) => !Object.values(barriers).includes(s));
+  const forgedLeader = victims.leader.got.length - 1;
+  const succeeded = reached.length + forgedLeader;
+  t.log(`publish forgeries: ${forgeries.length} attempted, ${succeeded} succeeded`);
+  t.deepEqual(reached, [], 'forgeries delivered');
+  t.is(forgedLeader, 0, 'forged leader announcements delivered');
+  // The server said why, for each one.
+  t.true(mallory.errors.filter((e) => /permissions violation for publish/i.test(e)).length >= 1, mallory.errors.join('\n'));
+  t.false(mallory.nc.isClosed(), 'violations are refused, the connection stays');
+});
+
+test.serial("a framework principal cannot read other principals' inboxes or replies, and can read its own", async (t) => {
+  const master = await as('master:master');
+  const mallory = await as('scheduler:mallory');
+  const alicePid = `mesos.${C}.scheduler.alice.s2`;
+  const malloryPid = `mesos.${C}.scheduler.mallory.s2`;
+  const spies = [
+    `${alicePid}.>`,
+    `mesos.${C}.scheduler.alice.>`,
+    `mesos.${C}.scheduler.*.>`,
+    `mesos.${C}.master.>`,
+    `mesos.${C}.agent.>`,
+    `mesos.${C}.>`,
+    '_INBOX_alice.>',
+    '_INBOX_master.>',
+    '>',
+  ].map((s) => ({ s, box: inbox(mallory.nc, s) }));
+  const own = inbox(mallory.nc, `${malloryPid}.>`);
+  await mallory.nc.flush().catch(() => {});
+  // The master sends to alice, to mallory, and to a reply inbox of alice's; then, last, to mallory.
+  const toAlice = `${alicePid}.ResourceOffers.master.master`;
+  const toMallory = `${malloryPid}.ResourceOffers.master.master`;
+  master.nc.publish(toAlice, enc.encode('offers for alice'));
+  master.nc.publish('_INBOX_alice.reply1', enc.encode('a reply for alice'));
+  master.nc.publish(toMallory, enc.encode('offers for mallory'));
+  await own.received(toMallory);
+  const leaked = spies.filter((x) => x.box.got.length > 0).map((x) => `${x.s}: ${x.box.got.join(', ')}`);
+  t.log(`subscription forgeries: ${spies.length} attempted, ${leaked.length} succeeded`);
+  t.deepEqual(leaked, []);
+  t.true(mallory.errors.filter((e) => /permissions violation for subscription/i.test(e)).length >= 1, mallory.errors.join('\n'));
+});
+
+test.serial('connections without credentials, or with a key the server does not know, are refused', async (t) => {
+  const attempts: Array<[string, () => Promise<NatsConnection>]> = [
+    ['no credentials', () => connectNats({ servers: server.url, name: 'nobody', options: { maxReconnectAttempts: 0, reconnect: false } })],
+    ['an unknown key', () => connectNats({
+      servers: server.url, name: 'stranger',
+      options: { authenticator: nkeyAuthenticator(nkeys.createUser().getSeed()), maxReconnectAttempts: 0, reconnect: false },
+    })],
+  ];
+  let succeeded = 0;
+  for (const [what, attempt] of attempts) {
+    const err = await t.throwsAsync(attempt(), undefined, what);
+    t.regex(String(err?.message), /authorization|auth/i, what);
+    if (!err) succeeded++;
+  }
+  t.log(`connection forgeries: ${attempts.length} attempted, ${succeeded} succeeded`);
+});
+
+test.serial('only a master may hold the lease: a master wins it, an agent and a framework follow it, a framework cannot write it', async (t) => {
+  const master = await as('master:master');
+  const agent = await as('agent:agent');
+  const alice = await as('scheduler:alice');
+  const value = { pid: `mesos.${C}.master.master.m9`, hostname: 'm9' };
+  const candidate = new KvLeaseCandidate({ nc: master.nc, cluster: C, leaseMs: 3000, value });
+  const won = new Promise<number>((resolve) => candidate.start((e) => e.type === 'lease.acquired' && resolve(e.epoch)));
+  t.teardown(() => candidate.stop());
+  const epoch = await won;
+  for (const who of [agent, alice]) {
+    const d = new KvLeaderDetector({ nc: who.nc, cluster: C, leaseMs: 3000 });
+    t.teardown(() => d.stop());
+    const seen = await new Promise<LeaderInfo>((resolve) => d.start((l) => l && l.pid === value.pid && resolve(l)));
+    t.is(seen.epoch, epoch);
+  }
+  // alice tries the KV API and the raw subject: both refused.
+  const kv = await new Kvm(jetstream(alice.nc, { timeout: 2000 })).open(leaseBucketName(C));
+  await t.throwsAsync(kv.put('leader', enc.encode(JSON.stringify({ pid: `mesos.${C}.master.alice.x`, hostname: 'x', epoch: epoch + 1 }))));
+  const entry = await kv.get('leader');
+  t.is(JSON.parse(new TextDecoder().decode(entry!.value)).pid, value.pid, 'the lease still names the master');
+  t.deepEqual(agent.errors.filter((e) => /permission/i.test(e)), [], 'following needs nothing the agent may not do');
+});
