@@ -2,6 +2,8 @@
  * Command-line flags in Mesos spelling (`--name=value`, `--name value`, `--flag`, `--no-flag`).
  * Unknown flags and bad values end the process with status 2 and a message naming the token.
  */
+import type { ConnectionOptions } from '@nats-io/transport-node';
+import { CredentialError, connectionOptions, expectCredential, loadCredential, type Credential, type PrincipalKind } from '../runtime/credentials.ts';
 import { createLogger, type Logger } from '../runtime/log.ts';
 import { createInspect, type Inspect } from '../runtime/inspect.ts';
 
@@ -16,6 +18,8 @@ export interface FlagSpec {
 export const COMMON_FLAGS = {
   nats: { type: 'string', help: 'NATS server URLs, comma-separated', default: 'nats://127.0.0.1:4222' },
   cluster: { type: 'string', help: 'cluster name: the subject namespace and lease bucket', default: 'mesos' },
+  credential: { type: 'string', help: 'credential file of the principal to connect as (written by mesos-credentials init)' },
+  insecure: { type: 'boolean', help: 'connect without credentials: anyone on the bus can then act as anyone', default: false },
   inspect: { type: 'string', help: 'stream machines to the XState inspector: sky (default), ws://host:port, or log' },
   log_level: { type: 'string', help: 'trace, debug, info, warn, error or silent', default: 'info' },
   help: { type: 'boolean', help: 'print this help', default: false },
@@ -125,6 +129,42 @@ export function commandSetup<T extends Record<string, FlagSpec>>(
   const logger = createLogger({ name: command, level: String(flags.log_level), stderr: loggerOpts.stderr });
   const inspect = createInspect(flags.inspect as string | undefined, logger);
   return { flags, logger, inspect };
+}
+
+/** Who a process is on the bus: its principal (for its PID) and how it authenticates. */
+export interface BusIdentity {
+  /** The principal token; `undefined` without credentials (the PID then says `anonymous`). */
+  principal?: string;
+  /** Options for `connectNats` (authentication and the principal's reply-inbox prefix). */
+  options: Partial<ConnectionOptions>;
+  credential?: Credential;
+}
+
+/**
+ * The identity a command connects with: its `--credential` (which must be for `kind` and the
+ * cluster), or none with `--insecure`. A credential that cannot be used ends the process with
+ * status 2 and one line saying why.
+ */
+export function busIdentity(
+  command: string,
+  flags: { credential?: string; insecure: boolean; cluster: string },
+  kind: PrincipalKind | readonly PrincipalKind[],
+  logger: Logger,
+): BusIdentity {
+  if (flags.credential !== undefined) {
+    try {
+      const c = expectCredential(loadCredential(flags.credential), kind, flags.cluster);
+      logger.info({ principal: c.principal, kind: c.kind }, 'authenticating as principal');
+      return { principal: c.principal, options: connectionOptions(c), credential: c };
+    } catch (e) {
+      if (!(e instanceof CredentialError)) throw e;
+      process.stderr.write(`${command}: ${e.message}\n`);
+      process.exit(2);
+    }
+  }
+  logger.warn(flags.insecure ? {} : { hint: 'pass --credential (mesos-credentials init writes them), or --insecure to silence this' },
+    'connecting without credentials: anyone on the bus can act as anyone');
+  return { options: {} };
 }
 
 /** Runs `fn` (given the signal) on the first of `signals` (SIGINT, SIGTERM) received, then exits with `code`. */

@@ -16,7 +16,7 @@ import { KvLeaderDetector } from '../runtime/lease.ts';
 import { channelEndpoint, channelInUse } from '../runtime/executor-channel.ts';
 import { nodeScriptArgv, siblingPath } from '../runtime/node-command.ts';
 import { connectNats, NatsTransport } from '../runtime/transport-nats.ts';
-import { commandSetup, onShutdown } from './flags.ts';
+import { busIdentity, commandSetup, onShutdown } from './flags.ts';
 
 const { flags, logger, inspect } = commandSetup('mesos-agent', {
   resources: { type: 'string', help: "resources to offer, e.g. 'cpus:4;mem:4096;ports:[31000-32000]' (default: this machine's)" },
@@ -72,11 +72,13 @@ if (await channelInUse(channelEndpoint(flags.work_dir))) {
   process.stderr.write(`mesos-agent: another agent is running on work dir ${flags.work_dir}\n`);
   process.exit(1);
 }
-const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-agent', logger, options: { waitOnFirstConnect: true } });
+const id = busIdentity('mesos-agent', flags, 'agent', logger);
+const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-agent', logger, options: { waitOnFirstConnect: true, ...id.options } });
 const transport = new NatsTransport(nc, { logger });
 let agent;
 try {
   agent = startAgent({
+    ...(id.principal ? { principal: id.principal } : {}),
     transport,
     cluster: flags.cluster,
     logger,

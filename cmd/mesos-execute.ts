@@ -11,7 +11,7 @@ import type { TaskStatus } from '../protocols/records.ts';
 import { KvLeaderDetector } from '../runtime/lease.ts';
 import { SchedulerDriver, type Scheduler } from '../runtime/scheduler-driver.ts';
 import { connectNats, NatsTransport } from '../runtime/transport-nats.ts';
-import { commandSetup } from './flags.ts';
+import { busIdentity, commandSetup } from './flags.ts';
 
 const { flags, logger, inspect } = commandSetup('mesos-execute', {
   command: { type: 'string', help: 'shell command to run' },
@@ -33,7 +33,8 @@ try {
   process.exit(2);
 }
 
-const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-execute', logger });
+const id = busIdentity('mesos-execute', flags, 'scheduler', logger);
+const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-execute', logger, options: id.options });
 const transport = new NatsTransport(nc, { logger });
 let launched = false;
 let terminal: TaskStatus | undefined;
@@ -70,7 +71,7 @@ const scheduler: Scheduler = {
   },
 };
 
-const driver = new SchedulerDriver(scheduler, { name: flags.framework_name, roles: [flags.role] }, {
+const driver = new SchedulerDriver(scheduler, { name: flags.framework_name, roles: [flags.role], ...(id.principal ? { principal: id.principal } : {}) }, {
   transport,
   cluster: flags.cluster,
   detector: new KvLeaderDetector({ nc, cluster: flags.cluster, logger }),

@@ -8,7 +8,7 @@ import { startMaster } from '../runtime/master.ts';
 import { WorkerLeaseCandidate } from '../runtime/lease-worker.ts';
 import { KvRegistry } from '../runtime/registry.ts';
 import { connectNats, NatsTransport } from '../runtime/transport-nats.ts';
-import { commandSetup, onShutdown } from './flags.ts';
+import { busIdentity, commandSetup, onShutdown } from './flags.ts';
 import { parseResources } from '../protocols/resources.ts';
 import { SORTER_POLICIES, type SorterPolicy } from '../actors/master/allocator/sorter.ts';
 
@@ -62,9 +62,11 @@ try {
 }
 
 const servers = flags.nats.split(',');
-const nc = await connectNats({ servers, name: 'mesos-master', logger, options: { waitOnFirstConnect: true } });
+const id = busIdentity('mesos-master', flags, 'master', logger);
+const nc = await connectNats({ servers, name: 'mesos-master', logger, options: { waitOnFirstConnect: true, ...id.options } });
 const transport = new NatsTransport(nc, { logger });
 const master = startMaster({
+  ...(id.principal ? { principal: id.principal } : {}),
   transport,
   cluster: flags.cluster,
   hostname: flags.hostname,
@@ -88,7 +90,7 @@ const master = startMaster({
       seed: flags.seed,
     },
   },
-  lease: (value) => new WorkerLeaseCandidate({ servers, cluster: flags.cluster, leaseMs: flags.lease, value, logLevel: String(flags.log_level) }),
+  lease: (value) => new WorkerLeaseCandidate({ servers, cluster: flags.cluster, leaseMs: flags.lease, value, logLevel: String(flags.log_level), ...(id.credential ? { credential: id.credential } : {}) }),
 });
 logger.info({ actorPid: master.pid, cluster: flags.cluster }, 'master started; contending for leadership');
 onShutdown(async () => {

@@ -5,7 +5,7 @@
 import { KvLeaderDetector } from '../runtime/lease.ts';
 import { nodeScriptCommand, siblingPath } from '../runtime/node-command.ts';
 import { connectNats, NatsTransport } from '../runtime/transport-nats.ts';
-import { commandSetup } from './flags.ts';
+import { busIdentity, commandSetup } from './flags.ts';
 import { createPiScheduler, runPi } from './pi/pi-scheduler.ts';
 
 const { flags, logger, inspect } = commandSetup('mesos-pi', {
@@ -14,7 +14,8 @@ const { flags, logger, inspect } = commandSetup('mesos-pi', {
   name: { type: 'string', help: 'framework name', default: 'Pi' },
 }, process.argv.slice(2), { stderr: true });
 
-const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-pi', logger });
+const id = busIdentity('mesos-pi', flags, 'scheduler', logger);
+const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-pi', logger, options: id.options });
 const transport = new NatsTransport(nc, { logger });
 const pi = createPiScheduler({
   tasks: flags.tasks,
@@ -28,6 +29,6 @@ const code = await runPi(pi, flags.name, {
   detector: new KvLeaderDetector({ nc, cluster: flags.cluster, logger }),
   logger,
   inspect,
-}, 'mesos-pi');
+}, 'mesos-pi', id.principal);
 await transport.close();
 process.exit(code);

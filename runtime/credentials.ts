@@ -85,7 +85,7 @@ export function loadCredential(path: string): Credential {
 /** Checks that a credential is for `kind` in `cluster`; throws {@link CredentialError} otherwise. */
 export function expectCredential(c: Credential, kind: PrincipalKind | readonly PrincipalKind[], cluster: string): Credential {
   const kinds = typeof kind === 'string' ? [kind] : kind;
-  if (!kinds.includes(c.kind)) throw new CredentialError(`the credential of '${c.principal}' is for a ${c.kind}, not a ${kinds.join(' or ')}`);
+  if (!kinds.includes(c.kind)) throw new CredentialError(`the credential of '${c.principal}' is for kind ${c.kind}, not ${kinds.join(' or ')}`);
   if (c.cluster !== cluster) throw new CredentialError(`the credential of '${c.principal}' is for cluster '${c.cluster}', not '${cluster}'`);
   return c;
 }

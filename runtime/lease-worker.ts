@@ -7,6 +7,7 @@
  * It also tells the worker it is alive every lease/4; a worker whose master has not answered for
  * `watchdogLeases` leases gives the lease up, so a master stuck for good does not hold the cluster.
  */
+import { connectionOptions, type Credential } from './credentials.ts';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { bundleOf } from './node-command.ts';
@@ -25,6 +26,7 @@ interface LeaseWorkerData {
   logLevel: string;
   watchdogMs: number;
   connectOptions?: Record<string, unknown>;
+  credential?: Credential;
 }
 
 type ToWorker = { type: 'alive' } | { type: 'resign'; reason: string } | { type: 'stop' };
@@ -39,8 +41,10 @@ export interface WorkerLeaseOptions {
   logLevel?: string;
   /** Leases of silence from the master thread before the worker resigns. Default 5. */
   watchdogLeases?: number;
-  /** Extra NATS connection options (credentials, TLS) for the worker's own connection. */
+  /** Extra NATS connection options (TLS) for the worker's own connection; plain data only (it is copied to the worker). */
   connectOptions?: Record<string, unknown>;
+  /** The master's credential: the worker connects as the master's principal. */
+  credential?: Credential;
 }
 
 /** A {@link LeaseCandidate} whose protocol runs in a worker thread on its own NATS connection. */
@@ -68,6 +72,7 @@ export class WorkerLeaseCandidate implements LeaseCandidate {
       logLevel: this.opts.logLevel ?? 'info',
       watchdogMs: (this.opts.watchdogLeases ?? 5) * this.opts.leaseMs,
       ...(this.opts.connectOptions ? { connectOptions: this.opts.connectOptions } : {}),
+      ...(this.opts.credential ? { credential: this.opts.credential } : {}),
     };
     const worker = new Worker(bootstrap(), { eval: true, workerData: data });
     this.#worker = worker;
@@ -140,7 +145,7 @@ async function runWorker(data: LeaseWorkerData): Promise<void> {
     servers: data.servers,
     name: 'mesos-master-lease',
     logger,
-    options: { waitOnFirstConnect: true, ...data.connectOptions },
+    options: { waitOnFirstConnect: true, ...data.connectOptions, ...(data.credential ? connectionOptions(data.credential) : {}) },
   });
   const candidate = new KvLeaseCandidate({ nc, cluster: data.cluster, leaseMs: data.leaseMs, value: data.value, logger });
   let lastAlive = Date.now();

@@ -123,8 +123,8 @@ export function piDemand(tasks: number, taskResources = 'cpus:0.2;mem:32', execu
  * error, prefixed with `command`), stops the driver (tearing the framework down) and resolves with
  * the process exit code.
  */
-export async function runPi(pi: PiScheduler, name: string, driverOptions: DriverOptions, command: string): Promise<number> {
-  const driver = new SchedulerDriver(pi, { name, roles: ['*'] }, driverOptions);
+export async function runPi(pi: PiScheduler, name: string, driverOptions: DriverOptions, command: string, principal?: string): Promise<number> {
+  const driver = new SchedulerDriver(pi, { name, roles: ['*'], ...(principal !== undefined ? { principal } : {}) }, driverOptions);
   driver.start();
   let code = 0;
   try {

@@ -13,7 +13,7 @@
  * master holds the lease while an agent and a framework follow it.
  */
 import test from 'ava';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nkeyAuthenticator, nkeys, type NatsConnection } from '@nats-io/transport-node';
@@ -24,6 +24,10 @@ import { KvLeaderDetector, KvLeaseCandidate, leaderSubject, leaseBucketName } fr
 import { startNatsServer, type NatsServerHandle } from '../../runtime/nats-server.ts';
 import { connectNats } from '../../runtime/transport-nats.ts';
 import type { LeaderInfo } from '../../runtime/types.ts';
+import { Packr } from 'msgpackr';
+import { randomUUID } from 'node:crypto';
+import { ProcessRegistry, parseJsonLine, type ManagedProcess } from '../helpers/processes.ts';
+import { logMsg } from './support.ts';
 
 const C = `sec${process.pid}`;
 const work = mkdtempSync(join(tmpdir(), 'mesos-security-'));
@@ -207,4 +211,96 @@ test.serial('only a master may hold the lease: a master wins it, an agent and a 
   const entry = await kv.get('leader');
   t.is(JSON.parse(new TextDecoder().decode(entry!.value)).pid, value.pid, 'the lease still names the master');
   t.deepEqual(agent.errors.filter((e) => /permission/i.test(e)), [], 'following needs nothing the agent may not do');
+});
+
+// ── a secured cluster of real processes ───────────────────────────────────────────────────
+
+test.serial('a credential that cannot be used ends the command with status 2 and one line saying why', async (t) => {
+  const procs = new ProcessRegistry();
+  t.teardown(() => procs.stopAll(5000));
+  const cases: Array<[string, string[], RegExp]> = [
+    ['mesos-master', [`--credential=${creds.files['agent:agent']}`], /^mesos-master: the credential of 'agent' is for kind agent, not master$/],
+    ['mesos-agent', [`--credential=${join(work, 'missing.json')}`], /^mesos-agent: cannot read credential .*missing\.json/],
+    ['mesos-execute', [`--credential=${creds.files['scheduler:alice']}`, '--cluster=other', '--command=true'], /^mesos-execute: the credential of 'alice' is for cluster '.*', not 'other'$/],
+  ];
+  for (const [cmd, args, re] of cases) {
+    const p = procs.start(cmd as 'mesos-master', [`--nats=${server.url}`, `--cluster=${C}`, ...args]);
+    const exit = await p.waitForExit(60_000);
+    t.is(exit.code, 2, cmd);
+    const err = p.texts('stderr').filter((l) => l.trim() !== '');
+    t.is(err.length, 1, err.join('\n'));
+    t.regex(err[0] ?? '', re);
+  }
+});
+
+const WAIT = 60_000;
+
+test.serial('a cluster whose every process authenticates runs tasks; a framework principal then forges against it and nothing reaches an actor', async (t) => {
+  t.timeout(5 * WAIT);
+  const procs = new ProcessRegistry();
+  const cluster = `${C}p`;
+  const dir = join(work, 'secured');
+  // The credentials come from the command, as an operator would make them.
+  const init = procs.start('mesos-credentials', ['init', `--dir=${join(dir, 'creds')}`, `--cluster=${cluster}`, '--frameworks=alice,mallory']);
+  t.is((await init.waitForExit(WAIT)).code, 0, init.tail());
+  const secured = await startNatsServer({ storeDir: join(dir, 'nats'), config: readFileSync(join(dir, 'creds', 'auth.conf'), 'utf8') });
+  const cred = (f: string) => `--credential=${join(dir, 'creds', f)}`;
+  const common = [`--nats=${secured.url}`, `--cluster=${cluster}`, '--log_level=info'];
+  t.teardown(async () => {
+    await procs.stopAll(5000);
+    await secured.stop();
+  });
+  const master = procs.start('mesos-master', [...common, cred('master-master.json')], { label: 'master' });
+  const masterPid = String(parseJsonLine((await master.waitForLine(logMsg(/^master started/), WAIT)).text)!.actorPid);
+  const agent = procs.start('mesos-agent', [...common, cred('agent-agent.json'), `--work_dir=${join(dir, 'agent')}`, '--resources=cpus:2;mem:1024;disk:1024'], { label: 'agent' });
+  const agentPid = String(parseJsonLine((await agent.waitForLine(logMsg('agent started'), WAIT)).text)!.actorPid);
+  await agent.waitForLine(logMsg('agent registered'), WAIT);
+  t.regex(masterPid, new RegExp(`^mesos\\.${cluster}\\.master\\.master\\.`));
+  t.regex(agentPid, new RegExp(`^mesos\\.${cluster}\\.agent\\.agent\\.`));
+
+  // alice runs a task to the end, then starts one that keeps running.
+  const echo = procs.start('mesos-execute', [...common, cred('scheduler-alice.json'), '--command=echo secured', '--name=echo'], { label: 'echo' });
+  t.is((await echo.waitForExit(WAIT)).code, 0, echo.tail());
+  t.true(echo.texts('stdout').some((l) => /Received status update TASK_FINISHED for task 'echo'/.test(l)));
+  const victim: ManagedProcess = procs.start('mesos-execute', [...common, cred('scheduler-alice.json'), '--command=sleep 600', '--name=victim'], { label: 'victim' });
+  const subscribed = await victim.waitForLine(/^Subscribed with ID /, WAIT);
+  const frameworkId = subscribed.text.replace(/^Subscribed with ID /, '').trim();
+  await victim.waitForLine(/Received status update TASK_RUNNING for task 'victim'/, WAIT);
+
+  // mallory, a framework principal of this cluster, forges with the project's own codec.
+  const creds = JSON.parse(readFileSync(join(dir, 'creds', 'scheduler-mallory.json'), 'utf8'));
+  const nc = await connectNats({ servers: secured.url, name: 'mallory', options: connectionOptions(creds) });
+  conns.push(nc);
+  const packr = new Packr({ useRecords: false, variableMapSize: true });
+  const forge = (to: string, type: string, fromKind: string, fromPrincipal: string, body: unknown, epoch?: number, id = 'forged') => {
+    const from = `mesos.${cluster}.${fromKind}.${fromPrincipal}.${id}`;
+    nc.publish(`${to}.${type}.${fromKind}.${fromPrincipal}`, packr.pack({ v: 1, type, from, id: randomUUID(), body, ...(epoch !== undefined ? { epoch } : {}) }));
+  };
+  const agentId = String(parseJsonLine(agent.texts().find((l) => parseJsonLine(l)?.msg === 'agent registered')!)!.agentId);
+  const evil = { taskId: 'evil', name: 'evil', agentId, resources: [{ name: 'cpus', type: 'SCALAR', scalar: 0.1 }], command: { value: `touch ${join(dir, 'evil-ran')}` } };
+  const attempts: Array<() => void> = [
+    () => forge(masterPid, 'KillTask', 'scheduler', 'alice', { frameworkId, taskId: 'victim' }),
+    () => forge(masterPid, 'TeardownFramework', 'scheduler', 'alice', { frameworkId }),
+    () => forge(masterPid, 'TeardownFramework', 'operator', 'operator', { frameworkId }),
+    () => forge(masterPid, 'RegisterAgent', 'agent', 'agent', { agent: { hostname: 'fake', resources: [{ name: 'cpus', type: 'SCALAR', scalar: 1000 }], attributes: [] }, version: '1' }),
+    () => forge(agentPid, 'RunTask', 'master', 'master', { frameworkId, framework: { name: 'x', id: frameworkId }, task: evil }, 1),
+    () => forge(agentPid, 'ShutdownFramework', 'master', 'master', { frameworkId }, 1),
+    () => forge(agentPid, 'KillTask', 'master', 'master', { frameworkId, taskId: 'victim' }, 1),
+  ];
+  const masterMark = master.mark();
+  const agentMark = agent.mark();
+  for (const a of attempts) a();
+  // Barriers: messages mallory may publish, which each victim drops with a log line (after the
+  // forgeries on the same connection, had they got through).
+  forge(masterPid, 'RunTask', 'scheduler', 'mallory', {}, undefined, 'barrier');
+  forge(agentPid, 'RunTask', 'scheduler', 'mallory', {}, undefined, 'barrier');
+  await master.waitForLine(logMsg('dropped inbound message', (j) => String(j.subject ?? '').endsWith('.RunTask.scheduler.mallory')), WAIT, { since: masterMark });
+  await agent.waitForLine(logMsg('dropped inbound message', (j) => String(j.subject ?? '').endsWith('.RunTask.scheduler.mallory')), WAIT, { since: agentMark });
+  const reachedMaster = master.texts().slice(masterMark).filter((l) => /forged/.test(l));
+  const reachedAgent = agent.texts().slice(agentMark).filter((l) => /forged/.test(l));
+  t.log(`forgeries against the processes: ${attempts.length} attempted, ${reachedMaster.length + reachedAgent.length} reached an actor`);
+  t.deepEqual([...reachedMaster, ...reachedAgent], []);
+  t.false(victim.texts('stdout').some((l) => /TASK_KILLED|TASK_LOST|TASK_FAILED/.test(l)), 'the victim task still runs');
+  t.true(victim.running);
+  t.false(existsSync(join(dir, 'evil-ran')), "the forged task never ran");
 });

@@ -31,6 +31,7 @@ export type CommandName =
   | 'mesos-execute'
   | 'mesos-local'
   | 'mesos-pi'
+  | 'mesos-credentials'
   | 'mesos-executor'
   | 'pi-local';
 

@@ -21,7 +21,7 @@ test('writeCredentials writes one owner-only file per principal and an authoriza
   t.true(conf.includes(publicKeyOf(alice)));
   t.false(conf.includes(alice.seed), 'no secret in the server config');
   t.is(expectCredential(alice, 'scheduler', 'c1'), alice);
-  t.throws(() => expectCredential(alice, 'master', 'c1'), { instanceOf: CredentialError, message: /is for a scheduler, not a master/ });
+  t.throws(() => expectCredential(alice, 'master', 'c1'), { instanceOf: CredentialError, message: /is for kind scheduler, not master/ });
   t.throws(() => expectCredential(alice, 'scheduler', 'c2'), { instanceOf: CredentialError, message: /for cluster 'c1', not 'c2'/ });
 });
 

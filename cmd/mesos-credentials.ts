@@ -1,0 +1,75 @@
+/**
+ * `mesos-credentials init --dir DIR`: everything a secured cluster needs, written once.
+ *
+ * - One credential file per principal (`<kind>-<principal>.json`, owner-only): masters, agents,
+ *   each framework principal, operators, and observers (tools that watch the bus). Processes take
+ *   theirs with `--credential`.
+ * - `auth.conf`: the server's users (public keys only) with their permissions.
+ * - `nats.conf`: a whole nats-server configuration that includes it (`nats-server -c DIR/nats.conf`).
+ *
+ * Principals are comma-separated lists; names are letters, digits and `_-~+=%:@`.
+ */
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CredentialError, writeCredentials } from '../runtime/credentials.ts';
+import { SERVER_TUNING } from '../runtime/nats-server.ts';
+import { FlagError, parseFlags, usage, type FlagSpec } from './flags.ts';
+
+const SPECS = {
+  dir: { type: 'string', help: 'where to write the credentials and the server config' },
+  cluster: { type: 'string', help: 'cluster name the credentials are for', default: 'mesos' },
+  masters: { type: 'string', help: 'master principals', default: 'master' },
+  agents: { type: 'string', help: 'agent principals', default: 'agent' },
+  frameworks: { type: 'string', help: 'framework principals', default: 'framework' },
+  operators: { type: 'string', help: 'operator principals', default: 'operator' },
+  observers: { type: 'string', help: 'observer principals (read the whole cluster bus, send nothing)', default: '' },
+  listen: { type: 'string', help: 'address the server listens on', default: '127.0.0.1:4222' },
+  store_dir: { type: 'string', help: 'JetStream store of the server (default: DIR/nats-data)' },
+  help: { type: 'boolean', help: 'print this help', default: false },
+} as const satisfies Record<string, FlagSpec>;
+
+const COMMAND = 'mesos-credentials';
+const fail = (msg: string, code = 2): never => {
+  process.stderr.write(`${COMMAND}: ${msg}\n`);
+  process.exit(code);
+};
+
+const [verb, ...rest] = process.argv.slice(2);
+if (verb === '--help' || verb === '-h' || verb === undefined) {
+  process.stdout.write(`Usage: ${COMMAND} init --dir=DIR [flags]\n${usage(`${COMMAND} init`, SPECS)}\n`);
+  process.exit(verb === undefined ? 2 : 0);
+}
+if (verb !== 'init') fail(`unknown command '${verb}': expected init`);
+let flags;
+try {
+  flags = parseFlags(rest, SPECS);
+} catch (e) {
+  fail((e as FlagError).message);
+}
+if (flags!.help) {
+  process.stdout.write(`${usage(`${COMMAND} init`, SPECS)}\n`);
+  process.exit(0);
+}
+const f = flags!;
+if (!f.dir) fail("missing '--dir'");
+const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+const dir = resolve(f.dir!);
+let set;
+try {
+  set = writeCredentials(dir, {
+    cluster: f.cluster, masters: list(f.masters), agents: list(f.agents), frameworks: list(f.frameworks), operators: list(f.operators), observers: list(f.observers),
+  });
+} catch (e) {
+  if (e instanceof CredentialError) fail(e.message);
+  throw e;
+}
+const conf = join(dir, 'nats.conf');
+writeFileSync(conf, [
+  `# nats-server configuration for cluster '${f.cluster}', written by ${COMMAND}.`,
+  `listen: ${JSON.stringify(f.listen)}`,
+  `jetstream { store_dir: ${JSON.stringify(f.store_dir ?? join(dir, 'nats-data'))} }`,
+  SERVER_TUNING.trimEnd(),
+  'include ./auth.conf',
+  '',
+].join('\n'), { mode: 0o600 });
+process.stdout.write(`Wrote the server config ${conf}\nand credentials:\n${Object.entries(set.files).map(([k, p]) => `  ${k.padEnd(24)} ${p}`).join('\n')}\n`);
