@@ -3,6 +3,8 @@
  * master that loses the leadership stands by again in the same process and contends anew; the
  * lease is renewed from a worker thread with its own NATS connection.
  */
+import { readFileSync } from 'node:fs';
+import { PERMISSIVE_ACLS, parseAcls } from '../actors/master/acls.ts';
 import { hostname } from 'node:os';
 import { startMaster } from '../runtime/master.ts';
 import { WorkerLeaseCandidate } from '../runtime/lease-worker.ts';
@@ -29,6 +31,7 @@ const { flags, logger, inspect } = commandSetup('mesos-master', {
   min_allocatable_resources: { type: 'string', help: "smallest offer, alternatives separated by '|'", default: 'cpus:0.01|mem:32' },
   revocation_grace_period: { type: 'duration', help: 'time between announcing a revocation and killing the tasks', default: '5secs' },
   seed: { type: 'number', help: 'seed of the agent shuffle and the random sorter', default: 1 },
+  acls: { type: 'string', help: "who may do what: Mesos ACLs as JSON, or a file holding them (path or file:// URL)" },
 });
 
 /** Exits 2 naming the bad token. */
@@ -61,6 +64,23 @@ try {
   badFlag(`invalid --min_allocatable_resources: ${(e as Error).message}`);
 }
 
+let acls = PERMISSIVE_ACLS;
+if (flags.acls !== undefined) {
+  const text = flags.acls.trimStart().startsWith('{') ? flags.acls : (() => {
+    const path = flags.acls!.replace(/^file:\/\//, '');
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (e) {
+      return badFlag(`invalid --acls: cannot read '${path}': ${(e as Error).message}`);
+    }
+  })();
+  try {
+    acls = parseAcls(text);
+  } catch (e) {
+    badFlag(`invalid --acls: ${(e as Error).message}`);
+  }
+}
+
 const servers = flags.nats.split(',');
 const id = busIdentity('mesos-master', flags, 'master', logger);
 const nc = await connectNats({ servers, name: 'mesos-master', logger, options: { waitOnFirstConnect: true, ...id.options } });
@@ -83,6 +103,7 @@ const master = startMaster({
     maxFrameworkHeartbeatMisses: flags.max_framework_heartbeat_misses,
     allocationChunkAgents: flags.allocation_chunk_agents,
     revocationGracePeriodMs: flags.revocation_grace_period,
+    acls,
     allocator: {
       roleSorter: flags.role_sorter as SorterPolicy,
       frameworkSorter: flags.framework_sorter as SorterPolicy,

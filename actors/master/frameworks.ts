@@ -28,6 +28,7 @@ import { forgetExecutorsOf } from './tasks.ts';
 import {
   bump,
   markDirty,
+  permitted,
   masterInfo,
   roleOf,
   sendTo,
@@ -102,6 +103,11 @@ export function subscribeFramework(s: MasterState, ev: Inbound<'SubscribeFramewo
     bump(s, 'master/frameworks_refused');
     out.push(log('warn', `Refusing framework subscription: ${refused}`, { scheduler: ev.from, frameworkId: info.id, principal: info.principal }));
     sendTo(env, ev.from, { type: 'FrameworkError', body: { message: refused } }, out);
+    return out;
+  }
+  for (const role of info.roles ?? ['*']) {
+    if (permitted(s, env, ev.from, 'register_frameworks', role, out)) continue;
+    sendTo(env, ev.from, { type: 'FrameworkError', body: { message: `Not authorized to register with role '${role}'` } }, out);
     return out;
   }
   if (info.id) {

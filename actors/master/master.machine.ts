@@ -35,6 +35,7 @@ import { emptyQueue, hasWaitingFrom, keep, take, waiting, type DeferredQueue } f
 import type { RegistryEffect, RegistryLoadEffect, RegistrySnapshot } from './registry.ts';
 import {
   DEFAULT_MASTER_FLAGS,
+  permitted,
   allocationToRequest,
   bump,
   initialMasterState,
@@ -320,10 +321,19 @@ export function createMasterMachine(deps: ActorDeps) {
       handleRequestResources: frameworkCall('RequestResources'),
       handleHeartbeat: frameworkCall('Heartbeat'),
       // Operators.
-      handleOperatorUpdate: handle<Inbound<'UpdateQuota' | 'UpdateWeights' | 'UpdateWhitelist'>>((s, ev) => operatorUpdate(s, ev)),
+      handleOperatorUpdate: handle<Inbound<'UpdateQuota' | 'UpdateWeights' | 'UpdateWhitelist'>>((s, ev, e) => {
+        const out: Out = [];
+        const roles = ev.type === 'UpdateQuota' ? [ev.body.role] : ev.type === 'UpdateWeights' ? Object.keys(ev.body.weights) : [];
+        const action = ev.type === 'UpdateQuota' ? 'update_quotas' : 'update_weights';
+        for (const role of roles) if (!permitted(s, e, ev.from, action, role, out)) return out;
+        return operatorUpdate(s, ev);
+      }),
       handleTeardownByOperator: handle<Inbound<'TeardownFramework'>>((s, ev, e) => {
         const fw = s.frameworks.get(ev.body.frameworkId);
-        return fw ? teardownFramework(s, fw, e) : [log('warn', `Ignoring TeardownFramework of unknown framework ${ev.body.frameworkId}`, { from: ev.from })];
+        if (!fw) return [log('warn', `Ignoring TeardownFramework of unknown framework ${ev.body.frameworkId}`, { from: ev.from })];
+        const out: Out = [];
+        if (!permitted(s, e, ev.from, 'teardown_frameworks', fw.info.principal, out)) return out;
+        return teardownFramework(s, fw, e);
       }),
     },
     delays: {

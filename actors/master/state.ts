@@ -12,11 +12,13 @@
  *
  * @see Mesos `src/master/master.cpp`.
  */
+import { PERMISSIVE_ACLS, authorized, type AclAction, type Acls } from './acls.ts';
+import { ANONYMOUS_PRINCIPAL, parsePid } from '../../protocols/pid.ts';
 import { flatten, type Resources } from '../../protocols/resources.ts';
 import type { AgentInfo, ExecutorInfo, FrameworkInfo, Offer, StatusUpdateRecord, Task, TaskStatus } from '../../protocols/records.ts';
 import type { TaskReason, TaskState } from '../../protocols/task-states.ts';
 import type { Body, Message } from '../../protocols/messages.ts';
-import { send, type LogEvent, type SendAllEvent, type SendEvent } from '../common.ts';
+import { log, send, type LogEvent, type SendAllEvent, type SendEvent } from '../common.ts';
 import { HierarchicalAllocator, type AllocatorOptions } from './allocator/hierarchical.ts';
 import type { PendingOp, RegistryEffect, RegistryLoadEffect, RegistryOp, RegistryView } from './registry.ts';
 
@@ -60,6 +62,8 @@ export interface MasterFlags {
   reregistrationRetryWindowMs: number;
   /** A part of a split re-registration is forgotten when its other parts do not follow within this. */
   reassemblyTimeoutMs: number;
+  /** Who may do what (`--acls`). @see `acls.ts` */
+  acls: Acls;
 }
 
 /** Mesos' defaults. */
@@ -81,6 +85,7 @@ export const DEFAULT_MASTER_FLAGS: MasterFlags = {
   replayChunk: 500,
   reregistrationRetryWindowMs: 10_000,
   reassemblyTimeoutMs: 60_000,
+  acls: PERMISSIVE_ACLS,
 };
 
 /** A registered agent. */
@@ -298,6 +303,24 @@ export function isPartitionAware(fw: FrameworkEntry | undefined): boolean {
 /** The role a framework's resources are allocated to. */
 export function roleOf(info: FrameworkInfo): string {
   return info.roles?.[0] ?? '*';
+}
+
+/** The principal a message's sender acts for, as its PID names it (`undefined`: not authenticated). */
+export function principalOf(from: string): string | undefined {
+  const p = parsePid(from)?.principal;
+  return p === undefined || p === ANONYMOUS_PRINCIPAL ? undefined : p;
+}
+
+/**
+ * Whether the sender of a message may do `action` on `object`; a denial is logged and counted
+ * (`master/unauthorized/<action>`). @see Mesos `Master::authorize*`
+ */
+export function permitted(s: MasterState, env: MasterEnv, from: string, action: AclAction, object: string | undefined, out: Out): boolean {
+  const principal = principalOf(from);
+  if (authorized(env.flags.acls, action, principal, object)) return true;
+  bump(s, `master/unauthorized/${action}`);
+  out.push(log('warn', `Refused ${action} of ${object ?? 'anything'} for principal ${principal ?? '(none)'}: not authorized by the ACLs`, { from }));
+  return false;
 }
 
 /** What agents are told about pings: the total time without one before they re-register. */

@@ -16,6 +16,7 @@ import { refuseSeconds, removeOffer } from './offers.ts';
 import {
   addTask,
   bump,
+  permitted,
   dropTask,
   isPartitionAware,
   markDirty,
@@ -68,6 +69,12 @@ export function launchTasks(s: MasterState, fw: FrameworkEntry, ev: Inbound<'Lau
     if (error) {
       masterUpdate(s, env, fw, task.taskId, 'TASK_ERROR', 'REASON_TASK_INVALID', error, out, { agentId: agent.id });
       bump(s, 'master/invalid_tasks');
+      continue;
+    }
+    // The OS user the task would run as. @see Mesos `Master::authorizeTask`
+    const user = task.command?.user ?? task.executor?.command.user ?? fw.info.user;
+    if (!permitted(s, env, ev.from, 'run_tasks', user, out)) {
+      masterUpdate(s, env, fw, task.taskId, 'TASK_ERROR', 'REASON_TASK_UNAUTHORIZED', `Not authorized to launch as user '${user ?? ''}'`, out, { agentId: agent.id });
       continue;
     }
     const needed = taskAndNewExecutorResources(agent, fw, task);

@@ -215,13 +215,15 @@ test.serial('only a master may hold the lease: a master wins it, an agent and a 
 
 // ── a secured cluster of real processes ───────────────────────────────────────────────────
 
-test.serial('a credential that cannot be used ends the command with status 2 and one line saying why', async (t) => {
+test.serial('a credential or --acls that cannot be used ends the command with status 2 and one line saying why', async (t) => {
   const procs = new ProcessRegistry();
   t.teardown(() => procs.stopAll(5000));
   const cases: Array<[string, string[], RegExp]> = [
     ['mesos-master', [`--credential=${creds.files['agent:agent']}`], /^mesos-master: the credential of 'agent' is for kind agent, not master$/],
     ['mesos-agent', [`--credential=${join(work, 'missing.json')}`], /^mesos-agent: cannot read credential .*missing\.json/],
     ['mesos-execute', [`--credential=${creds.files['scheduler:alice']}`, '--cluster=other', '--command=true'], /^mesos-execute: the credential of 'alice' is for cluster '.*', not 'other'$/],
+    ['mesos-master', ['--insecure', '--acls={"launch_rockets": []}'], /^mesos-master: invalid --acls: unknown action 'launch_rockets'/],
+    ['mesos-master', ['--insecure', `--acls=file://${join(work, 'no-acls.json')}`], /^mesos-master: invalid --acls: cannot read '.*no-acls\.json'/],
   ];
   for (const [cmd, args, re] of cases) {
     const p = procs.start(cmd as 'mesos-master', [`--nats=${server.url}`, `--cluster=${C}`, ...args]);

@@ -354,10 +354,10 @@ export class SimCluster {
     return this.bus.addFilter((m) => (m.subject.startsWith(`${actorPid}.`) || envelopeOf(m).from === actorPid ? 'drop' : 'deliver'));
   }
 
-  /** Sends `msg` to the master as an operator would. */
-  operator(msg: Message): void {
-    const from = pid(this.cluster, 'operator', 'op');
-    this.bus.transport().publish(subjectFor((this.leader() ?? this.master).pid, msg.type, 'operator'), this.codec.encode(envelope(from, `op-${++this.opSeq}`, msg)));
+  /** Sends `msg` to the master as an operator would (acting for `principal`, else anonymously). */
+  operator(msg: Message, principal?: string): void {
+    const from = pid(this.cluster, 'operator', 'op', principal);
+    this.bus.transport().publish(subjectFor((this.leader() ?? this.master).pid, msg.type, 'operator', principal), this.codec.encode(envelope(from, `op-${++this.opSeq}`, msg)));
   }
 
   private readonly codec = new Codec();
