@@ -9,7 +9,7 @@
 import { Packr } from 'msgpackr';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import { MESSAGES, isAllowedRoute, isMessageType, normalizeVocabulary, type Body, type Message, type MessageType } from './messages.ts';
+import { MAX_BYTES_BY_TYPE, MESSAGES, isAllowedRoute, isMessageType, normalizeVocabulary, type Body, type Message, type MessageType } from './messages.ts';
 import { parsePid, type ActorKind, type Pid } from './pid.ts';
 
 /** The protocol version carried in every envelope. */
@@ -110,6 +110,8 @@ export class Codec {
     const type = env.type;
     if (env.v !== PROTOCOL_VERSION) return rejection('unsupported-version', `version ${env.v}`, env);
     if (!isMessageType(type)) return rejection('unknown-type', type, env);
+    const limit = MAX_BYTES_BY_TYPE[type];
+    if (limit !== undefined && bytes.byteLength > limit) return rejection('oversized', `${type} of ${bytes.byteLength} bytes > ${limit}`, env);
     const r = this.receiver(to);
     if (!r.kind || !MESSAGES[type].to.includes(r.kind)) {
       return rejection('wrong-receiver', `${type} is not for ${r.kind ? `a ${r.kind}` : `'${to}'`}`, env);

@@ -7,6 +7,7 @@
  *
  * @see Mesos `messages.proto` (v0 driver/agent protocol) — the same conversations, renamed.
  */
+import { Value } from '@sinclair/typebox/value';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ResourcesSchema } from './resources.ts';
 import {
@@ -336,6 +337,7 @@ export type Message = { [T in MessageType]: { type: T; body: Body<T> } }[Message
  * is kept. Called by the codec on every validated body.
  */
 export function normalizeVocabulary(type: MessageType, body: any): void {
+  if (STATE_CREATING.has(type)) Value.Clean(MESSAGES[type].body, body);
   switch (type) {
     case 'StatusUpdate': {
       const u = body.update;
@@ -365,6 +367,23 @@ function normalizeStatus(st: { state: string; source?: string; reason?: string }
   if (st.source !== undefined) st.source = knownTaskSource(st.source);
   if (st.reason !== undefined) st.reason = knownTaskReason(st.reason);
 }
+
+/**
+ * Requests that create state at their receiver (a framework, an agent, tasks). Fields their schema
+ * does not know are stripped before anyone sees them — never stored, offered or echoed back —
+ * rather than refused, so that a newer sender's optional fields still work. @see `MAX_BYTES_BY_TYPE`
+ */
+export const STATE_CREATING: ReadonlySet<MessageType> = new Set(['SubscribeFramework', 'RegisterAgent', 'LaunchTasks']);
+
+/**
+ * The largest message of these types a receiver takes (bytes, encoded); larger ones are dropped as
+ * `oversized`, below the bus's own limit. A subscription or an agent's registration is small; a
+ * re-registration is split into parts (`chunking.ts`) and each part fits the bus.
+ */
+export const MAX_BYTES_BY_TYPE: Partial<Record<MessageType, number>> = {
+  SubscribeFramework: 64 * 1024,
+  RegisterAgent: 256 * 1024,
+};
 
 /** True when `t` names a message in the catalogue. */
 export function isMessageType(t: string): t is MessageType {

@@ -734,3 +734,35 @@ test('decoded envelopes keep type and body paired (typed access)', (t) => {
     t.is(e.from, pidOf('scheduler', 'src'));
   }
 });
+
+// ── requests that create state ──────────────────────────────────────────────────────
+
+test('requests that create state lose the fields their schema does not know, at every depth; others keep them', (t) => {
+  const codec = new Codec();
+  const junk = { junk: 'x'.repeat(100), __proto__x: 1 };
+  const sub = roundTrip(codec, 'SubscribeFramework', { framework: { ...SAMPLES.SubscribeFramework.framework, ...junk }, ...junk } as never);
+  t.true(sub.ok);
+  if (sub.ok) {
+    t.false('junk' in (sub.envelope.body as object));
+    t.false('junk' in ((sub.envelope.body as Body<'SubscribeFramework'>).framework as object));
+    t.is((sub.envelope.body as Body<'SubscribeFramework'>).framework.name, SAMPLES.SubscribeFramework.framework.name);
+  }
+  const launch = SAMPLES.LaunchTasks;
+  const l = roundTrip(codec, 'LaunchTasks', { ...launch, tasks: launch.tasks.map((task) => ({ ...task, ...junk, command: task.command && { ...task.command, ...junk } })) } as never);
+  t.true(l.ok);
+  if (l.ok) for (const task of (l.envelope.body as Body<'LaunchTasks'>).tasks) t.false('junk' in task || 'junk' in (task.command ?? {}));
+  // A type that creates nothing is left as sent (a newer peer's extra fields pass through).
+  const p = roundTrip(codec, 'Ping', { connected: true, ...junk } as never);
+  t.true(p.ok && 'junk' in (p.envelope.body as object));
+});
+
+test('a subscription or a registration over its own size bound is oversized, well below the bus limit', (t) => {
+  const codec = new Codec();
+  const big = 'n'.repeat(70 * 1024);
+  const d = roundTrip(codec, 'SubscribeFramework', { framework: { ...SAMPLES.SubscribeFramework.framework, name: big } } as never);
+  t.false(d.ok);
+  if (!d.ok) {
+    t.is(d.reason, 'oversized');
+    t.regex(d.detail, /^SubscribeFramework of \d+ bytes > 65536$/);
+  }
+});
