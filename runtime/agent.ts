@@ -245,6 +245,12 @@ export function startAgent(opts: AgentOptions): AgentHandle {
   /** A container ended: its sandbox is kept for a while, and the machine learns how it ended. */
   const exited = (c: { frameworkId: string; executorId: string; containerId: string; agentId?: string }, exit: ContainerExit) => {
     if (gc && posix) gc.schedule(posix.sandboxOf({ ...c, agentId: c.agentId ?? host.actor.getSnapshot().context.state.agentId ?? '' }));
+    // What the executor sent before it ended (its terminal update, say) is heard first: its end
+    // would otherwise fail tasks it had finished.
+    if (channel) void channel.drained(c.containerId).then(() => tellExited(c, exit));
+    else tellExited(c, exit);
+  };
+  const tellExited = (c: { frameworkId: string; executorId: string; containerId: string }, exit: ContainerExit) => {
     host.send({
       type: 'executor.exited', frameworkId: c.frameworkId, executorId: c.executorId, containerId: c.containerId, status: exit.status,
       ...(exit.message ? { message: exit.message } : {}), ...(exit.limitation ? { limitation: exit.limitation } : {}),

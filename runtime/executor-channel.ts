@@ -206,6 +206,25 @@ export class ExecutorChannelServer implements Transport {
     return executorToken(this.#o.secret, containerId);
   }
 
+  /**
+   * Resolves once the executor of `containerId` has no connection left, everything it sent on it
+   * having been delivered (a stream's data comes before its close), or after `timeoutMs`. An
+   * executor that ended may have written its last updates just before: they are heard before its
+   * end is acted on.
+   */
+  drained(containerId: string, timeoutMs = 5000): Promise<void> {
+    const peer = this.#peers.get(executorPid(this.#o.cluster, containerId));
+    if (!peer || peer.socket.destroyed) return Promise.resolve();
+    return new Promise((resolveDrained) => {
+      const timer = setTimeout(resolveDrained, timeoutMs);
+      timer.unref?.();
+      peer.socket.once('close', () => {
+        clearTimeout(timer);
+        resolveDrained();
+      });
+    });
+  }
+
   /** Executors connected now (PIDs). */
   get connected(): string[] {
     return [...this.#peers.keys()];

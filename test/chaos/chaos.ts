@@ -192,6 +192,11 @@ nc.subscribe(`mesos.${cluster}.>`, {
       const u = body.update;
       const state = (u.latestState ?? u.status?.state) as TaskState;
       if (isTerminalState(state)) endTask(`${u.frameworkId}/${u.status.taskId}`);
+    } else if (type === 'ReregisterAgent' && Array.isArray(body?.tasks)) {
+      // A restarted agent reports tasks that ended while it was away in their terminal state: the
+      // master frees their resources from this report, before their updates are sent again.
+      // (Executors talk to their agent off the bus, so this is the first the tap hears of it.)
+      for (const task of body.tasks) if (isTerminalState(task.state as TaskState)) endTask(`${task.frameworkId}/${task.taskId}`);
     }
   },
 });

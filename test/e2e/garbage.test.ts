@@ -13,7 +13,7 @@ import { connect as netConnect } from 'node:net';
 import test from 'ava';
 import { pino } from 'pino';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { MESSAGES, type MessageType } from '../../protocols/messages.ts';
+import { MAX_BYTES_BY_TYPE, MESSAGES, type MessageType } from '../../protocols/messages.ts';
 import { checkBody, DEFAULT_MAX_MESSAGE_BYTES, type DropReason } from '../../protocols/envelope.ts';
 import { ACTOR_KINDS, type ActorKind } from '../../protocols/pid.ts';
 import { parseResources } from '../../protocols/resources.ts';
@@ -222,7 +222,9 @@ function throwGarbage(pub: NatsConnection, tg: Target, maxPayload: number): Sent
   send({ subject: subjG('Bogus', a.from), from, reasons: ['unknown-type'], what: `${near}-byte envelope of an unknown type` },
     sized(near, (p) => env('Bogus', from, { pad: p })));
   from = fake(a.from);
-  send({ subject: subjG(a.type, a.from), from, reasons: ['invalid-body'], what: `${near}-byte ${a.type} with an invalid body` },
+  // A type with a size bound of its own below that is oversized first.
+  const bound = MAX_BYTES_BY_TYPE[a.type as MessageType];
+  send({ subject: subjG(a.type, a.from), from, reasons: [bound !== undefined && bound < near ? 'oversized' : 'invalid-body'], what: `${near}-byte ${a.type} with an invalid body` },
     sized(near, (p) => env(a.type, from, { pad: p })));
   return sent;
 }

@@ -183,3 +183,22 @@ test('the agent transport sends to executors over the channel and to everyone el
   t.deepEqual(masterIn.got.map((m) => m.type), ['UnregisterAgent']);
   t.deepEqual((await agentIn.next(2)).map((m) => m.type).sort(), ['Ping', 'RegisterExecutor']);
 });
+
+test("an executor's last words are delivered before drained() says its connection is gone", async (t) => {
+  const s = setup(t);
+  const agentIn = inbox();
+  s.server.subscribe(inboxOf(s.agentPid), agentIn.handler);
+  await s.server.listen();
+  const { ch, pid: ex } = s.executor('C1');
+  s.send(ch, ex, s.agentPid, register);
+  await agentIn.next(1);
+  t.deepEqual(s.server.connected, [ex]);
+  // Its terminal update, then it ends: drained() resolves only after the update was delivered.
+  s.send(ch, ex, s.agentPid, { type: 'ReregisterExecutor', body: { frameworkId: 'F1', executorId: 'e1', tasks: [], updates: [] } });
+  const drained = s.server.drained('C1').then(() => agentIn.got.length);
+  await ch.close();
+  t.is(await drained, 2);
+  t.deepEqual(s.server.connected, []);
+  await s.server.drained('C1');
+  t.pass('no connection: drained at once');
+});
