@@ -237,8 +237,9 @@ export function startAgent(opts: AgentOptions): AgentHandle {
   const metrics = new Metrics();
   // Executors speak to this agent, and only to it, over its local channel: they are never on the
   // bus. Agents given a containerizer of their own (simulations) start no executor processes.
+  const endpoint = channelEndpoint(opts.workDir);
   const channel = posix ? new ExecutorChannelServer({
-    endpoint: channelEndpoint(opts.workDir), cluster: opts.cluster, agentPid: pid, secret: loadExecutorSecret(join(opts.workDir, 'meta', 'executor-secret')),
+    endpoint, cluster: opts.cluster, agentPid: pid, secret: loadExecutorSecret(join(opts.workDir, 'meta', 'executor-secret')),
     logger: opts.logger, metrics,
   }) : undefined;
   const gc = opts.gc ? new SandboxGc({ clock, logger: opts.logger, workDir: opts.workDir, gcDelayMs: opts.gc.delayMs, diskHeadroom: opts.gc.diskHeadroom }) : undefined;
@@ -283,7 +284,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
             MESOS_EXECUTOR_ID: e.executorId,
             MESOS_CONTAINER_ID: e.containerId,
             MESOS_CLUSTER: opts.cluster,
-            ...(channel ? { MESOS_AGENT_ENDPOINT: endpointForEnv(channelEndpoint(opts.workDir)), MESOS_EXECUTOR_TOKEN: channel.tokenFor(e.containerId) } : {}),
+            ...(channel ? { MESOS_AGENT_ENDPOINT: endpointForEnv(endpoint), MESOS_EXECUTOR_TOKEN: channel.tokenFor(e.containerId) } : {}),
           },
         },
         (exit) => exited(e, exit),

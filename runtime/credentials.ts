@@ -117,10 +117,10 @@ export function permissionsFor(kind: PrincipalKind, principal: string, cluster: 
     `$JS.API.CONSUMER.MSG.NEXT.${lease}.>`,
     `$JS.FC.${lease}.>`,
   ];
-  const common = { subscribe: [leaderSubject(cluster), `${inboxPrefixFor(principal)}.>`] };
-  if (kind === 'observer') return { publish: readLease, subscribe: [...common.subscribe, `mesos.${cluster}.>`] };
+  const everyone = [leaderSubject(cluster), `${inboxPrefixFor(principal)}.>`];
+  if (kind === 'observer') return { publish: readLease, subscribe: [...everyone, `mesos.${cluster}.>`] };
   const publish = [`mesos.${cluster}.*.*.*.*.${kind}.${principal}`];
-  const subscribe = [...common.subscribe, `mesos.${cluster}.${kind}.${principal}.>`];
+  const subscribe = [...everyone, `mesos.${cluster}.${kind}.${principal}.>`];
   if (kind === 'master') {
     // Masters hold the lease and keep the registry: JetStream is theirs.
     publish.push(leaderSubject(cluster), '$JS.API.>', `$KV.${leaseBucketName(cluster)}.>`, `$KV.${registryBucketName(cluster)}.>`, '$JS.FC.>', '$JS.ACK.>');

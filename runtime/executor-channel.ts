@@ -135,6 +135,17 @@ interface LocalSub {
   active: boolean;
 }
 
+/** Adds a subscription to `subs`; unsubscribing takes it out (and stops a delivery under way). */
+function addSub(subs: LocalSub[], pattern: string, handler: RawHandler): Subscription {
+  const s: LocalSub = { pattern, handler, active: true };
+  subs.push(s);
+  return { unsubscribe: () => {
+    s.active = false;
+    const i = subs.indexOf(s);
+    if (i >= 0) subs.splice(i, 1);
+  } };
+}
+
 /** Delivers to the matching subscriptions; a handler that throws is logged, never rethrown. */
 function dispatch(subs: readonly LocalSub[], subject: string, data: Uint8Array, log: LoggerLike): number {
   let n = 0;
@@ -307,13 +318,7 @@ export class ExecutorChannelServer implements Transport {
   }
 
   subscribe(subject: string, handler: RawHandler): Subscription {
-    const s: LocalSub = { pattern: subject, handler, active: true };
-    this.#subs.push(s);
-    return { unsubscribe: () => {
-      s.active = false;
-      const i = this.#subs.indexOf(s);
-      if (i >= 0) this.#subs.splice(i, 1);
-    } };
+    return addSub(this.#subs, subject, handler);
   }
 
   async flush(): Promise<void> {}
@@ -454,13 +459,7 @@ export class ExecutorChannel implements Transport {
   }
 
   subscribe(subject: string, handler: RawHandler): Subscription {
-    const s: LocalSub = { pattern: subject, handler, active: true };
-    this.#subs.push(s);
-    return { unsubscribe: () => {
-      s.active = false;
-      const i = this.#subs.indexOf(s);
-      if (i >= 0) this.#subs.splice(i, 1);
-    } };
+    return addSub(this.#subs, subject, handler);
   }
 
   /** Resolves once what was written has been handed to the OS (or at once when disconnected). */
