@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { PERMISSIVE_ACLS, parseAcls } from '../actors/master/acls.ts';
 import { hostname } from 'node:os';
 import { startMaster } from '../runtime/master.ts';
+import { parseRateLimits, type RateLimits } from '../runtime/rate-limits.ts';
 import { WorkerLeaseCandidate } from '../runtime/lease-worker.ts';
 import { KvRegistry } from '../runtime/registry.ts';
 import { connectNats, NatsTransport } from '../runtime/transport-nats.ts';
@@ -32,6 +33,7 @@ const { flags, logger, inspect } = commandSetup('mesos-master', {
   revocation_grace_period: { type: 'duration', help: 'time between announcing a revocation and killing the tasks', default: '5secs' },
   seed: { type: 'number', help: 'seed of the agent shuffle and the random sorter', default: 1 },
   acls: { type: 'string', help: "who may do what: Mesos ACLs as JSON, or a file holding them (path or file:// URL)" },
+  rate_limits: { type: 'string', help: 'per-principal message rates (excess dropped): Mesos RateLimits as JSON, or a file holding them (path or file:// URL)' },
 });
 
 /** Exits 2 naming the bad token. */
@@ -64,20 +66,33 @@ try {
   badFlag(`invalid --min_allocatable_resources: ${(e as Error).message}`);
 }
 
+/** The JSON of flag `--<name>`: given inline (it starts with `{`), or read from the path or file:// URL given. */
+function jsonFlag(name: string, value: string): string {
+  if (value.trimStart().startsWith('{')) return value;
+  const path = value.replace(/^file:\/\//, '');
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    return badFlag(`invalid --${name}: cannot read '${path}': ${(e as Error).message}`);
+  }
+}
+
 let acls = PERMISSIVE_ACLS;
 if (flags.acls !== undefined) {
-  const text = flags.acls.trimStart().startsWith('{') ? flags.acls : (() => {
-    const path = flags.acls!.replace(/^file:\/\//, '');
-    try {
-      return readFileSync(path, 'utf8');
-    } catch (e) {
-      return badFlag(`invalid --acls: cannot read '${path}': ${(e as Error).message}`);
-    }
-  })();
+  const text = jsonFlag('acls', flags.acls);
   try {
     acls = parseAcls(text);
   } catch (e) {
     badFlag(`invalid --acls: ${(e as Error).message}`);
+  }
+}
+let rateLimits: RateLimits | undefined;
+if (flags.rate_limits !== undefined) {
+  const text = jsonFlag('rate_limits', flags.rate_limits);
+  try {
+    rateLimits = parseRateLimits(text);
+  } catch (e) {
+    badFlag(`invalid --rate_limits: ${(e as Error).message}`);
   }
 }
 
@@ -93,6 +108,7 @@ const master = startMaster({
   logger,
   inspect,
   registry: new KvRegistry(nc, flags.cluster),
+  ...(rateLimits ? { rateLimits } : {}),
   flags: {
     allocationIntervalMs: flags.allocation_interval,
     offerTimeoutMs: flags.offer_timeout,

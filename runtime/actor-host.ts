@@ -47,6 +47,12 @@ export interface HostOptions {
    * after a failover), where the statechart's cost per event is a fifth of the work.
    */
   coalesce?: ReadonlySet<string>;
+  /**
+   * Asked first about every inbound message, by subject, before anything else looks at it: one
+   * it refuses is dropped there (it counts and logs its refusals itself). The master's
+   * `--rate_limits` (`rate-limits.ts`).
+   */
+  admit?: (subject: string) => boolean;
   /** Called with every emitted event that is not `send` or `log`. */
   onEmit?: (event: { type: string } & Record<string, unknown>) => void;
 }
@@ -219,7 +225,9 @@ export function hostActor<TLogic extends AnyStateMachine>(
   /** Messages of coalesced types received in this burst, not yet delivered. */
   let pending: Received[] = [];
   const typeAt = inboxOf(opts.pid).length - 1;
+  const admit = opts.admit;
   const sub: Subscription = opts.transport.subscribe(inboxOf(opts.pid), (subject, data) => {
+    if (admit && !admit(subject)) return;
     let repeatKey: number | undefined;
     const answerType = repeats ? RETRIED_VERBATIM.get(subject.slice(typeAt, subject.indexOf('.', typeAt))) : undefined;
     if (answerType) {

@@ -20,6 +20,8 @@ import { depsFor, hostActor, type ActorHost } from './actor-host.ts';
 import { realClock } from './clock.ts';
 import type { Inspect } from './inspect.ts';
 import type { Logger } from './log.ts';
+import { Metrics } from './metrics.ts';
+import { RateLimiter, type RateLimits } from './rate-limits.ts';
 import { MemoryRegistry, type RegistryStore } from './registry.ts';
 import type { Clock, LeaderInfo, LeaseCandidate, Transport } from './types.ts';
 
@@ -52,6 +54,8 @@ export interface MasterOptions {
   clock?: Clock;
   inspect?: Inspect;
   runId?: string;
+  /** `--rate_limits`: messages from scheduler and operator principals over their rate are dropped (`rate-limits.ts`). */
+  rateLimits?: RateLimits;
 }
 
 /** A running master. */
@@ -179,12 +183,16 @@ export function startMaster(opts: MasterOptions): MasterHandle {
     return m;
   };
 
+  const metrics = new Metrics();
+  const limiter = opts.rateLimits ? new RateLimiter(opts.rateLimits, () => clock.now(), metrics, log) : undefined;
   const host: ActorHost<MasterMachine> = hostActor(createMasterMachine(depsFor(clock)), { self: pid, runId, hostname, flags: opts.flags }, {
     pid,
     transport: opts.transport,
     logger: opts.logger,
     clock,
+    metrics,
     inspect: opts.inspect,
+    ...(limiter ? { admit: (subject: string) => limiter.admit(subject) } : {}),
     onEmit: onEffect,
     repeatWindowMs: REGISTRATION_REPEAT_WINDOW_MS,
     coalesce: COALESCED,
