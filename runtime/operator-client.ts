@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Codec, envelope } from '../protocols/envelope.ts';
 import type { Body, Message, MessageType } from '../protocols/messages.ts';
-import { inboxOf, pid as makePid, subjectFor } from '../protocols/pid.ts';
+import { inboxOf, parsePid, pid as makePid, subjectFrom, type Pid } from '../protocols/pid.ts';
 import type { Subscription, Transport } from './types.ts';
 
 interface Waiter {
@@ -22,10 +22,12 @@ export class OperatorClient {
   readonly #codec = new Codec();
   readonly #sub: Subscription;
   readonly #waiters = new Set<Waiter>();
+  readonly #self: Pid;
   #seq = 0;
 
   constructor(private readonly transport: Transport, cluster: string, id = `op-${randomUUID().slice(0, 8)}`, principal?: string) {
     this.pid = makePid(cluster, 'operator', id, principal);
+    this.#self = parsePid(this.pid)!;
     this.#sub = transport.subscribe(inboxOf(this.pid), (subject, data) => {
       const d = this.#codec.decode(data, this.pid, subject);
       if (!d.ok) return;
@@ -51,7 +53,7 @@ export class OperatorClient {
         reject(new Error(`no ${reply} from ${to} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#waiters.add(w);
-      this.transport.publish(subjectFor(to, msg.type, 'operator'), this.#codec.encode(envelope(this.pid, `${this.pid}-${++this.#seq}`, msg)));
+      this.transport.publish(subjectFrom(to, msg.type, this.#self), this.#codec.encode(envelope(this.pid, `${this.pid}-${++this.#seq}`, msg)));
     });
   }
 
