@@ -1,6 +1,7 @@
 /**
  * Bus throughput benchmark (`npm run bench:bus`): the runtime's send/receive path between two OS
- * processes, against plain NATS + msgpackr publish/subscribe of the same bytes, in the same run.
+ * processes, against plain NATS + msgpackr publish/subscribe of the same bytes, in the same run —
+ * on a bus secured as the project ships it and on a plain one, also in the same run.
  *
  * The parent process is the sender; it starts nats-server (unless `NATS_URL` is set) and spawns
  * this same file with `--role=receiver`. Control (set up / tear down a receiver) is request/reply
@@ -13,20 +14,45 @@
  * - raw path: the sender packs the same envelope object with a plain `Packr` and `nc.publish`es it
  *   on a subject of the same shape; the receiver `nc.subscribe`s with a callback, unpacks, counts.
  *
- * Flow control is identical on both paths: at most `--inflight` messages unacknowledged. After a
- * warm-up of `--warmup` messages per path, each path runs `--trials` times, alternating; the best
- * rate of each is reported. The rate is messages / (time of the last ack − time of the first send),
- * both read in the sender. `cpuUsPerMessage` is CPU time (user + system) per message in each
- * process, the least over a path's trials: less sensitive than rates to other load on the machine.
+ * `--security` picks the bus: `both` (default) starts two nats-servers, each with a receiver
+ * process of its own, and measures both paths on each:
+ * - `plain` (`--security=off`): no users, no TLS; sender and receiver are anonymous.
+ * - `secured` (`--security=on`): the bus as a cluster ships it (`credentials.ts`, `tls.ts`): NATS
+ *   users authenticated by NKeys with per-principal subject permissions, and TLS on every
+ *   connection with the cluster's own CA, the server requiring client certificates. The sender
+ *   connects as a master principal (its PIDs are that master's) and the receiver as a scheduler
+ *   principal, each with `connectionOptions` of its credential. Their mesos subjects are exactly
+ *   the shipped permissions; the bench's own control subjects (`bench.ctl`, `bench.ack.>`, and
+ *   the sender's reply inbox for the receiver) are allowed on top. The credentials go in a
+ *   temporary directory, removed at the end.
+ * With `NATS_URL` set only `plain` can run (on that server, whose users are not the bench's):
+ * `secured` is then reported as `null`, with the reason in `securedSkipped`.
+ *
+ * Flow control is identical on every path: at most `--inflight` messages unacknowledged. After a
+ * warm-up of `--warmup` messages per path and bus, each path runs `--trials` times on each bus,
+ * interleaved (trial i of every bus and path before trial i + 1 of any, the order reversed every
+ * other trial), so that the noise of the machine falls on all alike; the best rate of each is
+ * reported. The rate is messages / (time of the last ack − time of the first send), both read in
+ * the sender. `cpuUsPerMessage` is CPU time (user + system) per message in each process, the least
+ * over a path's trials: less sensitive than rates to other load on the machine.
  *
  * Other flags: `--emit=batch` (one local event emits a whole window of sends), `--raw-payload=body`
  * (the raw path packs only the body), `--paths=runtime` (one path only, e.g. to profile it) and
  * `--receiver-node-args='--cpu-prof --cpu-prof-dir=DIR'` (run the sender itself with
  * `node --cpu-prof --import tsx test/bench/bus.ts` to profile both sides).
  *
- * Prints one JSON line on stdout; logs go to stderr.
+ * Prints one JSON line on stdout; logs go to stderr. Besides the settings (`security`, `messages`,
+ * `window`, `inflight`, `emit`), per bus (`plain`, `secured`: each present when asked for) the
+ * figures of that bus: `runtimeMsgsPerSec`, `rawMsgsPerSec`, `ratio` (runtime / raw),
+ * `bytesPerMessage`, `rawBytesPerMessage`, `cpuUsPerMessage` and every trial's rate (`trials`).
+ * With both buses, the cost of security as secured / plain: `securedOverPlainRuntimeRate` and
+ * `securedOverPlainRawRate` (rates: 0.9 is 10 % slower) and `securedOverPlainCpuPerMessage`
+ * (per path, sender and receiver: 1.1 is 10 % more CPU per message); `null` where a bus did not run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -35,9 +61,19 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { emit, enqueueActions, setup } from 'xstate';
 import { envelope } from '../../protocols/envelope.ts';
 import type { Body } from '../../protocols/messages.ts';
-import { inboxOf, pid as makePid, subjectFor } from '../../protocols/pid.ts';
+import { ANONYMOUS_PRINCIPAL, inboxOf, pid as makePid, subjectFor } from '../../protocols/pid.ts';
 import { send, type Inbound, type SendEvent } from '../../actors/common.ts';
 import { defaultCodec, hostActor, type ActorHost } from '../../runtime/actor-host.ts';
+import {
+  authorizationConfig,
+  connectionOptions,
+  inboxPrefixFor,
+  loadCredential,
+  permissionsFor,
+  serverUser,
+  writeCredentials,
+  type Credential,
+} from '../../runtime/credentials.ts';
 import { silentLogger } from '../../runtime/log.ts';
 import { startNatsServer, type NatsServerHandle } from '../../runtime/nats-server.ts';
 import { nodeScriptArgv } from '../../runtime/node-command.ts';
@@ -52,6 +88,10 @@ const { values: flags } = parseArgs({
   options: {
     role: { type: 'string', default: 'sender' },
     url: { type: 'string' },
+    /** The receiver's credential file (on the secured bus). */
+    credential: { type: 'string' },
+    /** The bus: `both` (a plain and a secured server, trials interleaved), `on` (secured only) or `off` (plain only). */
+    security: { type: 'string', default: 'both' },
     messages: { type: 'string', default: '200000' },
     window: { type: 'string', default: '1000' },
     inflight: { type: 'string', default: '10000' },
@@ -169,10 +209,17 @@ const ctlPackr = newPackr();
 
 // ── receiver process ─────────────────────────────────────────────────────────────────────
 
-async function receiver(url: string): Promise<void> {
+async function receiver(url: string, credentialFile: string | undefined): Promise<void> {
+  const credential = credentialFile !== undefined ? loadCredential(credentialFile) : undefined;
   // No reconnects: when the parent's server goes away, so does this process.
-  const nc = await connect({ servers: url, name: 'bench-receiver', maxReconnectAttempts: 0 });
+  const nc = await connect({
+    servers: url,
+    name: 'bench-receiver',
+    maxReconnectAttempts: 0,
+    ...(credential ? connectionOptions(credential) : {}),
+  });
   void nc.closed().then(() => process.exit(0));
+  void logServerErrors(nc, 'receiver');
   const transport = new NatsTransport(nc);
   const logger = silentLogger();
   const trials = new Map<string, { stop(): Record<string, number> }>();
@@ -250,9 +297,64 @@ async function receiver(url: string): Promise<void> {
   await nc.flush();
 }
 
+/**
+ * Logs the errors the server reports on `nc` (a permissions violation, above all: the server drops
+ * the message and keeps the connection, so a trial would only time out).
+ */
+async function logServerErrors(nc: NatsConnection, who: string): Promise<void> {
+  for await (const s of nc.status()) if (s.type === 'error') log(`${who}: server error: ${s.error.message}`);
+}
+
+// ── the buses ────────────────────────────────────────────────────────────────────────────
+
+type Security = 'plain' | 'secured';
+
+/** The principals of the secured bus: a master sends, a framework receives. */
+const SECURED_SENDER = 'master';
+const SECURED_RECEIVER = 'framework';
+
+/**
+ * Credentials for the secured bus, written into `dir` as a cluster's are (`writeCredentials`, TLS
+ * included), and the server's configuration: one user per principal with the permissions its kind
+ * ships with, plus the bench's control subjects, and the `tls` block.
+ */
+function securedBus(dir: string): { config: string; sender: Credential; receiverFile: string } {
+  const set = writeCredentials(dir, { cluster: CLUSTER, masters: [SECURED_SENDER], agents: [], frameworks: [SECURED_RECEIVER], operators: [] });
+  const sender = set.credentials.find((c) => c.kind === 'master' && c.principal === SECURED_SENDER);
+  const receiverCred = set.credentials.find((c) => c.kind === 'scheduler' && c.principal === SECURED_RECEIVER);
+  const receiverFile = set.files[`scheduler:${SECURED_RECEIVER}`];
+  if (!sender || !receiverCred || !receiverFile || !set.tlsConfig) throw new Error('writeCredentials did not write what the secured bus needs');
+  const s = permissionsFor('master', sender.principal, CLUSTER);
+  const r = permissionsFor('scheduler', receiverCred.principal, CLUSTER);
+  const users = [
+    // The sender asks on `bench.ctl` (replies come to its own inbox, already allowed) and reads acks.
+    serverUser(sender, { publish: [...s.publish, CTL], subscribe: [...s.subscribe, ackSubject('>')] }),
+    // The receiver answers control requests (in the sender's inbox) and publishes acks.
+    serverUser(receiverCred, {
+      publish: [...r.publish, ackSubject('>'), `${inboxPrefixFor(sender.principal)}.>`],
+      subscribe: [...r.subscribe, CTL],
+    }),
+  ];
+  return { config: authorizationConfig([], users) + readFileSync(set.tlsConfig, 'utf8'), sender, receiverFile };
+}
+
+/** One bus under test: its server, receiver process and the sender's connection to it. */
+interface Bus {
+  security: Security;
+  /** The principals of sender (a master) and receiver (a scheduler) in PIDs and subjects. */
+  senderPrincipal: string;
+  receiverPrincipal: string;
+  server?: NatsServerHandle;
+  child?: ChildProcess;
+  childExited?: Promise<void>;
+  conn?: NatsConnection;
+  transport?: NatsTransport;
+}
+
 // ── sender process ───────────────────────────────────────────────────────────────────────
 
 interface TrialResult {
+  security: Security;
   path: Path;
   msgsPerSec: number;
   ms: number;
@@ -261,6 +363,8 @@ interface TrialResult {
   receiverCpuUs: number;
   stats: Record<string, number>;
 }
+
+const round = (x: number, digits: number): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
 async function sender(): Promise<void> {
   const n = Number(flags.messages);
@@ -275,42 +379,71 @@ async function sender(): Promise<void> {
   if (!(n > 0 && window > 0 && inflight >= window && trials > 0 && warmup >= 0 && paths.length > 0)) {
     throw new Error('need --messages > 0, --window > 0, --inflight >= --window, --trials > 0, --warmup >= 0, --paths runtime,raw');
   }
+  const security = flags.security;
+  if (security !== 'both' && security !== 'on' && security !== 'off') throw new Error(`--security must be both, on or off, not '${security}'`);
+  const envUrl = process.env.NATS_URL?.trim() || undefined;
+  const wantPlain = security !== 'on';
+  const wantSecured = security !== 'off';
+  const securedSkipped = wantSecured && envUrl
+    ? 'NATS_URL is set: the secured bus needs a server with the bench\'s users and TLS, which the bench starts itself; unset NATS_URL to measure it'
+    : undefined;
+  if (securedSkipped) log(`secured bus skipped: ${securedSkipped}`);
 
-  let server: NatsServerHandle | undefined;
-  let child: ChildProcess | undefined;
-  let childExited: Promise<void> | undefined;
-  let nc: NatsConnection | undefined;
+  const buses: Bus[] = [
+    ...(wantPlain ? [{ security: 'plain' as const, senderPrincipal: ANONYMOUS_PRINCIPAL, receiverPrincipal: ANONYMOUS_PRINCIPAL }] : []),
+    ...(wantSecured && !securedSkipped ? [{ security: 'secured' as const, senderPrincipal: SECURED_SENDER, receiverPrincipal: SECURED_RECEIVER }] : []),
+  ];
+  let credentialsDir: string | undefined;
   try {
-    const envUrl = process.env.NATS_URL?.trim();
-    const url = envUrl ? envUrl : (server = await startNatsServer({ jetstream: false })).url;
-    log(`nats ${url}${server ? ` (pid ${server.pid})` : ''}`);
-
     const argv = nodeScriptArgv(fileURLToPath(import.meta.url));
     const nodeArgs = flags['receiver-node-args'].split(' ').filter((a) => a.length > 0);
-    const c = spawn(argv[0]!, [...nodeArgs, ...argv.slice(1), '--role=receiver', `--url=${url}`], { stdio: ['ignore', 2, 2] });
-    child = c;
-    childExited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
-    log(`receiver pid ${c.pid}`);
+    /** Per bus: how to ask its receiver (request/reply on `bench.ctl`). */
+    const requests = new Map<Security, (req: Ctl) => Promise<CtlReply>>();
 
-    const conn = await connect({ servers: url, name: 'bench-sender' });
-    nc = conn;
-    const transport = new NatsTransport(conn);
-    const request = async (req: Ctl): Promise<CtlReply> => {
-      const m = await conn.request(CTL, ctlPackr.pack(req), { timeout: 10_000 });
-      const r = ctlPackr.unpack(m.data) as CtlReply;
-      if (!r.ok) throw new Error(`receiver: ${req.op} failed: ${r.error}`);
-      return r;
-    };
+    for (const bus of buses) {
+      let url: string;
+      let receiverArgs: string[] = [];
+      let options = {};
+      if (bus.security === 'plain') {
+        url = envUrl ?? (bus.server = await startNatsServer({ jetstream: false })).url;
+      } else {
+        credentialsDir = mkdtempSync(join(tmpdir(), 'bench-bus-credentials-'));
+        const sec = securedBus(credentialsDir);
+        url = (bus.server = await startNatsServer({ jetstream: false, config: sec.config })).url;
+        receiverArgs = [`--credential=${sec.receiverFile}`];
+        options = connectionOptions(sec.sender);
+      }
+      log(`${bus.security} nats ${url}${bus.server ? ` (pid ${bus.server.pid})` : ''}`);
 
-    // Wait for the receiver to come up (tsx start-up takes a moment).
-    const upBy = Date.now() + 30_000;
-    for (;;) {
-      try {
-        await request({ op: 'ping' });
-        break;
-      } catch (e) {
-        if (Date.now() > upBy) throw new Error(`receiver did not answer: ${(e as Error).message}`);
-        await new Promise((r) => setTimeout(r, 100));
+      const c = spawn(argv[0]!, [...nodeArgs, ...argv.slice(1), '--role=receiver', `--url=${url}`, ...receiverArgs], { stdio: ['ignore', 2, 2] });
+      bus.child = c;
+      bus.childExited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+      log(`${bus.security} receiver pid ${c.pid}`);
+
+      const conn = await connect({ servers: url, name: 'bench-sender', ...options });
+      bus.conn = conn;
+      log(`${bus.security} sender connected (server requires TLS: ${conn.info?.tls_required === true}, auth: ${conn.info?.auth_required === true})`);
+      void logServerErrors(conn, `${bus.security} sender`);
+      bus.transport = new NatsTransport(conn);
+      requests.set(bus.security, async (req: Ctl): Promise<CtlReply> => {
+        const m = await conn.request(CTL, ctlPackr.pack(req), { timeout: 10_000 });
+        const r = ctlPackr.unpack(m.data) as CtlReply;
+        if (!r.ok) throw new Error(`${bus.security} receiver: ${req.op} failed: ${r.error}`);
+        return r;
+      });
+    }
+
+    // Wait for the receivers to come up (tsx start-up takes a moment).
+    for (const bus of buses) {
+      const upBy = Date.now() + 30_000;
+      for (;;) {
+        try {
+          await requests.get(bus.security)!({ op: 'ping' });
+          break;
+        } catch (e) {
+          if (Date.now() > upBy) throw new Error(`${bus.security} receiver did not answer: ${(e as Error).message}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
       }
     }
 
@@ -318,10 +451,12 @@ async function sender(): Promise<void> {
     const codec = defaultCodec();
     let trialSeq = 0;
 
-    const runTrial = async (path: Path, total: number): Promise<TrialResult> => {
+    const runTrial = async (bus: Bus, path: Path, total: number): Promise<TrialResult> => {
+      const conn = bus.conn!;
+      const request = requests.get(bus.security)!;
       const trial = `t${++trialSeq}`;
-      const to = makePid(CLUSTER, 'scheduler', `${path}${trial}`);
-      const from = makePid(CLUSTER, 'master', `${path}${trial}`);
+      const to = makePid(CLUSTER, 'scheduler', `${path}${trial}`, bus.receiverPrincipal);
+      const from = makePid(CLUSTER, 'master', `${path}${trial}`, bus.senderPrincipal);
 
       let acked = 0;
       let tLast = 0;
@@ -344,14 +479,14 @@ async function sender(): Promise<void> {
       let sendMany: ((k: number) => void) | undefined;
       let stopSender = () => {};
       if (path === 'runtime') {
-        const host = hostActor(senderMachine, { to, body }, { pid: from, transport, logger: silentLogger() });
+        const host = hostActor(senderMachine, { to, body }, { pid: from, transport: bus.transport!, logger: silentLogger() });
         const pump = { type: 'pump' } as const;
         sendOne = () => host.send(pump);
         if (batch) sendMany = (k) => host.send({ type: 'pumpMany', n: k });
         stopSender = () => host.stop();
       } else {
         const packr = newPackr();
-        const subject = subjectFor(to, 'StatusUpdate', 'master');
+        const subject = subjectFor(to, 'StatusUpdate', 'master', bus.senderPrincipal);
         let seq = 0;
         const payload = rawBody ? body : null;
         sendOne = () => {
@@ -364,7 +499,7 @@ async function sender(): Promise<void> {
       const deadline = Date.now() + timeoutMs;
       const waitAck = () =>
         new Promise<void>((resolve, reject) => {
-          const t = setTimeout(() => reject(new Error(`${path} trial ${trial}: no progress (acked ${acked}/${total})`)), Math.max(1, deadline - Date.now()));
+          const t = setTimeout(() => reject(new Error(`${bus.security} ${path} trial ${trial}: no progress (acked ${acked}/${total})`)), Math.max(1, deadline - Date.now()));
           wake = () => {
             clearTimeout(t);
             resolve();
@@ -402,8 +537,9 @@ async function sender(): Promise<void> {
       const ms = tLast - t0;
       const cpu = process.cpuUsage(cpu0);
       const { stats = {} } = await request({ op: 'teardown', trial });
-      if ((stats.received ?? 0) !== total) throw new Error(`${path} trial ${trial}: receiver counted ${stats.received} of ${total}`);
+      if ((stats.received ?? 0) !== total) throw new Error(`${bus.security} ${path} trial ${trial}: receiver counted ${stats.received} of ${total}`);
       return {
+        security: bus.security,
         path,
         msgsPerSec: (total / ms) * 1000,
         ms,
@@ -413,74 +549,105 @@ async function sender(): Promise<void> {
       };
     };
 
+    // Every bus and path, in one order; trials alternate it with its reverse.
+    const combos = buses.flatMap((bus) => paths.map((path) => ({ bus, path })));
     if (warmup > 0) {
-      for (const path of paths) {
-        const r = await runTrial(path, warmup);
-        log(`warm-up ${path}: ${Math.round(r.msgsPerSec)} msg/s`);
+      for (const { bus, path } of combos) {
+        const r = await runTrial(bus, path, warmup);
+        log(`warm-up ${bus.security} ${path}: ${Math.round(r.msgsPerSec)} msg/s`);
       }
     }
     const results: TrialResult[] = [];
     for (let i = 0; i < trials; i++) {
-      for (const path of paths) {
-        const r = await runTrial(path, n);
+      for (const { bus, path } of i % 2 === 0 ? combos : [...combos].reverse()) {
+        const r = await runTrial(bus, path, n);
         results.push(r);
-        log(`${path} #${i + 1}: ${n} msgs in ${r.ms.toFixed(0)} ms = ${Math.round(r.msgsPerSec)} msg/s; ` +
+        log(`${bus.security} ${path} #${i + 1}: ${n} msgs in ${r.ms.toFixed(0)} ms = ${Math.round(r.msgsPerSec)} msg/s; ` +
           `cpu/msg sender ${r.senderCpuUs.toFixed(1)} µs, receiver ${r.receiverCpuUs.toFixed(1)} µs; receiver ${JSON.stringify(r.stats)}`);
       }
     }
 
-    const best = (p: Path) => Math.max(0, ...results.filter((r) => r.path === p).map((r) => r.msgsPerSec));
-    /** Least CPU per message over a path's trials (the least disturbed), rounded to 0.1 µs. */
-    const cpuOf = (p: Path) => {
-      const rs = results.filter((r) => r.path === p);
-      if (rs.length === 0) return null;
-      const min = (xs: number[]) => Math.round(Math.min(...xs) * 10) / 10;
-      return { sender: min(rs.map((r) => r.senderCpuUs)), receiver: min(rs.map((r) => r.receiverCpuUs)) };
+    const of = (s: Security, p: Path) => results.filter((r) => r.security === s && r.path === p);
+    const best = (s: Security, p: Path) => Math.max(0, ...of(s, p).map((r) => r.msgsPerSec));
+    /** Least CPU per message over a path's trials on a bus (the least disturbed), µs. */
+    const cpuOf = (s: Security, p: Path) => {
+      const rs = of(s, p);
+      return rs.length === 0 ? null : { sender: Math.min(...rs.map((r) => r.senderCpuUs)), receiver: Math.min(...rs.map((r) => r.receiverCpuUs)) };
     };
-    const runtimeMsgsPerSec = Math.round(best('runtime'));
-    const rawMsgsPerSec = Math.round(best('raw'));
-    const sample = codec.encode(envelope(makePid(CLUSTER, 'master', 'runtimet1'), 'xxxxxxxx-1', { type: 'StatusUpdate', body }));
-    const rawSample = newPackr().pack(rawBody ? body : { v: 1, type: 'StatusUpdate', from: makePid(CLUSTER, 'master', 'rawt1'), id: 'bench-1', body });
+    const cpuOut = (c: ReturnType<typeof cpuOf>) => (c ? { sender: round(c.sender, 1), receiver: round(c.receiver, 1) } : null);
+    /** The figures of one bus (the shape of this bench's output before it had buses). */
+    const summary = (bus: Bus) => {
+      const s = bus.security;
+      const runtimeMsgsPerSec = Math.round(best(s, 'runtime'));
+      const rawMsgsPerSec = Math.round(best(s, 'raw'));
+      const from = (id: string) => makePid(CLUSTER, 'master', id, bus.senderPrincipal);
+      const sample = codec.encode(envelope(from('runtimet1'), 'xxxxxxxx-1', { type: 'StatusUpdate', body }));
+      const rawSample = newPackr().pack(rawBody ? body : { v: 1, type: 'StatusUpdate', from: from('rawt1'), id: 'bench-1', body });
+      return {
+        runtimeMsgsPerSec,
+        rawMsgsPerSec,
+        ratio: rawMsgsPerSec > 0 ? round(runtimeMsgsPerSec / rawMsgsPerSec, 3) : null,
+        bytesPerMessage: sample.byteLength,
+        rawBytesPerMessage: rawSample.byteLength,
+        cpuUsPerMessage: { runtime: cpuOut(cpuOf(s, 'runtime')), raw: cpuOut(cpuOf(s, 'raw')) },
+        trials: {
+          runtime: of(s, 'runtime').map((r) => Math.round(r.msgsPerSec)),
+          raw: of(s, 'raw').map((r) => Math.round(r.msgsPerSec)),
+        },
+      };
+    };
+    /** secured / plain, or null where either is missing. */
+    const over = (secured: number | undefined, plain: number | undefined, digits = 3) =>
+      secured !== undefined && plain !== undefined && secured > 0 && plain > 0 ? round(secured / plain, digits) : null;
+    const rateOver = (p: Path) => over(of('secured', p).length ? best('secured', p) : undefined, of('plain', p).length ? best('plain', p) : undefined);
+    const cpuOver = (p: Path) => {
+      const s = cpuOf('secured', p);
+      const q = cpuOf('plain', p);
+      return s && q ? { sender: over(s.sender, q.sender), receiver: over(s.receiver, q.receiver) } : null;
+    };
 
-    await request({ op: 'exit' }).catch(() => undefined);
-    process.stdout.write(`${JSON.stringify({
-      runtimeMsgsPerSec,
-      rawMsgsPerSec,
-      ratio: rawMsgsPerSec > 0 ? Math.round((runtimeMsgsPerSec / rawMsgsPerSec) * 1000) / 1000 : null,
-      messages: n,
-      bytesPerMessage: sample.byteLength,
-      rawBytesPerMessage: rawSample.byteLength,
-      window,
-      inflight,
-      emit: batch ? 'batch' : 'event',
-      cpuUsPerMessage: { runtime: cpuOf('runtime'), raw: cpuOf('raw') },
-      trials: {
-        runtime: results.filter((r) => r.path === 'runtime').map((r) => Math.round(r.msgsPerSec)),
-        raw: results.filter((r) => r.path === 'raw').map((r) => Math.round(r.msgsPerSec)),
-      },
-    })}\n`);
+    for (const bus of buses) await requests.get(bus.security)!({ op: 'exit' }).catch(() => undefined);
+    const out: Record<string, unknown> = { security, messages: n, window, inflight, emit: batch ? 'batch' : 'event' };
+    const plain = buses.find((b) => b.security === 'plain');
+    const secured = buses.find((b) => b.security === 'secured');
+    if (wantPlain) out.plain = plain ? summary(plain) : null;
+    if (wantSecured) {
+      out.secured = secured ? summary(secured) : null;
+      if (securedSkipped) out.securedSkipped = securedSkipped;
+    }
+    if (security === 'both') {
+      out.securedOverPlainRuntimeRate = rateOver('runtime');
+      out.securedOverPlainRawRate = rateOver('raw');
+      out.securedOverPlainCpuPerMessage = { runtime: cpuOver('runtime'), raw: cpuOver('raw') };
+    }
+    process.stdout.write(`${JSON.stringify(out)}\n`);
   } finally {
-    if (nc && !nc.isClosed()) await nc.close().catch(() => undefined);
-    if (child && childExited) {
-      const c = child;
-      const exited = childExited;
-      const quick = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 2000))]);
-      if (!quick && c.pid !== undefined) {
-        try {
-          process.kill(c.pid, 'SIGKILL');
-        } catch {
-          // already gone
+    for (const bus of buses) {
+      if (bus.conn && !bus.conn.isClosed()) await bus.conn.close().catch(() => undefined);
+    }
+    for (const bus of buses) {
+      if (bus.child && bus.childExited) {
+        const c = bus.child;
+        const exited = bus.childExited;
+        const quick = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 2000))]);
+        if (!quick && c.pid !== undefined) {
+          try {
+            process.kill(c.pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+          await exited;
         }
-        await exited;
       }
     }
-    await server?.stop();
+    for (const bus of buses) await bus.server?.stop();
+    if (credentialsDir) rmSync(credentialsDir, { recursive: true, force: true });
   }
 }
 
 if (flags.role === 'receiver') {
   if (!flags.url) throw new Error('--url is required for --role=receiver');
-  await receiver(flags.url);
+  await receiver(flags.url, flags.credential);
 } else {
   try {
     await sender();

@@ -3,29 +3,45 @@
  * (`driver.start()`) to TASK_RUNNING of one `true` command task on a mesos-local cluster (one
  * agent, the built-in command executor), over `--runs` frameworks (default 20), one after another.
  *
- * `--isolation` picks the agents' isolators: `both` (default) starts two clusters on one
- * nats-server — `benchlaunch-cgroups` (`cgroups/cpu,cgroups/mem`) and `benchlaunch-posix`
- * (`posix/cpu,posix/mem`), each with its own work dir — and interleaves them (run i on cgroups,
- * then run i on posix, …), so the noise of the machine falls on both alike; `cgroups` or `posix`
- * runs only that one. Container groups go under their own root, `mesos-bench-launch`, in each
- * hierarchy, never near other groups; at the end the bench checks that none is left there and
- * removes the (empty) root directories. Where cgroups cannot be used (`cgroupsUnusable`), the
- * cgroups mode is skipped, reported as `"cgroups": null` with the reason in `cgroupsSkipped`.
+ * `--compare` picks what two clusters differ in, their runs interleaved (run i on the one, then
+ * run i on the other, the order swapped every other run), so the noise of the machine falls on
+ * both alike:
  *
- * Each run: a new `SchedulerDriver`; on the first offer it launches `{ command: { value: 'true' } }`
- * (other offers are declined); TASK_RUNNING is the measured point; then it waits for TASK_FINISHED
- * and for the executor process to have exited, and `driver.stop()` tears the framework down before
- * the next run.
+ * - `isolation` (default): the agents' isolators. `--isolation` picks them: `both` (default)
+ *   starts two clusters on one nats-server — `benchlaunch-cgroups` (`cgroups/cpu,cgroups/mem`)
+ *   and `benchlaunch-posix` (`posix/cpu,posix/mem`), each with its own work dir, both without
+ *   credentials; `cgroups` or `posix` runs only that one. Container groups go under their own
+ *   root, `mesos-bench-launch`, in each hierarchy, never near other groups; at the end the bench
+ *   checks that none is left there and removes the (empty) root directories. Where cgroups cannot
+ *   be used (`cgroupsUnusable`), the cgroups mode is skipped, reported as `"cgroups": null` with
+ *   the reason in `cgroupsSkipped`.
+ * - `security`: the bus's security, both clusters posix (`--isolation` does not apply), each on an
+ *   embedded nats-server of its own so that both pay for one server: `secure`
+ *   (`benchlaunch-secure`, `startLocalCluster` as it ships: fresh credentials, NKey users with
+ *   per-principal permissions and TLS with the cluster's own CA on every connection) and
+ *   `insecure` (`benchlaunch-insecure`, `insecure: true`: no users, no TLS). `NATS_URL` is not used.
  *
- * A tap subscription on `mesos.<cluster>.>` timestamps the bus messages of each run, giving a
- * breakdown of where the time goes (medians, ms). Tap times are when this process read a message:
- * messages that arrive in one socket read share a timestamp (hence 0 for master → agent hops).
+ * Each run: a new `SchedulerDriver` on the cluster's framework bus (`cluster.framework()`: the
+ * `framework` principal on a secured cluster); on the first offer it launches
+ * `{ command: { value: 'true' } }` (other offers are declined); TASK_RUNNING is the measured point;
+ * then it waits for TASK_FINISHED and for the executor process to have exited, and `driver.stop()`
+ * tears the framework down before the next run.
+ *
+ * A tap subscription on `mesos.<cluster>.>` (on the cluster's own server) timestamps the bus
+ * messages of each run, giving a breakdown of where the time goes (medians, ms). Tap times are
+ * when this process read a message: messages that arrive in one socket read share a timestamp
+ * (hence 0 for master → agent hops). The secure cluster is not tapped: its server lets no principal
+ * read the whole bus but an observer, and `startLocalCluster` writes no observer credential, so its
+ * `breakdown` is `null`, with the reason in `breakdownSkipped`. (The insecure cluster's tap costs
+ * this process a socket read per bus message: microseconds against a launch.)
  * `--executor=tsx` runs the executor through tsx instead of the esbuild bundle agents prefer.
  *
- * Prints one JSON line on stdout: `runs`, `isolation`, then per mode (`cgroups`, `posix`) the
- * statistics of that mode's runs (`medianMs`, `p90Ms`, `minMs`, `maxMs`, `runs`, `executor`,
- * `breakdown`), and with both modes `cgroupsOverPosixMedianRatio`. Logs (only with `LOG_LEVEL`
- * set) go to stderr.
+ * Prints one JSON line on stdout: `runs`, `compare`, then per mode the statistics of that mode's
+ * runs (`medianMs`, `p90Ms`, `minMs`, `maxMs`, `runs`, `executor`, `breakdown`). With
+ * `--compare=isolation`: `isolation`, the modes `cgroups` and `posix`, and with both
+ * `cgroupsOverPosixMedianRatio`. With `--compare=security`: the modes `secure` and `insecure`, and
+ * `secureOverInsecureMedianRatio` (the cost of security: 1.05 is 5 % slower). Logs (only with
+ * `LOG_LEVEL` set) go to stderr.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,7 +58,6 @@ import { createLogger, silentLogger, type Logger } from '../../runtime/log.ts';
 import { startNatsServer, type NatsServerHandle } from '../../runtime/nats-server.ts';
 import { nodeScriptArgv, siblingPath } from '../../runtime/node-command.ts';
 import { SchedulerDriver, type Scheduler } from '../../runtime/scheduler-driver.ts';
-import { NatsTransport } from '../../runtime/transport-nats.ts';
 
 const { values: flags } = parseArgs({
   args: process.argv.slice(2),
@@ -56,16 +71,20 @@ const { values: flags } = parseArgs({
      * when it is current, else tsx) or `tsx` (always compile through tsx, to show what that costs).
      */
     executor: { type: 'string', default: 'auto' },
-    /** Isolators: `both` (cgroups and posix clusters, runs interleaved), `cgroups` or `posix`. */
+    /** What the two clusters differ in: `isolation` (their isolators) or `security` (a secured bus or not). */
+    compare: { type: 'string', default: 'isolation' },
+    /** With `--compare=isolation`: `both` (cgroups and posix clusters, runs interleaved), `cgroups` or `posix`. */
     isolation: { type: 'string', default: 'both' },
   },
   strict: true,
 });
 
-/** The isolation modes, each with its own cluster. */
+/** The modes, each with its own cluster: isolation modes, then security modes (both posix). */
 const MODES = {
   cgroups: { cluster: 'benchlaunch-cgroups', isolation: ['cgroups/cpu', 'cgroups/mem'] },
   posix: { cluster: 'benchlaunch-posix', isolation: ['posix/cpu', 'posix/mem'] },
+  secure: { cluster: 'benchlaunch-secure', isolation: ['posix/cpu', 'posix/mem'] },
+  insecure: { cluster: 'benchlaunch-insecure', isolation: ['posix/cpu', 'posix/mem'] },
 } as const;
 type Mode = keyof typeof MODES;
 /** The bench's own parent of container groups in each hierarchy. */
@@ -141,12 +160,16 @@ interface ModeState {
   mode: Mode;
   workDir: string;
   cluster?: LocalCluster;
-  transport?: NatsTransport;
+  bus?: Awaited<ReturnType<LocalCluster['framework']>>;
+  /** The connection tapping the cluster's bus, if it is tapped. */
+  tap?: NatsConnection;
+  /** Why the cluster's bus is not tapped. */
+  tapSkipped?: string;
   results: RunTimes[];
 }
 
 /** The statistics of one mode's runs (the shape of this bench's output before it had modes). */
-function summarize(results: RunTimes[], executor: string): Record<string, unknown> {
+function summarize(results: RunTimes[], executor: string, breakdownSkipped?: string): Record<string, unknown> {
   const totals = results.map((r) => r.running! - r.start);
   /** Median of `to − from` over runs where both points were seen. */
   const seg = (from: (r: RunTimes) => number | undefined, to: (r: RunTimes) => number | undefined): number | null => {
@@ -181,7 +204,7 @@ function summarize(results: RunTimes[], executor: string): Record<string, unknow
     maxMs: round1(Math.max(...totals)),
     runs: results.length,
     executor,
-    breakdown,
+    ...(breakdownSkipped === undefined ? { breakdown } : { breakdown: null, breakdownSkipped }),
   };
 }
 
@@ -213,6 +236,8 @@ async function main(): Promise<void> {
   const runs = Number(flags.runs);
   const timeoutMs = Number(flags['timeout-ms']);
   if (!(Number.isInteger(runs) && runs > 0)) throw new Error('--runs must be a positive integer');
+  const compare = flags.compare;
+  if (compare !== 'isolation' && compare !== 'security') throw new Error(`--compare must be isolation or security, not '${compare}'`);
   const isolation = flags.isolation;
   if (isolation !== 'both' && isolation !== 'cgroups' && isolation !== 'posix') throw new Error(`--isolation must be both, cgroups or posix, not '${isolation}'`);
   const taskResources = parseResources(flags['task-resources']);
@@ -223,43 +248,58 @@ async function main(): Promise<void> {
   else if (flags.executor !== 'auto') throw new Error(`--executor must be auto or tsx, not '${flags.executor}'`);
   const executor = commandExecutor[1]!.endsWith('.mjs') ? 'bundle' : 'tsx';
 
-  const wantCgroups = isolation !== 'posix';
+  const wantCgroups = compare === 'isolation' && isolation !== 'posix';
   // What the agent would find (it would warn and run without cgroups): the mode is skipped instead.
   const cgroupsSkipped = wantCgroups ? cgroupsUnusable(detectCgroups(), { cpu: true, memory: true }, CGROUPS_ROOT) : undefined;
   if (cgroupsSkipped) say(`cgroups skipped: ${cgroupsSkipped}`);
-  const modes: Mode[] = [...(wantCgroups && !cgroupsSkipped ? ['cgroups' as const] : []), ...(isolation !== 'cgroups' ? ['posix' as const] : [])];
+  const modes: Mode[] = compare === 'security'
+    ? ['secure', 'insecure']
+    : [...(wantCgroups && !cgroupsSkipped ? ['cgroups' as const] : []), ...(isolation !== 'cgroups' ? ['posix' as const] : [])];
 
   let server: NatsServerHandle | undefined;
-  let tap: NatsConnection | undefined;
   // The agents' sandboxes; startLocalCluster leaves its default work dir behind, so give it ours.
   const states: ModeState[] = modes.map((mode) => ({ mode, workDir: mkdtempSync(join(tmpdir(), `bench-launch-${mode}-`)), results: [] }));
   try {
     const envUrl = process.env.NATS_URL?.trim();
     if (states.length > 0) {
-      const natsUrl = envUrl ? envUrl : (server = await startNatsServer()).url;
-      say(`nats ${natsUrl}${server ? ` (pid ${server.pid})` : ''}`);
+      // Comparing isolation: one (insecure) server for both clusters. Comparing security: each
+      // cluster starts its own, as mesos-local does.
+      let natsUrl: string | undefined;
+      if (compare === 'isolation') {
+        natsUrl = envUrl ? envUrl : (server = await startNatsServer()).url;
+        say(`nats ${natsUrl}${server ? ` (pid ${server.pid})` : ''}`);
+      } else if (envUrl) {
+        say('NATS_URL is not used with --compare=security: each cluster runs its own server');
+      }
       for (const st of states) {
         const tc0 = performance.now();
         st.cluster = await startLocalCluster({
           agents: 1,
           logger,
           cluster: MODES[st.mode].cluster,
-          natsUrl,
+          ...(natsUrl !== undefined ? { natsUrl } : {}),
+          // Only the secure mode runs as mesos-local ships: with credentials and TLS.
+          insecure: st.mode !== 'secure',
           workDir: st.workDir,
           commandExecutor,
           isolation: MODES[st.mode].isolation,
           cgroupsRoot: CGROUPS_ROOT,
         });
-        st.transport = new NatsTransport(st.cluster.nc, { logger });
-        say(`${st.mode} cluster up in ${(performance.now() - tc0).toFixed(0)} ms (master ${st.cluster.master.pid}, agent ${st.cluster.agents[0]!.pid})`);
+        st.bus = await st.cluster.framework();
+        say(`${st.mode} cluster up in ${(performance.now() - tc0).toFixed(0)} ms on ${st.cluster.natsUrl} ` +
+          `(master ${st.cluster.master.pid}, agent ${st.cluster.agents[0]!.pid}${st.cluster.credentialsDir !== undefined ? ', secured' : ''})`);
       }
 
       // The tap: first sight of each message kind on the bus of the current run's cluster.
       let current: RunTimes | undefined;
       const tapPackr = new Packr({ useRecords: false, variableMapSize: true });
-      tap = await connect({ servers: natsUrl, name: 'bench-launch-tap' });
       for (const st of states) {
-        tap.subscribe(`mesos.${MODES[st.mode].cluster}.>`, {
+        if (st.cluster!.credentialsDir !== undefined) {
+          st.tapSkipped = 'a secured bus lets only an observer principal read it all, and startLocalCluster writes no observer credential: not tapped';
+          continue;
+        }
+        st.tap = await connect({ servers: st.cluster!.natsUrl, name: `bench-launch-tap-${st.mode}` });
+        st.tap.subscribe(`mesos.${MODES[st.mode].cluster}.>`, {
           callback: (err, msg) => {
             if (err || !current) return;
             const now = performance.now();
@@ -278,8 +318,8 @@ async function main(): Promise<void> {
             if (!current.bus.has(key)) current.bus.set(key, now);
           },
         });
+        await st.tap.flush();
       }
-      await tap.flush();
 
       /** One run on `st`'s cluster. */
       const runOnce = async (st: ModeState, i: number): Promise<void> => {
@@ -324,10 +364,12 @@ async function main(): Promise<void> {
           },
           error: (_driver, message) => settle.reject(new Error(`framework error: ${message}`)),
         };
-        const driver = new SchedulerDriver(scheduler, { name: `bench-launch-${st.mode}-${i}`, roles: ['*'] }, {
-          transport: st.transport!,
+        // On a secured bus the framework is its connection's principal (the PID and FrameworkInfo name it).
+        const principal = st.bus!.principal;
+        const driver = new SchedulerDriver(scheduler, { name: `bench-launch-${st.mode}-${i}`, roles: ['*'], ...(principal !== undefined ? { principal } : {}) }, {
+          transport: st.bus!.transport,
           cluster: cluster.cluster,
-          detector: cluster.detector(),
+          detector: st.bus!.detector(),
           logger,
         });
 
@@ -356,21 +398,32 @@ async function main(): Promise<void> {
       for (let i = 0; i < runs; i++) for (const st of i % 2 === 0 ? states : [...states].reverse()) await runOnce(st, i);
     }
 
-    const out: Record<string, unknown> = { runs, isolation };
-    const stats = new Map(states.map((st) => [st.mode, summarize(st.results, executor)]));
-    if (wantCgroups) {
-      out.cgroups = stats.get('cgroups') ?? null;
-      if (cgroupsSkipped) out.cgroupsSkipped = cgroupsSkipped;
-    }
-    if (isolation !== 'cgroups') out.posix = stats.get('posix');
-    if (isolation === 'both') {
-      const c = stats.get('cgroups')?.medianMs as number | undefined;
-      const p = stats.get('posix')?.medianMs as number | undefined;
-      out.cgroupsOverPosixMedianRatio = c !== undefined && p !== undefined && p > 0 ? Math.round((c / p) * 100) / 100 : null;
+    const stats = new Map(states.map((st) => [st.mode, summarize(st.results, executor, st.tapSkipped)]));
+    /** Ratio of the medians of modes `a` and `b`, or null. */
+    const medianRatio = (a: Mode, b: Mode): number | null => {
+      const x = stats.get(a)?.medianMs as number | undefined;
+      const y = stats.get(b)?.medianMs as number | undefined;
+      return x !== undefined && y !== undefined && y > 0 ? Math.round((x / y) * 100) / 100 : null;
+    };
+    const out: Record<string, unknown> = { runs, compare };
+    if (compare === 'security') {
+      out.secure = stats.get('secure');
+      out.insecure = stats.get('insecure');
+      out.secureOverInsecureMedianRatio = medianRatio('secure', 'insecure');
+    } else {
+      out.isolation = isolation;
+      if (wantCgroups) {
+        out.cgroups = stats.get('cgroups') ?? null;
+        if (cgroupsSkipped) out.cgroupsSkipped = cgroupsSkipped;
+      }
+      if (isolation !== 'cgroups') out.posix = stats.get('posix');
+      if (isolation === 'both') out.cgroupsOverPosixMedianRatio = medianRatio('cgroups', 'posix');
     }
     process.stdout.write(`${JSON.stringify(out)}\n`);
   } finally {
-    if (tap && !tap.isClosed()) await tap.close().catch(() => undefined);
+    for (const st of states) {
+      if (st.tap && !st.tap.isClosed()) await st.tap.close().catch(() => undefined);
+    }
     for (const st of states) {
       if (st.cluster) await st.cluster.stop().catch((e: Error) => say(`${st.mode} cluster stop failed: ${e.message}`));
     }
