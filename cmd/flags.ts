@@ -3,7 +3,9 @@
  * Unknown flags and bad values end the process with status 2 and a message naming the token.
  */
 import type { ConnectionOptions } from '@nats-io/transport-node';
-import { CredentialError, connectionOptions, expectCredential, loadCredential, type Credential, type PrincipalKind } from '../runtime/credentials.ts';
+import { existsSync } from 'node:fs';
+import { CredentialError, connectionOptions, expectCredential, loadCredential, tlsOptions, type Credential, type PrincipalKind } from '../runtime/credentials.ts';
+import type { TlsFiles } from '../runtime/tls.ts';
 import { createLogger, type Logger } from '../runtime/log.ts';
 import { createInspect, type Inspect } from '../runtime/inspect.ts';
 
@@ -20,6 +22,9 @@ export const COMMON_FLAGS = {
   cluster: { type: 'string', help: 'cluster name: the subject namespace and lease bucket', default: 'mesos' },
   credential: { type: 'string', help: 'credential file of the principal to connect as (written by mesos-credentials init)' },
   insecure: { type: 'boolean', help: 'connect without credentials: anyone on the bus can then act as anyone', default: false },
+  nats_tls_ca: { type: 'string', help: "CA certificate (PEM) the NATS server's certificate must chain to; turns TLS on (default: the credential's)" },
+  nats_tls_cert: { type: 'string', help: "this process's TLS client certificate (PEM) (default: the credential's)" },
+  nats_tls_key: { type: 'string', help: "this process's TLS client key (PEM) (default: the credential's)" },
   inspect: { type: 'string', help: 'stream machines to the XState inspector: sky (default), ws://host:port, or log' },
   log_level: { type: 'string', help: 'trace, debug, info, warn, error or silent', default: 'info' },
   help: { type: 'boolean', help: 'print this help', default: false },
@@ -135,36 +140,78 @@ export function commandSetup<T extends Record<string, FlagSpec>>(
 export interface BusIdentity {
   /** The principal token; `undefined` without credentials (the PID then says `anonymous`). */
   principal?: string;
-  /** Options for `connectNats` (authentication and the principal's reply-inbox prefix). */
+  /** Options for `connectNats` (authentication, TLS and the principal's reply-inbox prefix). */
   options: Partial<ConnectionOptions>;
+  /** The credential, with the TLS files the flags gave (for other connections of the process). */
   credential?: Credential;
 }
 
 /**
  * The identity a command connects with: its `--credential` (which must be for `kind` and the
- * cluster), or none with `--insecure`. A credential that cannot be used ends the process with
- * status 2 and one line saying why.
+ * cluster), or none with `--insecure` (logged as a warning). A credential that cannot be used, or
+ * neither flag, ends the process with status 2 and one line saying why.
  */
 export function busIdentity(
   command: string,
-  flags: { credential?: string; insecure: boolean; cluster: string },
+  flags: { credential?: string; insecure: boolean; cluster: string; nats_tls_ca?: string; nats_tls_cert?: string; nats_tls_key?: string },
   kind: PrincipalKind | readonly PrincipalKind[],
   logger: Logger,
 ): BusIdentity {
+  const refuse = (msg: string): never => {
+    process.stderr.write(`${command}: ${msg}\n`);
+    process.exit(2);
+  };
+  // TLS files given as flags win over the credential's.
+  const given: TlsFiles = {
+    ...(flags.nats_tls_ca !== undefined ? { ca: flags.nats_tls_ca } : {}),
+    ...(flags.nats_tls_cert !== undefined ? { cert: flags.nats_tls_cert } : {}),
+    ...(flags.nats_tls_key !== undefined ? { key: flags.nats_tls_key } : {}),
+  };
+  for (const [k, path] of Object.entries(given)) if (!existsSync(path)) refuse(`--nats_tls_${k}: no such file '${path}'`);
+  if ((given.cert === undefined) !== (given.key === undefined)) refuse('--nats_tls_cert and --nats_tls_key go together');
   if (flags.credential !== undefined) {
     try {
-      const c = expectCredential(loadCredential(flags.credential), kind, flags.cluster);
-      logger.info({ principal: c.principal, kind: c.kind }, 'authenticating as principal');
+      const loaded = expectCredential(loadCredential(flags.credential), kind, flags.cluster);
+      const tls = { ...loaded.tls, ...given };
+      const c: Credential = Object.keys(tls).length > 0 ? { ...loaded, tls } : loaded;
+      logger.info({ principal: c.principal, kind: c.kind, tls: c.tls !== undefined }, 'authenticating as principal');
       return { principal: c.principal, options: connectionOptions(c), credential: c };
     } catch (e) {
       if (!(e instanceof CredentialError)) throw e;
-      process.stderr.write(`${command}: ${e.message}\n`);
-      process.exit(2);
+      return refuse(e.message);
     }
   }
-  logger.warn(flags.insecure ? {} : { hint: 'pass --credential (mesos-credentials init writes them), or --insecure to silence this' },
-    'connecting without credentials: anyone on the bus can act as anyone');
-  return { options: {} };
+  if (!flags.insecure) {
+    refuse(`no --credential: pass this ${typeof kind === 'string' ? kind : kind.join(' or ')}'s credential file (mesos-credentials init writes them), or --insecure to connect without one`);
+  }
+  logger.warn('--insecure: connecting without credentials; anyone on the bus can act as anyone');
+  return { options: tlsOptions(given) };
+}
+
+/**
+ * How a one-process cluster (`mesos-local`, `pi-local`) meets on the bus: secured by default on
+ * its own embedded server; on a server given with `--nats`, with that server's `--credentials_dir`
+ * or `--insecure`. Neither with `--nats` ends the process with status 2 and one line. `--credential`
+ * is for one principal, and a local cluster is several: it is refused.
+ */
+export function localBus(
+  flags: { nats?: string; credentials_dir?: string; credential?: string; insecure: boolean },
+  command: string,
+): { natsUrl?: string; credentialsDir?: string; insecure?: boolean } {
+  const refuse = (msg: string): never => {
+    process.stderr.write(`${command}: ${msg}\n`);
+    process.exit(2);
+  };
+  if (flags.credential !== undefined) refuse("--credential is for one principal; a local cluster takes --credentials_dir (with --nats)");
+  if (flags.credentials_dir !== undefined && flags.nats === undefined) refuse('--credentials_dir needs --nats: without it the embedded server gets credentials of its own');
+  if (flags.nats !== undefined && flags.credentials_dir === undefined && !flags.insecure) {
+    refuse('--nats needs --credentials_dir (the directory mesos-credentials init wrote for that server), or --insecure');
+  }
+  return {
+    ...(flags.nats !== undefined ? { natsUrl: flags.nats } : {}),
+    ...(flags.credentials_dir !== undefined ? { credentialsDir: flags.credentials_dir } : {}),
+    ...(flags.insecure ? { insecure: true } : {}),
+  };
 }
 
 /** Runs `fn` (given the signal) on the first of `signals` (SIGINT, SIGTERM) received, then exits with `code`. */

@@ -5,7 +5,10 @@
  *   each framework principal, operators, and observers (tools that watch the bus). Processes take
  *   theirs with `--credential`.
  * - `auth.conf`: the server's users (public keys only) with their permissions.
- * - `nats.conf`: a whole nats-server configuration that includes it (`nats-server -c DIR/nats.conf`).
+ * - With TLS (the default; `--no-tls` for none): the cluster's CA, the server's certificate (for
+ *   `localhost`, `127.0.0.1` and `--hostnames`) and a client certificate per principal under
+ *   `tls/`; each credential file names its principal's; `tls.conf` is the server's side.
+ * - `nats.conf`: a whole nats-server configuration that includes them (`nats-server -c DIR/nats.conf`).
  *
  * Principals are comma-separated lists; names are letters, digits and `_-~+=%:@`.
  */
@@ -24,6 +27,8 @@ const SPECS = {
   operators: { type: 'string', help: 'operator principals', default: 'operator' },
   observers: { type: 'string', help: 'observer principals (read the whole cluster bus, send nothing)', default: '' },
   listen: { type: 'string', help: 'address the server listens on', default: '127.0.0.1:4222' },
+  tls: { type: 'boolean', help: "TLS on every connection, with the cluster's own CA (--no-tls: none)", default: true },
+  hostnames: { type: 'string', help: "names and addresses clients reach the server by, besides localhost and 127.0.0.1 (for its certificate)", default: '' },
   store_dir: { type: 'string', help: 'JetStream store of the server (default: DIR/nats-data)' },
   help: { type: 'boolean', help: 'print this help', default: false },
 } as const satisfies Record<string, FlagSpec>;
@@ -58,6 +63,7 @@ let set;
 try {
   set = writeCredentials(dir, {
     cluster: f.cluster, masters: list(f.masters), agents: list(f.agents), frameworks: list(f.frameworks), operators: list(f.operators), observers: list(f.observers),
+    tls: f.tls ? { hosts: list(f.hostnames) } : false,
   });
 } catch (e) {
   if (e instanceof CredentialError) fail(e.message);
@@ -70,6 +76,7 @@ writeFileSync(conf, [
   `jetstream { store_dir: ${JSON.stringify(f.store_dir ?? join(dir, 'nats-data'))} }`,
   SERVER_TUNING.trimEnd(),
   'include ./auth.conf',
+  ...(set!.tlsConfig ? ['include ./tls.conf'] : []),
   '',
 ].join('\n'), { mode: 0o600 });
 process.stdout.write(`Wrote the server config ${conf}\nand credentials:\n${Object.entries(set.files).map(([k, p]) => `  ${k.padEnd(24)} ${p}`).join('\n')}\n`);

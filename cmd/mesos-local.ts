@@ -2,12 +2,14 @@
  * `mesos-local`: a whole cluster in one command — an embedded `nats-server` (unless `--nats` is
  * given), one master and `--agents` agents. Prints how to reach it and runs until interrupted.
  */
-import { commandSetup, onShutdown } from './flags.ts';
+import { commandSetup, localBus, onShutdown } from './flags.ts';
+import { join } from 'node:path';
 import { startLocalCluster } from '../runtime/local-cluster.ts';
 import { nodeScriptArgv, siblingPath } from '../runtime/node-command.ts';
 
 const { flags, logger, inspect } = commandSetup('mesos-local', {
   nats: { type: 'string', help: 'use this NATS server instead of starting one' },
+  credentials_dir: { type: 'string', help: 'with --nats: the credentials mesos-credentials init wrote for that server' },
   cluster: { type: 'string', help: 'cluster name', default: 'local' },
   agents: { type: 'number', help: 'number of agents', default: 1 },
   resources: { type: 'string', help: "resources of each agent (default: this machine's)" },
@@ -22,7 +24,7 @@ try {
     inspect,
     cluster: flags.cluster,
     commandExecutor: nodeScriptArgv(siblingPath(import.meta.url, './mesos-executor.ts')),
-    ...(flags.nats ? { natsUrl: flags.nats } : {}),
+    ...localBus(flags, 'mesos-local'),
     ...(flags.resources ? { resources: flags.resources } : {}),
     ...(flags.work_dir ? { workDir: flags.work_dir } : {}),
   });
@@ -33,6 +35,7 @@ try {
 process.stdout.write(
   `mesos-local is up: master ${cluster.master.pid}, ${cluster.agents.length} agent(s)\n` +
   `  NATS: ${cluster.natsUrl}   cluster: ${cluster.cluster}   sandboxes: ${cluster.workDir}\n` +
-  `  try: npx mesos-execute --nats=${cluster.natsUrl} --cluster=${cluster.cluster} --command="echo hello"\n`,
+  (cluster.credentialsDir !== undefined ? `  credentials: ${cluster.credentialsDir}\n` : '') +
+  `  try: npx mesos-execute --nats=${cluster.natsUrl} --cluster=${cluster.cluster} ${cluster.credentialsDir !== undefined ? `--credential=${join(cluster.credentialsDir, 'scheduler-framework.json')}` : '--insecure'} --command="echo hello"\n`,
 );
 onShutdown(() => cluster.stop());

@@ -127,7 +127,7 @@ const master = startMaster({
       seed: flags.seed,
     },
   },
-  lease: (value) => new WorkerLeaseCandidate({ servers, cluster: flags.cluster, leaseMs: flags.lease, value, logLevel: String(flags.log_level), ...(id.credential ? { credential: id.credential } : {}) }),
+  lease: (value) => new WorkerLeaseCandidate({ servers, cluster: flags.cluster, leaseMs: flags.lease, value, logLevel: String(flags.log_level), ...(id.credential ? { credential: id.credential } : { connectOptions: id.options }) }),
 });
 logger.info({ actorPid: master.pid, cluster: flags.cluster }, 'master started; contending for leadership');
 onShutdown(async () => {

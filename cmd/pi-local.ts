@@ -2,14 +2,14 @@
  * The main job (`npm start`): brings up a local cluster with an embedded NATS server, runs the Pi
  * framework on it, prints the estimate, shuts everything down and exits 0.
  */
-import { commandSetup } from './flags.ts';
+import { commandSetup, localBus } from './flags.ts';
 import { startLocalCluster } from '../runtime/local-cluster.ts';
 import { nodeScriptArgv, nodeScriptCommand, siblingPath } from '../runtime/node-command.ts';
-import { NatsTransport } from '../runtime/transport-nats.ts';
 import { createPiScheduler, runPi } from './pi/pi-scheduler.ts';
 
 const { flags, logger, inspect } = commandSetup('pi-local', {
   nats: { type: 'string', help: 'use this NATS server instead of starting one' },
+  credentials_dir: { type: 'string', help: 'with --nats: the credentials mesos-credentials init wrote for that server' },
   cluster: { type: 'string', help: 'cluster name', default: 'local' },
   agents: { type: 'number', help: 'number of agents', default: 2 },
   resources: { type: 'string', help: 'resources of each agent', default: 'cpus:2;mem:2048;disk:4096;ports:[31000-32000]' },
@@ -27,7 +27,7 @@ const cluster = await startLocalCluster({
   cluster: flags.cluster,
   resources: flags.resources,
   commandExecutor: nodeScriptArgv(siblingPath(import.meta.url, './mesos-executor.ts')),
-  ...(flags.nats ? { natsUrl: flags.nats } : {}),
+  ...localBus(flags, 'pi-local'),
 });
 process.stdout.write(`Cluster up (NATS ${cluster.natsUrl}); running Pi with ${flags.tasks} tasks × ${flags.samples} samples…\n`);
 const pi = createPiScheduler({
@@ -36,14 +36,14 @@ const pi = createPiScheduler({
   executorCommand: nodeScriptCommand(siblingPath(import.meta.url, './pi/pi-executor.ts')),
   log: (line) => process.stdout.write(`  ${line}\n`),
 });
-const transport = new NatsTransport(cluster.nc, { logger });
+const bus = await cluster.framework();
 const code = await runPi(pi, 'Pi', {
-  transport,
+  transport: bus.transport,
   cluster: cluster.cluster,
-  detector: cluster.detector(),
+  detector: bus.detector(),
   logger,
   inspect,
-}, 'pi-local');
+}, 'pi-local', bus.principal);
 await cluster.stop();
 process.stdout.write(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s; cluster shut down.\n`);
 process.exit(code);

@@ -20,14 +20,17 @@
  * Executors have no credentials: they talk to their agent over its local channel.
  *
  * A credential file (`--credential`, as in Mesos) is JSON: `{ principal, kind, cluster, seed }`,
- * readable by its owner only. @see Mesos `--credential`, `--credentials`, `docs/authentication.md`.
+ * readable by its owner only, and with TLS `tls: { ca, cert, key }`: the cluster's CA and the
+ * principal's client certificate and key (`tls.ts`), as paths relative to the credential file, so
+ * that a credentials directory can be copied to another host whole. @see Mesos `--credential`, `--credentials`, `docs/authentication.md`.
  */
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { nkeyAuthenticator, nkeys, type ConnectionOptions } from '@nats-io/transport-node';
 import { isToken } from '../protocols/pid.ts';
 import { leaderSubject, leaseBucketName } from './lease.ts';
 import { registryBucketName } from './registry.ts';
+import { writeTls, type TlsFiles } from './tls.ts';
 
 /** Who a credential is for. */
 export const PRINCIPAL_KINDS = ['master', 'agent', 'scheduler', 'operator', 'observer'] as const;
@@ -41,6 +44,8 @@ export interface Credential {
   cluster: string;
   /** The NKey seed (`SU…`): the secret. */
   seed: string;
+  /** TLS files (absolute paths once loaded). */
+  tls?: TlsFiles;
 }
 
 /** A credential file that cannot be used, and why. */
@@ -79,7 +84,18 @@ export function loadCredential(path: string): Credential {
   } catch {
     throw new CredentialError(`credential ${path}: 'seed' is not an NKey seed`);
   }
-  return { principal: c.principal, kind: c.kind as PrincipalKind, cluster: c.cluster, seed: c.seed };
+  let tls: TlsFiles | undefined;
+  if (c.tls !== undefined) {
+    const t = c.tls as Record<string, unknown> | null;
+    if (!t || typeof t !== 'object') throw new CredentialError(`credential ${path}: 'tls' must be an object of file paths`);
+    tls = {};
+    for (const k of ['ca', 'cert', 'key'] as const) {
+      if (t[k] === undefined) continue;
+      if (typeof t[k] !== 'string') throw new CredentialError(`credential ${path}: 'tls.${k}' must be a file path`);
+      tls[k] = resolve(dirname(path), t[k]);
+    }
+  }
+  return { principal: c.principal, kind: c.kind as PrincipalKind, cluster: c.cluster, seed: c.seed, ...(tls ? { tls } : {}) };
 }
 
 /** Checks that a credential is for `kind` in `cluster`; throws {@link CredentialError} otherwise. */
@@ -95,9 +111,25 @@ export function inboxPrefixFor(principal: string): string {
   return `_INBOX_${principal}`;
 }
 
-/** NATS connection options that authenticate as `c`. */
+/** NATS connection options that authenticate as `c` (over TLS, with its `tls` files). */
 export function connectionOptions(c: Credential): Partial<ConnectionOptions> {
-  return { authenticator: nkeyAuthenticator(new TextEncoder().encode(c.seed)), inboxPrefix: inboxPrefixFor(c.principal) };
+  return {
+    authenticator: nkeyAuthenticator(new TextEncoder().encode(c.seed)),
+    inboxPrefix: inboxPrefixFor(c.principal),
+    ...tlsOptions(c.tls),
+  };
+}
+
+/** NATS connection options for TLS with `files` (none without a CA, certificate or key). */
+export function tlsOptions(files: TlsFiles | undefined): Partial<ConnectionOptions> {
+  if (!files || (files.ca === undefined && files.cert === undefined && files.key === undefined)) return {};
+  return {
+    tls: {
+      ...(files.ca !== undefined ? { caFile: files.ca } : {}),
+      ...(files.cert !== undefined ? { certFile: files.cert } : {}),
+      ...(files.key !== undefined ? { keyFile: files.key } : {}),
+    },
+  };
 }
 
 /** The subjects `kind` may publish and subscribe to, for `principal` in `cluster`. */
@@ -133,12 +165,20 @@ export function permissionsFor(kind: PrincipalKind, principal: string, cluster: 
 /** Seconds a connecting client has to authenticate. */
 export const AUTH_TIMEOUT_SECONDS = 10;
 
+/** A user in the server's `authorization` block. */
+export interface ServerUser {
+  nkey: string;
+  permissions: { publish: { allow: string[] }; subscribe: { allow: string[] } };
+}
+
+/** The server's user for credential `c`, with the permissions of its kind. */
+export function serverUser(c: Credential, p = permissionsFor(c.kind, c.principal, c.cluster)): ServerUser {
+  return { nkey: publicKeyOf(c), permissions: { publish: { allow: p.publish }, subscribe: { allow: p.subscribe } } };
+}
+
 /** The server's `authorization` block for these credentials (NATS config syntax; JSON is valid in it). */
-export function authorizationConfig(creds: readonly Credential[]): string {
-  const users = creds.map((c) => {
-    const p = permissionsFor(c.kind, c.principal, c.cluster);
-    return { nkey: publicKeyOf(c), permissions: { publish: { allow: p.publish }, subscribe: { allow: p.subscribe } } };
-  });
+export function authorizationConfig(creds: readonly Credential[], extra: readonly ServerUser[] = []): string {
+  const users = [...creds.map((c) => serverUser(c)), ...extra];
   // A client has `timeout` seconds to sign the server's nonce (2 by default): a process starting on
   // a loaded host can take longer, and would fail its first connection.
   return `# One user per principal: what each may publish and read. Generated by mesos-credentials.\nauthorization: ${JSON.stringify({ timeout: AUTH_TIMEOUT_SECONDS, users }, null, 2)}\n`;
@@ -148,8 +188,12 @@ export function authorizationConfig(creds: readonly Credential[]): string {
 export interface CredentialSet {
   /** Credential file of each principal, by `<kind>:<principal>`. */
   files: Record<string, string>;
-  /** The `authorization` block to include in the server's config. */
+  /** The file with the `authorization` block to include in the server's config (`auth.conf`). */
   authConfig: string;
+  /** With TLS: the file with the server's `tls` block (`tls.conf`). */
+  tlsConfig?: string;
+  /** What the server's config needs: the text of `auth.conf` and, with TLS, of `tls.conf`. */
+  serverConfig: string;
   credentials: Credential[];
 }
 
@@ -161,6 +205,17 @@ export interface CredentialPlan {
   frameworks?: string[];
   operators?: string[];
   observers?: string[];
+  /**
+   * TLS for every connection (default): a CA, the server's certificate for `hosts` (besides
+   * `localhost` and `127.0.0.1`), and a client certificate per principal, under `<dir>/tls`.
+   * `false`: none.
+   */
+  tls?: false | { hosts?: readonly string[] };
+}
+
+/** Where {@link writeCredentials} puts the credential of `principal` of `kind` in `dir`. */
+export function credentialFile(dir: string, kind: PrincipalKind, principal: string): string {
+  return join(dir, `${kind}-${principal}.json`);
 }
 
 /** Writes a credential file (0600) per principal and the server's `auth.conf` into `dir`. */
@@ -173,19 +228,33 @@ export function writeCredentials(dir: string, plan: CredentialPlan): CredentialS
     ['operator', plan.operators ?? ['operator']],
     ['observer', plan.observers ?? []],
   ];
+  const principals = want.flatMap(([kind, names]) => names.map((principal) => ({ kind, principal })));
+  const tls = plan.tls === false ? undefined : writeTls(join(dir, 'tls'), {
+    cluster: plan.cluster,
+    hosts: plan.tls?.hosts ?? [],
+    clients: principals.map(({ kind, principal }) => `${kind}-${principal}`),
+  });
   const files: Record<string, string> = {};
   const credentials: Credential[] = [];
-  for (const [kind, principals] of want) {
-    for (const principal of principals) {
-      const c = createCredential(principal, kind, plan.cluster);
-      const path = join(dir, `${kind}-${principal}.json`);
-      writeFileSync(path, `${JSON.stringify(c, null, 2)}\n`, { mode: 0o600 });
-      chmodSync(path, 0o600);
-      files[`${kind}:${principal}`] = path;
-      credentials.push(c);
-    }
+  for (const { kind, principal } of principals) {
+    const c = createCredential(principal, kind, plan.cluster);
+    const path = credentialFile(dir, kind, principal);
+    const client = tls?.clients[`${kind}-${principal}`];
+    if (tls && client) c.tls = { ca: tls.ca, cert: client.cert, key: client.key };
+    // On disk the TLS paths are relative to the credential file.
+    const onDisk = c.tls ? { ...c, tls: Object.fromEntries(Object.entries(c.tls).map(([k, v]) => [k, relative(dir, v)])) } : c;
+    writeFileSync(path, `${JSON.stringify(onDisk, null, 2)}\n`, { mode: 0o600 });
+    chmodSync(path, 0o600);
+    files[`${kind}:${principal}`] = path;
+    credentials.push(c);
   }
+  const authText = authorizationConfig(credentials);
   const authConfig = join(dir, 'auth.conf');
-  writeFileSync(authConfig, authorizationConfig(credentials), { mode: 0o600 });
-  return { files, authConfig, credentials };
+  writeFileSync(authConfig, authText, { mode: 0o600 });
+  let tlsConfig: string | undefined;
+  if (tls) {
+    tlsConfig = join(dir, 'tls.conf');
+    writeFileSync(tlsConfig, tls.serverConfig, { mode: 0o600 });
+  }
+  return { files, authConfig, ...(tlsConfig ? { tlsConfig } : {}), serverConfig: authText + (tls?.serverConfig ?? ''), credentials };
 }

@@ -1,7 +1,11 @@
 /**
  * A whole cluster in one process, as `mesos-local` runs it: an embedded `nats-server` (unless a
- * URL is given), one master and N agents sharing one NATS connection. Executors still run as
- * separate processes.
+ * URL is given), one master and N agents. Executors still run as separate processes.
+ *
+ * Secured by default, as a cluster of separate processes is: the embedded server is configured
+ * with a fresh set of credentials (one principal per role, see `credentials.ts`), and the master,
+ * the agents and the framework each connect as their own principal. With a server of one's own,
+ * the credentials written for it (`mesos-credentials init`) are read from `credentialsDir`.
  *
  * @see Mesos `mesos-local` (`src/local/local.cpp`).
  */
@@ -13,6 +17,7 @@ import { defaultAgentResources, parseResources, type Resources } from '../protoc
 import type { AgentFlags } from '../actors/agent/state.ts';
 import type { MasterFlags } from '../actors/master/state.ts';
 import { startAgent, type AgentHandle } from './agent.ts';
+import { connectionOptions, credentialFile, loadCredential, writeCredentials, type PrincipalKind } from './credentials.ts';
 import type { Inspect } from './inspect.ts';
 import { KvLeaderDetector, KvLeaseCandidate } from './lease.ts';
 import type { Logger } from './log.ts';
@@ -32,6 +37,16 @@ export interface LocalClusterOptions {
   cluster?: string;
   /** Use this NATS server instead of starting one. */
   natsUrl?: string;
+  /**
+   * Connect without credentials (the embedded server then has no users): anyone on the bus can
+   * act as anyone. Default false.
+   */
+  insecure?: boolean;
+  /**
+   * With `natsUrl` (and not `insecure`): the directory `mesos-credentials init` wrote for that
+   * server; the master, agents and framework use its `master`, `agent` and `framework` principals.
+   */
+  credentialsDir?: string;
   workDir?: string;
   leaseMs?: number;
   masterFlags?: Partial<MasterFlags>;
@@ -48,11 +63,18 @@ export interface LocalCluster {
   readonly natsUrl: string;
   readonly cluster: string;
   readonly workDir: string;
+  /** The master's connection. */
   readonly nc: NatsConnection;
+  /** Where the principals' credential files are (none when insecure). */
+  readonly credentialsDir?: string;
   readonly master: MasterHandle;
   readonly agents: AgentHandle[];
-  /** A leader detector for a framework in this process. */
-  detector(): KvLeaderDetector;
+  /**
+   * The bus of frameworks in this process: a connection as the `framework` principal (opened on
+   * the first call, closed by `stop()`), a transport on it, and a new leader detector per driver
+   * (a driver stops its detector when it stops).
+   */
+  framework(): Promise<{ transport: NatsTransport; detector(): KvLeaderDetector; principal?: string }>;
   /** Stops agents (killing executors), master, connection and the embedded server. */
   stop(): Promise<void>;
 }
@@ -65,34 +87,77 @@ export function machineResources(): Resources {
 /** Starts nats-server (if needed), a master, and `agents` agents; resolves once all agents registered. */
 export async function startLocalCluster(opts: LocalClusterOptions): Promise<LocalCluster> {
   const cluster = opts.cluster ?? 'local';
+  const cleanups: Array<() => unknown> = [];
+  try {
+    return await start(opts, cluster, cleanups);
+  } catch (e) {
+    for (const f of cleanups.reverse()) await f();
+    throw e;
+  }
+}
+
+async function start(opts: LocalClusterOptions, cluster: string, cleanups: Array<() => unknown>): Promise<LocalCluster> {
   let server: NatsServerHandle | undefined;
-  const natsUrl = opts.natsUrl ?? (server = await startNatsServer({ logger: { info: () => {}, warn: (m: string) => opts.logger.warn(m) } })).url;
+  let credentialsDir: string | undefined;
+  /** The embedded server's users and TLS, when it gets credentials. */
+  let serverConfig: string | undefined;
+  if (!opts.insecure) {
+    if (opts.natsUrl !== undefined) {
+      if (opts.credentialsDir === undefined) throw new Error('a cluster on a server of its own needs the credentials written for that server (credentialsDir), or insecure');
+      credentialsDir = opts.credentialsDir;
+    } else {
+      const dir = mkdtempSync(join(tmpdir(), 'mesos-local-credentials-'));
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      credentialsDir = dir;
+      serverConfig = writeCredentials(dir, { cluster, frameworks: ['framework'] }).serverConfig;
+    }
+  }
+  if (opts.natsUrl === undefined) {
+    server = await startNatsServer({
+      logger: { info: () => {}, warn: (m: string) => opts.logger.warn(m) },
+      ...(serverConfig !== undefined ? { config: serverConfig } : {}),
+    });
+    cleanups.push(() => server?.stop());
+  }
+  const natsUrl = opts.natsUrl ?? server!.url;
+  /** A connection as the `kind` principal of this cluster (anonymous when insecure). */
+  const connectAs = async (kind: PrincipalKind, principal: string) => {
+    const credential = credentialsDir !== undefined ? loadCredential(credentialFile(credentialsDir, kind, principal)) : undefined;
+    const nc = await connectNats({ servers: natsUrl, name: `mesos-local-${kind}`, logger: opts.logger, options: credential ? connectionOptions(credential) : {} });
+    const transport = new NatsTransport(nc, { logger: opts.logger });
+    cleanups.push(() => transport.close());
+    return { nc, transport, principal: credential?.principal };
+  };
   const ownWorkDir = opts.workDir === undefined;
   const workDir = opts.workDir ?? mkdtempSync(join(tmpdir(), 'mesos-local-'));
-  const nc = await connectNats({ servers: natsUrl, name: 'mesos-local', logger: opts.logger });
-  const transport = new NatsTransport(nc, { logger: opts.logger });
+  // Sandboxes in a directory we made ourselves go with the cluster.
+  if (ownWorkDir) cleanups.push(() => rmSync(workDir, { recursive: true, force: true }));
   const leaseMs = opts.leaseMs ?? 3000;
+  const m = await connectAs('master', 'master');
   const master = startMaster({
-    transport,
+    ...(m.principal ? { principal: m.principal } : {}),
+    transport: m.transport,
     cluster,
     logger: opts.logger,
     flags: opts.masterFlags,
     inspect: opts.inspect,
-    registry: new KvRegistry(nc, cluster),
+    registry: new KvRegistry(m.nc, cluster),
     // A server started just now has a brand-new store: no lost lease can be held in it, so the
     // master need not watch one lease before contending.
-    lease: (value) => new KvLeaseCandidate({ nc, cluster, leaseMs, value, logger: opts.logger, watchFirst: server === undefined }),
+    lease: (value) => new KvLeaseCandidate({ nc: m.nc, cluster, leaseMs, value, logger: opts.logger, watchFirst: server === undefined }),
   });
+  cleanups.push(() => master.stop());
   await master.elected();
   const resources = typeof opts.resources === 'string' ? parseResources(opts.resources) : opts.resources ?? machineResources();
-  const detector = () => new KvLeaderDetector({ nc, cluster, leaseMs, logger: opts.logger });
+  const a = await connectAs('agent', 'agent');
   const agents: AgentHandle[] = [];
   for (let i = 0; i < opts.agents; i++) {
-    agents.push(startAgent({
-      transport,
+    const agent = startAgent({
+      ...(a.principal ? { principal: a.principal } : {}),
+      transport: a.transport,
       cluster,
       logger: opts.logger,
-      detector: detector(),
+      detector: new KvLeaderDetector({ nc: a.nc, cluster, leaseMs, logger: opts.logger }),
       resources,
       workDir: join(workDir, `agent-${i}`),
       commandExecutor: opts.commandExecutor,
@@ -100,24 +165,28 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
       inspect: opts.inspect,
       isolation: opts.isolation,
       cgroupsRoot: opts.cgroupsRoot,
-    }));
+    });
+    agents.push(agent);
+    cleanups.push(() => agent.stop());
   }
-  await Promise.all(agents.map((a) => a.registered()));
+  await Promise.all(agents.map((x) => x.registered()));
+  let framework: ReturnType<LocalCluster['framework']> | undefined;
   return {
     natsUrl,
     cluster,
     workDir,
-    nc,
+    nc: m.nc,
+    ...(credentialsDir !== undefined ? { credentialsDir } : {}),
     master,
     agents,
-    detector,
+    framework: () => (framework ??= connectAs('scheduler', 'framework').then((f) => ({
+      transport: f.transport,
+      detector: () => new KvLeaderDetector({ nc: f.nc, cluster, leaseMs, logger: opts.logger }),
+      ...(f.principal ? { principal: f.principal } : {}),
+    }))),
+    // Agents (killing executors), the master, the connections, the server, then the directories.
     stop: async () => {
-      await Promise.all(agents.map((a) => a.stop()));
-      await master.stop();
-      await transport.close();
-      await server?.stop();
-      // Sandboxes in a directory we made ourselves go with the cluster.
-      if (ownWorkDir) rmSync(workDir, { recursive: true, force: true });
+      for (const f of cleanups.splice(0).reverse()) await f();
     },
   };
 }

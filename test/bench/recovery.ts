@@ -56,7 +56,8 @@ const cluster = `benchrecovery${process.pid}`;
 const work = mkdtempSync(join(tmpdir(), 'bench-recovery-'));
 const server = await startNatsServer({ storeDir: join(work, 'nats') });
 const procs = new ProcessRegistry();
-const common = [`--nats=${server.url}`, `--cluster=${cluster}`, '--log_level=info'];
+// The figure is recovery's, not identity's: the bench's own server has no users.
+const common = [`--nats=${server.url}`, `--cluster=${cluster}`, '--insecure', '--log_level=info'];
 const workDir = join(work, 'agent');
 const agentArgs = [
   ...common,

@@ -37,6 +37,7 @@ import { isTerminalState, type TaskState } from '../../protocols/task-states.ts'
 import { KvLeaderDetector } from '../../runtime/lease.ts';
 import { silentLogger } from '../../runtime/log.ts';
 import { startNatsServer } from '../../runtime/nats-server.ts';
+import { TestPrincipals } from '../helpers/principals.ts';
 import { SchedulerDriver } from '../../runtime/scheduler-driver.ts';
 import { connectNats, NatsTransport } from '../../runtime/transport-nats.ts';
 import type { LeaderInfo } from '../../runtime/types.ts';
@@ -92,7 +93,9 @@ const work = mkdtempSync(join(tmpdir(), 'mesos-chaos-'));
 const journal = join(work, 'journal.log');
 appendFileSync(journal, '');
 const procs = new ProcessRegistry();
-const server = await startNatsServer({ storeDir: join(work, 'nats') });
+// Secured as the project ships: every process and connection acts as its own principal.
+const principals = new TestPrincipals(cluster, work);
+const server = await startNatsServer({ storeDir: join(work, 'nats'), config: principals.serverConfig });
 const common = [`--nats=${server.url}`, `--cluster=${cluster}`, '--log_level=info'];
 
 // ── the cluster ────────────────────────────────────────────────────────────────────────────
@@ -101,7 +104,7 @@ const masters: Array<{ proc: ManagedProcess; pid: string }> = [];
 let masterSeq = 0;
 async function startMaster(): Promise<void> {
   const proc = procs.start('mesos-master', [
-    ...common, '--allocation_interval=500ms',
+    ...common, principals.flag('master'), '--allocation_interval=500ms',
     `--agent_ping_timeout=${PING_MS}ms`, `--max_agent_ping_timeouts=${PING_MISSES}`,
     '--framework_heartbeat_interval=2secs', '--max_framework_heartbeat_misses=5',
     '--agent_reregister_timeout=120secs',
@@ -112,7 +115,7 @@ async function startMaster(): Promise<void> {
 const agents: ManagedProcess[] = [];
 function startAgent(i: number): ManagedProcess {
   const p = procs.start('mesos-agent', [
-    ...common, `--resources=cpus:${AGENT_CPUS};mem:4096`, `--work_dir=${join(work, `agent${i}`)}`, '--registration_backoff_factor=500ms',
+    ...common, principals.flag('agent'), `--resources=cpus:${AGENT_CPUS};mem:4096`, `--work_dir=${join(work, `agent${i}`)}`, '--registration_backoff_factor=500ms',
     '--executor_shutdown_grace_period=1secs',
     // A loaded host may take a while to answer; what is measured is loss, not speed.
     '--executor_reregistration_timeout=30secs',
@@ -132,7 +135,9 @@ for (let i = 0; i < 3; i++) await startMaster();
 for (let i = 0; i < agentCount; i++) startAgent(i);
 await Promise.all(agents.map((a) => a.waitForLine((t) => parseJsonLine(t)?.msg === 'agent registered', 120_000)));
 
-const nc = await connectNats({ servers: server.url, name: 'chaos', options: { waitOnFirstConnect: true } });
+// The tap reads the whole cluster's bus as an observer; the framework is a principal of its own.
+const nc = await connectNats({ servers: server.url, name: 'chaos-tap', options: { waitOnFirstConnect: true, ...principals.connectionOptions('observer') } });
+const frameworkNc = await connectNats({ servers: server.url, name: 'chaos-framework', options: { waitOnFirstConnect: true, ...principals.connectionOptions('scheduler') } });
 
 // ── who leads ──────────────────────────────────────────────────────────────────────────────
 
@@ -229,7 +234,7 @@ function newJob(): void {
 }
 for (let i = 0; i < inflight; i++) newJob();
 
-const transport = new NatsTransport(nc);
+const transport = new NatsTransport(frameworkNc);
 const driver = new SchedulerDriver({
   resourceOffers: (d, offers) => {
     for (const offer of offers) {
@@ -282,8 +287,8 @@ const driver = new SchedulerDriver({
       d.reviveOffers();
     }
   },
-}, { name: 'chaos', roles: ['*'], failoverTimeoutSeconds: 3600, capabilities: ['PARTITION_AWARE'], ...(agentKillEveryMs > 0 ? { checkpoint: true } : {}) }, {
-  transport, cluster, detector: new KvLeaderDetector({ nc, cluster }), logger: silentLogger(), flags: { heartbeatIntervalMs: 2000 },
+}, { name: 'chaos', roles: ['*'], principal: 'framework', failoverTimeoutSeconds: 3600, capabilities: ['PARTITION_AWARE'], ...(agentKillEveryMs > 0 ? { checkpoint: true } : {}) }, {
+  transport, cluster, detector: new KvLeaderDetector({ nc: frameworkNc, cluster }), logger: silentLogger(), flags: { heartbeatIntervalMs: 2000 },
 });
 driver.start();
 // Now and then the framework asks about every task it launched and heard nothing final of.
@@ -463,6 +468,7 @@ if (process.env.CHAOS_KEEP) procs.processes.forEach((p, i) => writeFileSync(join
 await driver.stop().catch(() => {});
 await detector.stop();
 await nc.close().catch(() => {});
+await frameworkNc.close().catch(() => {});
 for (const a of agents) a.signal('SIGCONT');
 await procs.stopAll(3000);
 killProcesses(findProcesses([cluster, work]));

@@ -22,8 +22,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type Implementation } from 'ava';
 import { DEFAULT_WAIT_MS } from '../helpers/processes.ts';
-import { OperatorClient } from '../../runtime/operator-client.ts';
-import { NatsTransport } from '../../runtime/transport-nats.ts';
 import { E2ECluster, TestFramework, alive, findFiles, logMsg, until, type TestAgent } from './support.ts';
 
 const e2e = new E2ECluster('e2e-agent-recovery');
@@ -203,7 +201,7 @@ test.serial('SIGTERM stops the agent and leaves checkpointed tasks running for t
   t.false(f.statesOf('kept', since).some((s) => TERMINAL.has(s)), 'the task did not end');
   t.true(alive(taskPid));
   // The recovered container is measured like one the agent started.
-  const op = new OperatorClient(new NatsTransport(await e2e.connect('e2e-operator')), e2e.cluster);
+  const op = await e2e.operator();
   t.teardown(() => op.close());
   const stats = await op.request(again.pid, { type: 'GetContainerStatistics', body: {} }, 'ContainerStatistics', WAIT);
   const kept = stats.executors.find((x) => x.executorId === 'kept');

@@ -36,7 +36,7 @@ test.after.always(async () => {
 
 /** Runs a client command to completion; returns the process (with all its output) and its exit. */
 async function run(name: 'mesos-execute' | 'mesos-pi', args: string[], label = name): Promise<ManagedProcess & { code: number | null }> {
-  const p = e2e.procs.start(name, [...e2e.common, ...args], { label });
+  const p = e2e.procs.start(name, [...e2e.flags('scheduler'), ...args], { label });
   const st = await p.waitForExit(RUN_MS);
   return Object.assign(p, { code: st.code });
 }
@@ -118,7 +118,7 @@ function cpusMilli(resources: unknown): number {
 
 test.serial('two Pi frameworks at once both finish, and together they use both agents', async (t) => {
   t.timeout(3 * RUN_MS);
-  const common = e2e.common;
+  const common = e2e.flags('scheduler');
   // Every RunTask the master sends and every terminal update it forwards, in the master's order
   // (one publisher: NATS keeps its order), as JSON lines so they can be waited for.
   const bus = new LineLog('bus');
@@ -244,8 +244,8 @@ test.serial('two Pi frameworks at once both finish, and together they use both a
 
 test.serial('bad flags: an unparsable --resources and an unknown flag end the process with a message naming them', async (t) => {
   t.timeout(2 * RUN_MS);
-  const agent = e2e.procs.start('mesos-agent', [...e2e.common, '--resources=cpus:abc', `--work_dir=${e2e.workRoot}/bad`], { label: 'bad-agent' });
-  const master = e2e.procs.start('mesos-master', [...e2e.common, '--bogus'], { label: 'bad-master' });
+  const agent = e2e.procs.start('mesos-agent', [...e2e.flags('agent'), '--resources=cpus:abc', `--work_dir=${e2e.workRoot}/bad`], { label: 'bad-agent' });
+  const master = e2e.procs.start('mesos-master', [...e2e.flags('master'), '--bogus'], { label: 'bad-master' });
   const [a, m] = await Promise.all([agent.waitForExit(RUN_MS), master.waitForExit(RUN_MS)]);
   t.not(a.code, 0, agent.tail());
   t.not(a.code, null, agent.tail());

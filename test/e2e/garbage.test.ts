@@ -6,13 +6,20 @@
  * drop counter `bus/dropped/<reason>` is in-process only, so the log line with its `reason` is
  * what can be observed), forged messages must be ignored by the actors, and the cluster must
  * still run tasks afterwards.
+ *
+ * The cluster is secured, as it ships: the server's permissions would stop nearly all of this
+ * before it reached a process. The garbage is thrown by a user allowed to publish anything on the
+ * cluster's subjects (the harness's fuzzer), so that what is tested is the processes' own edge,
+ * which must hold even if the server's did not.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import test from 'ava';
 import { pino } from 'pino';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { nkeys, type NatsConnection } from '@nats-io/transport-node';
+import type { Credential } from '../../runtime/credentials.ts';
 import { MAX_BYTES_BY_TYPE, MESSAGES, type MessageType } from '../../protocols/messages.ts';
 import { checkBody, DEFAULT_MAX_MESSAGE_BYTES, type DropReason } from '../../protocols/envelope.ts';
 import { ACTOR_KINDS, type ActorKind } from '../../protocols/pid.ts';
@@ -68,9 +75,10 @@ test.before(async (t) => {
     }
   });
   const logger = pino({ name: 'e2e-scheduler', level: 'info' }, schedLog.writable());
-  const nc = await connectNats({ servers: e2e.natsUrl, name: 'e2e-garbage-scheduler', logger });
+  const nc = await connectNats({ servers: e2e.natsUrl, name: 'e2e-garbage-scheduler', logger, options: e2e.connectionOptions('scheduler') });
   transport = new NatsTransport(nc, { logger });
-  driver = new SchedulerDriver(scheduler, { name: 'garbage-fw', roles: ['*'] }, {
+  const principal = e2e.principal('scheduler');
+  driver = new SchedulerDriver(scheduler, { name: 'garbage-fw', roles: ['*'], ...(principal ? { principal } : {}) }, {
     transport,
     cluster: e2e.cluster,
     detector: new KvLeaderDetector({ nc, cluster: e2e.cluster, logger }),
@@ -235,15 +243,17 @@ function drops(log: LineLog, since: number): Array<{ reason: string; subject: st
 }
 
 /**
- * Announces `PUB <subject> <size>` on a raw TCP connection (no client library in the way) and
- * returns what the server answers before it closes the connection.
+ * Announces `PUB <subject> <size>` on a raw TCP connection (no client library in the way; over
+ * TLS when the server asks for it, with `credential`'s files) and returns what the server answers
+ * before it closes the connection.
  */
-function rawPublish(url: string, subject: string, size: number): Promise<string> {
+function rawPublish(url: string, subject: string, size: number, credential?: Credential): Promise<string> {
   const u = new URL(url.replace(/^nats:/, 'http:'));
   return new Promise<string>((resolve, reject) => {
     let text = '';
     let sentPub = false;
-    const sock = netConnect(Number(u.port || 4222), u.hostname);
+    const raw = netConnect(Number(u.port || 4222), u.hostname);
+    let sock: Socket = raw;
     const timer = setTimeout(() => {
       sock.destroy();
       reject(new Error(`no answer from the server within ${DEFAULT_WAIT_MS} ms; got ${JSON.stringify(text)}`));
@@ -251,21 +261,50 @@ function rawPublish(url: string, subject: string, size: number): Promise<string>
     const done = () => {
       clearTimeout(timer);
       sock.destroy();
+      raw.destroy();
       resolve(text);
     };
-    sock.on('data', (d) => {
+    const announce = (info: string) => {
+      const auth = credential ? nkeyAuth(credential, info) : u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : {};
+      // The header is enough: the server judges the announced size before reading the payload.
+      sock.write(`CONNECT ${JSON.stringify({ verbose: false, pedantic: false, ...auth })}\r\nPUB ${subject} ${size}\r\n`);
+    };
+    const onData = (d: Buffer) => {
       text += d.toString('latin1');
-      if (!sentPub && text.includes('\r\n')) {
-        sentPub = true;
-        const auth = u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : {};
-        // The header is enough: the server judges the announced size before reading the payload.
-        sock.write(`CONNECT ${JSON.stringify({ verbose: false, pedantic: false, ...auth })}\r\nPUB ${subject} ${size}\r\n`);
-      }
       if (/-ERR/.test(text)) done();
+    };
+    raw.on('data', (d: Buffer) => {
+      if (sentPub) return onData(d);
+      text += d.toString('latin1');
+      if (!text.includes('\r\n')) return;
+      sentPub = true;
+      const info = text;
+      if (!/"tls_required":true/.test(info)) return announce(info);
+      // The server wants TLS from here on: upgrade the same socket.
+      raw.removeAllListeners('data');
+      const tls = credential?.tls ?? {};
+      sock = tlsConnect({
+        socket: raw,
+        host: u.hostname,
+        ...(isIP(u.hostname) ? {} : { servername: u.hostname }),
+        ...(tls.ca ? { ca: readFileSync(tls.ca) } : {}),
+        ...(tls.cert ? { cert: readFileSync(tls.cert) } : {}),
+        ...(tls.key ? { key: readFileSync(tls.key) } : {}),
+      }, () => announce(info));
+      sock.on('data', onData);
+      sock.on('error', () => done());
+      sock.on('close', () => done());
     });
-    sock.on('error', () => done());
-    sock.on('close', () => done());
+    raw.on('error', () => done());
+    raw.on('close', () => done());
   });
+}
+
+/** The CONNECT fields that authenticate as `c`: its public key and its signature of the INFO's nonce. */
+function nkeyAuth(c: Credential, info: string): { nkey: string; sig: string } {
+  const nonce = String((JSON.parse(info.slice(info.indexOf('{'), info.indexOf('\r\n'))) as { nonce?: string }).nonce ?? '');
+  const kp = nkeys.fromSeed(new TextEncoder().encode(c.seed));
+  return { nkey: kp.getPublicKey(), sig: Buffer.from(kp.sign(new TextEncoder().encode(nonce))).toString('base64url') };
 }
 
 // ── the tests ────────────────────────────────────────────────────────────────────────────────
@@ -305,7 +344,7 @@ test.serial('garbage on every subject is dropped at the edge with its reason, an
   // Over the limit: the client library refuses, and so does the server for a raw client. So the
   // codec's own `oversized` check cannot be reached while max_payload <= its limit.
   t.throws(() => pub.publish(`${e2e.masterPid}.RegisterAgent.agent.big`, new Uint8Array(serverMax + 1)), { message: /max_payload/ });
-  const answer = await rawPublish(e2e.natsUrl, `${e2e.masterPid}.RegisterAgent.agent.big`, serverMax + 1);
+  const answer = await rawPublish(e2e.natsUrl, `${e2e.masterPid}.RegisterAgent.agent.big`, serverMax + 1, e2e.fuzzer);
   t.regex(answer, /-ERR 'Maximum Payload Violation'/i);
 
   const marks = targets.map((tg) => tg.log.mark());
@@ -426,7 +465,7 @@ test.serial('an AgentRegistered from a fake master is logged as not sent by the 
 
 test.serial('after the garbage, mesos-execute still runs a task to TASK_FINISHED', async (t) => {
   t.timeout(RUN_MS + DEFAULT_WAIT_MS);
-  const p = e2e.procs.start('mesos-execute', [...e2e.common, '--command=echo after-garbage', '--name=after-garbage'], { label: 'mesos-execute' });
+  const p = e2e.procs.start('mesos-execute', [...e2e.flags('scheduler'), '--command=echo after-garbage', '--name=after-garbage'], { label: 'mesos-execute' });
   const st = await p.waitForExit(RUN_MS);
   t.is(st.code, 0, p.tail());
   t.regex(p.output('stdout'), /TASK_FINISHED/);

@@ -16,8 +16,6 @@ import test, { type Implementation } from 'ava';
 import { DEFAULT_WAIT_MS } from '../helpers/processes.ts';
 import { cgroupsUnusable, detectCgroups, leftoverCgroups } from '../../runtime/cgroups.ts';
 import { COMMAND_EXECUTOR_MEM_MB } from '../../runtime/containerizer.ts';
-import { OperatorClient } from '../../runtime/operator-client.ts';
-import { NatsTransport } from '../../runtime/transport-nats.ts';
 import { E2ECluster, TestFramework, alive, findFiles, until } from './support.ts';
 
 const e2e = new E2ECluster('e2e-isolation');
@@ -116,7 +114,7 @@ maybe('a task over its memory limit fails with REASON_CONTAINER_LIMITATION_MEMOR
 maybe('the agent reports what each container uses over the bus, read from its control groups', async (t) => {
   t.timeout(2 * WAIT);
   const [agent] = e2e.agents;
-  const op = new OperatorClient(new NatsTransport(await e2e.connect('e2e-operator')), e2e.cluster);
+  const op = await e2e.operator();
   t.teardown(() => op.close());
   const stats = await op.request(agent!.pid, { type: 'GetContainerStatistics', body: {} }, 'ContainerStatistics', WAIT);
   t.is(stats.agentId, agent!.agentId);

@@ -13,13 +13,13 @@
  * master holds the lease while an agent and a framework follow it.
  */
 import test from 'ava';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nkeyAuthenticator, nkeys, type NatsConnection } from '@nats-io/transport-node';
+import { nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import { jetstream } from '@nats-io/jetstream';
-import { connectionOptions, writeCredentials, type CredentialSet } from '../../runtime/credentials.ts';
+import { connectionOptions, loadCredential, writeCredentials, type CredentialSet } from '../../runtime/credentials.ts';
 import { KvLeaderDetector, KvLeaseCandidate, leaderSubject, leaseBucketName } from '../../runtime/lease.ts';
 import { startNatsServer, type NatsServerHandle } from '../../runtime/nats-server.ts';
 import { connectNats } from '../../runtime/transport-nats.ts';
@@ -37,7 +37,7 @@ const conns: NatsConnection[] = [];
 
 test.before(async () => {
   creds = writeCredentials(join(work, 'credentials'), { cluster: C, frameworks: ['alice', 'mallory'], operators: ['ops'], observers: ['tap'] });
-  server = await startNatsServer({ storeDir: join(work, 'nats'), config: readFileSync(creds.authConfig, 'utf8') });
+  server = await startNatsServer({ storeDir: join(work, 'nats'), config: creds.serverConfig });
 });
 
 test.after.always(async () => {
@@ -173,20 +173,29 @@ test.serial("a framework principal cannot read other principals' inboxes or repl
   t.true(mallory.errors.filter((e) => /permissions violation for subscription/i.test(e)).length >= 1, mallory.errors.join('\n'));
 });
 
-test.serial('connections without credentials, or with a key the server does not know, are refused', async (t) => {
-  const attempts: Array<[string, () => Promise<NatsConnection>]> = [
-    ['no credentials', () => connectNats({ servers: server.url, name: 'nobody', options: { maxReconnectAttempts: 0, reconnect: false } })],
-    ['an unknown key', () => connectNats({
-      servers: server.url, name: 'stranger',
-      options: { authenticator: nkeyAuthenticator(nkeys.createUser().getSeed()), maxReconnectAttempts: 0, reconnect: false },
-    })],
+test.serial('connections without credentials, with a key the server does not know, or without TLS from the cluster CA are refused', async (t) => {
+  const alice = creds.credentials.find((x) => x.principal === 'alice')!;
+  const tls = alice.tls!;
+  const once = { maxReconnectAttempts: 0, reconnect: false };
+  const attempts: Array<[string, Partial<ConnectionOptions>, RegExp]> = [
+    // The server asks for TLS and the client tries, but cannot trust a certificate from the cluster's CA.
+    ['no credentials, no TLS', { ...once }, /certificate/i],
+    ['no credentials, over TLS', { ...once, tls: { caFile: tls.ca, certFile: tls.cert, keyFile: tls.key } }, /authorization/i],
+    ['an unknown key, over TLS', { ...once, tls: { caFile: tls.ca, certFile: tls.cert, keyFile: tls.key }, authenticator: nkeyAuthenticator(nkeys.createUser().getSeed()) }, /authorization/i],
+    ["alice's key without TLS", { ...once, ...connectionOptions({ ...alice, tls: undefined }) }, /certificate/i],
+    ["alice's key, TLS without the cluster's CA", { ...once, ...connectionOptions({ ...alice, tls: { cert: tls.cert, key: tls.key } }) }, /certificate/i],
+    ["alice's key, TLS without a client certificate", { ...once, ...connectionOptions({ ...alice, tls: { ca: tls.ca } }) }, /certificate|closed|reset|ECONNRESET|disconnect/i],
   ];
   let succeeded = 0;
-  for (const [what, attempt] of attempts) {
-    const err = await t.throwsAsync(attempt(), undefined, what);
-    t.regex(String(err?.message), /authorization|auth/i, what);
+  for (const [what, options, re] of attempts) {
+    const err = await t.throwsAsync(connectNats({ servers: server.url, name: 'stranger', options }), undefined, what);
+    t.log(`${what}: ${String(err?.message)}`);
+    t.regex(String(err?.message), re, what);
     if (!err) succeeded++;
   }
+  // And the control: alice's credential as written connects.
+  const ok = await connectNats({ servers: server.url, name: 'alice', options: { ...once, ...connectionOptions(alice) } });
+  conns.push(ok);
   t.log(`connection forgeries: ${attempts.length} attempted, ${succeeded} succeeded`);
 });
 
@@ -215,7 +224,7 @@ test.serial('only a master may hold the lease: a master wins it, an agent and a 
 
 // ── a secured cluster of real processes ───────────────────────────────────────────────────
 
-test.serial('a credential or --acls that cannot be used ends the command with status 2 and one line saying why', async (t) => {
+test.serial('a credential or --acls that cannot be used, or no identity at all, ends the command with status 2 and one line saying why', async (t) => {
   const procs = new ProcessRegistry();
   t.teardown(() => procs.stopAll(5000));
   const cases: Array<[string, string[], RegExp]> = [
@@ -224,6 +233,13 @@ test.serial('a credential or --acls that cannot be used ends the command with st
     ['mesos-execute', [`--credential=${creds.files['scheduler:alice']}`, '--cluster=other', '--command=true'], /^mesos-execute: the credential of 'alice' is for cluster '.*', not 'other'$/],
     ['mesos-master', ['--insecure', '--acls={"launch_rockets": []}'], /^mesos-master: invalid --acls: unknown action 'launch_rockets'/],
     ['mesos-master', ['--insecure', `--acls=file://${join(work, 'no-acls.json')}`], /^mesos-master: invalid --acls: cannot read '.*no-acls\.json'/],
+    // Secure by default: no identity at all is refused, unless --insecure says so.
+    ['mesos-master', [], /^mesos-master: no --credential: pass this master's credential file \(mesos-credentials init writes them\), or --insecure to connect without one$/],
+    ['mesos-agent', [], /^mesos-agent: no --credential: pass this agent's credential file/],
+    ['mesos-execute', ['--command=true'], /^mesos-execute: no --credential: pass this scheduler's credential file/],
+    ['mesos-pi', [], /^mesos-pi: no --credential: pass this scheduler's credential file/],
+    ['mesos-local', [], /^mesos-local: --nats needs --credentials_dir \(the directory mesos-credentials init wrote for that server\), or --insecure$/],
+    ['mesos-local', [`--credential=${creds.files['master:master']}`], /^mesos-local: --credential is for one principal/],
   ];
   for (const [cmd, args, re] of cases) {
     const p = procs.start(cmd as 'mesos-master', [`--nats=${server.url}`, `--cluster=${C}`, ...args]);
@@ -245,7 +261,8 @@ test.serial('a cluster whose every process authenticates runs tasks; a framework
   // The credentials come from the command, as an operator would make them.
   const init = procs.start('mesos-credentials', ['init', `--dir=${join(dir, 'creds')}`, `--cluster=${cluster}`, '--frameworks=alice,mallory']);
   t.is((await init.waitForExit(WAIT)).code, 0, init.tail());
-  const secured = await startNatsServer({ storeDir: join(dir, 'nats'), config: readFileSync(join(dir, 'creds', 'auth.conf'), 'utf8') });
+  // The server runs on the written nats.conf, JetStream store included (only the address is a flag).
+  const secured = await startNatsServer({ jetstream: false, configFile: join(dir, 'creds', 'nats.conf') });
   const cred = (f: string) => `--credential=${join(dir, 'creds', f)}`;
   const common = [`--nats=${secured.url}`, `--cluster=${cluster}`, '--log_level=info'];
   t.teardown(async () => {
@@ -270,7 +287,7 @@ test.serial('a cluster whose every process authenticates runs tasks; a framework
   await victim.waitForLine(/Received status update TASK_RUNNING for task 'victim'/, WAIT);
 
   // mallory, a framework principal of this cluster, forges with the project's own codec.
-  const creds = JSON.parse(readFileSync(join(dir, 'creds', 'scheduler-mallory.json'), 'utf8'));
+  const creds = loadCredential(join(dir, 'creds', 'scheduler-mallory.json'));
   const nc = await connectNats({ servers: secured.url, name: 'mallory', options: connectionOptions(creds) });
   conns.push(nc);
   const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -305,4 +322,26 @@ test.serial('a cluster whose every process authenticates runs tasks; a framework
   t.false(victim.texts('stdout').some((l) => /TASK_KILLED|TASK_LOST|TASK_FAILED/.test(l)), 'the victim task still runs');
   t.true(victim.running);
   t.false(existsSync(join(dir, 'evil-ran')), "the forged task never ran");
+});
+
+test.serial('mesos-local is secured by default, and the command it prints runs a task as the framework principal', async (t) => {
+  t.timeout(4 * WAIT);
+  const procs = new ProcessRegistry();
+  t.teardown(() => procs.stopAll(5000));
+  const local = procs.start('mesos-local', [`--cluster=${C}l`, '--agents=1', '--resources=cpus:1;mem:512;disk:512']);
+  const tryLine = (await local.waitForLine(/^\s+try: npx mesos-execute /, 2 * WAIT)).text;
+  const credDir = (await local.waitForLine(/^\s+credentials: /, WAIT)).text.replace(/^\s+credentials: /, '').trim();
+  t.true(existsSync(join(credDir, 'auth.conf')));
+  // The printed command, as a user would paste it (minus `npx`).
+  const args = [...tryLine.matchAll(/--\w+=("[^"]*"|\S+)/g)].map((m) => m[0].replace(/="(.*)"$/, '=$1'));
+  t.true(args.some((a) => a.startsWith('--credential=')), tryLine);
+  const echo = procs.start('mesos-execute', args, { label: 'echo' });
+  t.is((await echo.waitForExit(2 * WAIT)).code, 0, echo.tail());
+  t.regex(echo.output('stdout'), /Received status update TASK_FINISHED/);
+  // Without its credential (its TLS files included) the same command cannot connect.
+  const anon = procs.start('mesos-execute', [...args.filter((a) => !a.startsWith('--credential=')), '--insecure'], { label: 'anonymous' });
+  t.not((await anon.waitForExit(WAIT)).code, 0);
+  t.regex(anon.output(), /certificate|authorization/i);
+  t.is((await local.stop(10_000)).code, 0, local.tail());
+  t.false(existsSync(credDir), 'the generated credentials go with the cluster');
 });

@@ -4,6 +4,11 @@
  * dir, a NATS "tap" that sees every bus message of the cluster, and a teardown that stops
  * everything by PID and hunts down executor processes the agents may have left behind.
  *
+ * The cluster is secured as the project ships it: credentials from `writeCredentials`, a server
+ * with their permissions, and every process and connection authenticated as its own principal
+ * ({@link E2ECluster.flags}, {@link E2ECluster.connect}). Only a server the test did not start
+ * (`NATS_URL`, a container) cannot be configured: the cluster then runs `--insecure`.
+ *
  * Not a test file (ava only runs `*.test.ts`).
  */
 import { randomUUID } from 'node:crypto';
@@ -11,9 +16,12 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { Packr } from 'msgpackr';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { connectNats } from '../../runtime/transport-nats.ts';
+import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
+import type { Credential } from '../../runtime/credentials.ts';
+import { OperatorClient } from '../../runtime/operator-client.ts';
+import { connectNats, NatsTransport } from '../../runtime/transport-nats.ts';
 import { acquireNats, type AcquiredNats } from '../helpers/nats.ts';
+import { DEFAULT_PRINCIPAL, FUZZER, TestPrincipals, type Kind } from '../helpers/principals.ts';
 import { startNatsServer, type NatsServerHandle } from '../../runtime/nats-server.ts';
 import {
   DEFAULT_WAIT_MS,
@@ -69,6 +77,8 @@ export interface E2EOptions {
    * cluster keeps, so that a test can crash and restart it ({@link E2ECluster.restartNats}).
    */
   ownServer?: boolean;
+  /** Framework principals besides `framework` (each gets a credential). */
+  frameworks?: string[];
 }
 
 /** A master, agents and a NATS server for one test file; {@link E2ECluster.stop} undoes it all. */
@@ -89,14 +99,17 @@ export class E2ECluster {
   /** Processes found (and killed) after the agents stopped; filled by {@link E2ECluster.stop}. */
   leftovers: FoundProcess[] = [];
   #taps: NatsConnection[] = [];
+  /** The principals, when the server checks them (else every process runs `--insecure`). */
+  principals?: TestPrincipals;
+  #serverConfig?: string;
 
   constructor(prefix: string) {
     this.cluster = uniqueClusterName(prefix);
   }
 
-  /** `--nats` and `--cluster` flags for any command. */
-  get common(): string[] {
-    return [`--nats=${this.natsUrl}`, `--cluster=${this.cluster}`];
+  /** `--nats`, `--cluster` and the identity flag of a process acting as `principal` of `kind`. */
+  flags(kind: Kind, principal?: string): string[] {
+    return [`--nats=${this.natsUrl}`, `--cluster=${this.cluster}`, this.principals ? this.principals.flag(kind, principal) : '--insecure'];
   }
 
   get natsUrl(): string {
@@ -104,18 +117,36 @@ export class E2ECluster {
     return this.nats.url;
   }
 
+  /** The principal `kind` acts as here (`undefined` when insecure). */
+  principal(kind: Kind, principal: string = DEFAULT_PRINCIPAL[kind]): string | undefined {
+    return this.principals ? principal : undefined;
+  }
+
+  /** Connection options that authenticate as `principal` of `kind` (or as the fuzzer). */
+  connectionOptions(kind: Kind | typeof FUZZER, principal?: string): Partial<ConnectionOptions> {
+    return this.principals?.connectionOptions(kind, principal) ?? {};
+  }
+
+  /** The fuzzer's credential (see `FUZZER`); `undefined` when insecure. */
+  get fuzzer(): Credential | undefined {
+    return this.principals?.fuzzer;
+  }
+
   /** Starts NATS, the master (and standbys) and `agents` agents, and waits until every agent is registered. */
   async start(agents = 2, timeoutMs = DEFAULT_WAIT_MS, opts: E2EOptions = {}): Promise<void> {
     this.#opts = opts;
     this.workRoot = await mkdtemp(join(tmpdir(), `mesos-e2e-${this.cluster}-`));
+    const principals = new TestPrincipals(this.cluster, this.workRoot, opts.frameworks);
+    this.#serverConfig = principals.serverConfig;
     if (opts.ownServer) {
       this.#storeDir = join(this.workRoot, 'nats-store');
-      this.#server = await startNatsServer({ storeDir: this.#storeDir });
+      this.#server = await startNatsServer({ storeDir: this.#storeDir, config: this.#serverConfig });
       const server = this.#server;
-      this.nats = { url: server.url, kind: 'binary', stop: () => this.#server?.stop() ?? Promise.resolve() };
+      this.nats = { url: server.url, kind: 'binary', configured: true, stop: () => this.#server?.stop() ?? Promise.resolve() };
     } else {
-      this.nats = await acquireNats();
+      this.nats = await acquireNats({ config: this.#serverConfig });
     }
+    if (this.nats.configured) this.principals = principals;
     this.master = await this.startMaster('master', timeoutMs);
     this.masterPid = this.masters[0]!.pid;
     for (let i = 0; i < (opts.standbys ?? 0); i++) await this.startMaster(`standby${i + 1}`, timeoutMs);
@@ -125,7 +156,7 @@ export class E2ECluster {
 
   /** Starts one more master (a standby while another leads). */
   async startMaster(label: string, timeoutMs = DEFAULT_WAIT_MS): Promise<ManagedProcess> {
-    const proc = this.procs.start('mesos-master', [...this.common, '--log_level=info', ...(this.#opts.masterArgs ?? [])], { label });
+    const proc = this.procs.start('mesos-master', [...this.flags('master'), '--log_level=info', ...(this.#opts.masterArgs ?? [])], { label });
     const started = await proc.waitForLine(logMsg(/^master started/), timeoutMs);
     this.masters.push({ proc, pid: String(parseJsonLine(started.text)!.actorPid) });
     return proc;
@@ -140,7 +171,7 @@ export class E2ECluster {
   spawnAgent(n: number, extraArgs: string[] = []): { proc: ManagedProcess; workDir: string } {
     const workDir = join(this.workRoot!, `a${n}`);
     const proc = this.procs.start('mesos-agent', [
-      ...this.common,
+      ...this.flags('agent'),
       '--log_level=info',
       `--resources=${AGENT_RESOURCES}`,
       `--work_dir=${workDir}`,
@@ -166,7 +197,7 @@ export class E2ECluster {
     if (!old || !this.#storeDir) throw new Error('restartNats needs start(…, { ownServer: true })');
     await old.crash();
     if (emptyStore) await rm(this.#storeDir, { recursive: true, force: true });
-    this.#server = await startNatsServer({ storeDir: this.#storeDir, port: old.port });
+    this.#server = await startNatsServer({ storeDir: this.#storeDir, port: old.port, config: this.#serverConfig });
   }
 
   /** Markers that identify this cluster's processes: the cluster name and the work dir. */
@@ -190,9 +221,12 @@ export class E2ECluster {
     await Promise.allSettled(this.procs.processes.filter((p) => p.name.startsWith('agent')).map((p) => p.stop(undefined, 'SIGUSR1')));
   }
 
-  /** Opens a NATS connection that sees every message of the cluster; closed by {@link E2ECluster.stop}. */
+  /**
+   * Opens a NATS connection (as the observer `tap`) that sees every message of the cluster;
+   * closed by {@link E2ECluster.stop}.
+   */
   async tap(onMessage: (subject: string, data: Uint8Array) => void): Promise<NatsConnection> {
-    const nc = await connectNats({ servers: this.natsUrl, name: 'e2e-tap' });
+    const nc = await connectNats({ servers: this.natsUrl, name: 'e2e-tap', options: this.connectionOptions('observer') });
     this.#taps.push(nc);
     nc.subscribe(`mesos.${this.cluster}.>`, { callback: (err, msg) => {
       if (!err) onMessage(msg.subject, msg.data);
@@ -201,11 +235,19 @@ export class E2ECluster {
     return nc;
   }
 
-  /** A raw NATS connection (for publishing garbage); closed by {@link E2ECluster.stop}. */
-  async connect(name: string): Promise<NatsConnection> {
-    const nc = await connectNats({ servers: this.natsUrl, name });
+  /**
+   * A NATS connection as `principal` of `kind` (by default, as the fuzzer: for publishing garbage);
+   * closed by {@link E2ECluster.stop}.
+   */
+  async connect(name: string, kind: Kind | typeof FUZZER = FUZZER, principal?: string): Promise<NatsConnection> {
+    const nc = await connectNats({ servers: this.natsUrl, name, options: this.connectionOptions(kind, principal) });
     this.#taps.push(nc);
     return nc;
+  }
+
+  /** An operator client acting as the `operator` principal; close it when done. */
+  async operator(): Promise<OperatorClient> {
+    return new OperatorClient(new NatsTransport(await this.connect('e2e-operator', 'operator')), this.cluster, undefined, this.principal('operator'));
   }
 
   /**
@@ -277,8 +319,8 @@ export function tryUnpack(data: Uint8Array): Record<string, unknown> | undefined
 /** A framework process (`fixtures/framework.ts`): its callbacks as events, commands on stdin. */
 export class TestFramework {
   readonly proc: ManagedProcess;
-  constructor(e2e: E2ECluster, name: string, extra: string[] = []) {
-    this.proc = e2e.procs.startScript('test/e2e/fixtures/framework.ts', [...e2e.common, `--name=${name}`, ...extra], { label: name, stdin: true });
+  constructor(e2e: E2ECluster, name: string, extra: string[] = [], principal?: string) {
+    this.proc = e2e.procs.startScript('test/e2e/fixtures/framework.ts', [...e2e.flags('scheduler', principal), `--name=${name}`, ...extra], { label: name, stdin: true });
   }
 
   /** Waits for an event (already seen or to come) matching `pred`, after line `since`. */

@@ -16,6 +16,8 @@ export interface AcquiredNats {
   stop(): Promise<void>;
   /** Where the server came from. */
   kind: 'env' | 'binary' | 'container';
+  /** Whether the server was started with the `config` asked for (only a server started here is). */
+  configured: boolean;
 }
 
 /** Image used when falling back to a container; the server line the project targets. */
@@ -33,19 +35,20 @@ function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 
 /**
  * Acquire a NATS server with JetStream enabled: `NATS_URL`, else a local `nats-server` binary,
- * else a testcontainers `nats` container (only if a container engine answers).
+ * else a testcontainers `nats` container (only if a container engine answers). Only the binary
+ * is started with `opts.config` (an `authorization` block, say): see `configured`.
  *
  * @throws Error explaining how to provide nats-server when none of the three is available.
  */
-export async function acquireNats(): Promise<AcquiredNats> {
+export async function acquireNats(opts: { config?: string } = {}): Promise<AcquiredNats> {
   const fromEnv = process.env.NATS_URL;
   if (fromEnv !== undefined && fromEnv.trim() !== '') {
-    return { url: fromEnv.trim(), kind: 'env', stop: async () => {} };
+    return { url: fromEnv.trim(), kind: 'env', configured: false, stop: async () => {} };
   }
 
   if (findNatsServerBinary() !== undefined) {
-    const server = await startNatsServer({ jetstream: true });
-    return { url: server.url, kind: 'binary', stop: () => server.stop() };
+    const server = await startNatsServer({ jetstream: true, ...(opts.config !== undefined ? { config: opts.config } : {}) });
+    return { url: server.url, kind: 'binary', configured: true, stop: () => server.stop() };
   }
 
   let engineError: unknown;
@@ -64,6 +67,7 @@ export async function acquireNats(): Promise<AcquiredNats> {
     return {
       url,
       kind: 'container',
+      configured: false,
       stop: async () => {
         await container.stop();
       },

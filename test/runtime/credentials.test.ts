@@ -4,7 +4,9 @@
  */
 import test from 'ava';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
+import { checkServerIdentity } from 'node:tls';
 import { join } from 'node:path';
 import { CredentialError, expectCredential, loadCredential, permissionsFor, publicKeyOf, writeCredentials } from '../../runtime/credentials.ts';
 
@@ -53,4 +55,31 @@ test('each kind publishes only as itself and reads only its own inboxes; only ma
   const o = permissionsFor('observer', 'tap', 'c1');
   t.true(o.subscribe.includes('mesos.c1.>'));
   t.false(o.publish.some((p) => p.startsWith('mesos.')), 'an observer only watches');
+});
+
+test("with TLS (the default) each credential names the cluster CA and its own client certificate; the server's certificate names only its hosts", (t) => {
+  const set = writeCredentials(join(dir, 't'), { cluster: 'c1', frameworks: ['alice'], tls: { hosts: ['nats.example', '10.1.2.3'] } });
+  t.truthy(set.tlsConfig);
+  t.regex(set.serverConfig, /"verify": true/);
+  const alice = loadCredential(set.files['scheduler:alice']!);
+  const { ca, cert, key } = alice.tls!;
+  // Written relative to the credential file (a directory copied elsewhere still works), read back absolute.
+  t.is(JSON.parse(readFileSync(set.files['scheduler:alice']!, 'utf8')).tls.ca, 'tls/ca.pem');
+  t.is(ca, join(dir, 't', 'tls', 'ca.pem'));
+  t.is(statSync(key!).mode & 0o777, 0o600);
+  const caCert = new X509Certificate(readFileSync(ca!));
+  t.true(caCert.ca);
+  const client = new X509Certificate(readFileSync(cert!));
+  t.true(client.verify(caCert.publicKey), 'signed by the cluster CA');
+  t.regex(client.subject, /CN=scheduler-alice/);
+  const server = new X509Certificate(readFileSync(join(dir, 't', 'tls', 'server-cert.pem')));
+  t.true(server.verify(caCert.publicKey));
+  for (const host of ['localhost', 'nats.example']) t.is(server.checkHost(host), host);
+  for (const ip of ['127.0.0.1', '10.1.2.3']) t.is(server.checkIP(ip), ip);
+  t.is(server.checkHost('evil.example'), undefined, 'a name it was not made for');
+  t.is(checkServerIdentity('evil.example', { subject: { CN: 'x' }, subjectaltname: server.subjectAltName } as never) instanceof Error, true);
+  // Another cluster's CA does not vouch for this server.
+  const other = writeCredentials(join(dir, 'u'), { cluster: 'c2' });
+  t.false(server.verify(new X509Certificate(readFileSync(loadCredential(other.files['master:master']!).tls!.ca!)).publicKey));
+  t.falsy(writeCredentials(join(dir, 'v'), { cluster: 'c3', tls: false }).tlsConfig);
 });
