@@ -22,7 +22,8 @@ import { jetstream } from '@nats-io/jetstream';
 import { connectionOptions, loadCredential, writeCredentials, type CredentialSet } from '../../runtime/credentials.ts';
 import { KvLeaderDetector, KvLeaseCandidate, leaderSubject, leaseBucketName } from '../../runtime/lease.ts';
 import { startNatsServer, type NatsServerHandle } from '../../runtime/nats-server.ts';
-import { connectNats } from '../../runtime/transport-nats.ts';
+import { OperatorClient } from '../../runtime/operator-client.ts';
+import { connectNats, NatsTransport } from '../../runtime/transport-nats.ts';
 import type { LeaderInfo } from '../../runtime/types.ts';
 import { Packr } from 'msgpackr';
 import { randomUUID } from 'node:crypto';
@@ -253,7 +254,7 @@ test.serial('a credential or --acls that cannot be used, or no identity at all, 
 
 const WAIT = 60_000;
 
-test.serial('a cluster whose every process authenticates runs tasks; a framework principal then forges against it and nothing reaches an actor', async (t) => {
+test.serial('a cluster whose every process authenticates runs tasks; a framework principal then forges against it and nothing reaches an actor, and its flood past its --rate_limits is dropped and counted', async (t) => {
   t.timeout(5 * WAIT);
   const procs = new ProcessRegistry();
   const cluster = `${C}p`;
@@ -269,7 +270,8 @@ test.serial('a cluster whose every process authenticates runs tasks; a framework
     await procs.stopAll(5000);
     await secured.stop();
   });
-  const master = procs.start('mesos-master', [...common, cred('master-master.json')], { label: 'master' });
+  // mallory may send the master a message a second, after a burst of 5.
+  const master = procs.start('mesos-master', [...common, cred('master-master.json'), '--rate_limits={"limits":[{"principal":"mallory","qps":1,"capacity":5}]}'], { label: 'master' });
   const masterPid = String(parseJsonLine((await master.waitForLine(logMsg(/^master started/), WAIT)).text)!.actorPid);
   const agent = procs.start('mesos-agent', [...common, cred('agent-agent.json'), `--work_dir=${join(dir, 'agent')}`, '--resources=cpus:2;mem:1024;disk:1024'], { label: 'agent' });
   const agentPid = String(parseJsonLine((await agent.waitForLine(logMsg('agent started'), WAIT)).text)!.actorPid);
@@ -322,6 +324,23 @@ test.serial('a cluster whose every process authenticates runs tasks; a framework
   t.false(victim.texts('stdout').some((l) => /TASK_KILLED|TASK_LOST|TASK_FAILED/.test(l)), 'the victim task still runs');
   t.true(victim.running);
   t.false(existsSync(join(dir, 'evil-ran')), "the forged task never ran");
+
+  // mallory floods the master as itself: past its rate, the master drops its messages unread, and
+  // counts them. The operator's question comes after the flood reached the server (mallory flushed).
+  const FLOOD = 300;
+  for (let i = 0; i < FLOOD; i++) forge(masterPid, 'ReviveOffers', 'scheduler', 'mallory', { frameworkId: 'none' }, undefined, `flood${i}`);
+  await nc.flush();
+  const opNc = await connectNats({ servers: secured.url, name: 'operator', options: connectionOptions(loadCredential(join(dir, 'creds', 'operator-operator.json'))) });
+  conns.push(opNc);
+  const op = new OperatorClient(new NatsTransport(opNc), cluster, undefined, 'operator');
+  t.teardown(() => op.close());
+  const { metrics } = await op.request(masterPid, { type: 'GetMetrics', body: {} }, 'MetricsSnapshot', WAIT);
+  const m = (k: string) => metrics[`master/frameworks/mallory/${k}`] ?? 0;
+  t.log(`rate limit: mallory sent ${m('messages_received')}, ${m('messages_processed')} let through, ${m('messages_dropped')} dropped`);
+  t.is(m('messages_received'), FLOOD + 1, 'the flood and the barrier');
+  t.true(m('messages_dropped') >= FLOOD - 10, `dropped ${m('messages_dropped')}`);
+  t.is(metrics['master/rate_limited'], m('messages_dropped'));
+  t.true(victim.running, "alice's task runs on");
 });
 
 test.serial('mesos-local is secured by default, and the command it prints runs a task as the framework principal', async (t) => {
