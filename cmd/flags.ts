@@ -136,6 +136,12 @@ export function commandSetup<T extends Record<string, FlagSpec>>(
   return { flags, logger, inspect };
 }
 
+/** Ends the process with status 2 and one line: `<command>: <message>`. */
+export function exitBadFlag(command: string, message: string): never {
+  process.stderr.write(`${command}: ${message}\n`);
+  process.exit(2);
+}
+
 /** Who a process is on the bus: its principal (for its PID) and how it authenticates. */
 export interface BusIdentity {
   /** The principal token; `undefined` without credentials (the PID then says `anonymous`). */
@@ -157,10 +163,7 @@ export function busIdentity(
   kind: PrincipalKind | readonly PrincipalKind[],
   logger: Logger,
 ): BusIdentity {
-  const refuse = (msg: string): never => {
-    process.stderr.write(`${command}: ${msg}\n`);
-    process.exit(2);
-  };
+  const refuse = (msg: string) => exitBadFlag(command, msg);
   // TLS files given as flags win over the credential's.
   const given: TlsFiles = {
     ...(flags.nats_tls_ca !== undefined ? { ca: flags.nats_tls_ca } : {}),
@@ -198,10 +201,7 @@ export function localBus(
   flags: { nats?: string; credentials_dir?: string; credential?: string; insecure: boolean },
   command: string,
 ): { natsUrl?: string; credentialsDir?: string; insecure?: boolean } {
-  const refuse = (msg: string): never => {
-    process.stderr.write(`${command}: ${msg}\n`);
-    process.exit(2);
-  };
+  const refuse = (msg: string) => exitBadFlag(command, msg);
   if (flags.credential !== undefined) refuse("--credential is for one principal; a local cluster takes --credentials_dir (with --nats)");
   if (flags.credentials_dir !== undefined && flags.nats === undefined) refuse('--credentials_dir needs --nats: without it the embedded server gets credentials of its own');
   if (flags.nats !== undefined && flags.credentials_dir === undefined && !flags.insecure) {
