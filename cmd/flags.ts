@@ -1,33 +1,96 @@
 /**
- * Command-line flags in Mesos spelling (`--name=value`, `--name value`, `--flag`, `--no-flag`).
- * Unknown flags and bad values end the process with status 2 and a message naming the token.
+ * Command-line flags in Mesos spelling (`--name=value`, `--name value`, `--flag`, `--no-flag`),
+ * each also read from the environment as `MESOS_<NAME>` (the command line wins), as Mesos' flags
+ * are. Unknown flags and bad values end the process with status 2 and one line naming the token
+ * (or the variable).
+ *
+ * @see Mesos `stout/flags` (`FlagsBase::load` with the `MESOS_` prefix).
  */
-import type { ConnectionOptions } from '@nats-io/transport-node';
-import { existsSync } from 'node:fs';
+import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { isToken } from '../protocols/pid.ts';
 import { CredentialError, connectionOptions, expectCredential, loadCredential, tlsOptions, type Credential, type PrincipalKind } from '../runtime/credentials.ts';
 import type { TlsFiles } from '../runtime/tls.ts';
 import { createLogger, type Logger } from '../runtime/log.ts';
-import { createInspect, type Inspect } from '../runtime/inspect.ts';
+import { INSPECT_HELP, inspectValueProblem, createInspect, type Inspect } from '../runtime/inspect.ts';
+import { connectNatsPatiently, NatsConnectError, type ConnectNatsOptions, type NatsWaiting } from '../runtime/transport-nats.ts';
 
 /** A flag's declaration. */
 export interface FlagSpec {
   type: 'string' | 'number' | 'boolean' | 'duration';
   help: string;
   default?: string | number | boolean;
+  /** What a bare `--name` means for a flag that otherwise takes a value. */
+  implicit?: string;
+  /**
+   * Judges a parsed value given on the command line or in the environment (defaults are not
+   * judged): returns what is wrong with it, or `undefined` when it is fine. Takes the flag's
+   * value type (`string`, `number` for numbers and durations in ms, `boolean`).
+   */
+  check?: (value: never) => string | undefined;
+  /** `false`: not read from the environment (`help`, `version`). */
+  env?: boolean;
+}
+
+/** Levels `--log_level` takes. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const;
+
+/** {@link FlagSpec.check} for `--log_level`. */
+export function logLevelProblem(level: string): string | undefined {
+  return (LOG_LEVELS as readonly string[]).includes(level) ? undefined : 'expected trace, debug, info, warn, error or silent';
+}
+
+/** {@link FlagSpec.check} for counts: a whole number of at least 1. */
+export const positiveCount = (n: number): string | undefined => (Number.isInteger(n) && n >= 1 ? undefined : 'expected a whole number of at least 1');
+
+/** {@link FlagSpec.check} for `--cluster`: one subject token, as PIDs need it. */
+export function clusterNameProblem(name: string): string | undefined {
+  return isToken(name) ? undefined : 'a cluster name is letters, digits and _-~+=%:@ (no dots, spaces or wildcards), at most 128 characters';
+}
+
+/**
+ * {@link FlagSpec.check} for `--nats`: comma-separated `nats://host:port` or `tls://host:port`
+ * (or a bare `host:port`), as the Node NATS client takes them. WebSocket URLs (`ws://`, `wss://`)
+ * need a client this one is not, so they are refused up front, naming the URL.
+ */
+export function natsUrlsProblem(value: string): string | undefined {
+  const urls = value.split(',').map((u) => u.trim());
+  const expected = 'expected nats://host:port or tls://host:port';
+  for (const u of urls) {
+    if (u === '') return `an empty server URL (${expected})`;
+    // With several URLs, say which one is wrong.
+    const which = urls.length > 1 ? `'${u}': ` : '';
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(u)?.[1]?.toLowerCase();
+    if (scheme === 'ws' || scheme === 'wss') return `${which}WebSocket URLs are not supported here (this NATS client speaks nats:// and tls://)`;
+    if (scheme !== undefined && scheme !== 'nats' && scheme !== 'tls') return `${which}unsupported scheme '${scheme}://' (${expected})`;
+    let url: URL | undefined;
+    try {
+      url = new URL(scheme === undefined ? `nats://${u}` : u);
+    } catch {
+      url = undefined;
+    }
+    if (!url || url.hostname === '' || (url.pathname !== '' && url.pathname !== '/') || url.search !== '' || url.hash !== '') {
+      return `${which}not a server URL (${expected})`;
+    }
+  }
+  return undefined;
 }
 
 /** Flags every process takes. */
 export const COMMON_FLAGS = {
-  nats: { type: 'string', help: 'NATS server URLs, comma-separated', default: 'nats://127.0.0.1:4222' },
-  cluster: { type: 'string', help: 'cluster name: the subject namespace and lease bucket', default: 'mesos' },
+  nats: { type: 'string', help: 'NATS server URLs (nats://host:port or tls://host:port), comma-separated', default: 'nats://127.0.0.1:4222', check: natsUrlsProblem },
+  nats_connect_timeout: { type: 'duration', help: 'how long to wait at start-up for a NATS server that does not answer (0secs: try once)', default: '1mins' },
+  cluster: { type: 'string', help: 'cluster name: the subject namespace and lease bucket', default: 'mesos', check: clusterNameProblem },
   credential: { type: 'string', help: 'credential file of the principal to connect as (written by mesos-credentials init)' },
   insecure: { type: 'boolean', help: 'connect without credentials: anyone on the bus can then act as anyone', default: false },
   nats_tls_ca: { type: 'string', help: "CA certificate (PEM) the NATS server's certificate must chain to; turns TLS on (default: the credential's)" },
   nats_tls_cert: { type: 'string', help: "this process's TLS client certificate (PEM) (default: the credential's)" },
   nats_tls_key: { type: 'string', help: "this process's TLS client key (PEM) (default: the credential's)" },
-  inspect: { type: 'string', help: 'stream machines to the XState inspector: sky (default), ws://host:port, or log' },
-  log_level: { type: 'string', help: 'trace, debug, info, warn, error or silent', default: 'info' },
-  help: { type: 'boolean', help: 'print this help', default: false },
+  inspect: { type: 'string', help: INSPECT_HELP, implicit: 'log', check: inspectValueProblem },
+  log_level: { type: 'string', help: 'trace, debug, info, warn, error or silent', default: 'info', check: logLevelProblem },
+  help: { type: 'boolean', help: 'print this help and exit (also -h)', default: false, env: false },
+  version: { type: 'boolean', help: 'print the version and exit', default: false, env: false },
 } as const satisfies Record<string, FlagSpec>;
 
 /** Thrown for a bad flag; the message names the token. */
@@ -53,12 +116,27 @@ type Value<S extends FlagSpec> = S['type'] extends 'boolean' ? boolean : S['type
 /** Parsed flags: a value for every declared flag that has a default or was given. */
 export type Parsed<T extends Record<string, FlagSpec>> = { [K in keyof T]: Value<T[K]> | (T[K]['default'] extends undefined ? undefined : never) };
 
-/** Parses `argv` against `specs`; throws {@link FlagError} naming the bad token. */
-export function parseFlags<T extends Record<string, FlagSpec>>(argv: readonly string[], specs: T): Parsed<T> {
+/** The environment variable a flag is read from: `MESOS_<NAME>`, as Mesos reads its flags. */
+export function envName(flag: string): string {
+  return `MESOS_${flag.toUpperCase()}`;
+}
+
+/**
+ * Parses `argv` against `specs`, with the `MESOS_<NAME>` variables of `env` under it (the
+ * command line wins; a variable the command line overrides is not even parsed, as in Mesos).
+ * `-h` is `--help`. Throws {@link FlagError} naming the bad token, or the variable it came from.
+ */
+export function parseFlags<T extends Record<string, FlagSpec>>(argv: readonly string[], specs: T, env: Readonly<Record<string, string | undefined>> = {}): Parsed<T> {
   const out: Record<string, unknown> = {};
   for (const [k, s] of Object.entries(specs)) if (s.default !== undefined) out[k] = s.type === 'duration' && typeof s.default === 'string' ? parseDuration(s.default) : s.default;
+  /** Raw values by flag name, with where each came from (`'--name'` or `MESOS_NAME`). */
+  const given = new Map<string, { raw: string; from: string }>();
+  for (const [k, s] of Object.entries(specs)) {
+    const raw = s.env === false ? undefined : env[envName(k)];
+    if (raw !== undefined) given.set(k, { raw, from: envName(k) });
+  }
   for (let i = 0; i < argv.length; i++) {
-    const token = argv[i]!;
+    const token = argv[i] === '-h' ? '--help' : argv[i]!;
     if (!token.startsWith('--')) throw new FlagError(`unexpected argument '${token}'`);
     const eq = token.indexOf('=');
     let name = token.slice(2, eq < 0 ? undefined : eq).replace(/-/g, '_');
@@ -72,46 +150,81 @@ export function parseFlags<T extends Record<string, FlagSpec>>(argv: readonly st
     if (!spec) throw new FlagError(`unknown flag '${token}'`);
     if (raw === undefined) {
       if (spec.type === 'boolean') raw = 'true';
-      else if (name === 'inspect') raw = 'sky';
+      else if (spec.implicit !== undefined) raw = spec.implicit;
       else {
         raw = argv[++i];
         if (raw === undefined) throw new FlagError(`flag '${token}' needs a value`);
       }
     }
+    given.set(name, { raw, from: `'--${name}'` });
+  }
+  for (const [name, { raw, from }] of given) {
+    const spec = specs[name]!;
+    let value: unknown;
     switch (spec.type) {
       case 'boolean':
-        if (raw !== 'true' && raw !== 'false') throw new FlagError(`invalid value '${raw}' for '--${name}': expected true or false`);
-        out[name] = raw === 'true';
+        if (raw !== 'true' && raw !== 'false') throw new FlagError(`invalid value '${raw}' for ${from}: expected true or false`);
+        value = raw === 'true';
         break;
       case 'number': {
         const n = Number(raw);
-        if (raw.trim() === '' || !Number.isFinite(n)) throw new FlagError(`invalid value '${raw}' for '--${name}': not a number`);
-        out[name] = n;
+        if (raw.trim() === '' || !Number.isFinite(n)) throw new FlagError(`invalid value '${raw}' for ${from}: not a number`);
+        value = n;
         break;
       }
       case 'duration':
         try {
-          out[name] = parseDuration(raw);
+          value = parseDuration(raw);
         } catch (e) {
-          throw new FlagError(`invalid value for '--${name}': ${(e as Error).message}`);
+          throw new FlagError(`invalid value for ${from}: ${(e as Error).message}`);
         }
         break;
       default:
-        out[name] = raw;
+        value = raw;
     }
+    const problem = (spec.check as ((v: unknown) => string | undefined) | undefined)?.(value);
+    if (problem !== undefined) throw new FlagError(`invalid value '${raw}' for ${from}: ${problem}`);
+    out[name] = value;
   }
   return out as Parsed<T>;
 }
 
 /** Help text for `specs`. */
 export function usage(command: string, specs: Record<string, FlagSpec>): string {
-  const lines = Object.entries(specs).map(([k, s]) => `  --${k}${s.type === 'boolean' ? '' : '=VALUE'}  ${s.help}${s.default !== undefined ? ` (default: ${String(s.default)})` : ''}`);
-  return `Usage: ${command} [flags]\n${lines.join('\n')}`;
+  const lines = Object.entries(specs).map(([k, s]) => {
+    const value = s.type === 'boolean' ? '' : s.implicit !== undefined ? '[=VALUE]' : '=VALUE';
+    return `  --${k}${value}  ${s.help}${s.default !== undefined ? ` (default: ${String(s.default)})` : ''}`;
+  });
+  return `Usage: ${command} [flags]\n${lines.join('\n')}\n` +
+    'Each flag may also be set in the environment as MESOS_<FLAG> (e.g. MESOS_LOG_LEVEL=debug); the command line wins.';
+}
+
+/** This package's version (from its `package.json`). */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return pkg.version ?? 'unknown';
 }
 
 /**
- * Parses flags for a command, printing help on `--help` and exiting 2 with the error on bad input.
- * Also builds the process logger and inspector from the common flags.
+ * The flags of a command: `COMMON_FLAGS` and its own. A command may give a common flag its own
+ * help and default; the common flag's check stays unless it brings one.
+ */
+function withCommon<T extends Record<string, FlagSpec>>(specs: T): T & typeof COMMON_FLAGS {
+  const all: Record<string, FlagSpec> = { ...COMMON_FLAGS };
+  for (const [k, s] of Object.entries(specs)) {
+    const common = (COMMON_FLAGS as Record<string, FlagSpec>)[k];
+    all[k] = common?.check !== undefined && s.check === undefined ? { ...s, check: common.check } : s;
+  }
+  return all as T & typeof COMMON_FLAGS;
+}
+
+/**
+ * Parses flags for a command (`MESOS_<NAME>` variables under the command line): `--help` (or
+ * `-h`) prints help and `--version` prints `<command> <version>`, both exiting 0; a bad flag
+ * exits 2 with one line `<command>: <message>`. Also builds the process logger and inspector
+ * from the common flags.
+ *
+ * @see Mesos' `main`s: help wins over a bad flag; a bad flag ends with the message.
  */
 export function commandSetup<T extends Record<string, FlagSpec>>(
   command: string,
@@ -119,16 +232,23 @@ export function commandSetup<T extends Record<string, FlagSpec>>(
   argv = process.argv.slice(2),
   loggerOpts: { stderr?: boolean } = {},
 ): { flags: Parsed<T & typeof COMMON_FLAGS>; logger: Logger; inspect: Inspect } {
-  const all = { ...COMMON_FLAGS, ...specs } as T & typeof COMMON_FLAGS;
+  const all = withCommon(specs);
+  const asked = (flag: string) => argv.some((a) => a === `--${flag}` || a === `--${flag}=true` || (flag === 'help' && a === '-h'));
   let flags: Parsed<T & typeof COMMON_FLAGS>;
   try {
-    flags = parseFlags(argv, all);
+    flags = parseFlags(argv, all, process.env);
   } catch (e) {
-    process.stderr.write(`${command}: ${(e as Error).message}\n${usage(command, all)}\n`);
-    process.exit(2);
+    if (!(e instanceof FlagError)) throw e;
+    // Help still helps when something else is wrong.
+    if (asked('help')) flags = { help: true } as Parsed<T & typeof COMMON_FLAGS>;
+    else exitBadFlag(command, e.message);
   }
   if (flags.help) {
     process.stdout.write(`${usage(command, all)}\n`);
+    process.exit(0);
+  }
+  if (flags.version) {
+    process.stdout.write(`${command} ${packageVersion()}\n`);
     process.exit(0);
   }
   const logger = createLogger({ name: command, level: String(flags.log_level), stderr: loggerOpts.stderr });
@@ -191,6 +311,82 @@ export function busIdentity(
   return { options: tlsOptions(given) };
 }
 
+/** A duration in Mesos' spelling (`2secs`, `1mins`, `500ms`): the largest unit that divides it. */
+export function formatDuration(ms: number): string {
+  const units: Array<[string, number]> = [['weeks', 604_800_000], ['days', 86_400_000], ['hrs', 3_600_000], ['mins', 60_000], ['secs', 1000]];
+  for (const [unit, size] of units) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
+/** How to start the server a command waits for: the secured cluster's own config when it lies beside the credentials. */
+function natsStartHint(credentialsDir: string | undefined): string {
+  const conf = credentialsDir !== undefined ? join(credentialsDir, 'nats.conf') : undefined;
+  return conf !== undefined && existsSync(conf) ? `start it with 'nats-server -c ${conf}'` : "start one with 'nats-server -js'";
+}
+
+/** Where a command's first connection to NATS is reported (stderr, one line each). */
+export interface NatsReporting {
+  command: string;
+  /** `--nats_connect_timeout`, in ms. */
+  timeoutMs: number;
+  /** The directory of the credentials the command connects with (for the server's config), if any. */
+  credentialsDir?: string;
+  /** True when the command connects without credentials (`--insecure`). */
+  insecure: boolean;
+}
+
+/** A progress line while a command waits for NATS: `<command>: waiting for NATS at <url> (<reason>); start one with …`. */
+export function natsWaitingLine(r: NatsReporting): (w: NatsWaiting) => void {
+  return (w) => process.stderr.write(`${r.command}: waiting for NATS at ${w.servers} (${w.reason}); ${natsStartHint(r.credentialsDir)} (giving up after ${formatDuration(r.timeoutMs)})\n`);
+}
+
+/**
+ * Ends the process with status 1 and one line naming the servers: none answered within the
+ * timeout (and how to start one), or one answered and turned the connection down (and why).
+ */
+export function exitNatsUnavailable(r: NatsReporting, e: NatsConnectError): never {
+  let line: string;
+  switch (e.failure.kind) {
+    case 'unreachable':
+      line = `no NATS server answered at ${e.servers}${r.timeoutMs > 0 ? ` in ${formatDuration(r.timeoutMs)}` : ''} (${e.failure.reason}); ${natsStartHint(r.credentialsDir)}, or point --nats at one`;
+      break;
+    case 'refused':
+      line = `cannot connect to NATS at ${e.servers}: ${r.insecure ? `the server refused a connection without credentials (${e.failure.detail}); pass a --credential` : e.failure.reason}`;
+      break;
+    case 'tls':
+      line = `cannot connect to NATS at ${e.servers}: ${e.failure.reason}${r.insecure ? "; the server uses TLS with its own CA: connect with a --credential (or --nats_tls_ca, --nats_tls_cert and --nats_tls_key)" : ''}`;
+      break;
+    default:
+      line = `cannot connect to NATS at ${e.servers}: ${e.failure.reason}`;
+  }
+  process.stderr.write(`${r.command}: ${line}\n`);
+  process.exit(1);
+}
+
+/**
+ * A command's connection to its bus: waits up to `--nats_connect_timeout` for a server that does
+ * not answer yet, saying so on stderr every few seconds; gives up with status 1 and one line when
+ * none answers, or at once when the server refuses the credential or the TLS handshake fails.
+ */
+export async function connectBus(
+  command: string,
+  flags: { nats: string; nats_connect_timeout: number; credential?: string; insecure: boolean },
+  opts: Omit<ConnectNatsOptions, 'servers'>,
+): Promise<NatsConnection> {
+  const reporting: NatsReporting = {
+    command,
+    timeoutMs: flags.nats_connect_timeout,
+    insecure: flags.insecure && flags.credential === undefined,
+    ...(flags.credential !== undefined ? { credentialsDir: dirname(flags.credential) } : {}),
+  };
+  try {
+    return await connectNatsPatiently({ ...opts, servers: flags.nats.split(',').map((u) => u.trim()), timeoutMs: flags.nats_connect_timeout, onWaiting: natsWaitingLine(reporting) });
+  } catch (e) {
+    if (e instanceof NatsConnectError) exitNatsUnavailable(reporting, e);
+    throw e;
+  }
+}
+
 /**
  * How a one-process cluster (`mesos-local`, `pi-local`) meets on the bus: secured by default on
  * its own embedded server; on a server given with `--nats`, with that server's `--credentials_dir`
@@ -198,9 +394,9 @@ export function busIdentity(
  * is for one principal, and a local cluster is several: it is refused.
  */
 export function localBus(
-  flags: { nats?: string; credentials_dir?: string; credential?: string; insecure: boolean },
+  flags: { nats?: string; credentials_dir?: string; credential?: string; insecure: boolean; nats_connect_timeout: number },
   command: string,
-): { natsUrl?: string; credentialsDir?: string; insecure?: boolean } {
+): { natsUrl?: string; credentialsDir?: string; insecure?: boolean; natsConnectTimeoutMs: number; onNatsWaiting: (w: NatsWaiting) => void } {
   const refuse = (msg: string) => exitBadFlag(command, msg);
   if (flags.credential !== undefined) refuse("--credential is for one principal; a local cluster takes --credentials_dir (with --nats)");
   if (flags.credentials_dir !== undefined && flags.nats === undefined) refuse('--credentials_dir needs --nats: without it the embedded server gets credentials of its own');
@@ -211,6 +407,18 @@ export function localBus(
     ...(flags.nats !== undefined ? { natsUrl: flags.nats } : {}),
     ...(flags.credentials_dir !== undefined ? { credentialsDir: flags.credentials_dir } : {}),
     ...(flags.insecure ? { insecure: true } : {}),
+    natsConnectTimeoutMs: flags.nats_connect_timeout,
+    onNatsWaiting: natsWaitingLine(localNatsReporting(flags, command)),
+  };
+}
+
+/** How a local cluster's wait for the server given with `--nats` is reported (see {@link exitNatsUnavailable}). */
+export function localNatsReporting(flags: { credentials_dir?: string; insecure: boolean; nats_connect_timeout: number }, command: string): NatsReporting {
+  return {
+    command,
+    timeoutMs: flags.nats_connect_timeout,
+    insecure: flags.insecure,
+    ...(flags.credentials_dir !== undefined ? { credentialsDir: flags.credentials_dir } : {}),
   };
 }
 

@@ -15,8 +15,8 @@ import { CheckpointError } from '../runtime/checkpoint.ts';
 import { KvLeaderDetector } from '../runtime/lease.ts';
 import { channelEndpoint, channelInUse } from '../runtime/executor-channel.ts';
 import { nodeScriptArgv, siblingPath } from '../runtime/node-command.ts';
-import { connectNats, NatsTransport } from '../runtime/transport-nats.ts';
-import { busIdentity, commandSetup, onShutdown } from './flags.ts';
+import { NatsTransport } from '../runtime/transport-nats.ts';
+import { busIdentity, commandSetup, connectBus, onShutdown } from './flags.ts';
 
 const { flags, logger, inspect } = commandSetup('mesos-agent', {
   resources: { type: 'string', help: "resources to offer, e.g. 'cpus:4;mem:4096;ports:[31000-32000]' (default: this machine's)" },
@@ -73,7 +73,7 @@ if (await channelInUse(channelEndpoint(flags.work_dir))) {
   process.exit(1);
 }
 const id = busIdentity('mesos-agent', flags, 'agent', logger);
-const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-agent', logger, options: { waitOnFirstConnect: true, ...id.options } });
+const nc = await connectBus('mesos-agent', flags, { name: 'mesos-agent', logger, options: id.options });
 const transport = new NatsTransport(nc, { logger });
 let agent;
 try {

@@ -16,11 +16,11 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CredentialError, writeCredentials } from '../runtime/credentials.ts';
 import { SERVER_TUNING } from '../runtime/nats-server.ts';
-import { FlagError, parseFlags, usage, type FlagSpec } from './flags.ts';
+import { clusterNameProblem, FlagError, packageVersion, parseFlags, usage, type FlagSpec } from './flags.ts';
 
 const SPECS = {
   dir: { type: 'string', help: 'where to write the credentials and the server config' },
-  cluster: { type: 'string', help: 'cluster name the credentials are for', default: 'mesos' },
+  cluster: { type: 'string', help: 'cluster name the credentials are for', default: 'mesos', check: clusterNameProblem },
   masters: { type: 'string', help: 'master principals', default: 'master' },
   agents: { type: 'string', help: 'agent principals', default: 'agent' },
   frameworks: { type: 'string', help: 'framework principals', default: 'framework' },
@@ -30,7 +30,7 @@ const SPECS = {
   tls: { type: 'boolean', help: "TLS on every connection, with the cluster's own CA (--no-tls: none)", default: true },
   hostnames: { type: 'string', help: "names and addresses clients reach the server by, besides localhost and 127.0.0.1 (for its certificate)", default: '' },
   store_dir: { type: 'string', help: 'JetStream store of the server (default: DIR/nats-data)' },
-  help: { type: 'boolean', help: 'print this help', default: false },
+  help: { type: 'boolean', help: 'print this help', default: false, env: false },
 } as const satisfies Record<string, FlagSpec>;
 
 const COMMAND = 'mesos-credentials';
@@ -44,10 +44,14 @@ if (verb === '--help' || verb === '-h' || verb === undefined) {
   process.stdout.write(`Usage: ${COMMAND} init --dir=DIR [flags]\n${usage(`${COMMAND} init`, SPECS)}\n`);
   process.exit(verb === undefined ? 2 : 0);
 }
+if (verb === '--version') {
+  process.stdout.write(`${COMMAND} ${packageVersion()}\n`);
+  process.exit(0);
+}
 if (verb !== 'init') fail(`unknown command '${verb}': expected init`);
 let flags;
 try {
-  flags = parseFlags(rest, SPECS);
+  flags = parseFlags(rest, SPECS, process.env);
 } catch (e) {
   fail((e as FlagError).message);
 }

@@ -10,8 +10,8 @@ import { isTerminalState } from '../protocols/task-states.ts';
 import type { TaskStatus } from '../protocols/records.ts';
 import { KvLeaderDetector } from '../runtime/lease.ts';
 import { SchedulerDriver, type Scheduler } from '../runtime/scheduler-driver.ts';
-import { connectNats, NatsTransport } from '../runtime/transport-nats.ts';
-import { busIdentity, commandSetup } from './flags.ts';
+import { NatsTransport } from '../runtime/transport-nats.ts';
+import { busIdentity, commandSetup, connectBus } from './flags.ts';
 
 const { flags, logger, inspect } = commandSetup('mesos-execute', {
   command: { type: 'string', help: 'shell command to run' },
@@ -34,7 +34,7 @@ try {
 }
 
 const id = busIdentity('mesos-execute', flags, 'scheduler', logger);
-const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-execute', logger, options: id.options });
+const nc = await connectBus('mesos-execute', flags, { name: 'mesos-execute', logger, options: id.options });
 const transport = new NatsTransport(nc, { logger });
 let launched = false;
 let terminal: TaskStatus | undefined;

@@ -2,16 +2,17 @@
  * `mesos-local`: a whole cluster in one command — an embedded `nats-server` (unless `--nats` is
  * given), one master and `--agents` agents. Prints how to reach it and runs until interrupted.
  */
-import { commandSetup, localBus, onShutdown } from './flags.ts';
+import { commandSetup, exitNatsUnavailable, localBus, localNatsReporting, onShutdown, positiveCount } from './flags.ts';
 import { join } from 'node:path';
 import { startLocalCluster } from '../runtime/local-cluster.ts';
 import { nodeScriptArgv, siblingPath } from '../runtime/node-command.ts';
+import { NatsConnectError } from '../runtime/transport-nats.ts';
 
 const { flags, logger, inspect } = commandSetup('mesos-local', {
   nats: { type: 'string', help: 'use this NATS server instead of starting one' },
   credentials_dir: { type: 'string', help: 'with --nats: the credentials mesos-credentials init wrote for that server' },
   cluster: { type: 'string', help: 'cluster name', default: 'local' },
-  agents: { type: 'number', help: 'number of agents', default: 1 },
+  agents: { type: 'number', help: 'number of agents', default: 1, check: positiveCount },
   resources: { type: 'string', help: "resources of each agent (default: this machine's)" },
   work_dir: { type: 'string', help: 'root of the agents’ sandboxes (default: a new temporary directory)' },
 });
@@ -29,6 +30,7 @@ try {
     ...(flags.work_dir ? { workDir: flags.work_dir } : {}),
   });
 } catch (e) {
+  if (e instanceof NatsConnectError) exitNatsUnavailable(localNatsReporting(flags, 'mesos-local'), e);
   process.stderr.write(`mesos-local: ${(e as Error).message}\n`);
   process.exit(2);
 }

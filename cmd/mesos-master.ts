@@ -10,8 +10,8 @@ import { startMaster } from '../runtime/master.ts';
 import { parseRateLimits, type RateLimits } from '../runtime/rate-limits.ts';
 import { WorkerLeaseCandidate } from '../runtime/lease-worker.ts';
 import { KvRegistry } from '../runtime/registry.ts';
-import { connectNats, NatsTransport } from '../runtime/transport-nats.ts';
-import { busIdentity, commandSetup, onShutdown } from './flags.ts';
+import { NatsTransport } from '../runtime/transport-nats.ts';
+import { busIdentity, commandSetup, connectBus, onShutdown } from './flags.ts';
 import { parseResources } from '../protocols/resources.ts';
 import { SORTER_POLICIES, type SorterPolicy } from '../actors/master/allocator/sorter.ts';
 
@@ -98,7 +98,7 @@ if (flags.rate_limits !== undefined) {
 
 const servers = flags.nats.split(',');
 const id = busIdentity('mesos-master', flags, 'master', logger);
-const nc = await connectNats({ servers, name: 'mesos-master', logger, options: { waitOnFirstConnect: true, ...id.options } });
+const nc = await connectBus('mesos-master', flags, { name: 'mesos-master', logger, options: id.options });
 const transport = new NatsTransport(nc, { logger });
 const master = startMaster({
   ...(id.principal ? { principal: id.principal } : {}),

@@ -4,18 +4,18 @@
  */
 import { KvLeaderDetector } from '../runtime/lease.ts';
 import { nodeScriptCommand, siblingPath } from '../runtime/node-command.ts';
-import { connectNats, NatsTransport } from '../runtime/transport-nats.ts';
-import { busIdentity, commandSetup } from './flags.ts';
+import { NatsTransport } from '../runtime/transport-nats.ts';
+import { busIdentity, commandSetup, connectBus, positiveCount } from './flags.ts';
 import { createPiScheduler, runPi } from './pi/pi-scheduler.ts';
 
 const { flags, logger, inspect } = commandSetup('mesos-pi', {
-  tasks: { type: 'number', help: 'number of tasks', default: 10 },
-  samples: { type: 'number', help: 'samples per task', default: 2_000_000 },
+  tasks: { type: 'number', help: 'number of tasks', default: 10, check: positiveCount },
+  samples: { type: 'number', help: 'samples per task', default: 2_000_000, check: positiveCount },
   name: { type: 'string', help: 'framework name', default: 'Pi' },
 }, process.argv.slice(2), { stderr: true });
 
 const id = busIdentity('mesos-pi', flags, 'scheduler', logger);
-const nc = await connectNats({ servers: flags.nats.split(','), name: 'mesos-pi', logger, options: id.options });
+const nc = await connectBus('mesos-pi', flags, { name: 'mesos-pi', logger, options: id.options });
 const transport = new NatsTransport(nc, { logger });
 const pi = createPiScheduler({
   tasks: flags.tasks,

@@ -2,8 +2,9 @@
  * The main job (`npm start`): brings up a local cluster with an embedded NATS server, runs the Pi
  * framework on it, prints the estimate, shuts everything down and exits 0.
  */
-import { commandSetup, localBus } from './flags.ts';
+import { commandSetup, exitNatsUnavailable, localBus, localNatsReporting, positiveCount } from './flags.ts';
 import { startLocalCluster } from '../runtime/local-cluster.ts';
+import { NatsConnectError } from '../runtime/transport-nats.ts';
 import { nodeScriptArgv, nodeScriptCommand, siblingPath } from '../runtime/node-command.ts';
 import { createPiScheduler, runPi } from './pi/pi-scheduler.ts';
 
@@ -11,10 +12,10 @@ const { flags, logger, inspect } = commandSetup('pi-local', {
   nats: { type: 'string', help: 'use this NATS server instead of starting one' },
   credentials_dir: { type: 'string', help: 'with --nats: the credentials mesos-credentials init wrote for that server' },
   cluster: { type: 'string', help: 'cluster name', default: 'local' },
-  agents: { type: 'number', help: 'number of agents', default: 2 },
+  agents: { type: 'number', help: 'number of agents', default: 2, check: positiveCount },
   resources: { type: 'string', help: 'resources of each agent', default: 'cpus:2;mem:2048;disk:4096;ports:[31000-32000]' },
-  tasks: { type: 'number', help: 'number of Pi tasks', default: 10 },
-  samples: { type: 'number', help: 'samples per task', default: 2_000_000 },
+  tasks: { type: 'number', help: 'number of Pi tasks', default: 10, check: positiveCount },
+  samples: { type: 'number', help: 'samples per task', default: 2_000_000, check: positiveCount },
   log_level: { type: 'string', help: 'trace, debug, info, warn, error or silent', default: 'warn' },
 }, process.argv.slice(2), { stderr: true });
 
@@ -28,6 +29,9 @@ const cluster = await startLocalCluster({
   resources: flags.resources,
   commandExecutor: nodeScriptArgv(siblingPath(import.meta.url, './mesos-executor.ts')),
   ...localBus(flags, 'pi-local'),
+}).catch((e: unknown) => {
+  if (e instanceof NatsConnectError) exitNatsUnavailable(localNatsReporting(flags, 'pi-local'), e);
+  throw e;
 });
 process.stdout.write(`Cluster up (NATS ${cluster.natsUrl}); running Pi with ${flags.tasks} tasks × ${flags.samples} samples…\n`);
 const pi = createPiScheduler({

@@ -23,7 +23,7 @@ import { KvLeaderDetector, KvLeaseCandidate } from './lease.ts';
 import type { Logger } from './log.ts';
 import { startMaster, type MasterHandle } from './master.ts';
 import { startNatsServer, type NatsServerHandle } from './nats-server.ts';
-import { connectNats, NatsTransport } from './transport-nats.ts';
+import { connectNatsPatiently, NatsTransport, type NatsWaiting } from './transport-nats.ts';
 import { KvRegistry } from './registry.ts';
 
 /** How to start a local cluster. */
@@ -37,6 +37,13 @@ export interface LocalClusterOptions {
   cluster?: string;
   /** Use this NATS server instead of starting one. */
   natsUrl?: string;
+  /**
+   * How long to wait for a server (the one of `natsUrl`) that does not answer yet, in ms; then
+   * `startLocalCluster` rejects with a `NatsConnectError`. Default 60 s.
+   */
+  natsConnectTimeoutMs?: number;
+  /** Told while waiting for the server, every few seconds. */
+  onNatsWaiting?: (w: NatsWaiting) => void;
   /**
    * Connect without credentials (the embedded server then has no users): anyone on the bus can
    * act as anyone. Default false.
@@ -123,7 +130,14 @@ async function start(opts: LocalClusterOptions, cluster: string, cleanups: Array
   /** A connection as the `kind` principal of this cluster (anonymous when insecure). */
   const connectAs = async (kind: PrincipalKind, principal: string) => {
     const credential = credentialsDir !== undefined ? loadCredential(credentialFile(credentialsDir, kind, principal)) : undefined;
-    const nc = await connectNats({ servers: natsUrl, name: `mesos-local-${kind}`, logger: opts.logger, options: credential ? connectionOptions(credential) : {} });
+    const nc = await connectNatsPatiently({
+      servers: natsUrl,
+      name: `mesos-local-${kind}`,
+      logger: opts.logger,
+      options: credential ? connectionOptions(credential) : {},
+      timeoutMs: opts.natsConnectTimeoutMs ?? 60_000,
+      ...(opts.onNatsWaiting ? { onWaiting: opts.onNatsWaiting } : {}),
+    });
     const transport = new NatsTransport(nc, { logger: opts.logger });
     cleanups.push(() => transport.close());
     return { nc, transport, principal: credential?.principal };
