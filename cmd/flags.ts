@@ -6,8 +6,9 @@
  *
  * @see Mesos `stout/flags` (`FlagsBase::load` with the `MESOS_` prefix).
  */
+import { PACKAGE_VERSION } from '../runtime/version.ts';
 import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isToken } from '../protocols/pid.ts';
 import { CredentialError, connectionOptions, expectCredential, loadCredential, tlsOptions, type Credential, type PrincipalKind } from '../runtime/credentials.ts';
@@ -201,8 +202,7 @@ export function usage(command: string, specs: Record<string, FlagSpec>): string 
 
 /** This package's version (from its `package.json`). */
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
-  return pkg.version ?? 'unknown';
+  return PACKAGE_VERSION;
 }
 
 /**

@@ -7,11 +7,14 @@ import { readFileSync } from 'node:fs';
 import { PERMISSIVE_ACLS, parseAcls } from '../actors/master/acls.ts';
 import { hostname } from 'node:os';
 import { startMaster } from '../runtime/master.ts';
+import { startMasterHttp } from '../runtime/http/master-http.ts';
+import { KvLeaderDetector } from '../runtime/lease.ts';
+import type { LeaderInfo } from '../runtime/types.ts';
 import { parseRateLimits, type RateLimits } from '../runtime/rate-limits.ts';
 import { WorkerLeaseCandidate } from '../runtime/lease-worker.ts';
 import { KvRegistry } from '../runtime/registry.ts';
 import { NatsTransport } from '../runtime/transport-nats.ts';
-import { busIdentity, commandSetup, connectBus, onShutdown } from './flags.ts';
+import { busIdentity, commandSetup, connectBus, onShutdown, packageVersion } from './flags.ts';
 import { parseResources } from '../protocols/resources.ts';
 import { SORTER_POLICIES, type SorterPolicy } from '../actors/master/allocator/sorter.ts';
 
@@ -32,6 +35,8 @@ const { flags, logger, inspect } = commandSetup('mesos-master', {
   min_allocatable_resources: { type: 'string', help: "smallest offer, alternatives separated by '|'", default: 'cpus:0.01|mem:32' },
   revocation_grace_period: { type: 'duration', help: 'time between announcing a revocation and killing the tasks', default: '5secs' },
   seed: { type: 'number', help: 'seed of the agent shuffle and the random sorter', default: 1 },
+  ip: { type: 'string', help: 'address the HTTP endpoints listen on', default: '127.0.0.1' },
+  port: { type: 'number', help: 'port of the HTTP endpoints (0: a free one, printed at start)', default: 5050 },
   acls: { type: 'string', help: "who may do what: Mesos ACLs as JSON, or a file holding them (path or file:// URL)" },
   rate_limits: { type: 'string', help: 'per-principal message rates (excess dropped): Mesos RateLimits as JSON, or a file holding them (path or file:// URL)' },
 });
@@ -100,7 +105,36 @@ const servers = flags.nats.split(',');
 const id = busIdentity('mesos-master', flags, 'master', logger);
 const nc = await connectBus('mesos-master', flags, { name: 'mesos-master', logger, options: id.options });
 const transport = new NatsTransport(nc, { logger });
+// HTTP first: its address goes into the lease, for standbys to redirect to.
+if (!(Number.isInteger(flags.port) && flags.port >= 0 && flags.port <= 65535)) badFlag(`invalid --port '${flags.port}': expected 0 to 65535`);
+const leaderDetector = new KvLeaderDetector({ nc, cluster: flags.cluster, leaseMs: flags.lease, logger });
+let leader: LeaderInfo | undefined;
+leaderDetector.start((l) => {
+  leader = l;
+});
+/** The master, once started (the HTTP endpoints come up first). */
+const current: { master?: ReturnType<typeof startMaster> } = {};
+const http = await startMasterHttp({
+  ip: flags.ip,
+  port: flags.port,
+  logger,
+  cluster: flags.cluster,
+  version: packageVersion(),
+  flags: Object.fromEntries(Object.entries(flags).filter(([k, v]) => k !== 'help' && v !== undefined).map(([k, v]) => [k, String(v)])),
+  view: {
+    context: () => current.master?.host.actor.getSnapshot().context,
+    leading: () => current.master?.host.actor.getSnapshot().hasTag('leading') ?? false,
+    leader: () => leader,
+    metrics: () => current.master?.metrics() ?? {},
+    weightOf: (role) => current.master?.host.actor.getSnapshot().context.state.allocator.weightOf(role) ?? 1,
+  },
+}).catch((e: Error) => {
+  process.stderr.write(`mesos-master: cannot listen on ${flags.ip}:${flags.port}: ${e.message}${flags.port !== 0 ? ' (--port=0 picks a free port)' : ''}\n`);
+  return process.exit(1);
+});
+logger.info({ http: http.address }, `HTTP endpoints on http://${http.address}`);
 const master = startMaster({
+  httpAddress: http.address,
   ...(id.principal ? { principal: id.principal } : {}),
   transport,
   cluster: flags.cluster,
@@ -129,8 +163,11 @@ const master = startMaster({
   },
   lease: (value) => new WorkerLeaseCandidate({ servers, cluster: flags.cluster, leaseMs: flags.lease, value, logLevel: String(flags.log_level), ...(id.credential ? { credential: id.credential } : { connectOptions: id.options }) }),
 });
-logger.info({ actorPid: master.pid, cluster: flags.cluster }, 'master started; contending for leadership');
+current.master = master;
+logger.info({ actorPid: master.pid, cluster: flags.cluster, http: http.address }, 'master started; contending for leadership');
 onShutdown(async () => {
+  await http.close();
+  await leaderDetector.stop();
   await master.stop();
   await transport.close();
 });

@@ -14,7 +14,7 @@ import { waitFor } from 'xstate';
 import { createMasterMachine, type MasterMachine, type MetricsEffect, type ResignEffect } from '../actors/master/master.machine.ts';
 import type { RegistryEffect } from '../actors/master/registry.ts';
 import { masterMetrics } from '../actors/master/leadership.ts';
-import type { MasterFlags } from '../actors/master/state.ts';
+import type { MasterFlags, OperatorEvent, OperatorEventEffect } from '../actors/master/state.ts';
 import { pid as makePid } from '../protocols/pid.ts';
 import { depsFor, hostActor, type ActorHost } from './actor-host.ts';
 import { realClock } from './clock.ts';
@@ -54,6 +54,10 @@ export interface MasterOptions {
   clock?: Clock;
   inspect?: Inspect;
   runId?: string;
+  /** Called with every operator event the master announces (for `SUBSCRIBE` streams). */
+  onOperatorEvent?: (event: OperatorEvent) => void;
+  /** The master's HTTP address (`host:port`), advertised in the lease for standbys' redirects. */
+  httpAddress?: string;
   /** `--rate_limits`: messages from scheduler and operator principals over their rate are dropped (`rate-limits.ts`). */
   rateLimits?: RateLimits;
 }
@@ -147,6 +151,9 @@ export function startMaster(opts: MasterOptions): MasterHandle {
   const onEffect = (ev: { type: string }) => {
     const epoch = host.actor.getSnapshot().context.epoch;
     switch (ev.type) {
+      case 'effect.operatorEvent':
+        opts.onOperatorEvent?.((ev as OperatorEventEffect).event);
+        break;
       case 'effect.registryLoad':
         void retrying('registry read', epoch, () => registry.load()).then((r) => {
           if (r) host.send({ type: 'registry.loaded', epoch, snapshot: r.value });
@@ -199,7 +206,7 @@ export function startMaster(opts: MasterOptions): MasterHandle {
   });
   // A standby keeps its copy of the registry current, so that it can lead without reading it all.
   registry.follow?.();
-  const candidate = opts.lease({ pid, hostname });
+  const candidate = opts.lease({ pid, hostname, ...(opts.httpAddress ? { http: opts.httpAddress } : {}) });
   candidate.start((e) => {
     if (e.type === 'lease.acquired') {
       log.info({ epoch: e.epoch }, 'elected leading master');

@@ -23,6 +23,7 @@ import { isCompleted, recoverFramework } from './frameworks.ts';
 import { rescindOffersOnAgent } from './offers.ts';
 import { requestWrite, type PendingOp } from './registry.ts';
 import {
+  announce,
   addTask,
   bump,
   check,
@@ -61,10 +62,11 @@ function agentEntry(id: string, agentPid: string, info: AgentInfo, env: MasterEn
   };
 }
 
-function addEntry(s: MasterState, entry: AgentEntry): void {
+function addEntry(s: MasterState, entry: AgentEntry, out: Out): void {
   check(!s.agents.has(entry.id), `agent ${entry.id} added twice`);
   s.agents.set(entry.id, entry);
   s.agentsByPid.set(entry.pid, entry.id);
+  announce(out, { kind: 'AGENT_ADDED', agent: entry });
 }
 
 // ── first registration ─────────────────────────────────────────────────────────────────────
@@ -103,7 +105,7 @@ export function agentAdmitted(s: MasterState, op: Extract<PendingOp, { kind: 'ad
   s.admitting.pids.delete(op.pid);
   s.admitting.ids.delete(op.agentId);
   const entry = agentEntry(op.agentId, op.pid, op.info, env);
-  addEntry(s, entry);
+  addEntry(s, entry, out);
   s.allocator.addAgent(entry.id, { hostname: entry.info.hostname, total: entry.total });
   markDirty(s, entry.id);
   bump(s, 'master/slave_registrations');
@@ -187,12 +189,12 @@ function takeInAgent(s: MasterState, agentPid: string, report: Report, env: Mast
     return out;
   }
   const entry = agentEntry(id, agentPid, report.agent, env);
-  addEntry(s, entry);
+  addEntry(s, entry, out);
   const shutdown = new Set<string>();
   for (const info of report.frameworks) {
     if (!info.id) continue;
     if (isCompleted(s, info.id)) shutdown.add(info.id);
-    else recoverFramework(s, info, env);
+    else recoverFramework(s, info, env, out);
   }
   const used: Array<{ frameworkId: string; role: string; agentId: string; resources: ExecutorInfo['resources'] }> = [];
   for (const e of report.executors) {
@@ -206,7 +208,7 @@ function takeInAgent(s: MasterState, agentPid: string, report: Report, env: Mast
     used.push({ frameworkId: fw.id, role: fw.role, agentId: id, resources: e.resources });
   }
   for (const t of report.tasks) {
-    const fw = frameworkForTask(s, t, env, shutdown);
+    const fw = frameworkForTask(s, t, env, shutdown, out);
     if (!fw) continue;
     fw.unreachableTasks.delete(t.taskId);
     const terminal = isTerminalState(t.state);
@@ -220,6 +222,7 @@ function takeInAgent(s: MasterState, agentPid: string, report: Report, env: Mast
     t.frameworkId = fw.id;
     t.resources = s.allocator.sharedResources(t.resources);
     addTask(s, fw, { task: t, role: fw.role, launchedAt: env.now, freed: terminal });
+    announce(out, { kind: 'TASK_ADDED', task: t, role: fw.role });
     if (!terminal) used.push({ frameworkId: fw.id, role: fw.role, agentId: id, resources: t.resources });
     // A terminal state is left to the agent's own update, which it resends with its true reason:
     // told here too, the framework would hear the task end twice, for two reasons.
@@ -261,12 +264,12 @@ function fingerprint(report: Report): string {
 }
 
 /** The framework a reported task belongs to, recovering it if needed; `undefined` when removed. */
-function frameworkForTask(s: MasterState, t: Task, env: MasterEnv, shutdown: Set<string>): FrameworkEntry | undefined {
+function frameworkForTask(s: MasterState, t: Task, env: MasterEnv, shutdown: Set<string>, out: Out): FrameworkEntry | undefined {
   if (isCompleted(s, t.frameworkId)) {
     shutdown.add(t.frameworkId);
     return undefined;
   }
-  return s.frameworks.get(t.frameworkId) ?? recoverFramework(s, { id: t.frameworkId, name: '' } as FrameworkInfo, env);
+  return s.frameworks.get(t.frameworkId) ?? recoverFramework(s, { id: t.frameworkId, name: '' } as FrameworkInfo, env, out);
 }
 
 /**
@@ -301,10 +304,12 @@ function reregisterKnownAgent(s: MasterState, entry: AgentEntry, agentPid: strin
   // taken in, and the allocator's view of the agent rebuilt to charge them.
   let taken = false;
   for (const t of report.tasks) {
-    const fw = frameworkForTask(s, t, env, shutdown);
+    const fw = frameworkForTask(s, t, env, shutdown, out);
     if (!fw || fw.tasks.has(t.taskId)) continue;
     fw.unreachableTasks.delete(t.taskId);
-    addTask(s, fw, { task: { ...t, agentId: entry.id }, role: fw.role, launchedAt: env.now, freed: isTerminalState(t.state) });
+    const task = { ...t, agentId: entry.id };
+    addTask(s, fw, { task, role: fw.role, launchedAt: env.now, freed: isTerminalState(t.state) });
+    announce(out, { kind: 'TASK_ADDED', task, role: fw.role });
     taken = true;
   }
   const missing = new Map<string, string[]>();
@@ -444,12 +449,15 @@ export function agentMarkedUnreachable(s: MasterState, op: Extract<PendingOp, { 
     const pa = isPartitionAware(fw);
     const state: TaskState = pa ? 'TASK_UNREACHABLE' : 'TASK_LOST';
     if (!pa) bump(s, 'master/tasks_lost');
-    fw.unreachableTasks.set(taskId, { task: { ...t.task, state }, role: t.role, launchedAt: t.launchedAt, unreachableTime: op.time });
+    const task = { ...t.task, state };
+    fw.unreachableTasks.set(taskId, { task, role: t.role, launchedAt: t.launchedAt, unreachableTime: op.time });
+    announce(out, { kind: 'TASK_UPDATED', task, state });
     masterUpdate(s, env, fw, taskId, state, 'REASON_AGENT_REMOVED', `Agent ${a.id} is unreachable: ${op.why}`, out, { agentId: a.id, unreachableTime: op.time });
     s.revocations.delete(`${fw.id}/${taskId}`);
   }
   s.agents.delete(a.id);
   s.agentsByPid.delete(a.pid);
+  announce(out, { kind: 'AGENT_REMOVED', agentId: a.id });
   agentLost(s, a.id, env, out);
   return out;
 }
@@ -516,10 +524,13 @@ export function agentRemoved(s: MasterState, op: Extract<PendingOp, { kind: 'rem
       bump(s, `master/tasks_${state.slice(5).toLowerCase()}`);
       masterUpdate(s, env, fw, taskId, state, reason, `Agent ${a.id} removed: it unregistered`, out, { agentId: a.id });
     }
-    fw.completedTasks.push({ ...t.task, state });
+    const task = { ...t.task, state };
+    fw.completedTasks.push(task);
+    if (state !== t.task.state) announce(out, { kind: 'TASK_UPDATED', task, state });
   }
   s.agents.delete(a.id);
   s.agentsByPid.delete(a.pid);
+  announce(out, { kind: 'AGENT_REMOVED', agentId: a.id });
   agentLost(s, a.id, env, out);
   return out;
 }

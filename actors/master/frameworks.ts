@@ -26,6 +26,7 @@ import { log, sendAll } from '../common.ts';
 import { rescindOffersOf, removeOffer } from './offers.ts';
 import { forgetExecutorsOf } from './tasks.ts';
 import {
+  announce,
   bump,
   markDirty,
   permitted,
@@ -78,10 +79,11 @@ export function newFramework(s: MasterState, id: string, schedPid: string | unde
 }
 
 /** A framework an agent reports that this master does not know: taken in as `recovered`. */
-export function recoverFramework(s: MasterState, info: FrameworkInfo, env: MasterEnv): FrameworkEntry | undefined {
+export function recoverFramework(s: MasterState, info: FrameworkInfo, env: MasterEnv, out: Out): FrameworkEntry | undefined {
   if (!info.id || s.frameworks.has(info.id) || isCompleted(s, info.id)) return s.frameworks.get(info.id ?? '');
   const fw = newFramework(s, info.id, undefined, info, env, true);
   s.frameworks.set(fw.id, fw);
+  announce(out, { kind: 'FRAMEWORK_ADDED', framework: fw });
   return fw;
 }
 
@@ -132,10 +134,12 @@ export function subscribeFramework(s: MasterState, ev: Inbound<'SubscribeFramewo
       // A framework a previous leader knew: take it back with its id.
       fw = newFramework(s, info.id, ev.from, info, env);
       s.frameworks.set(info.id, fw);
+      announce(out, { kind: 'FRAMEWORK_ADDED', framework: fw });
       bump(s, 'master/frameworks_reregistered');
       out.push(log('info', `Framework ${fw.id} (${info.name}) re-subscribed after a master failover`, { scheduler: ev.from }));
     }
     connect(s, fw, env);
+    announce(out, { kind: 'FRAMEWORK_UPDATED', framework: fw });
     sendTo(env, ev.from, { type: 'FrameworkReregistered', body: body(fw.id) }, out);
     updateAgentsOf(s, fw, env, out);
     return out;
@@ -148,7 +152,9 @@ export function subscribeFramework(s: MasterState, ev: Inbound<'SubscribeFramewo
     }
   }
   const id = frameworkIdFor(env.runId, s.nextFrameworkSeq++);
-  s.frameworks.set(id, newFramework(s, id, ev.from, info, env));
+  const fw = newFramework(s, id, ev.from, info, env);
+  s.frameworks.set(id, fw);
+  announce(out, { kind: 'FRAMEWORK_ADDED', framework: fw });
   markDirty(s);
   bump(s, 'master/frameworks_registered');
   out.push(log('info', `Framework ${id} (${info.name}) subscribed`, { scheduler: ev.from, roles: info.roles ?? ['*'] }));
@@ -228,6 +234,7 @@ export function disconnectFramework(s: MasterState, fw: FrameworkEntry, env: Mas
   fw.failoverDeadline = env.now + failoverTimeoutMs(fw.info);
   markDirty(s);
   bump(s, 'master/framework_disconnections');
+  announce(out, { kind: 'FRAMEWORK_UPDATED', framework: fw });
   out.push(log('warn', `Framework ${fw.id} (${fw.info.name}) disconnected: ${why}; removing it unless it re-subscribes within ${failoverTimeoutMs(fw.info) / 1000} s`, { scheduler: fw.pid }));
   return out;
 }
@@ -287,6 +294,7 @@ export function removeFramework(s: MasterState, fw: FrameworkEntry, env: MasterE
   s.completedFrameworks.push(fw);
   if (s.completedFrameworks.length > env.flags.maxCompletedFrameworks) s.completedFrameworks.shift();
   bump(s, 'master/frameworks_removed');
+  announce(out, { kind: 'FRAMEWORK_REMOVED', framework: fw });
   return out;
 }
 

@@ -236,8 +236,31 @@ export interface MasterEnv {
   flags: MasterFlags;
 }
 
+/**
+ * What operators subscribed to the master hear: Mesos' v1 master events, as they happen. A removed
+ * framework's tasks end with it (`FRAMEWORK_REMOVED` stands for their `TASK_KILLED`s).
+ * @see Mesos `v1/master/master.proto` `Event`
+ */
+export type OperatorEvent =
+  | { kind: 'TASK_ADDED'; task: Task; role: string }
+  | { kind: 'TASK_UPDATED'; task: Task; state: TaskState; status?: TaskStatus }
+  | { kind: 'AGENT_ADDED'; agent: AgentEntry }
+  | { kind: 'AGENT_REMOVED'; agentId: string }
+  | { kind: 'FRAMEWORK_ADDED' | 'FRAMEWORK_UPDATED' | 'FRAMEWORK_REMOVED'; framework: FrameworkEntry };
+
+/** An {@link OperatorEvent} for the runtime to pass on. */
+export interface OperatorEventEffect {
+  type: 'effect.operatorEvent';
+  event: OperatorEvent;
+}
+
+/** Tells subscribed operators about `event`. */
+export function announce(out: Out, event: OperatorEvent): void {
+  out.push({ type: 'effect.operatorEvent', event });
+}
+
 /** What a handler returns: messages, log lines and effects, in order. */
-export type MasterEmitted = SendEvent | SendAllEvent | LogEvent | RegistryEffect | RegistryLoadEffect;
+export type MasterEmitted = SendEvent | SendAllEvent | LogEvent | RegistryEffect | RegistryLoadEffect | OperatorEventEffect;
 export type Out = MasterEmitted[];
 
 /** An empty state. */

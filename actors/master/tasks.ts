@@ -14,6 +14,7 @@ import { log, type Inbound } from '../common.ts';
 import { isCompleted } from './frameworks.ts';
 import { refuseSeconds, removeOffer } from './offers.ts';
 import {
+  announce,
   addTask,
   bump,
   permitted,
@@ -90,6 +91,7 @@ export function launchTasks(s: MasterState, fw: FrameworkEntry, ev: Inbound<'Lau
     };
     if (task.executor) entry.task.executorId = task.executor.executorId;
     addTask(s, fw, entry);
+    announce(out, { kind: 'TASK_ADDED', task: entry.task, role });
     bump(s, 'master/tasks_launched');
     sendTo(env, agent.pid, { type: 'RunTask', body: { frameworkId: fw.id, framework: fw.info, task, schedulerPid: fw.pid } }, out);
   }
@@ -210,6 +212,7 @@ export function statusUpdate(s: MasterState, ev: Inbound<'StatusUpdate'>, env: M
     t.task.state = latest;
     t.task.statusUpdateState = update.status.state;
     t.task.statusUpdateUuid = update.uuid;
+    announce(out, { kind: 'TASK_UPDATED', task: t.task, state: latest, status: update.status });
     if (isTerminalState(latest) && !t.freed) {
       freeTaskResources(s, fw, t);
       bump(s, `master/tasks_${latest.slice(5).toLowerCase()}`);
@@ -219,7 +222,9 @@ export function statusUpdate(s: MasterState, ev: Inbound<'StatusUpdate'>, env: M
     // The agent's answer for a task it never had (reconciliation on re-registration): it ends.
     const u = fw.unreachableTasks.get(update.status.taskId)!;
     fw.unreachableTasks.delete(update.status.taskId);
-    fw.completedTasks.push({ ...u.task, state: update.status.state });
+    const task = { ...u.task, state: update.status.state };
+    fw.completedTasks.push(task);
+    announce(out, { kind: 'TASK_UPDATED', task, state: task.state, status: update.status });
     bump(s, 'master/valid_status_updates');
   } else {
     bump(s, 'master/invalid_status_updates');

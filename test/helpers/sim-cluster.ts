@@ -4,6 +4,7 @@
  * `after` timer, and the in-memory lease. `settle()` drains messages, `advance(ms)` moves time in
  * small steps and settles after each, like Mesos' `Clock::advance` + `Clock::settle`.
  */
+import { v1Event } from '../../runtime/http/operator-events.ts';
 import { Packr } from 'msgpackr';
 import { MemoryBus, type BusMessage } from '../../runtime/transport-memory.ts';
 import { SimClock } from '../../runtime/clock.ts';
@@ -219,6 +220,9 @@ export class SimCluster {
     return sim;
   }
 
+  /** Every operator event each master announced, in v1 JSON, in order. */
+  readonly operatorEvents: Array<{ master: string; event: Record<string, any> }> = [];
+
   /**
    * Starts a master (a standby while another leads). The first one started by {@link SimCluster.start}
    * is `master`; {@link SimCluster.leader} finds whichever leads.
@@ -234,6 +238,8 @@ export class SimCluster {
       hostname: `${runId}.sim`,
       registry: this.registry,
       lease: (value) => this.lease.candidate(value),
+      // As a SUBSCRIBE stream would carry them: turned into JSON the moment they are announced.
+      onOperatorEvent: (e) => this.operatorEvents.push({ master: runId, event: v1Event(e) }),
     });
     this.masters.push(m);
     return m;

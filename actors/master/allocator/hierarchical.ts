@@ -559,6 +559,16 @@ export class HierarchicalAllocator {
     for (const [role, w] of Object.entries(weights)) this.roleSorter.updateWeight(role, w);
   }
 
+  /** A role's weight (1 unless set). */
+  weightOf(role: string): number {
+    return this.roleSorter.weight(role);
+  }
+
+  /** Every role's quota. */
+  quotaEntries(): ReadonlyMap<string, Quota> {
+    return this.quotas;
+  }
+
   /** Sets (or with both fields empty, removes) a role's quota. */
   updateQuota(role: string, quota: Quota): void {
     this.eligibilityVersion += 1;

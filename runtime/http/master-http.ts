@@ -1,0 +1,202 @@
+/**
+ * The master's HTTP endpoints, in Mesos' paths and JSON shapes, so that tooling written for Mesos
+ * works against it:
+ *
+ * - state: `/master/state` (also `/state`, `/state.json`, `/master/state.json`),
+ *   `/master/state-summary`, `/master/frameworks`, `/master/slaves`, `/master/tasks` (`limit`,
+ *   `offset`, `order`), `/master/roles`, `/master/flags`;
+ * - `/master/health`, `/master/redirect`, `/version`;
+ * - metrics: `/metrics/snapshot` (JSON, Mesos' names) and `/metrics` (Prometheus text);
+ * - `POST /api/v1` (JSON) for `GET_HEALTH`, `GET_VERSION`, `GET_FLAGS`, `GET_METRICS`.
+ *
+ * A standby answers `/master/health` and `/master/redirect` itself and sends every state request
+ * to the leader (307, `Location` the leader's address as it advertised it in the lease), or
+ * answers 503 while no master leads. State documents are written in slices so the master's event
+ * loop is never held for long (`master-state.ts`).
+ *
+ * @see Mesos `docs/endpoints/master/*.md`, `docs/operator-http-api.md`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { MasterContext } from '../../actors/master/master.machine.ts';
+import type { Logger } from '../log.ts';
+import type { LeaderInfo } from '../types.ts';
+import { readBody, sendJson as json, serveHttp, type HttpServer } from './server.ts';
+import { CACHE_MS, rolesJson, writeAgents, writeFrameworks, writeState, writeSummary, writeTasks, type MasterMeta } from './master-state.ts';
+
+/** What the endpoints read from the running master. */
+export interface MasterView {
+  /** The master machine's context (its state), or `undefined` before it has started. */
+  context(): MasterContext | undefined;
+  /** Whether this master leads now. */
+  leading(): boolean;
+  /** The leader as the lease names it (any master's view), `undefined` when none. */
+  leader(): LeaderInfo | undefined;
+  /** The master's metrics (as `GetMetrics` answers). */
+  metrics(): Record<string, number>;
+  /** A role's weight. */
+  weightOf(role: string): number;
+}
+
+/** How to serve. */
+export interface MasterHttpOptions {
+  ip: string;
+  /** 0 for a free port. */
+  port: number;
+  logger: Logger;
+  view: MasterView;
+  cluster: string;
+  version: string;
+  /** The master's flags, Mesos style (all values as text). */
+  flags: Record<string, string>;
+}
+
+/** A listening server. */
+export type MasterHttp = HttpServer;
+
+type Writer = (ctx: MasterContext, meta: MasterMeta) => Promise<string[]>;
+
+/** Paths that show the leader's state: a standby redirects them. */
+const STATE_PATHS: Record<string, Writer> = {
+  '/master/state': writeState,
+  '/master/state.json': writeState,
+  '/state': writeState,
+  '/state.json': writeState,
+  '/master/state-summary': writeSummary,
+  '/state-summary': writeSummary,
+  '/master/frameworks': writeFrameworks,
+  '/frameworks': writeFrameworks,
+  '/master/slaves': writeAgents,
+  '/slaves': writeAgents,
+};
+
+/** Prometheus' name for a metric: `mesos_` and the name with anything but `[a-zA-Z0-9_]` as `_`. */
+export function prometheusName(name: string): string {
+  return `mesos_${name.replace(/[^a-zA-Z0-9_]/g, '_')}`;
+}
+
+/** Metrics in Prometheus' text exposition format (each one a gauge: a snapshot's value). */
+export function prometheusText(metrics: Record<string, number>): string {
+  const lines: string[] = [];
+  for (const [k, v] of Object.entries(metrics).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (!Number.isFinite(v)) continue;
+    const n = prometheusName(k);
+    lines.push(`# HELP ${n} Mesos metric ${k}`, `# TYPE ${n} gauge`, `${n} ${v}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Starts the server; resolves once it listens. Rejects (with the reason) when it cannot. */
+export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHttp> {
+  const startTime = Date.now();
+  /** Finished or in-progress documents, by path: one walk answers every request within {@link CACHE_MS}. */
+  const written = new Map<string, { at: number; parts: Promise<string[]> }>();
+
+  const meta = (): MasterMeta => {
+    const ctx = opts.view.context();
+    const leader = opts.view.leader();
+    return {
+      version: opts.version,
+      cluster: opts.cluster,
+      startTime,
+      electedTime: ctx?.state.electedAt ?? 0,
+      ...(leader ? { leader: { pid: leader.pid, hostname: leader.hostname, ...(leader.http ? { http: leader.http } : {}) } } : {}),
+      flags: opts.flags,
+    };
+  };
+
+  /** A standby's answer to a request only the leader can serve: 307 to it, or 503. */
+  const redirect = (req: IncomingMessage, res: ServerResponse) => {
+    const leader = opts.view.leader();
+    if (!leader?.http) {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('No leading master with an HTTP address is known\n');
+      return;
+    }
+    res.writeHead(307, { location: `//${leader.http}${req.url ?? '/'}` });
+    res.end();
+  };
+
+  const cached = (path: string, write: Writer, ctx: MasterContext): Promise<string[]> => {
+    const now = Date.now();
+    const hit = written.get(path);
+    if (hit && now - hit.at < CACHE_MS) return hit.parts;
+    const parts = write(ctx, meta());
+    written.set(path, { at: now, parts });
+    // A walk that failed is not kept.
+    parts.catch(() => written.delete(path));
+    return parts;
+  };
+
+  const api = async (req: IncomingMessage, res: ServerResponse) => {
+    const body = await readBody(req);
+    if (body === undefined) return json(res, 413, { error: 'request too large' });
+    let call: { type?: string };
+    try {
+      call = JSON.parse(body) as { type?: string };
+    } catch {
+      return json(res, 400, { error: 'the body is not JSON' });
+    }
+    switch (call.type) {
+      case 'GET_HEALTH':
+        return json(res, 200, { type: 'GET_HEALTH', get_health: { healthy: true } });
+      case 'GET_VERSION':
+        return json(res, 200, { type: 'GET_VERSION', get_version: { version_info: { version: opts.version } } });
+      case 'GET_FLAGS':
+        return json(res, 200, { type: 'GET_FLAGS', get_flags: { flags: Object.entries(opts.flags).map(([name, value]) => ({ name, value })) } });
+      case 'GET_METRICS':
+        return json(res, 200, { type: 'GET_METRICS', get_metrics: { metrics: Object.entries(opts.view.metrics()).map(([name, value]) => ({ name, value })) } });
+      default:
+        return json(res, 400, { error: `unsupported call type '${String(call.type)}'` });
+    }
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    if (path === '/api/v1') {
+      if (req.method !== 'POST') return json(res, 405, { error: 'POST a JSON call' });
+      return api(req, res);
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: `${String(req.method)} is not supported on ${path}` });
+    switch (path) {
+      case '/master/health':
+      case '/health':
+        res.writeHead(200);
+        return res.end();
+      case '/version':
+        return json(res, 200, { version: opts.version });
+      case '/master/flags':
+      case '/flags':
+        return json(res, 200, { flags: opts.flags });
+      case '/master/redirect':
+      case '/redirect':
+        return redirect(req, res);
+      case '/metrics/snapshot':
+        return json(res, 200, opts.view.metrics());
+      case '/metrics':
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+        return res.end(prometheusText(opts.view.metrics()));
+    }
+    const ctx = opts.view.context();
+    const known = STATE_PATHS[path] !== undefined || path === '/master/tasks' || path === '/tasks' || path === '/master/roles' || path === '/roles';
+    if (!known) return json(res, 404, { error: `no endpoint ${path}` });
+    if (!ctx || !opts.view.leading()) return redirect(req, res);
+    if (path === '/master/roles' || path === '/roles') return json(res, 200, rolesJson(ctx, (r) => opts.view.weightOf(r)));
+    if (path === '/master/tasks' || path === '/tasks') {
+      const limit = Number(url.searchParams.get('limit') ?? 100);
+      const offset = Number(url.searchParams.get('offset') ?? 0);
+      const order = url.searchParams.get('order') ?? 'des';
+      if (!(Number.isInteger(limit) && limit >= 0) || !(Number.isInteger(offset) && offset >= 0) || (order !== 'asc' && order !== 'des')) {
+        return json(res, 400, { error: "limit and offset must be whole numbers; order 'asc' or 'des'" });
+      }
+      const parts = await writeTasks(ctx, { limit, offset, order });
+      return json(res, 200, parts.join(''));
+    }
+    const parts = await cached(path === '/state' || path === '/state.json' || path === '/master/state.json' ? '/master/state' : path, STATE_PATHS[path]!, ctx);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    for (const p of parts) res.write(p);
+    res.end();
+  };
+
+  return serveHttp(opts.ip, opts.port, opts.logger, handle);
+}

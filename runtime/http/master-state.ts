@@ -1,0 +1,218 @@
+/**
+ * `/master/state` and its relatives, written without stalling the master.
+ *
+ * The state can be large (10,000 agents, 100,000 tasks) and the master's event loop is what
+ * renews its lease and answers its agents: building the whole JSON in one go would hold it for a
+ * second or more. So a snapshot is written as a list of text chunks, entity by entity, and the
+ * writer gives the loop back whenever it has worked for {@link SLICE_MS} (a `setImmediate` between
+ * slices: whatever waits, messages and timers, goes first). A snapshot is therefore a walk over a
+ * state that may change under it: each agent, framework and task is consistent in itself, as
+ * Mesos' own state is between two events.
+ *
+ * Requests that arrive while a snapshot is being written wait for it; a finished snapshot answers
+ * further requests for {@link CACHE_MS}. Many readers cost one walk.
+ */
+import type { MasterContext } from '../../actors/master/master.machine.ts';
+import type { FrameworkEntry, OfferEntry } from '../../actors/master/state.ts';
+import {
+  agentJson,
+  frameworkHead,
+  holdsResources,
+  offerJson,
+  resourcesJson,
+  seconds,
+  taskCounts,
+  taskJson,
+  unreachableTaskJson,
+  type Json,
+} from './mesos-json.ts';
+
+/** Longest stretch of work between two turns of the event loop, ms. */
+export const SLICE_MS = 4;
+/** How long a written snapshot answers further requests, ms. */
+export const CACHE_MS = 1000;
+
+/** Gives the event loop back when the current slice has run its time. */
+export class Slicer {
+  #start = performance.now();
+  constructor(readonly budgetMs = SLICE_MS) {}
+
+  /** Resolves at once within the budget, else after one turn of the event loop. */
+  async tick(): Promise<void> {
+    if (performance.now() - this.#start < this.budgetMs) return;
+    await new Promise<void>((r) => setImmediate(r));
+    this.#start = performance.now();
+  }
+}
+
+/** What the state documents say about the master itself. */
+export interface MasterMeta {
+  version: string;
+  cluster: string;
+  startTime: number;
+  /** When this leadership began (epoch ms), 0 while standing by. */
+  electedTime: number;
+  leader?: { pid: string; hostname: string; http?: string };
+  flags: Record<string, string>;
+}
+
+/** A document written in chunks: `parts` joined is the JSON text. */
+export interface Written {
+  parts: string[];
+  at: number;
+}
+
+/** Joins JSON values (each already text) into an array, slice by slice. */
+async function array<T>(items: Iterable<T>, toJson: (x: T) => Json | Promise<Json>, slicer: Slicer, out: string[]): Promise<void> {
+  out.push('[');
+  let first = true;
+  for (const x of items) {
+    out.push(`${first ? '' : ','}${JSON.stringify(await toJson(x))}`);
+    first = false;
+    await slicer.tick();
+  }
+  out.push(']');
+}
+
+/** Offers by agent and by framework. */
+async function offerIndex(ctx: MasterContext, slicer: Slicer) {
+  const byAgent = new Map<string, OfferEntry[]>();
+  const byFramework = new Map<string, OfferEntry[]>();
+  for (const o of ctx.state.offers.values()) {
+    (byAgent.get(o.offer.agentId) ?? byAgent.set(o.offer.agentId, []).get(o.offer.agentId)!).push(o);
+    (byFramework.get(o.offer.frameworkId) ?? byFramework.set(o.offer.frameworkId, []).get(o.offer.frameworkId)!).push(o);
+    await slicer.tick();
+  }
+  return { byAgent, byFramework };
+}
+
+/** The header fields of `/master/state`. */
+function stateHead(ctx: MasterContext, meta: MasterMeta): Json {
+  const s = ctx.state;
+  let active = 0;
+  for (const a of s.agents.values()) if (a.removing === undefined) active++;
+  return {
+    version: meta.version,
+    start_time: seconds(meta.startTime),
+    ...(meta.electedTime > 0 ? { elected_time: seconds(meta.electedTime) } : {}),
+    id: ctx.runId,
+    pid: ctx.self,
+    hostname: ctx.hostname,
+    cluster: meta.cluster,
+    activated_slaves: active,
+    deactivated_slaves: s.agents.size - active,
+    unreachable_slaves: s.registry.unreachable?.size ?? 0,
+    ...(meta.leader ? { leader: meta.leader.pid, leader_info: { pid: meta.leader.pid, hostname: meta.leader.hostname, ...(meta.leader.http ? { address: meta.leader.http } : {}) } } : {}),
+    flags: meta.flags,
+  };
+}
+
+/** Opens an object whose fields so far are `head`: its text without the closing brace. */
+const open = (head: Json) => JSON.stringify(head).slice(0, -1);
+
+/** Writes `/master/state`. */
+export async function writeState(ctx: MasterContext, meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
+  const s = ctx.state;
+  const out: string[] = [open(stateHead(ctx, meta))];
+  const offers = await offerIndex(ctx, slicer);
+  out.push(',"slaves":');
+  await array(s.agents.values(), (a) => agentJson(a, offers.byAgent.get(a.id) ?? [], meta.version), slicer, out);
+  out.push(',"recovered_slaves":');
+  await array(s.recovered, ([id, r]) => ({ id, hostname: r.info.hostname, resources: {}, attributes: {} }), slicer, out);
+  out.push(',"frameworks":');
+  out.push('[');
+  let first = true;
+  for (const fw of s.frameworks.values()) {
+    const fo = offers.byFramework.get(fw.id) ?? [];
+    out.push(`${first ? '' : ','}${open(frameworkHead(fw, fo))},"tasks":`);
+    first = false;
+    await array(fw.tasks.values(), (t) => taskJson(t.task, t.role, t.status), slicer, out);
+    out.push(',"unreachable_tasks":');
+    await array(fw.unreachableTasks.values(), unreachableTaskJson, slicer, out);
+    out.push(',"completed_tasks":');
+    await array(fw.completedTasks, (t) => taskJson(t, fw.role), slicer, out);
+    out.push(`,"offers":${JSON.stringify(fo.map(offerJson))},"executors":[]}`);
+    await slicer.tick();
+  }
+  out.push(']');
+  out.push(',"completed_frameworks":');
+  await array(s.completedFrameworks, (fw) => ({ ...frameworkHead(fw, []), tasks: [], unreachable_tasks: [], completed_tasks: fw.completedTasks.map((t) => taskJson(t, fw.role)), offers: [], executors: [] }), slicer, out);
+  out.push(',"orphan_tasks":[],"unregistered_frameworks":[]}');
+  return out;
+}
+
+/** Writes `/master/state-summary`: agents and frameworks with task counts, no task lists. */
+export async function writeSummary(ctx: MasterContext, meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
+  const s = ctx.state;
+  const out: string[] = [open({ hostname: ctx.hostname, cluster: meta.cluster })];
+  const offers = await offerIndex(ctx, slicer);
+  out.push(',"slaves":');
+  await array(s.agents.values(), (a) => {
+    const tasks = [...a.tasks].map((t) => t.task);
+    return { ...agentJson(a, offers.byAgent.get(a.id) ?? [], meta.version), ...taskCounts(tasks), framework_ids: [...new Set(tasks.map((t) => t.frameworkId))] };
+  }, slicer, out);
+  out.push(',"frameworks":');
+  await array(s.frameworks.values(), (fw) => {
+    const tasks = [...fw.tasks.values()].map((t) => t.task);
+    return { ...frameworkHead(fw, offers.byFramework.get(fw.id) ?? []), ...taskCounts([...tasks, ...fw.completedTasks]), slave_ids: [...new Set(tasks.map((t) => t.agentId))] };
+  }, slicer, out);
+  out.push('}');
+  return out;
+}
+
+/** Writes `/master/frameworks`: the frameworks with their tasks, and the completed ones. */
+export async function writeFrameworks(ctx: MasterContext, meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
+  const state = await writeState(ctx, meta, slicer);
+  // The same walk as the state's, cut to what this endpoint shows.
+  const doc = JSON.parse(state.join('')) as Json;
+  return [JSON.stringify({ frameworks: doc.frameworks, completed_frameworks: doc.completed_frameworks, unregistered_frameworks: [] })];
+}
+
+/** Writes `/master/slaves`. */
+export async function writeAgents(ctx: MasterContext, meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
+  const offers = await offerIndex(ctx, slicer);
+  const out: string[] = ['{"slaves":'];
+  await array(ctx.state.agents.values(), (a) => agentJson(a, offers.byAgent.get(a.id) ?? [], meta.version), slicer, out);
+  out.push(',"recovered_slaves":');
+  await array(ctx.state.recovered, ([id, r]) => ({ id, hostname: r.info.hostname }), slicer, out);
+  out.push('}');
+  return out;
+}
+
+/**
+ * Writes `/master/tasks`: every task the master knows (running, unreachable, completed), in
+ * framework order (`asc`) or the reverse (`des`, the default, as in Mesos), `limit` from `offset`.
+ */
+export async function writeTasks(ctx: MasterContext, q: { limit: number; offset: number; order: 'asc' | 'des' }, slicer = new Slicer()): Promise<string[]> {
+  const all: Json[] = [];
+  for (const fw of ctx.state.frameworks.values()) {
+    for (const t of fw.tasks.values()) {
+      all.push(taskJson(t.task, t.role, t.status));
+      await slicer.tick();
+    }
+    for (const u of fw.unreachableTasks.values()) all.push(unreachableTaskJson(u));
+    for (const t of fw.completedTasks) {
+      all.push(taskJson(t, fw.role));
+      await slicer.tick();
+    }
+  }
+  if (q.order === 'des') all.reverse();
+  const out: string[] = ['{"tasks":'];
+  await array(all.slice(q.offset, q.offset + q.limit), (x) => x, slicer, out);
+  out.push('}');
+  return out;
+}
+
+/** `/master/roles`: each role with frameworks, its weight and what its frameworks use. */
+export function rolesJson(ctx: MasterContext, weightOf: (role: string) => number): Json {
+  const roles = new Map<string, FrameworkEntry[]>();
+  for (const fw of ctx.state.frameworks.values()) (roles.get(fw.role) ?? roles.set(fw.role, []).get(fw.role)!).push(fw);
+  return {
+    roles: [...roles].map(([name, fws]) => ({
+      name,
+      weight: weightOf(name),
+      frameworks: fws.map((fw) => fw.id),
+      resources: resourcesJson(fws.flatMap((fw) => [...fw.tasks.values()].filter(holdsResources).flatMap((t) => t.task.resources))),
+    })),
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * The master's operator events in Mesos' v1 JSON (`v1/master/master.proto` `Event`), as a
+ * `SUBSCRIBE`r reads them: ids as `{ "value": … }`, resources as a list of v1 `Resource`s, times as
+ * `{ "nanoseconds": … }` or seconds where Mesos uses them. Each event is turned into JSON when the
+ * master announces it, so it says what was true at that moment.
+ */
+import type { OperatorEvent } from '../../actors/master/state.ts';
+import type { FrameworkEntry, AgentEntry } from '../../actors/master/state.ts';
+import type { FrameworkInfo, Task, TaskStatus } from '../../protocols/records.ts';
+import type { Resource } from '../../protocols/resources.ts';
+import { seconds, type Json } from './mesos-json.ts';
+
+const id = (value: string) => ({ value });
+const nanos = (ms: number) => ({ nanoseconds: Math.round(ms * 1e6) });
+
+/** Resources as v1 `Resource` messages. */
+export function v1Resources(rs: readonly Resource[]): Json[] {
+  return rs.map((r) => ({
+    name: r.name,
+    type: r.type,
+    ...(r.type === 'SCALAR' ? { scalar: { value: r.scalar ?? 0 } } : {}),
+    ...(r.type === 'RANGES' ? { ranges: { range: (r.ranges ?? []).map((x) => ({ begin: x.begin, end: x.end })) } } : {}),
+    ...(r.type === 'SET' ? { set: { item: r.set ?? [] } } : {}),
+    ...(r.role !== undefined && r.role !== '*' ? { reservations: [{ type: 'STATIC', role: r.role }] } : {}),
+  }));
+}
+
+/** A status as v1 `TaskStatus`. */
+export function v1Status(s: TaskStatus, task: Task): Json {
+  return {
+    task_id: id(s.taskId),
+    state: s.state,
+    ...(s.message !== undefined ? { message: s.message } : {}),
+    ...(s.source !== undefined ? { source: s.source } : {}),
+    ...(s.reason !== undefined ? { reason: s.reason } : {}),
+    agent_id: id(s.agentId ?? task.agentId),
+    ...(s.executorId ?? task.executorId ? { executor_id: id((s.executorId ?? task.executorId)!) } : {}),
+    timestamp: seconds(s.timestamp),
+    ...(s.uuid !== undefined ? { uuid: s.uuid } : {}),
+    ...(s.containerStatus ? { container_status: { container_id: id(s.containerStatus.containerId) } } : {}),
+  };
+}
+
+/** A task as v1 `Task`. */
+export function v1Task(t: Task): Json {
+  return {
+    name: t.name,
+    task_id: id(t.taskId),
+    framework_id: id(t.frameworkId),
+    agent_id: id(t.agentId),
+    ...(t.executorId !== undefined ? { executor_id: id(t.executorId) } : {}),
+    state: t.state,
+    resources: v1Resources(t.resources),
+    statuses: [],
+  };
+}
+
+/** A framework's info as v1 `FrameworkInfo`. */
+export function v1FrameworkInfo(id_: string, info: FrameworkInfo): Json {
+  return {
+    id: id(id_),
+    name: info.name,
+    user: info.user ?? '',
+    ...(info.principal !== undefined ? { principal: info.principal } : {}),
+    roles: info.roles ?? ['*'],
+    checkpoint: info.checkpoint ?? false,
+    failover_timeout: info.failoverTimeoutSeconds ?? 0,
+    capabilities: (info.capabilities ?? []).map((type) => ({ type })),
+  };
+}
+
+/** A framework as v1 `Response.GetFrameworks.Framework`. */
+export function v1Framework(fw: FrameworkEntry): Json {
+  return {
+    framework_info: v1FrameworkInfo(fw.id, fw.info),
+    active: fw.active,
+    connected: fw.connected,
+    recovered: fw.recovered,
+    registered_time: nanos(fw.registeredAt),
+  };
+}
+
+/** An agent as v1 `Response.GetAgents.Agent`. */
+export function v1Agent(a: AgentEntry): Json {
+  return {
+    agent_info: { id: id(a.id), hostname: a.info.hostname, resources: v1Resources(a.total) },
+    active: a.removing === undefined,
+    deactivated: a.removing !== undefined,
+    pid: a.pid,
+    registered_time: nanos(a.registeredAt),
+    total_resources: v1Resources(a.total),
+  };
+}
+
+/** One event as v1 JSON. */
+export function v1Event(e: OperatorEvent): Json {
+  switch (e.kind) {
+    case 'TASK_ADDED':
+      return { type: 'TASK_ADDED', task_added: { task: v1Task(e.task) } };
+    case 'TASK_UPDATED':
+      return {
+        type: 'TASK_UPDATED',
+        task_updated: {
+          framework_id: id(e.task.frameworkId),
+          ...(e.status ? { status: v1Status(e.status, e.task) } : { status: { task_id: id(e.task.taskId), state: e.state, agent_id: id(e.task.agentId), source: 'SOURCE_MASTER' } }),
+          state: e.state,
+        },
+      };
+    case 'AGENT_ADDED':
+      return { type: 'AGENT_ADDED', agent_added: { agent: v1Agent(e.agent) } };
+    case 'AGENT_REMOVED':
+      return { type: 'AGENT_REMOVED', agent_removed: { agent_id: id(e.agentId) } };
+    case 'FRAMEWORK_ADDED':
+      return { type: 'FRAMEWORK_ADDED', framework_added: { framework: v1Framework(e.framework) } };
+    case 'FRAMEWORK_UPDATED':
+      return { type: 'FRAMEWORK_UPDATED', framework_updated: { framework: v1Framework(e.framework) } };
+    case 'FRAMEWORK_REMOVED':
+      return { type: 'FRAMEWORK_REMOVED', framework_removed: { framework_info: v1FrameworkInfo(e.framework.id, e.framework.info) } };
+  }
+}
+
+/** A RecordIO record: the byte length of `json`, a newline, then `json`. @see Mesos `docs/recordio.md` */
+export function recordIO(json: Json): string {
+  const text = JSON.stringify(json);
+  return `${Buffer.byteLength(text)}\n${text}`;
+}

@@ -1,0 +1,59 @@
+/**
+ * What every HTTP surface of the project shares: JSON answers, errors that never crash the
+ * process, and listening on `ip:port` (0 for a free port) with the address it got.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../log.ts';
+
+/** A listening server. */
+export interface HttpServer {
+  /** `host:port` it listens on. */
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+/** Answers `body` (an object, or JSON text already) with `status`. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(typeof body === 'string' ? body : JSON.stringify(body));
+}
+
+/** Reads a request body of at most `max` bytes; `undefined` when it is larger. */
+export async function readBody(req: IncomingMessage, max = 1 << 20): Promise<string | undefined> {
+  let body = '';
+  for await (const chunk of req) {
+    body += String(chunk);
+    if (body.length > max) return undefined;
+  }
+  return body;
+}
+
+/**
+ * Serves `handle` on `ip:port`; resolves once listening, rejects with the reason it cannot. A
+ * handler that throws is logged and answered 500 (or its connection cut, if it had begun).
+ */
+export async function serveHttp(ip: string, port: number, logger: Logger, handle: (req: IncomingMessage, res: ServerResponse) => Promise<unknown>): Promise<HttpServer> {
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err: Error) => {
+      logger.error({ err, url: req.url }, 'HTTP request failed');
+      if (!res.headersSent) sendJson(res, 500, { error: err.message });
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, ip, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const a = server.address() as AddressInfo;
+  return {
+    address: `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
