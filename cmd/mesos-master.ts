@@ -8,6 +8,7 @@ import { PERMISSIVE_ACLS, parseAcls } from '../actors/master/acls.ts';
 import { hostname } from 'node:os';
 import { startMaster } from '../runtime/master.ts';
 import { startMasterHttp } from '../runtime/http/master-http.ts';
+import { OperatorEventHub } from '../runtime/http/operator-events.ts';
 import { KvLeaderDetector } from '../runtime/lease.ts';
 import type { LeaderInfo } from '../runtime/types.ts';
 import { parseRateLimits, type RateLimits } from '../runtime/rate-limits.ts';
@@ -114,12 +115,14 @@ leaderDetector.start((l) => {
 });
 /** The master, once started (the HTTP endpoints come up first). */
 const current: { master?: ReturnType<typeof startMaster> } = {};
+const events = new OperatorEventHub();
 const http = await startMasterHttp({
   ip: flags.ip,
   port: flags.port,
   logger,
   cluster: flags.cluster,
   version: packageVersion(),
+  events,
   flags: Object.fromEntries(Object.entries(flags).filter(([k, v]) => k !== 'help' && v !== undefined).map(([k, v]) => [k, String(v)])),
   view: {
     context: () => current.master?.host.actor.getSnapshot().context,
@@ -135,6 +138,7 @@ const http = await startMasterHttp({
 logger.info({ http: http.address }, `HTTP endpoints on http://${http.address}`);
 const master = startMaster({
   httpAddress: http.address,
+  onOperatorEvent: (e) => events.publish(e),
   ...(id.principal ? { principal: id.principal } : {}),
   transport,
   cluster: flags.cluster,

@@ -7,7 +7,9 @@
  *   `offset`, `order`), `/master/roles`, `/master/flags`;
  * - `/master/health`, `/master/redirect`, `/version`;
  * - metrics: `/metrics/snapshot` (JSON, Mesos' names) and `/metrics` (Prometheus text);
- * - `POST /api/v1` (JSON) for `GET_HEALTH`, `GET_VERSION`, `GET_FLAGS`, `GET_METRICS`.
+ * - `POST /api/v1` (JSON) for `GET_HEALTH`, `GET_VERSION`, `GET_FLAGS`, `GET_METRICS`, `GET_STATE`,
+ *   and `SUBSCRIBE`: a RecordIO stream of `SUBSCRIBED` (the whole state), then every operator event
+ *   as the master announces it, and a `HEARTBEAT` every {@link HEARTBEAT_SECONDS}.
  *
  * A standby answers `/master/health` and `/master/redirect` itself and sends every state request
  * to the leader (307, `Location` the leader's address as it advertised it in the lease), or
@@ -21,7 +23,8 @@ import type { MasterContext } from '../../actors/master/master.machine.ts';
 import type { Logger } from '../log.ts';
 import type { LeaderInfo } from '../types.ts';
 import { readBody, sendJson as json, serveHttp, type HttpServer } from './server.ts';
-import { CACHE_MS, rolesJson, writeAgents, writeFrameworks, writeState, writeSummary, writeTasks, type MasterMeta } from './master-state.ts';
+import { recordIO, type OperatorEventHub } from './operator-events.ts';
+import { CACHE_MS, rolesJson, v1State, writeAgents, writeFrameworks, writeState, writeSummary, writeTasks, type MasterMeta } from './master-state.ts';
 
 /** What the endpoints read from the running master. */
 export interface MasterView {
@@ -37,6 +40,9 @@ export interface MasterView {
   weightOf(role: string): number;
 }
 
+/** Seconds between two `HEARTBEAT`s on a `SUBSCRIBE` stream (Mesos' default). */
+export const HEARTBEAT_SECONDS = 15;
+
 /** How to serve. */
 export interface MasterHttpOptions {
   ip: string;
@@ -48,6 +54,8 @@ export interface MasterHttpOptions {
   version: string;
   /** The master's flags, Mesos style (all values as text). */
   flags: Record<string, string>;
+  /** The master's operator events, for `SUBSCRIBE`. */
+  events: OperatorEventHub;
 }
 
 /** A listening server. */
@@ -127,6 +135,38 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
     return parts;
   };
 
+  /**
+   * `SUBSCRIBE`: events announced while the state is being walked wait, and follow `SUBSCRIBED`
+   * (an event the walk already saw is said twice; each says what is true, so saying it again is
+   * harmless). The stream ends when the client goes.
+   */
+  const subscribe = async (req: IncomingMessage, res: ServerResponse) => {
+    const ctx = opts.view.context();
+    if (!ctx || !opts.view.leading()) return redirect(req, res);
+    let waiting: string[] | undefined = [];
+    const stop = opts.events.subscribe((record) => {
+      if (waiting) waiting.push(record);
+      else res.write(record);
+    });
+    const heartbeat = setInterval(() => res.write(recordIO({ type: 'HEARTBEAT' })), HEARTBEAT_SECONDS * 1000);
+    heartbeat.unref();
+    const end = () => {
+      clearInterval(heartbeat);
+      stop();
+    };
+    res.on('close', end);
+    try {
+      const state = await v1State(ctx);
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' });
+      res.write(recordIO({ type: 'SUBSCRIBED', subscribed: { get_state: state, heartbeat_interval_seconds: HEARTBEAT_SECONDS } }));
+      for (const r of waiting) res.write(r);
+      waiting = undefined;
+    } catch (e) {
+      end();
+      throw e;
+    }
+  };
+
   const api = async (req: IncomingMessage, res: ServerResponse) => {
     const body = await readBody(req);
     if (body === undefined) return json(res, 413, { error: 'request too large' });
@@ -145,6 +185,13 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
         return json(res, 200, { type: 'GET_FLAGS', get_flags: { flags: Object.entries(opts.flags).map(([name, value]) => ({ name, value })) } });
       case 'GET_METRICS':
         return json(res, 200, { type: 'GET_METRICS', get_metrics: { metrics: Object.entries(opts.view.metrics()).map(([name, value]) => ({ name, value })) } });
+      case 'GET_STATE': {
+        const ctx = opts.view.context();
+        if (!ctx || !opts.view.leading()) return redirect(req, res);
+        return json(res, 200, { type: 'GET_STATE', get_state: await v1State(ctx) });
+      }
+      case 'SUBSCRIBE':
+        return subscribe(req, res);
       default:
         return json(res, 400, { error: `unsupported call type '${String(call.type)}'` });
     }

@@ -13,6 +13,7 @@
  * further requests for {@link CACHE_MS}. Many readers cost one walk.
  */
 import type { MasterContext } from '../../actors/master/master.machine.ts';
+import { v1Agent, v1Framework, v1Status, v1Task } from './operator-events.ts';
 import type { FrameworkEntry, OfferEntry } from '../../actors/master/state.ts';
 import {
   agentJson,
@@ -214,5 +215,36 @@ export function rolesJson(ctx: MasterContext, weightOf: (role: string) => number
       frameworks: fws.map((fw) => fw.id),
       resources: resourcesJson(fws.flatMap((fw) => [...fw.tasks.values()].filter(holdsResources).flatMap((t) => t.task.resources))),
     })),
+  };
+}
+
+/**
+ * The v1 `GET_STATE` answer (`SUBSCRIBED` carries it too): tasks, frameworks and agents, walked
+ * in slices like the other documents.
+ */
+export async function v1State(ctx: MasterContext, slicer = new Slicer()): Promise<Json> {
+  const s = ctx.state;
+  const tasks: Json[] = [];
+  const unreachable: Json[] = [];
+  const completed: Json[] = [];
+  for (const fw of s.frameworks.values()) {
+    for (const t of fw.tasks.values()) {
+      tasks.push({ ...v1Task(t.task), ...(t.status ? { statuses: [v1Status(t.status, t.task)] } : {}) });
+      await slicer.tick();
+    }
+    for (const u of fw.unreachableTasks.values()) unreachable.push(v1Task(u.task));
+    for (const t of fw.completedTasks) completed.push(v1Task(t));
+    await slicer.tick();
+  }
+  const agents: Json[] = [];
+  for (const a of s.agents.values()) {
+    agents.push(v1Agent(a));
+    await slicer.tick();
+  }
+  return {
+    get_tasks: { tasks, unreachable_tasks: unreachable, completed_tasks: completed },
+    get_executors: { executors: [] },
+    get_frameworks: { frameworks: [...s.frameworks.values()].map(v1Framework), completed_frameworks: s.completedFrameworks.map(v1Framework) },
+    get_agents: { agents, recovered_agents: [...s.recovered].map(([id, r]) => ({ id: { value: id }, hostname: r.info.hostname })) },
   };
 }

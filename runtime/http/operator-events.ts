@@ -124,3 +124,28 @@ export function recordIO(json: Json): string {
   const text = JSON.stringify(json);
   return `${Buffer.byteLength(text)}\n${text}`;
 }
+
+/**
+ * Fans operator events out to `SUBSCRIBE` streams. Each event becomes one RecordIO record, made
+ * once for every subscriber, and only while there is one.
+ */
+export class OperatorEventHub {
+  readonly #listeners = new Set<(record: string) => void>();
+
+  /** Called by the master for each event it announces. */
+  publish(e: OperatorEvent): void {
+    if (this.#listeners.size === 0) return;
+    const record = recordIO(v1Event(e));
+    for (const l of this.#listeners) l(record);
+  }
+
+  /** Listens; returns how to stop. */
+  subscribe(listener: (record: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  get subscribers(): number {
+    return this.#listeners.size;
+  }
+}

@@ -111,6 +111,57 @@ test.serial('health, version, flags and metrics, in JSON and in Prometheus text'
   t.is((await get(leaderHttp, '/api/v1', { method: 'POST', body: 'nonsense' })).status, 400);
 });
 
+/** Reads RecordIO records from a streamed response body, as they arrive. */
+async function* records(body: ReadableStream<Uint8Array>): AsyncGenerator<Record<string, any>> {
+  const reader = body.getReader();
+  let buf = Buffer.alloc(0);
+  for (;;) {
+    const nl = buf.indexOf(10);
+    if (nl >= 0) {
+      const len = Number(buf.subarray(0, nl).toString());
+      if (buf.length >= nl + 1 + len) {
+        yield JSON.parse(buf.subarray(nl + 1, nl + 1 + len).toString()) as Record<string, any>;
+        buf = buf.subarray(nl + 1 + len);
+        continue;
+      }
+    }
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf = Buffer.concat([buf, value]);
+  }
+}
+
+test.serial('v1 SUBSCRIBE streams the whole state, then TASK_ADDED and TASK_UPDATED for a task launched after', async (t) => {
+  t.timeout(3 * WAIT);
+  const ac = new AbortController();
+  t.teardown(() => ac.abort());
+  const r = await get(leaderHttp, '/api/v1', { method: 'POST', body: JSON.stringify({ type: 'SUBSCRIBE' }), headers: { 'content-type': 'application/json' }, signal: ac.signal });
+  t.is(r.status, 200);
+  const stream = records(r.body!);
+  const first = (await stream.next()).value!;
+  t.is(first.type, 'SUBSCRIBED');
+  t.is(first.subscribed.heartbeat_interval_seconds, 15);
+  const state = first.subscribed.get_state;
+  t.true(state.get_tasks.tasks.some((x: any) => x.task_id.value === 'long' && x.state === 'TASK_RUNNING'));
+  t.true(state.get_frameworks.frameworks.some((f: any) => f.framework_info.id.value === frameworkId));
+  t.is(state.get_agents.agents.length, 2);
+
+  const launched = fw.run('streamed', 'sleep 600', 'TASK_RUNNING');
+  const seen: string[] = [];
+  for await (const e of stream) {
+    if (e.type === 'TASK_ADDED' && e.task_added.task.task_id.value === 'streamed') seen.push(`ADDED ${e.task_added.task.state}`);
+    if (e.type === 'TASK_UPDATED' && e.task_updated.status.task_id.value === 'streamed') {
+      seen.push(`UPDATED ${e.task_updated.state}`);
+      t.is(e.task_updated.framework_id.value, frameworkId);
+      if (e.task_updated.state === 'TASK_RUNNING') break;
+    }
+  }
+  await launched;
+  t.is(seen[0], 'ADDED TASK_STAGING');
+  t.is(seen.at(-1), 'UPDATED TASK_RUNNING');
+  t.log(`events for the task: ${seen.join(', ')}`);
+});
+
 test.serial('a standby answers health and redirects state requests to the leader (307)', async (t) => {
   t.is((await get(standbyHttp, '/master/health')).status, 200);
   for (const path of ['/master/redirect', '/master/state', '/state.json', '/master/tasks?limit=1']) {
