@@ -1,6 +1,7 @@
 // ESLint flat config. Besides typescript-eslint's recommended rules it enforces the project's
 // layers: protocols/ imports nothing of ours, actors/ are pure (no runtime/, no NATS, no I/O,
-// no wall clock or randomness; only *.machine.ts files import xstate), runtime/ never imports cmd/.
+// no wall clock or randomness; only *.machine.ts files import xstate), runtime/ never imports cmd/
+// or api/, and examples/ import only the package's entry points.
 //
 // Note: in a flat config a rule set by a later matching object replaces the earlier setting
 // entirely (options are not merged), so each layer's object lists its full set of restrictions.
@@ -146,9 +147,45 @@ export default [
         {
           patterns: [
             {
-              regex: relativeInto('cmd'),
+              regex: relativeInto('cmd', 'api'),
               caseSensitive: true,
-              message: 'runtime/ must not import cmd/: entry points wire runtime/, not the reverse.',
+              message: 'runtime/ must not import cmd/ or api/: entry points wire runtime/, not the reverse.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    name: 'layers/api',
+    files: ['api/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: relativeInto('cmd', 'test', 'examples'),
+              caseSensitive: true,
+              message: 'api/ is the package surface: it re-exports protocols/ and runtime/ only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    name: 'layers/examples',
+    files: ['examples/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: relativeInto('api', 'runtime', 'actors', 'protocols', 'cmd', 'test', 'scripts'),
+              caseSensitive: true,
+              message: "examples/ are what a framework author writes: import 'mesos-ts' (or 'mesos-ts/scheduler', …), not the repository's folders.",
             },
           ],
         },

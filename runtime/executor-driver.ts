@@ -13,7 +13,7 @@ import { executorPid } from '../protocols/pid.ts';
 import { depsFor, hostActor, type ActorHost } from './actor-host.ts';
 import { realClock } from './clock.ts';
 import type { Inspect } from './inspect.ts';
-import type { Logger } from './log.ts';
+import { createLogger, type Logger } from './log.ts';
 import type { Clock, Transport } from './types.ts';
 import { ExecutorChannel, endpointFromEnv } from './executor-channel.ts';
 
@@ -88,30 +88,45 @@ export function executorEnv(env: NodeJS.ProcessEnv = process.env): ExecutorEnv {
   };
 }
 
+/** Options of {@link ExecutorDriver}; an executor the agent started needs none. */
+export interface ExecutorDriverOptions {
+  /** How to reach the agent; its local channel ({@link ExecutorChannel}) by default, closed by {@link ExecutorDriver.stop}. */
+  transport?: Transport;
+  /** Where the agent is; default {@link executorEnv}() (the `MESOS_*` environment the agent set). */
+  env?: ExecutorEnv;
+  /** Default: JSON lines on stderr (stdout is the tasks'), at `MESOS_LOG_LEVEL` else `info`. */
+  logger?: Logger;
+  clock?: Clock;
+  inspect?: Inspect;
+}
+
 /** Runs an executor against its agent. */
 export class ExecutorDriver {
   readonly pid: string;
   private host?: ActorHost<ExecutorMachine>;
   private agentWatch?: NodeJS.Timeout;
 
+  private readonly opts: Required<Pick<ExecutorDriverOptions, 'env' | 'logger'>> & ExecutorDriverOptions;
+
+  /** Reads where its agent is from the `MESOS_*` environment unless `opts.env` says (throws naming a missing variable). */
   constructor(
     private readonly executor: Executor,
-    private readonly opts: {
-      /** How to reach the agent; its local channel ({@link ExecutorChannel}) by default, closed by {@link ExecutorDriver.stop}. */
-      transport?: Transport;
-      env: ExecutorEnv;
-      logger: Logger;
-      clock?: Clock;
-      inspect?: Inspect;
-    },
+    opts: ExecutorDriverOptions = {},
   ) {
-    this.pid = executorPid(opts.env.cluster, opts.env.containerId);
-    this.#ownTransport = opts.transport ? undefined : new ExecutorChannel({ endpoint: opts.env.endpoint, containerId: opts.env.containerId, token: opts.env.token, logger: opts.logger });
+    const env = opts.env ?? executorEnv();
+    // stdout belongs to the tasks: an executor logs on stderr.
+    const logger = opts.logger ?? createLogger({ name: 'executor', stderr: true, pretty: false, level: process.env.MESOS_LOG_LEVEL ?? 'info' });
+    this.opts = { ...opts, env, logger };
+    this.pid = executorPid(env.cluster, env.containerId);
+    this.#ownTransport = opts.transport ? undefined : new ExecutorChannel({ endpoint: env.endpoint, containerId: env.containerId, token: env.token, logger });
     this.#transport = opts.transport ?? this.#ownTransport!;
+    this.#stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
   }
 
   readonly #transport: Transport;
   readonly #ownTransport: ExecutorChannel | undefined;
+  readonly #stopped: Promise<void>;
+  #resolveStopped!: () => void;
 
   /** The machine actor. */
   get actor() {
@@ -183,13 +198,24 @@ export class ExecutorDriver {
     }
   }
 
-  /** Stops the driver. */
+  /**
+   * `start()`, then resolves once {@link ExecutorDriver.stop} has run (typically from the
+   * executor's `shutdown` callback). The agent's channel is closed by then, so the process can end
+   * by itself.
+   */
+  async run(): Promise<void> {
+    if (!this.host) this.start();
+    return this.#stopped;
+  }
+
+  /** Stops the driver and closes the channel it opened. */
   async stop(): Promise<void> {
     clearInterval(this.agentWatch);
     this.host?.send({ type: 'driver.stop' });
     await this.#transport.flush();
     this.host?.stop();
     await this.#ownTransport?.close();
+    this.#resolveStopped();
   }
 
   private deliver(cb: ExecutorCallback): void {

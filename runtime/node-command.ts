@@ -5,7 +5,7 @@
  * absolute URL so it starts from any working directory (a sandbox).
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -46,9 +46,31 @@ export function nodeScriptArgv(scriptPath: string): string[] {
   return bundle ? [process.execPath, bundle] : [process.execPath, '--import', import.meta.resolve('tsx'), scriptPath];
 }
 
+/** `argv` as one POSIX shell command line, every word single-quoted. */
+function shellCommand(argv: readonly string[]): string {
+  return argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+}
+
 /** The same as one shell command string (for `CommandInfo.value`). */
 export function nodeScriptCommand(scriptPath: string): string {
-  return nodeScriptArgv(scriptPath).map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  return shellCommand(nodeScriptArgv(scriptPath));
+}
+
+/** Node flags that must not reach a child (a second inspector would fight for the port). */
+const NOT_INHERITED = /^--(?:inspect|debug)/;
+
+/**
+ * A shell command (for `CommandInfo.value`) that runs the module at `module` (a path or `file:`
+ * URL) with this process's Node and its flags (`process.execArgv`: a TypeScript loader such as
+ * tsx's, `--conditions`), so that an executor written next to its scheduler starts the way the
+ * scheduler did. The command runs in the executor's sandbox: a loader flag must name a path, not
+ * a package resolved from the working directory (the `tsx` command passes paths).
+ */
+export function nodeCommand(module: string | URL): string {
+  // The command runs in the sandbox: a relative path is made absolute here.
+  const path = module instanceof URL || module.startsWith('file:') ? fileURLToPath(module) : resolve(module);
+  const flags = process.execArgv.filter((a) => !NOT_INHERITED.test(a));
+  return shellCommand([process.execPath, ...flags, path]);
 }
 
 /** The path of a module next to `metaUrl` (pass `import.meta.url`). */

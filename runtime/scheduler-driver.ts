@@ -4,14 +4,18 @@
  * callbacks or an XState actor (see {@link schedulerFromActor}).
  *
  * ```ts
- * const driver = new SchedulerDriver(myScheduler, { name: 'pi', roles: ['*'] }, { transport, cluster, detector, logger });
- * driver.start();
- * const status = await driver.join();
+ * const driver = await SchedulerDriver.connect(myScheduler, { name: 'pi', roles: ['*'] }, { nats, credential });
+ * driver.stopOnSignals();
+ * const status = await driver.run(); // the connection is closed: the process can end
  * ```
+ *
+ * `new SchedulerDriver(…, { transport, cluster, detector, logger })` runs on a bus the caller
+ * opened (and closes).
  *
  * @see Mesos `MesosSchedulerDriver` and `Scheduler` (`include/mesos/scheduler.hpp`).
  */
 import { randomUUID } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
 import { waitFor, type AnyActorRef } from 'xstate';
 import {
   createSchedulerDriverMachine,
@@ -27,6 +31,7 @@ import { depsFor, hostActor, type ActorHost } from './actor-host.ts';
 import { realClock } from './clock.ts';
 import type { Inspect } from './inspect.ts';
 import type { Logger } from './log.ts';
+import { openSchedulerBus, type ConnectOptions } from './scheduler-connection.ts';
 import type { Clock, LeaderDetector, Transport } from './types.ts';
 
 /**
@@ -61,6 +66,23 @@ export interface DriverOptions {
   clock?: Clock;
   inspect?: Inspect;
   flags?: Partial<DriverFlags>;
+  /**
+   * Closes what the driver owns (the bus {@link SchedulerDriver.connect} opened) once it has
+   * stopped or aborted; {@link SchedulerDriver.join} resolves after it.
+   */
+  release?: () => Promise<void>;
+}
+
+/** Options of {@link SchedulerDriver.stopOnSignals}. */
+export interface StopOnSignalsOptions {
+  /**
+   * Leave the framework registered (its tasks keep running) so that a new scheduler subscribing
+   * with its `FrameworkInfo.id` within `failoverTimeoutSeconds` takes it over. Default false:
+   * the framework is torn down and its tasks killed.
+   */
+  failover?: boolean;
+  /** Default SIGINT and SIGTERM. */
+  signals?: readonly NodeJS.Signals[];
 }
 
 /** Runs a framework's scheduler against the leading master. */
@@ -69,6 +91,9 @@ export class SchedulerDriver {
   private host?: ActorHost<SchedulerDriverMachine>;
   private status: DriverStatus = 'DRIVER_NOT_STARTED';
   private ended?: Promise<DriverStatus>;
+  /** Settles with the final status once the driver ended and released what it owns. */
+  readonly #finished: Promise<DriverStatus>;
+  #finish!: (s: DriverStatus) => void;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -78,6 +103,29 @@ export class SchedulerDriver {
     // The PID names the framework's principal: the bus lets only that principal's connections
     // publish as it, and the master checks it against `FrameworkInfo.principal`.
     this.pid = makePid(opts.cluster, 'scheduler', randomUUID().slice(0, 12), framework.principal !== undefined ? toToken(framework.principal) : undefined);
+    this.#finished = new Promise((resolve) => (this.#finish = resolve));
+  }
+
+  /**
+   * A driver on a bus of its own: connects to NATS as the framework's principal (its
+   * `credential`, whose principal becomes `FrameworkInfo.principal`), or without one when
+   * `insecure: true` says so (neither is refused with an `Error`). {@link SchedulerDriver.run},
+   * {@link SchedulerDriver.stop} and an abort close the connection, so a process whose scheduler
+   * stops its driver ends by itself.
+   * @see Mesos `MesosSchedulerDriver(scheduler, framework, master, credential)`
+   */
+  static async connect(scheduler: Scheduler, framework: FrameworkInfo, opts: ConnectOptions = {}): Promise<SchedulerDriver> {
+    const bus = await openSchedulerBus(framework, opts);
+    return new SchedulerDriver(scheduler, bus.framework, {
+      transport: bus.transport,
+      cluster: bus.cluster,
+      detector: bus.detector,
+      logger: bus.logger,
+      ...(opts.clock ? { clock: opts.clock } : {}),
+      ...(opts.inspect ? { inspect: opts.inspect } : {}),
+      ...(opts.flags ? { flags: opts.flags } : {}),
+      release: bus.close,
+    });
   }
 
   /** The machine actor (for inspection and `waitFor`). */
@@ -107,9 +155,18 @@ export class SchedulerDriver {
       (s) => (s.hasTag('aborted') ? 'DRIVER_ABORTED' : 'DRIVER_STOPPED') as DriverStatus,
       // Stopped from outside (the actor was stopped before reaching a final state).
       () => 'DRIVER_STOPPED' as DriverStatus,
-    ).then((status) => {
+    ).then(async (status) => {
       this.status = status;
-      void this.opts.detector.stop();
+      const release = this.opts.release;
+      if (!release) {
+        void this.opts.detector.stop();
+      } else {
+        // Whatever the machine sent last (a teardown) leaves before the bus it owns is closed.
+        await this.opts.transport.flush().catch(() => {});
+        this.#stopHost();
+        await release().catch((err: unknown) => this.opts.logger.warn({ err }, 'closing the driver connection failed'));
+      }
+      this.#finish(status);
       return status;
     });
     this.opts.detector.start((leader) => {
@@ -119,7 +176,7 @@ export class SchedulerDriver {
     return this.status;
   }
 
-  /** Resolves when the driver is stopped or aborted. */
+  /** Resolves when the driver is stopped or aborted (and what it owns is closed). */
   async join(): Promise<DriverStatus> {
     if (!this.ended) return this.status;
     return this.ended;
@@ -136,11 +193,49 @@ export class SchedulerDriver {
    * another scheduler can take over; without it the framework is torn down.
    */
   async stop(failover = false): Promise<DriverStatus> {
+    if (!this.host) {
+      // Never started: nothing to tell the master, only the bus to release.
+      this.status = 'DRIVER_STOPPED';
+      await this.opts.release?.();
+      this.#finish(this.status);
+      return this.status;
+    }
     this.call({ type: 'driver.stop', failover });
-    await this.opts.transport.flush();
+    if (!this.opts.release) await this.opts.transport.flush();
     const s = await this.join();
-    this.host?.stop();
+    this.#stopHost();
     return s;
+  }
+
+  /**
+   * Stops the driver on the first of `signals` (SIGINT, SIGTERM): tearing the framework down, or
+   * with `failover` leaving it registered for a new scheduler to take over (see
+   * {@link SchedulerDriver.stop}). A second signal ends the process at once. The handlers go
+   * once the driver has ended. Returns a function that removes them.
+   */
+  stopOnSignals(opts: StopOnSignalsOptions = {}): () => void {
+    const signals = opts.signals ?? ['SIGINT', 'SIGTERM'];
+    const failover = opts.failover ?? false;
+    let received = false;
+    const handler = (signal: NodeJS.Signals) => {
+      if (received) process.exit(128 + (osConstants.signals[signal] ?? 0));
+      received = true;
+      this.opts.logger.info({ signal, failover }, failover ? 'stopping on signal; the framework stays registered for failover' : 'stopping on signal; tearing the framework down');
+      void this.stop(failover);
+    };
+    const remove = () => {
+      for (const s of signals) process.off(s, handler);
+    };
+    for (const s of signals) process.on(s, handler);
+    void this.#finished.then(remove);
+    return remove;
+  }
+
+  #hostStopped = false;
+  #stopHost(): void {
+    if (this.#hostStopped) return;
+    this.#hostStopped = true;
+    this.host?.stop();
   }
 
   /** Launches `tasks` on the given offers (all from one agent); what is left is declined with `filters`. */

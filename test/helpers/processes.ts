@@ -388,13 +388,17 @@ export function startCommand(name: CommandName, args: readonly string[], opts: S
 
 /** Starts a TypeScript file (relative to the repository root) the way {@link startCommand} does. */
 export function startScript(script: string, args: readonly string[], opts: StartOptions = {}): ManagedProcess {
-  const argv = ['--import', 'tsx', script, ...args];
+  return startNode(['--import', 'tsx', script, ...args], { label: script, ...opts });
+}
+
+/** Starts the current Node with `argv` (flags, then a script and its arguments) the way {@link startCommand} does. */
+export function startNode(argv: readonly string[], opts: StartOptions = {}): ManagedProcess {
   const env: Record<string, string | undefined> = { ...process.env, ...opts.env };
   // Never let a developer's colour settings or inspector leak into machine-read output.
   delete env.FORCE_COLOR;
   const child = spawn(process.execPath, argv, { cwd: opts.cwd ?? REPO_ROOT, env, stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   installExitHook();
-  const p = new ManagedProcess(opts.label ?? script, child, [process.execPath, ...argv]);
+  const p = new ManagedProcess(opts.label ?? argv.join(' '), child, [process.execPath, ...argv]);
   live.add(p);
   return p;
 }
@@ -413,6 +417,13 @@ export class ProcessRegistry {
   /** {@link startScript}, remembering the process. */
   startScript(script: string, args: readonly string[], opts: StartOptions = {}): ManagedProcess {
     const p = startScript(script, args, opts);
+    this.processes.push(p);
+    return p;
+  }
+
+  /** {@link startNode}, remembering the process. */
+  startNode(argv: readonly string[], opts: StartOptions = {}): ManagedProcess {
+    const p = startNode(argv, opts);
     this.processes.push(p);
     return p;
   }

@@ -68,3 +68,14 @@ test('a clean actor module is not reported', async (t) => {
   const messages = await lint(code, 'actors/x/y.ts');
   t.deepEqual(messages, []);
 });
+
+test("examples/ may import only the package ('mesos-ts', 'mesos-ts/…'); runtime/ may not import api/", async (t) => {
+  const inside = await lint("import '../runtime/scheduler-driver.ts';\nimport '../../api/index.ts';\n", 'examples/pi/x.ts');
+  t.is(inside.filter((m) => m.ruleId === 'no-restricted-imports').length, 2, JSON.stringify(inside));
+
+  const pkg = await lint("import 'mesos-ts';\nimport 'mesos-ts/executor';\nimport 'node:util';\n", 'examples/pi/x.ts');
+  t.deepEqual(pkg, []);
+
+  const runtime = await lint("import '../api/index.ts';\n", 'runtime/x.ts');
+  t.true(runtime.some((m) => m.ruleId === 'no-restricted-imports'), JSON.stringify(runtime));
+});

@@ -3,10 +3,12 @@
  * otherwise.
  */
 import test from 'ava';
-import { existsSync, statSync, utimesSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { spawnSync } from 'node:child_process';
-import { bundleOf, nodeScriptArgv } from '../../runtime/node-command.ts';
+import { bundleOf, nodeCommand, nodeScriptArgv } from '../../runtime/node-command.ts';
 
 const script = fileURLToPath(new URL('../../cmd/mesos-executor.ts', import.meta.url));
 const build = fileURLToPath(new URL('../../scripts/build.mjs', import.meta.url));
@@ -30,4 +32,17 @@ test('a current bundle is used; a stale one is not', (t) => {
 
 test('scripts outside the project never use a bundle', (t) => {
   t.is(bundleOf('/elsewhere/x.ts'), undefined);
+});
+
+test("nodeCommand runs a module with this process's Node and flags, whatever its path holds", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "node-command it's $HOME "));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const module = join(dir, 'print.ts');
+  // TypeScript: it runs only with the loader this test process runs with (ava's --import=tsx).
+  writeFileSync(module, 'const flags: string[] = process.execArgv;\nconsole.log(JSON.stringify(flags));\n');
+  for (const given of [module, pathToFileURL(module), pathToFileURL(module).href]) {
+    const r = spawnSync('/bin/sh', ['-c', nodeCommand(given)], { cwd: process.cwd(), encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    t.deepEqual(JSON.parse(r.stdout), process.execArgv);
+  }
 });
