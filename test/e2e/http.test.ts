@@ -170,3 +170,35 @@ test.serial('a standby answers health and redirects state requests to the leader
     t.is(r.headers.get('location'), `//${leaderHttp}${path === '/master/redirect' ? path : path}`, path);
   }
 });
+
+test.serial('the mesos CLI lists agents, frameworks and tasks as tables and JSON, asking a standby, which sends it to the leader', async (t) => {
+  t.timeout(3 * WAIT);
+  const run = async (args: string[]) => {
+    const p = e2e.procs.start('mesos', args, { label: `mesos ${args.join(' ')}` });
+    const st = await p.waitForExit(WAIT);
+    return { code: st.code, out: p.output('stdout'), err: p.texts('stderr').filter((l) => l.trim() !== '') };
+  };
+  const agents = await run(['agent', 'list', `--master=${standbyHttp}`]);
+  t.is(agents.code, 0, agents.err.join('\n'));
+  t.regex(agents.out, /^ID\s+HOSTNAME\s+STATE\s+USED\s+TOTAL/);
+  for (const a of e2e.agents) t.true(agents.out.includes(a.agentId));
+  const json = await run(['agent', 'list', '--json', `--master=${leaderHttp}`]);
+  t.is(JSON.parse(json.out).length, 2);
+  const fws = await run(['framework', 'list', `--master=${leaderHttp}`]);
+  t.regex(fws.out, new RegExp(`${frameworkId}\\s+http-fw\\s+framework\\s+connected`));
+  t.regex(fws.out, new RegExp(`${gone}\\s+http-gone\\s+\\S+\\s+completed`));
+  const running = await run(['task', 'list', '--json', `--master=${leaderHttp}`]);
+  const ids = (JSON.parse(running.out) as Array<{ id: string }>).map((x) => x.id);
+  t.true(ids.includes('long'));
+  t.false(ids.includes('done'));
+  const all = await run(['task', 'list', '--all', `--master=${leaderHttp}`]);
+  t.regex(all.out, /\bdone\s+\S+\s+\S+\s+TASK_FINISHED/);
+  // Scripts can tell a bad command (2) from a cluster that cannot be asked (1).
+  const bad = await run(['nonsense']);
+  t.is(bad.code, 2);
+  t.deepEqual(bad.err, ["mesos: unknown command 'nonsense' (try: agent list, framework list, task list, state, roles)"]);
+  const nobody = await run(['agent', 'list', '--master=127.0.0.1:1']);
+  t.is(nobody.code, 1);
+  t.is(nobody.err.length, 1);
+  t.regex(nobody.err[0]!, /^mesos: no master answers at 127\.0\.0\.1:1 /);
+});

@@ -32,6 +32,7 @@ export type CommandName =
   | 'mesos-local'
   | 'mesos-pi'
   | 'mesos-credentials'
+  | 'mesos'
   | 'mesos-executor'
   | 'pi-local';
 

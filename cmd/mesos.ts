@@ -1,0 +1,129 @@
+/**
+ * `mesos`: the operator's command line, over the master's HTTP endpoints.
+ *
+ *   mesos agent list               agents: id, hostname, state, resources used / total
+ *   mesos framework list           frameworks: id, name, principal, state, tasks, resources used
+ *   mesos task list [--all]        running tasks (with --all: also the ended ones)
+ *   mesos state                    the master's whole state (JSON)
+ *   mesos roles                    roles with their weights and frameworks
+ *
+ * `--master=host:port` names any master (default `127.0.0.1:5050`): a standby's 307 leads to the
+ * leader. Tables on a terminal, `--json` for scripts. Exit codes: 0 done, 1 the cluster could not
+ * be asked (no master answers, none leads), 2 a bad command or flag.
+ */
+import { COMMON_FLAGS, exitBadFlag, packageVersion, parseFlags, usage, type FlagSpec } from './flags.ts';
+
+const COMMAND = 'mesos';
+const SPECS = {
+  master: { type: 'string', help: 'a master to ask (host:port); a standby sends the request on to the leader', default: '127.0.0.1:5050' },
+  json: { type: 'boolean', help: 'print JSON instead of a table', default: false },
+  all: { type: 'boolean', help: 'task list: the ended tasks too', default: false },
+  help: COMMON_FLAGS.help,
+  version: COMMON_FLAGS.version,
+} as const satisfies Record<string, FlagSpec>;
+
+const HELP = `Usage: ${COMMAND} <command> [flags]
+Commands:
+  agent list         the agents, their state and resources
+  framework list     the frameworks, their state, tasks and resources
+  task list [--all]  the running tasks (--all: the ended ones too)
+  state              the master's whole state, as JSON
+  roles              the roles, their weights and frameworks
+${usage(COMMAND, SPECS).split('\n').slice(1).join('\n')}`;
+
+type Json = Record<string, any>;
+
+/** Asks the cluster for `path`; a standby's 307 is followed to the leader. Exits 1 when it cannot. */
+async function ask(master: string, path: string): Promise<Json> {
+  let url = `http://${master}${path}`;
+  for (let hop = 0; hop < 3; hop++) {
+    let r: Response;
+    try {
+      r = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(30_000) });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+      process.stderr.write(`${COMMAND}: no master answers at ${master} (${cause}); give one with --master=host:port\n`);
+      process.exit(1);
+    }
+    if (r.status === 307) {
+      url = new URL(r.headers.get('location') ?? '/', url).toString();
+      continue;
+    }
+    if (r.status === 503) {
+      process.stderr.write(`${COMMAND}: no master leads the cluster right now; try again shortly\n`);
+      process.exit(1);
+    }
+    if (r.status !== 200) {
+      process.stderr.write(`${COMMAND}: ${url} answered ${r.status}: ${(await r.text()).slice(0, 200)}\n`);
+      process.exit(1);
+    }
+    return (await r.json()) as Json;
+  }
+  process.stderr.write(`${COMMAND}: too many redirects from ${master}\n`);
+  return process.exit(1);
+}
+
+/** Prints rows as aligned columns, headed by `columns`. */
+function table(columns: string[], rows: string[][]): void {
+  const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  process.stdout.write(`${[line(columns), ...rows.map(line)].join('\n')}\n`);
+}
+
+const res = (r: Json | undefined) => `cpus ${r?.cpus ?? 0}, mem ${r?.mem ?? 0} MB`;
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const words = argv.filter((a) => !a.startsWith('-'));
+  let flags;
+  try {
+    flags = parseFlags(argv.filter((a) => a.startsWith('-')), SPECS);
+  } catch (e) {
+    exitBadFlag(COMMAND, (e as Error).message);
+  }
+  if (flags.help || words.length === 0) {
+    process.stdout.write(`${HELP}\n`);
+    process.exit(flags.help ? 0 : 2);
+  }
+  if (flags.version) {
+    process.stdout.write(`${COMMAND} ${packageVersion()}\n`);
+    process.exit(0);
+  }
+  const out = (doc: unknown, print: () => void) => (flags.json ? process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`) : print());
+  const cmd = words.join(' ');
+  switch (cmd) {
+    case 'agent list': {
+      const { slaves } = await ask(flags.master, '/master/slaves');
+      return void out(slaves, () => table(['ID', 'HOSTNAME', 'STATE', 'USED', 'TOTAL'],
+        (slaves as Json[]).map((a) => [a.id, a.hostname, a.active ? 'active' : 'inactive', res(a.used_resources), res(a.resources)])));
+    }
+    case 'framework list': {
+      const s = await ask(flags.master, '/master/frameworks');
+      const rows: Json[] = [...(s.frameworks as Json[]).map((f) => ({ ...f, state: f.connected ? 'connected' : 'disconnected' })),
+        ...(s.completed_frameworks as Json[]).map((f) => ({ ...f, state: 'completed' }))];
+      return void out(rows, () => table(['ID', 'NAME', 'PRINCIPAL', 'STATE', 'TASKS', 'USED'],
+        rows.map((f) => [f.id, f.name, f.principal ?? '', f.state, String(f.tasks.length), res(f.used_resources)])));
+    }
+    case 'task list': {
+      const s = await ask(flags.master, '/master/frameworks');
+      const tasks: Json[] = [];
+      for (const f of [...s.frameworks, ...s.completed_frameworks] as Json[]) {
+        tasks.push(...f.tasks, ...(f.unreachable_tasks ?? []));
+        if (flags.all) tasks.push(...f.completed_tasks);
+      }
+      return void out(tasks, () => table(['ID', 'FRAMEWORK', 'AGENT', 'STATE', 'RESOURCES'],
+        tasks.map((t) => [t.id, t.framework_id, t.slave_id, t.state, res(t.resources)])));
+    }
+    case 'state':
+      return void process.stdout.write(`${JSON.stringify(await ask(flags.master, '/master/state'), null, 2)}\n`);
+    case 'roles': {
+      const { roles } = await ask(flags.master, '/master/roles');
+      return void out(roles, () => table(['ROLE', 'WEIGHT', 'FRAMEWORKS', 'USED'],
+        (roles as Json[]).map((r) => [r.name, String(r.weight), String(r.frameworks.length), res(r.resources)])));
+    }
+    default:
+      exitBadFlag(COMMAND, `unknown command '${cmd}' (try: agent list, framework list, task list, state, roles)`);
+  }
+}
+
+await main();
