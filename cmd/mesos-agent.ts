@@ -10,12 +10,14 @@ import { cpus, totalmem, tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { defaultAgentResources, parseResources } from '../protocols/resources.ts';
 import { parseAttributes } from '../protocols/attributes.ts';
-import { ISOLATORS, cleanUpAgent, startAgent } from '../runtime/agent.ts';
+import { ISOLATORS, cleanUpAgent, startAgent, type AgentHandle } from '../runtime/agent.ts';
 import { CheckpointError } from '../runtime/checkpoint.ts';
 import { KvLeaderDetector } from '../runtime/lease.ts';
 import { channelEndpoint, channelInUse } from '../runtime/executor-channel.ts';
 import { nodeScriptArgv, siblingPath } from '../runtime/node-command.ts';
 import { NatsTransport } from '../runtime/transport-nats.ts';
+import { agentView, rememberingLeader, startAgentHttp } from '../runtime/http/agent-http.ts';
+import { PACKAGE_VERSION } from '../runtime/version.ts';
 import { busIdentity, commandSetup, connectBus, onShutdown } from './flags.ts';
 
 const { flags, logger, inspect } = commandSetup('mesos-agent', {
@@ -39,6 +41,11 @@ const { flags, logger, inspect } = commandSetup('mesos-agent', {
   gc_delay: { type: 'duration', help: 'how long the sandboxes of ended executors are kept (less as the disk fills)', default: '1weeks' },
   gc_disk_headroom: { type: 'number', help: 'fraction of the disk to keep free: sandboxes go sooner the fuller it is (0 to 1)', default: 0.1 },
   disk_watch_interval: { type: 'duration', help: 'how often the work dir\'s disk is checked for sandboxes to remove', default: '1mins' },
+  ip: { type: 'string', help: 'address the HTTP endpoints (state, sandbox files) listen on', default: '127.0.0.1' },
+  port: {
+    type: 'number', help: 'port of the HTTP endpoints (0: a free one, printed at start)', default: 5051,
+    check: (n: number) => (Number.isInteger(n) && n >= 0 && n <= 65535 ? undefined : 'expected a port number, 0 to 65535 (0: a free one)'),
+  },
 });
 
 let resources;
@@ -75,15 +82,35 @@ if (await channelInUse(channelEndpoint(flags.work_dir))) {
 const id = busIdentity('mesos-agent', flags, 'agent', logger);
 const nc = await connectBus('mesos-agent', flags, { name: 'mesos-agent', logger, options: id.options });
 const transport = new NatsTransport(nc, { logger });
-let agent;
+// HTTP first: its address goes into the agent's info and onto its status updates.
+let agent: AgentHandle | undefined;
+const detector = rememberingLeader(new KvLeaderDetector({ nc, cluster: flags.cluster, logger }));
+let http;
+try {
+  http = await startAgentHttp({
+    ip: flags.ip,
+    port: flags.port,
+    logger,
+    workDir: flags.work_dir,
+    version: PACKAGE_VERSION,
+    flags: Object.fromEntries(Object.entries(flags).filter(([k, v]) => k !== 'help' && v !== undefined).map(([k, v]) => [k, String(v)])),
+    view: agentView(() => agent, detector.leader),
+  });
+} catch (e) {
+  process.stderr.write(`mesos-agent: cannot listen on ${flags.ip}:${flags.port}: ${(e as Error).message}${flags.port !== 0 ? ' (--port=0 picks a free port)' : ''}\n`);
+  await transport.close();
+  process.exit(1);
+}
+logger.info({ http: http.address }, `HTTP endpoints on http://${http.address}`);
 try {
   agent = startAgent({
+    httpAddress: http.address,
     ...(id.principal ? { principal: id.principal } : {}),
     transport,
     cluster: flags.cluster,
     logger,
     inspect,
-    detector: new KvLeaderDetector({ nc, cluster: flags.cluster, logger }),
+    detector: detector.detector,
     resources,
     attributes,
     hostname: flags.hostname,
@@ -110,6 +137,7 @@ try {
 } catch (e) {
   if (!(e instanceof CheckpointError)) throw e;
   process.stderr.write(`mesos-agent: ${e.message}\n`);
+  await http.close();
   await transport.close();
   process.exit(1);
 }
@@ -118,19 +146,22 @@ try {
 } catch (e) {
   process.stderr.write(`mesos-agent: cannot open the executors' channel for work dir ${flags.work_dir}: ${(e as Error).message}\n`);
   await agent.stop({ keepExecutors: true });
+  await http.close();
   await transport.close();
   process.exit(1);
 }
-logger.info({ actorPid: agent.pid, workDir: flags.work_dir }, 'agent started');
-agent.registered(Number.POSITIVE_INFINITY).then((id) => logger.info({ agentId: id }, 'agent registered'), () => {});
+const started = agent;
+logger.info({ actorPid: started.pid, workDir: flags.work_dir, http: http.address }, 'agent started');
+started.registered(Number.POSITIVE_INFINITY).then((id) => logger.info({ agentId: id }, 'agent registered'), () => {});
 onShutdown(async (signal) => {
   if (signal === 'SIGUSR1') {
     // End every task with an update the master sees, then unregister: the agent leaves the cluster.
-    await agent.leave(flags.executor_shutdown_grace_period + 5000);
-    await agent.stop();
+    await started.leave(flags.executor_shutdown_grace_period + 5000);
+    await started.stop();
   } else {
     // Checkpointed work keeps running for the agent started again on this work dir.
-    await agent.stop({ keepExecutors: true });
+    await started.stop({ keepExecutors: true });
   }
+  await http.close();
   await transport.close();
 }, 0, ['SIGINT', 'SIGTERM', 'SIGUSR1']);

@@ -1,7 +1,8 @@
 /**
  * `mesos-execute`: runs one shell command as a task on the cluster and waits for it to end.
- * Prints each status update; exits 0 when the task finished, 1 otherwise (printing the terminal
- * state and message).
+ * Prints each status update, and where the task runs (its container and sandbox) once it starts;
+ * with `--tail`, prints the task's `stdout` as it is written (read from its agent's `/files/read`).
+ * Exits 0 when the task finished, 1 otherwise (printing the terminal state and message).
  *
  * @see Mesos `src/cli/execute.cpp`.
  */
@@ -11,6 +12,7 @@ import type { TaskStatus } from '../protocols/records.ts';
 import { KvLeaderDetector } from '../runtime/lease.ts';
 import { SchedulerDriver, type Scheduler } from '../runtime/scheduler-driver.ts';
 import { NatsTransport } from '../runtime/transport-nats.ts';
+import { SandboxTail } from '../runtime/http/sandbox-tail.ts';
 import { busIdentity, commandSetup, connectBus } from './flags.ts';
 
 const { flags, logger, inspect } = commandSetup('mesos-execute', {
@@ -19,6 +21,7 @@ const { flags, logger, inspect } = commandSetup('mesos-execute', {
   resources: { type: 'string', help: 'task resources', default: 'cpus:0.1;mem:32' },
   framework_name: { type: 'string', help: 'framework name', default: 'mesos-execute' },
   role: { type: 'string', help: 'framework role', default: '*' },
+  tail: { type: 'boolean', help: "print the task's stdout as it runs (read from its sandbox through the agent's HTTP endpoints)", default: false },
 }, process.argv.slice(2), { stderr: true });
 
 if (!flags.command) {
@@ -38,6 +41,31 @@ const nc = await connectBus('mesos-execute', flags, { name: 'mesos-execute', log
 const transport = new NatsTransport(nc, { logger });
 let launched = false;
 let terminal: TaskStatus | undefined;
+/** Set once the task's container and sandbox were printed. */
+let located = false;
+let tail: SandboxTail | undefined;
+
+/** The first update that says where the task runs: print it, and follow its `stdout` with `--tail`. */
+function locate(status: TaskStatus): void {
+  if (located || status.taskId !== flags.name || !status.containerStatus || !status.sandbox) return;
+  located = true;
+  process.stdout.write(
+    `Task '${status.taskId}' runs in container ${status.containerStatus.containerId}${status.agentId ? ` on agent '${status.agentId}'` : ''}\n` +
+    `  sandbox: ${status.sandbox}\n` +
+    (status.agentHttp ? `  files: http://${status.agentHttp}/files/browse?path=${encodeURIComponent(status.sandbox)}\n` : ''),
+  );
+  if (!flags.tail) return;
+  if (!status.agentHttp) {
+    process.stderr.write("mesos-execute: cannot --tail: the agent did not say where its HTTP endpoints are\n");
+    return;
+  }
+  tail = new SandboxTail({
+    agentHttp: status.agentHttp,
+    path: `${status.sandbox}/stdout`,
+    write: (text) => process.stdout.write(text),
+    warn: (message) => process.stderr.write(`mesos-execute: ${message}\n`),
+  });
+}
 
 const scheduler: Scheduler = {
   registered: (_d, frameworkId) => process.stdout.write(`Subscribed with ID ${frameworkId}\n`),
@@ -60,6 +88,7 @@ const scheduler: Scheduler = {
   },
   statusUpdate: (driver, status) => {
     process.stdout.write(`Received status update ${status.state} for task '${status.taskId}'${status.message ? `\n  message: '${status.message}'` : ''}${status.reason ? `\n  reason: ${status.reason}` : ''}\n`);
+    locate(status);
     if (status.taskId === flags.name && isTerminalState(status.state)) {
       terminal = status;
       void driver.stop();
@@ -83,5 +112,7 @@ process.on('SIGINT', stopOnSignal);
 process.on('SIGTERM', stopOnSignal);
 await driver.run();
 await transport.close();
+// The task has ended: what its stdout still holds comes before the verdict.
+await tail?.finish();
 if (terminal) process.stdout.write(`Task '${terminal.taskId}' ended: ${terminal.state}${terminal.message ? ` (${terminal.message})` : ''}\n`);
 process.exit(terminal?.state === 'TASK_FINISHED' ? 0 : 1);

@@ -15,6 +15,7 @@ const { flags, logger, inspect } = commandSetup('mesos-local', {
   agents: { type: 'number', help: 'number of agents', default: 1, check: positiveCount },
   resources: { type: 'string', help: "resources of each agent (default: this machine's)" },
   work_dir: { type: 'string', help: 'root of the agents’ sandboxes (default: a new temporary directory)' },
+  cleanup: { type: 'boolean', help: 'remove the sandboxes when stopping (only a temporary directory mesos-local made; a --work_dir always stays)', default: false },
 });
 
 let cluster;
@@ -28,6 +29,7 @@ try {
     ...localBus(flags, 'mesos-local'),
     ...(flags.resources ? { resources: flags.resources } : {}),
     ...(flags.work_dir ? { workDir: flags.work_dir } : {}),
+    keepWorkDir: !flags.cleanup,
   });
 } catch (e) {
   if (e instanceof NatsConnectError) exitNatsUnavailable(localNatsReporting(flags, 'mesos-local'), e);
@@ -37,7 +39,12 @@ try {
 process.stdout.write(
   `mesos-local is up: master ${cluster.master.pid}, ${cluster.agents.length} agent(s)\n` +
   `  NATS: ${cluster.natsUrl}   cluster: ${cluster.cluster}   sandboxes: ${cluster.workDir}\n` +
+  `  agents' HTTP (state, sandbox files): ${cluster.agentHttp.map((a) => `http://${a}`).join(' ')}\n` +
   (cluster.credentialsDir !== undefined ? `  credentials: ${cluster.credentialsDir}\n` : '') +
-  `  try: npx mesos-execute --nats=${cluster.natsUrl} --cluster=${cluster.cluster} ${cluster.credentialsDir !== undefined ? `--credential=${join(cluster.credentialsDir, 'scheduler-framework.json')}` : '--insecure'} --command="echo hello"\n`,
+  `  try: npx mesos-execute --nats=${cluster.natsUrl} --cluster=${cluster.cluster} ${cluster.credentialsDir !== undefined ? `--credential=${join(cluster.credentialsDir, 'scheduler-framework.json')}` : '--insecure'} --command="echo hello" --tail\n`,
 );
-onShutdown(() => cluster.stop());
+onShutdown(async () => {
+  await cluster.stop();
+  const kept = flags.work_dir !== undefined || !flags.cleanup;
+  if (kept) process.stdout.write(`Sandboxes kept in ${cluster.workDir}${flags.work_dir === undefined ? ' (--cleanup removes them on stop)' : ''}\n`);
+});

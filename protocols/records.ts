@@ -62,6 +62,11 @@ export const AgentInfoSchema = Type.Object({
   hostname: Name,
   resources: ResourcesSchema,
   attributes: AttributesSchema,
+  /**
+   * Where the agent serves its HTTP endpoints (`host:port`: `/slave(1)/state`, `/files/read`, …),
+   * when it does. @see `SlaveInfo.port`
+   */
+  http: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
 });
 /** @see AgentInfoSchema */
 export type AgentInfo = Static<typeof AgentInfoSchema>;
@@ -157,6 +162,11 @@ export const TaskStatusSchema = Type.Object({
   containerStatus: Type.Optional(Type.Object({ containerId: Id })),
   /** The task's sandbox on its agent (its executor's run directory): where `stdout` and `stderr` are. */
   sandbox: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+  /**
+   * The HTTP address (`host:port`) of the agent that stamped `sandbox`: its `/files/read?path=`
+   * serves the files in the sandbox, `stdout` and `stderr` among them.
+   */
+  agentHttp: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
 });
 /** @see TaskStatusSchema */
 export type TaskStatus = Static<typeof TaskStatusSchema>;

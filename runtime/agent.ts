@@ -39,6 +39,11 @@ export interface AgentOptions {
   resources: Resources;
   attributes?: Attribute[];
   hostname?: string;
+  /**
+   * Where the agent's HTTP endpoints listen (`host:port`, `runtime/http/agent-http.ts`): told to
+   * the master in the agent's info, and stamped on status updates next to the sandbox.
+   */
+  httpAddress?: string;
   workDir: string;
   /** argv of the built-in command executor. */
   commandExecutor: string[];
@@ -223,7 +228,7 @@ function mtimeOf(path: string): number {
 
 /** Starts an agent. */
 export function startAgent(opts: AgentOptions): AgentHandle {
-  const info = { hostname: opts.hostname ?? osHostname(), resources: opts.resources, attributes: opts.attributes ?? [] };
+  const info: AgentInfo = { hostname: opts.hostname ?? osHostname(), resources: opts.resources, attributes: opts.attributes ?? [], ...(opts.httpAddress ? { http: opts.httpAddress } : {}) };
   const checkpoint = opts.checkpoint ? new AgentCheckpoint(opts.workDir) : undefined;
   const identity: AgentIdentity & { rebooted?: boolean } = checkpoint ? recoverIdentity(checkpoint, info, opts) : { pidId: opts.id ?? randomUUID().slice(0, 8), info, bootId: '' };
   const pid = makePid(opts.cluster, 'agent', identity.pidId, opts.principal);

@@ -17,6 +17,7 @@ import { defaultAgentResources, parseResources, type Resources } from '../protoc
 import type { AgentFlags } from '../actors/agent/state.ts';
 import type { MasterFlags } from '../actors/master/state.ts';
 import { startAgent, type AgentHandle } from './agent.ts';
+import { agentView, rememberingLeader, startAgentHttp } from './http/agent-http.ts';
 import { connectionOptions, credentialFile, loadCredential, writeCredentials, type PrincipalKind } from './credentials.ts';
 import type { Inspect } from './inspect.ts';
 import { KvLeaderDetector, KvLeaseCandidate } from './lease.ts';
@@ -25,6 +26,7 @@ import { startMaster, type MasterHandle } from './master.ts';
 import { startNatsServer, type NatsServerHandle } from './nats-server.ts';
 import { connectNatsPatiently, NatsTransport, type NatsWaiting } from './transport-nats.ts';
 import { KvRegistry } from './registry.ts';
+import { PACKAGE_VERSION } from './version.ts';
 
 /** How to start a local cluster. */
 export interface LocalClusterOptions {
@@ -55,6 +57,11 @@ export interface LocalClusterOptions {
    */
   credentialsDir?: string;
   workDir?: string;
+  /**
+   * Keep the work dir (the sandboxes) when the cluster stops, also one it made itself (which
+   * otherwise goes with it). `mesos-local` keeps it unless `--cleanup`.
+   */
+  keepWorkDir?: boolean;
   leaseMs?: number;
   masterFlags?: Partial<MasterFlags>;
   agentFlags?: Partial<AgentFlags>;
@@ -76,6 +83,8 @@ export interface LocalCluster {
   readonly credentialsDir?: string;
   readonly master: MasterHandle;
   readonly agents: AgentHandle[];
+  /** Each agent's HTTP address (`host:port`, on 127.0.0.1), in the order of {@link agents}. */
+  readonly agentHttp: string[];
   /**
    * The bus of frameworks in this process: a connection as the `framework` principal (opened on
    * the first call, closed by `stop()`), a transport on it, and a new leader detector per driver
@@ -144,8 +153,8 @@ async function start(opts: LocalClusterOptions, cluster: string, cleanups: Array
   };
   const ownWorkDir = opts.workDir === undefined;
   const workDir = opts.workDir ?? mkdtempSync(join(tmpdir(), 'mesos-local-'));
-  // Sandboxes in a directory we made ourselves go with the cluster.
-  if (ownWorkDir) cleanups.push(() => rmSync(workDir, { recursive: true, force: true }));
+  // Sandboxes in a directory we made ourselves go with the cluster, unless asked to stay.
+  if (ownWorkDir && !opts.keepWorkDir) cleanups.push(() => rmSync(workDir, { recursive: true, force: true }));
   const leaseMs = opts.leaseMs ?? 3000;
   const m = await connectAs('master', 'master');
   const master = startMaster({
@@ -165,21 +174,34 @@ async function start(opts: LocalClusterOptions, cluster: string, cleanups: Array
   const resources = typeof opts.resources === 'string' ? parseResources(opts.resources) : opts.resources ?? machineResources();
   const a = await connectAs('agent', 'agent');
   const agents: AgentHandle[] = [];
+  const agentHttp: string[] = [];
   for (let i = 0; i < opts.agents; i++) {
+    const agentWorkDir = join(workDir, `agent-${i}`);
+    // Each agent serves its state and sandboxes on a free port of its own.
+    const started: { agent?: AgentHandle } = {};
+    const detector = rememberingLeader(new KvLeaderDetector({ nc: a.nc, cluster, leaseMs, logger: opts.logger }));
+    const http = await startAgentHttp({
+      ip: '127.0.0.1', port: 0, logger: opts.logger, workDir: agentWorkDir, version: PACKAGE_VERSION,
+      flags: { cluster, work_dir: agentWorkDir }, view: agentView(() => started.agent, detector.leader),
+    });
+    cleanups.push(() => http.close());
+    agentHttp.push(http.address);
     const agent = startAgent({
       ...(a.principal ? { principal: a.principal } : {}),
       transport: a.transport,
       cluster,
       logger: opts.logger,
-      detector: new KvLeaderDetector({ nc: a.nc, cluster, leaseMs, logger: opts.logger }),
+      detector: detector.detector,
+      httpAddress: http.address,
       resources,
-      workDir: join(workDir, `agent-${i}`),
+      workDir: agentWorkDir,
       commandExecutor: opts.commandExecutor,
       flags: opts.agentFlags,
       inspect: opts.inspect,
       isolation: opts.isolation,
       cgroupsRoot: opts.cgroupsRoot,
     });
+    started.agent = agent;
     agents.push(agent);
     cleanups.push(() => agent.stop());
   }
@@ -193,6 +215,7 @@ async function start(opts: LocalClusterOptions, cluster: string, cleanups: Array
     ...(credentialsDir !== undefined ? { credentialsDir } : {}),
     master,
     agents,
+    agentHttp,
     framework: () => (framework ??= connectAs('scheduler', 'framework').then((f) => ({
       transport: f.transport,
       detector: () => new KvLeaderDetector({ nc: f.nc, cluster, leaseMs, logger: opts.logger }),

@@ -76,6 +76,8 @@ export interface ExecutorEntry {
   tasks: Map<string, Task>;
   /** A recovered executor's tasks as launched: those it never got are sent if it registers anew. */
   recoveredInfos?: Map<string, TaskInfo>;
+  /** Its tasks whose terminal update was acknowledged, oldest first (at most {@link COMPLETED_LIMITS}`.tasksPerExecutor`). */
+  completedTasks?: Task[];
   /** Why the agent ended it: its tasks fail with this reason whatever the exit. */
   failure?: { reason: TaskReason; message: string };
 }
@@ -176,7 +178,27 @@ export interface AgentState {
   executors: Map<string, ExecutorEntry>;
   streams: Map<string, UpdateStream>;
   metrics: Record<string, number>;
+  /**
+   * Ended executors by framework, oldest first, and frameworks the agent forgot, each with its
+   * ended executors: what operators read (`/slave(1)/state`), nothing else. Bounded by
+   * {@link COMPLETED_LIMITS}. @see Mesos `Framework::completedExecutors`, `Slave::completedFrameworks`
+   */
+  completedExecutors: Map<string, ExecutorEntry[]>;
+  completedFrameworks: CompletedFramework[];
 }
+
+/** A framework the agent forgot (shut down), with its ended executors. */
+export interface CompletedFramework {
+  id: string;
+  info: FrameworkInfo;
+  executors: ExecutorEntry[];
+}
+
+/**
+ * How much ended work the agent remembers for operators: Mesos' `MAX_COMPLETED_TASKS_PER_EXECUTOR`,
+ * `--max_completed_executors_per_framework` and `MAX_COMPLETED_FRAMEWORKS`.
+ */
+export const COMPLETED_LIMITS = { tasksPerExecutor: 200, executorsPerFramework: 150, frameworks: 50 } as const;
 
 /** Mesos' `DEFAULT_MASTER_PING_TIMEOUT`: 15 s × 5, until the master says otherwise. */
 export const DEFAULT_MASTER_PING_TIMEOUT_MS = 75_000;
@@ -204,11 +226,18 @@ export function initialAgentState(): AgentState {
     executors: new Map(),
     streams: new Map(),
     metrics: {},
+    completedExecutors: new Map(),
+    completedFrameworks: [],
   };
 }
 
 type Out = AgentEmitted[];
 const key = (frameworkId: string, id: string) => `${frameworkId}/${id}`;
+
+/** A task's status-update stream, while it holds updates. */
+export function streamOf(s: AgentState, frameworkId: string, taskId: string): UpdateStream | undefined {
+  return s.streams.get(key(frameworkId, taskId));
+}
 
 function bump(s: AgentState, k: string, by = 1): void {
   s.metrics[k] = (s.metrics[k] ?? 0) + by;
@@ -226,8 +255,22 @@ function checkpoint(s: AgentState, op: CheckpointOp, out: Out): void {
 
 /** Removes an executor's entry (and its checkpoint). */
 function dropExecutor(s: AgentState, k: string, e: ExecutorEntry, out: Out): void {
-  s.executors.delete(k);
+  retireExecutor(s, k, e);
   checkpoint(s, { op: 'forgetExecutor', frameworkId: e.frameworkId, executorId: e.info.executorId }, out);
+}
+
+/** Appends `x` to `list`, dropping the oldest beyond `max`. */
+function pushBounded<T>(list: T[], x: T, max: number): void {
+  list.push(x);
+  if (list.length > max) list.splice(0, list.length - max);
+}
+
+/** Removes an executor's entry and remembers it among its framework's ended executors. */
+function retireExecutor(s: AgentState, k: string, e: ExecutorEntry): void {
+  s.executors.delete(k);
+  let list = s.completedExecutors.get(e.frameworkId);
+  if (!list) s.completedExecutors.set(e.frameworkId, (list = []));
+  pushBounded(list, e, COMPLETED_LIMITS.executorsPerFramework);
 }
 
 function toMaster(s: AgentState, msg: Message, out: Out): void {
@@ -399,7 +442,7 @@ export function enqueueUpdate(s: AgentState, update: StatusUpdateRecord, env: Ag
 function agentUpdate(s: AgentState, e: ExecutorEntry, taskId: string, state: TaskState, reason: TaskReason, message: string, env: AgentEnv, out: Out): void {
   const status: TaskStatus = { taskId, state, reason, message, source: 'SOURCE_AGENT', timestamp: env.now };
   if (s.agentId) status.agentId = s.agentId;
-  withContainer(status, e);
+  withContainer(status, e, env);
   if (!e.commandExecutor) status.executorId = e.info.executorId;
   const update: StatusUpdateRecord = { frameworkId: e.frameworkId, status, uuid: env.newId() };
   if (!e.commandExecutor) update.executorId = e.info.executorId;
@@ -408,10 +451,15 @@ function agentUpdate(s: AgentState, e: ExecutorEntry, taskId: string, state: Tas
   enqueueUpdate(s, update, env, out);
 }
 
-/** Stamps where the task runs on its status: the container id, and the sandbox once known. */
-function withContainer(status: TaskStatus, e: ExecutorEntry): void {
+/**
+ * Stamps where the task runs on its status: the container id, and once known the sandbox, with
+ * the agent's HTTP address that serves its files.
+ */
+function withContainer(status: TaskStatus, e: ExecutorEntry, env: AgentEnv): void {
   status.containerStatus = { containerId: e.containerId };
-  if (e.directory) status.sandbox = e.directory;
+  if (!e.directory) return;
+  status.sandbox = e.directory;
+  if (env.info.http) status.agentHttp = env.info.http;
 }
 
 /** The runtime made the container's sandbox (`effect.launchExecutor` done). */
@@ -446,8 +494,10 @@ export function acknowledged(s: AgentState, ev: Inbound<'StatusUpdateAcknowledge
 
 function forgetTask(s: AgentState, frameworkId: string, taskId: string, out: Out): void {
   for (const [k, e] of s.executors) {
-    if (e.frameworkId !== frameworkId || !e.tasks.has(taskId)) continue;
+    const t = e.tasks.get(taskId);
+    if (e.frameworkId !== frameworkId || !t) continue;
     e.tasks.delete(taskId);
+    pushBounded((e.completedTasks ??= []), t, COMPLETED_LIMITS.tasksPerExecutor);
     if (e.phase === 'terminated' && e.tasks.size === 0 && e.queued.length === 0) dropExecutor(s, k, e, out);
   }
 }
@@ -604,7 +654,7 @@ function acceptExecutorUpdate(s: AgentState, e: ExecutorEntry, update: StatusUpd
     u.status.agentId = s.agentId;
   }
   u.status.source ??= 'SOURCE_EXECUTOR';
-  withContainer(u.status, e);
+  withContainer(u.status, e, env);
   enqueueUpdate(s, u, env, out);
   out.push(send(from, {
     type: 'StatusUpdateAcknowledgement',
@@ -776,7 +826,7 @@ export function shutdownFramework(s: AgentState, ev: Inbound<'ShutdownFramework'
   s.terminating.add(fwId);
   for (const [k, e] of s.executors) {
     if (e.frameworkId !== fwId) continue;
-    if (e.phase === 'terminated') s.executors.delete(k);
+    if (e.phase === 'terminated') retireExecutor(s, k, e);
     else shutdownExecutor(e, env, out);
   }
   let closed = 0;
@@ -797,7 +847,10 @@ function forgetFrameworkIfIdle(s: AgentState, fwId: string, out: Out): void {
   for (const e of s.executors.values()) if (e.frameworkId === fwId) return;
   checkpoint(s, { op: 'forgetFramework', frameworkId: fwId }, out);
   s.terminating.delete(fwId);
+  const info = s.frameworks.get(fwId);
   s.frameworks.delete(fwId);
+  if (info) pushBounded(s.completedFrameworks, { id: fwId, info, executors: s.completedExecutors.get(fwId) ?? [] }, COMPLETED_LIMITS.frameworks);
+  s.completedExecutors.delete(fwId);
 }
 
 /**
@@ -834,7 +887,7 @@ export function executorExited(
   const e = s.executors.get(k);
   if (!e || e.containerId !== ev.containerId || e.phase === 'terminated') return out;
   if (s.terminating.has(e.frameworkId)) {
-    s.executors.delete(k);
+    retireExecutor(s, k, e);
     forgetFrameworkIfIdle(s, e.frameworkId, out);
     return out;
   }

@@ -104,7 +104,8 @@ export function agentJson(a: AgentEntry, offered: readonly OfferEntry[], version
     id: a.id,
     pid: a.pid,
     hostname: a.info.hostname,
-    port: 0,
+    // The port of the agent's HTTP endpoints, as it registered (0: it serves none).
+    port: a.info.http ? Number(a.info.http.slice(a.info.http.lastIndexOf(':') + 1)) : 0,
     registered_time: seconds(a.registeredAt),
     resources: total,
     used_resources: resourcesJson(used),

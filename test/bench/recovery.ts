@@ -62,6 +62,7 @@ const workDir = join(work, 'agent');
 const agentArgs = [
   ...common,
   `--work_dir=${workDir}`,
+  '--port=0',
   `--resources=cpus:${executors};mem:${executors * 64};disk:1024`,
   '--registration_backoff_factor=200ms',
   // Generous: the figure to see is how long it takes, not whether it fits a timeout.
@@ -78,7 +79,7 @@ let driver: SchedulerDriver | undefined;
 let agent: ManagedProcess | undefined;
 let result: Record<string, unknown> | undefined;
 try {
-  const master = procs.start('mesos-master', [...common, '--allocation_interval=200ms'], { label: 'master' });
+  const master = procs.start('mesos-master', [...common, '--port=0', '--allocation_interval=200ms'], { label: 'master' });
   await master.waitForLine(logMsg(/^master started/), timeoutMs);
   agent = procs.start('mesos-agent', agentArgs, { label: 'agent' });
   await agent.waitForLine(logMsg('agent registered'), timeoutMs);

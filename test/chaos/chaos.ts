@@ -104,7 +104,7 @@ const masters: Array<{ proc: ManagedProcess; pid: string }> = [];
 let masterSeq = 0;
 async function startMaster(): Promise<void> {
   const proc = procs.start('mesos-master', [
-    ...common, principals.flag('master'), '--allocation_interval=500ms',
+    ...common, principals.flag('master'), '--port=0', '--allocation_interval=500ms',
     `--agent_ping_timeout=${PING_MS}ms`, `--max_agent_ping_timeouts=${PING_MISSES}`,
     '--framework_heartbeat_interval=2secs', '--max_framework_heartbeat_misses=5',
     '--agent_reregister_timeout=120secs',
@@ -115,7 +115,7 @@ async function startMaster(): Promise<void> {
 const agents: ManagedProcess[] = [];
 function startAgent(i: number): ManagedProcess {
   const p = procs.start('mesos-agent', [
-    ...common, principals.flag('agent'), `--resources=cpus:${AGENT_CPUS};mem:4096`, `--work_dir=${join(work, `agent${i}`)}`, '--registration_backoff_factor=500ms',
+    ...common, principals.flag('agent'), `--resources=cpus:${AGENT_CPUS};mem:4096`, `--work_dir=${join(work, `agent${i}`)}`, '--port=0', '--registration_backoff_factor=500ms',
     '--executor_shutdown_grace_period=1secs',
     // A loaded host may take a while to answer; what is measured is loss, not speed.
     '--executor_reregistration_timeout=30secs',

@@ -67,7 +67,7 @@ test.serial('an agent started on a work dir of an agent with other settings refu
   const [agent] = e2e.agents;
   agent!.proc.signal('SIGKILL');
   await agent!.proc.waitForExit(WAIT);
-  const other = e2e.procs.start('mesos-agent', [...e2e.flags('agent'), '--resources=cpus:1;mem:128', `--work_dir=${agent!.workDir}`], { label: 'other-settings' });
+  const other = e2e.procs.start('mesos-agent', [...e2e.flags('agent'), '--resources=cpus:1;mem:128', `--work_dir=${agent!.workDir}`, '--port=0'], { label: 'other-settings' });
   const exit = await other.waitForExit(WAIT);
   t.is(exit.code, 1);
   const err = other.texts('stderr').filter((l) => l.trim() !== '');
@@ -82,7 +82,7 @@ test.serial('an agent started on a work dir of an agent with other settings refu
 test.serial('a second agent on the work dir of a running one refuses before touching anything, and says why in one line', async (t) => {
   t.timeout(2 * WAIT);
   const [agent] = e2e.agents;
-  const second = e2e.procs.start('mesos-agent', [...e2e.flags('agent'), '--resources=' + AGENT_RESOURCES, `--work_dir=${agent!.workDir}`], { label: 'second' });
+  const second = e2e.procs.start('mesos-agent', [...e2e.flags('agent'), '--resources=' + AGENT_RESOURCES, `--work_dir=${agent!.workDir}`, '--port=0'], { label: 'second' });
   const exit = await second.waitForExit(WAIT);
   t.is(exit.code, 1);
   const err = second.texts('stderr').filter((l) => l.trim() !== '');
@@ -102,7 +102,7 @@ test.serial('--recover=cleanup destroys what the earlier agent left running and 
   agent!.proc.signal('SIGKILL');
   await agent!.proc.waitForExit(WAIT);
   t.true(alive(orphan));
-  const cleanup = e2e.procs.start('mesos-agent', [...e2e.flags('agent'), '--log_level=info', '--resources=' + AGENT_RESOURCES, `--work_dir=${agent!.workDir}`, '--recover=cleanup'], { label: 'cleanup' });
+  const cleanup = e2e.procs.start('mesos-agent', [...e2e.flags('agent'), '--log_level=info', '--resources=' + AGENT_RESOURCES, `--work_dir=${agent!.workDir}`, '--port=0', '--recover=cleanup'], { label: 'cleanup' });
   const exit = await cleanup.waitForExit(WAIT);
   t.is(exit.code, 0);
   t.truthy(cleanup.json().find((j) => typeof j.msg === 'string' && /^cleaned up: 1 container/.test(j.msg)));

@@ -271,9 +271,9 @@ test.serial('a cluster whose every process authenticates runs tasks; a framework
     await secured.stop();
   });
   // mallory may send the master a message a second, after a burst of 5.
-  const master = procs.start('mesos-master', [...common, cred('master-master.json'), '--rate_limits={"limits":[{"principal":"mallory","qps":1,"capacity":5}]}'], { label: 'master' });
+  const master = procs.start('mesos-master', [...common, cred('master-master.json'), '--port=0', '--rate_limits={"limits":[{"principal":"mallory","qps":1,"capacity":5}]}'], { label: 'master' });
   const masterPid = String(parseJsonLine((await master.waitForLine(logMsg(/^master started/), WAIT)).text)!.actorPid);
-  const agent = procs.start('mesos-agent', [...common, cred('agent-agent.json'), `--work_dir=${join(dir, 'agent')}`, '--resources=cpus:2;mem:1024;disk:1024'], { label: 'agent' });
+  const agent = procs.start('mesos-agent', [...common, cred('agent-agent.json'), `--work_dir=${join(dir, 'agent')}`, '--port=0', '--resources=cpus:2;mem:1024;disk:1024'], { label: 'agent' });
   const agentPid = String(parseJsonLine((await agent.waitForLine(logMsg('agent started'), WAIT)).text)!.actorPid);
   await agent.waitForLine(logMsg('agent registered'), WAIT);
   t.regex(masterPid, new RegExp(`^mesos\\.${cluster}\\.master\\.master\\.`));
@@ -347,7 +347,7 @@ test.serial('mesos-local is secured by default, and the command it prints runs a
   t.timeout(4 * WAIT);
   const procs = new ProcessRegistry();
   t.teardown(() => procs.stopAll(5000));
-  const local = procs.start('mesos-local', [`--cluster=${C}l`, '--agents=1', '--resources=cpus:1;mem:512;disk:512']);
+  const local = procs.start('mesos-local', [`--cluster=${C}l`, '--agents=1', '--resources=cpus:1;mem:512;disk:512', '--cleanup']);
   const tryLine = (await local.waitForLine(/^\s+try: npx mesos-execute /, 2 * WAIT)).text;
   const credDir = (await local.waitForLine(/^\s+credentials: /, WAIT)).text.replace(/^\s+credentials: /, '').trim();
   t.true(existsSync(join(credDir, 'auth.conf')));

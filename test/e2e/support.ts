@@ -62,6 +62,8 @@ export interface TestAgent {
   /** The id the master assigned, from the 'agent registered' log line. */
   readonly agentId: string;
   readonly workDir: string;
+  /** Its HTTP address (`host:port`), from the 'agent started' log line. */
+  readonly http: string;
 }
 
 /** How {@link E2ECluster.start} sets a cluster up. */
@@ -92,7 +94,7 @@ export class E2ECluster {
   masterPid?: string;
   agents: TestAgent[] = [];
   /** Every master started (the first one and its standbys), with its bus PID. */
-  masters: Array<{ proc: ManagedProcess; pid: string }> = [];
+  masters: Array<{ proc: ManagedProcess; pid: string; /** Its HTTP address, `host:port`. */ http: string }> = [];
   #opts: E2EOptions = {};
   #server?: NatsServerHandle;
   #storeDir?: string;
@@ -156,9 +158,10 @@ export class E2ECluster {
 
   /** Starts one more master (a standby while another leads). */
   async startMaster(label: string, timeoutMs = DEFAULT_WAIT_MS): Promise<ManagedProcess> {
-    const proc = this.procs.start('mesos-master', [...this.flags('master'), '--log_level=info', ...(this.#opts.masterArgs ?? [])], { label });
+    const proc = this.procs.start('mesos-master', [...this.flags('master'), '--log_level=info', '--port=0', ...(this.#opts.masterArgs ?? [])], { label });
     const started = await proc.waitForLine(logMsg(/^master started/), timeoutMs);
-    this.masters.push({ proc, pid: String(parseJsonLine(started.text)!.actorPid) });
+    const j = parseJsonLine(started.text)!;
+    this.masters.push({ proc, pid: String(j.actorPid), http: String(j.http) });
     return proc;
   }
 
@@ -175,6 +178,7 @@ export class E2ECluster {
       '--log_level=info',
       `--resources=${AGENT_RESOURCES}`,
       `--work_dir=${workDir}`,
+      '--port=0',
       ...(this.#opts.agentArgs ?? []),
       ...extraArgs,
     ], { label: `agent${n}` });
@@ -185,7 +189,8 @@ export class E2ECluster {
   async awaitAgent({ proc, workDir }: { proc: ManagedProcess; workDir: string }, timeoutMs = DEFAULT_WAIT_MS): Promise<TestAgent> {
     const s = await proc.waitForLine(logMsg('agent started'), timeoutMs);
     const r = await proc.waitForLine(logMsg('agent registered'), timeoutMs);
-    return { proc, workDir, pid: String(parseJsonLine(s.text)!.actorPid), agentId: String(parseJsonLine(r.text)!.agentId) };
+    const started = parseJsonLine(s.text)!;
+    return { proc, workDir, pid: String(started.actorPid), agentId: String(parseJsonLine(r.text)!.agentId), http: String(started.http) };
   }
 
   /**
