@@ -78,9 +78,66 @@ export interface MasterHandle {
   stop(): Promise<void>;
 }
 
-/** Tracks how long the event loop is held: percentiles from Node's monitor, and the worst stall. */
+/** How far back `…/event_loop_delay_recent_max_ms` looks, ms (see {@link LoopMonitor}). */
+export const RECENT_STALL_WINDOW_MS = 10_000;
+/** Stalls are kept as one maximum per bucket of this length, ms: the window reaches this much further. */
+export const RECENT_STALL_BUCKET_MS = 1_000;
+
+/**
+ * The worst stall among those that ended in the last {@link RECENT_STALL_WINDOW_MS}: one maximum
+ * per {@link RECENT_STALL_BUCKET_MS} bucket, in a ring of buckets covering the window and the
+ * bucket now filling. What it reports therefore covers at least the last 10 s and at most 11 s.
+ */
+export class RecentStalls {
+  readonly #slots = Math.ceil(RECENT_STALL_WINDOW_MS / RECENT_STALL_BUCKET_MS) + 1;
+  /** Which bucket (`floor(at / RECENT_STALL_BUCKET_MS)`) each slot holds; -1 for none. */
+  readonly #bucketOf = new Float64Array(this.#slots).fill(-1);
+  readonly #worstMs = new Float64Array(this.#slots);
+
+  /** A stall of `stallMs` that ended at `at` (ms on any monotonic clock). */
+  observe(at: number, stallMs: number): void {
+    const bucket = Math.floor(at / RECENT_STALL_BUCKET_MS);
+    const slot = bucket % this.#slots;
+    if (this.#bucketOf[slot] !== bucket) {
+      this.#bucketOf[slot] = bucket;
+      this.#worstMs[slot] = 0;
+    }
+    this.#worstMs[slot] = Math.max(this.#worstMs[slot]!, stallMs);
+  }
+
+  /** The worst stall that ended in the buckets still in the window at `now`; 0 when none did. */
+  max(now: number): number {
+    const oldest = Math.floor(now / RECENT_STALL_BUCKET_MS) - this.#slots + 1;
+    let worst = 0;
+    for (let i = 0; i < this.#slots; i++) if (this.#bucketOf[i]! >= oldest) worst = Math.max(worst, this.#worstMs[i]!);
+    return worst;
+  }
+
+  /** Forgets every stall. */
+  clear(): void {
+    this.#bucketOf.fill(-1);
+    this.#worstMs.fill(0);
+  }
+}
+
+/**
+ * Tracks how long the event loop is held: percentiles from Node's monitor, and the worst stall.
+ *
+ * `…/event_loop_delay_max_ms` is the worst stall of the whole leadership (the monitor is reset
+ * when it begins). A figure that only grows cannot show whether something an operator does now
+ * (say, polling `/master/state`) stalls the loop, so `…/event_loop_delay_recent_max_ms` is the
+ * worst stall that ended in the last {@link RECENT_STALL_WINDOW_MS} (10 to 11 s: see
+ * {@link RecentStalls}). It is a rolling window rather than a maximum reset on each read: reading
+ * it changes nothing, so a benchmark, a dashboard and an operator with `curl` can all read it and
+ * each sees the whole window, and Prometheus scrapes stay idempotent. A reader that wants the
+ * worst stall over a longer stretch reads it at least every 10 s and takes the maximum.
+ *
+ * A stall is recorded when the monitor's timer next runs, as it ends: a read never includes its
+ * own work (counting the tasks for the other metrics), the next read does.
+ */
 export class LoopMonitor {
   readonly #h: IntervalHistogram;
+  readonly #recent = new RecentStalls();
   #worst = 0;
   #last = 0;
   #timer: NodeJS.Timeout;
@@ -92,24 +149,31 @@ export class LoopMonitor {
     // The lateness of a short interval timer is the longest the loop was held in between.
     this.#timer = setInterval(() => {
       const now = performance.now();
-      this.#worst = Math.max(this.#worst, now - this.#last - this.intervalMs);
+      const stallMs = Math.max(0, now - this.#last - this.intervalMs);
+      this.#worst = Math.max(this.#worst, stallMs);
+      this.#recent.observe(now, stallMs);
       this.#last = now;
     }, this.intervalMs);
     this.#timer.unref();
   }
 
-  /** `event_loop_delay_max_ms`, `…_p99_ms`, `…_p50_ms` since start (or the last reset). */
+  /**
+   * `event_loop_delay_max_ms`, `…_p99_ms`, `…_p50_ms` since start (or the last reset), and
+   * `…_recent_max_ms` over the last {@link RECENT_STALL_WINDOW_MS}.
+   */
   metrics(prefix: string): Record<string, number> {
     return {
       [`${prefix}/event_loop_delay_max_ms`]: Math.max(this.#worst, this.#h.max / 1e6),
       [`${prefix}/event_loop_delay_p99_ms`]: this.#h.percentile(99) / 1e6,
       [`${prefix}/event_loop_delay_p50_ms`]: this.#h.percentile(50) / 1e6,
+      [`${prefix}/event_loop_delay_recent_max_ms`]: this.#recent.max(performance.now()),
     };
   }
 
-  /** Starts measuring afresh (benchmarks measure a window). */
+  /** Starts measuring afresh (each leadership is measured on its own). */
   reset(): void {
     this.#h.reset();
+    this.#recent.clear();
     this.#worst = 0;
     this.#last = performance.now();
   }
