@@ -24,7 +24,7 @@ import type { Logger } from '../log.ts';
 import type { LeaderInfo } from '../types.ts';
 import { readBody, sendJson as json, serveHttp, type HttpServer } from './server.ts';
 import { recordIO, type OperatorEventHub } from './operator-events.ts';
-import { CACHE_MS, rolesJson, v1State, writeAgents, writeFrameworks, writeState, writeSummary, writeTasks, type MasterMeta } from './master-state.ts';
+import { CACHE_MS, rolesJson, Slicer, v1State, writeAgents, writeFrameworks, writeState, writeSummary, writeTasks, type MasterMeta } from './master-state.ts';
 
 /** What the endpoints read from the running master. */
 export interface MasterView {
@@ -93,11 +93,58 @@ export function prometheusText(metrics: Record<string, number>): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Bytes per piece a document is sent in. */
+const CHUNK_BYTES = 64 * 1024;
+
+/**
+ * A written document (many small texts) as pieces of about {@link CHUNK_BYTES}, encoded once for
+ * every request it answers; slice by slice like the walk.
+ */
+async function chunked(parts: readonly string[], slicer = new Slicer()): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  let group: string[] = [];
+  let size = 0;
+  for (const p of parts) {
+    group.push(p);
+    size += p.length;
+    if (size >= CHUNK_BYTES) {
+      out.push(Buffer.from(group.join('')));
+      group = [];
+      size = 0;
+      await slicer.tick();
+    }
+  }
+  if (group.length > 0) out.push(Buffer.from(group.join('')));
+  return out;
+}
+
+/**
+ * Sends `chunks` one at a time: after each, the socket's buffer is let drain when full, and the
+ * event loop is given back when the slice has run its time. Many readers of one large document
+ * then take turns instead of each holding the loop for the whole of it.
+ */
+async function sendChunks(res: ServerResponse, chunks: readonly Buffer[], slicer = new Slicer()): Promise<void> {
+  for (const c of chunks) {
+    if (res.destroyed) return;
+    if (!res.write(c)) await new Promise<void>((resolve) => {
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+    await slicer.tick();
+  }
+  res.end();
+}
+
 /** Starts the server; resolves once it listens. Rejects (with the reason) when it cannot. */
 export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHttp> {
   const startTime = Date.now();
   /** Finished or in-progress documents, by path: one walk answers every request within {@link CACHE_MS}. */
-  const written = new Map<string, { at: number; parts: Promise<string[]> }>();
+  const written = new Map<string, { at: number; body: Promise<Buffer[]> }>();
 
   const meta = (): MasterMeta => {
     const ctx = opts.view.context();
@@ -124,15 +171,17 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
     res.end();
   };
 
-  const cached = (path: string, write: Writer, ctx: MasterContext): Promise<string[]> => {
-    const now = Date.now();
+  /**
+   * The document at `path`: the one being written, or one written less than {@link CACHE_MS}
+   * ago (counted from when it was done: a walk longer than that is not started again at once).
+   */
+  const cached = (path: string, write: Writer, ctx: MasterContext): Promise<Buffer[]> => {
     const hit = written.get(path);
-    if (hit && now - hit.at < CACHE_MS) return hit.parts;
-    const parts = write(ctx, meta());
-    written.set(path, { at: now, parts });
-    // A walk that failed is not kept.
-    parts.catch(() => written.delete(path));
-    return parts;
+    if (hit && (hit.at === 0 || Date.now() - hit.at < CACHE_MS)) return hit.body;
+    const entry = { at: 0, body: write(ctx, meta()).then((parts) => chunked(parts)) };
+    written.set(path, entry);
+    entry.body.then(() => (entry.at = Date.now()), () => written.delete(path));
+    return entry.body;
   };
 
   /**
@@ -239,10 +288,9 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
       const parts = await writeTasks(ctx, { limit, offset, order });
       return json(res, 200, parts.join(''));
     }
-    const parts = await cached(path === '/state' || path === '/state.json' || path === '/master/state.json' ? '/master/state' : path, STATE_PATHS[path]!, ctx);
-    res.writeHead(200, { 'content-type': 'application/json' });
-    for (const p of parts) res.write(p);
-    res.end();
+    const body = await cached(path === '/state' || path === '/state.json' || path === '/master/state.json' ? '/master/state' : path, STATE_PATHS[path]!, ctx);
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.reduce((n, b) => n + b.byteLength, 0) });
+    await sendChunks(res, body);
   };
 
   return serveHttp(opts.ip, opts.port, opts.logger, handle);

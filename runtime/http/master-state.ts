@@ -15,6 +15,8 @@
 import type { MasterContext } from '../../actors/master/master.machine.ts';
 import { v1Agent, v1Framework, v1Status, v1Task } from './operator-events.ts';
 import type { FrameworkEntry, OfferEntry } from '../../actors/master/state.ts';
+import type { Task } from '../../protocols/records.ts';
+import type { Resource } from '../../protocols/resources.ts';
 import {
   agentJson,
   frameworkHead,
@@ -111,21 +113,30 @@ function stateHead(ctx: MasterContext, meta: MasterMeta): Json {
 /** Opens an object whose fields so far are `head`: its text without the closing brace. */
 const open = (head: Json) => JSON.stringify(head).slice(0, -1);
 
-/** Writes `/master/state`. */
-export async function writeState(ctx: MasterContext, meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
-  const s = ctx.state;
-  const out: string[] = [open(stateHead(ctx, meta))];
-  const offers = await offerIndex(ctx, slicer);
-  out.push(',"slaves":');
-  await array(s.agents.values(), (a) => agentJson(a, offers.byAgent.get(a.id) ?? [], meta.version), slicer, out);
-  out.push(',"recovered_slaves":');
-  await array(s.recovered, ([id, r]) => ({ id, hostname: r.info.hostname, resources: {}, attributes: {} }), slicer, out);
-  out.push(',"frameworks":');
+/** What a framework's tasks hold, added up a slice at a time (a framework may have 100,000). */
+async function usedInSlices(fw: FrameworkEntry, slicer: Slicer): Promise<Resource[]> {
+  // Scalars are summed as they come, so what is handed on stays small.
+  const sums = new Map<string, number>();
+  const others: Resource[] = [];
+  for (const t of fw.tasks.values()) {
+    if (holdsResources(t)) {
+      for (const r of t.task.resources) {
+        if (r.type === 'SCALAR') sums.set(r.name, (sums.get(r.name) ?? 0) + (r.scalar ?? 0));
+        else others.push(r);
+      }
+    }
+    await slicer.tick();
+  }
+  return [...[...sums].map(([name, scalar]): Resource => ({ name, type: 'SCALAR', scalar })), ...others];
+}
+
+/** The frameworks with their tasks and offers, as a JSON array. */
+async function frameworks(ctx: MasterContext, offersOf: Map<string, OfferEntry[]>, slicer: Slicer, out: string[]): Promise<void> {
   out.push('[');
   let first = true;
-  for (const fw of s.frameworks.values()) {
-    const fo = offers.byFramework.get(fw.id) ?? [];
-    out.push(`${first ? '' : ','}${open(frameworkHead(fw, fo))},"tasks":`);
+  for (const fw of ctx.state.frameworks.values()) {
+    const fo = offersOf.get(fw.id) ?? [];
+    out.push(`${first ? '' : ','}${open(frameworkHead(fw, fo, await usedInSlices(fw, slicer)))},"tasks":`);
     first = false;
     await array(fw.tasks.values(), (t) => taskJson(t.task, t.role, t.status), slicer, out);
     out.push(',"unreachable_tasks":');
@@ -136,8 +147,26 @@ export async function writeState(ctx: MasterContext, meta: MasterMeta, slicer = 
     await slicer.tick();
   }
   out.push(']');
+}
+
+/** The frameworks that ended, as a JSON array. */
+async function completedFrameworks(ctx: MasterContext, slicer: Slicer, out: string[]): Promise<void> {
+  await array(ctx.state.completedFrameworks, (fw) => ({ ...frameworkHead(fw, []), tasks: [], unreachable_tasks: [], completed_tasks: fw.completedTasks.map((t) => taskJson(t, fw.role)), offers: [], executors: [] }), slicer, out);
+}
+
+/** Writes `/master/state`. */
+export async function writeState(ctx: MasterContext, meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
+  const s = ctx.state;
+  const out: string[] = [open(stateHead(ctx, meta))];
+  const offers = await offerIndex(ctx, slicer);
+  out.push(',"slaves":');
+  await array(s.agents.values(), (a) => agentJson(a, offers.byAgent.get(a.id) ?? [], meta.version), slicer, out);
+  out.push(',"recovered_slaves":');
+  await array(s.recovered, ([id, r]) => ({ id, hostname: r.info.hostname, resources: {}, attributes: {} }), slicer, out);
+  out.push(',"frameworks":');
+  await frameworks(ctx, offers.byFramework, slicer, out);
   out.push(',"completed_frameworks":');
-  await array(s.completedFrameworks, (fw) => ({ ...frameworkHead(fw, []), tasks: [], unreachable_tasks: [], completed_tasks: fw.completedTasks.map((t) => taskJson(t, fw.role)), offers: [], executors: [] }), slicer, out);
+  await completedFrameworks(ctx, slicer, out);
   out.push(',"orphan_tasks":[],"unregistered_frameworks":[]}');
   return out;
 }
@@ -153,20 +182,29 @@ export async function writeSummary(ctx: MasterContext, meta: MasterMeta, slicer 
     return { ...agentJson(a, offers.byAgent.get(a.id) ?? [], meta.version), ...taskCounts(tasks), framework_ids: [...new Set(tasks.map((t) => t.frameworkId))] };
   }, slicer, out);
   out.push(',"frameworks":');
-  await array(s.frameworks.values(), (fw) => {
-    const tasks = [...fw.tasks.values()].map((t) => t.task);
-    return { ...frameworkHead(fw, offers.byFramework.get(fw.id) ?? []), ...taskCounts([...tasks, ...fw.completedTasks]), slave_ids: [...new Set(tasks.map((t) => t.agentId))] };
+  await array(s.frameworks.values(), async (fw) => {
+    const tasks: Task[] = [];
+    const agents = new Set<string>();
+    for (const t of fw.tasks.values()) {
+      tasks.push(t.task);
+      agents.add(t.task.agentId);
+      await slicer.tick();
+    }
+    return { ...frameworkHead(fw, offers.byFramework.get(fw.id) ?? [], await usedInSlices(fw, slicer)), ...taskCounts([...tasks, ...fw.completedTasks]), slave_ids: [...agents] };
   }, slicer, out);
   out.push('}');
   return out;
 }
 
 /** Writes `/master/frameworks`: the frameworks with their tasks, and the completed ones. */
-export async function writeFrameworks(ctx: MasterContext, meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
-  const state = await writeState(ctx, meta, slicer);
-  // The same walk as the state's, cut to what this endpoint shows.
-  const doc = JSON.parse(state.join('')) as Json;
-  return [JSON.stringify({ frameworks: doc.frameworks, completed_frameworks: doc.completed_frameworks, unregistered_frameworks: [] })];
+export async function writeFrameworks(ctx: MasterContext, _meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
+  const offers = await offerIndex(ctx, slicer);
+  const out: string[] = ['{"frameworks":'];
+  await frameworks(ctx, offers.byFramework, slicer, out);
+  out.push(',"completed_frameworks":');
+  await completedFrameworks(ctx, slicer, out);
+  out.push(',"unregistered_frameworks":[]}');
+  return out;
 }
 
 /** Writes `/master/slaves`. */

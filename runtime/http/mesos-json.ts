@@ -120,6 +120,13 @@ export function agentJson(a: AgentEntry, offered: readonly OfferEntry[], version
   };
 }
 
+/** What the tasks that have not ended hold. */
+export function usedBy(tasks: Iterable<TaskEntry>): Resource[] {
+  const used: Resource[] = [];
+  for (const t of tasks) if (holdsResources(t)) used.push(...t.task.resources);
+  return used;
+}
+
 /** The task-state counters of Mesos' summaries (`TASK_STAGING`, `TASK_RUNNING`, …), all present. */
 export function taskCounts(tasks: Iterable<{ state: string }>): Record<string, number> {
   const out: Record<string, number> = Object.fromEntries(TASK_STATES.map((s) => [s, 0]));
@@ -128,9 +135,7 @@ export function taskCounts(tasks: Iterable<{ state: string }>): Record<string, n
 }
 
 /** The head of a framework's model (everything but its task lists). */
-export function frameworkHead(fw: FrameworkEntry, offers: readonly OfferEntry[]): Json {
-  const used: Resource[] = [];
-  for (const t of fw.tasks.values()) if (holdsResources(t)) used.push(...t.task.resources);
+export function frameworkHead(fw: FrameworkEntry, offers: readonly OfferEntry[], used: readonly Resource[] = usedBy(fw.tasks.values())): Json {
   const offered = offers.flatMap((o) => o.offer.resources);
   return {
     id: fw.id,
