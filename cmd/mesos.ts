@@ -4,6 +4,9 @@
  *   mesos agent list               agents: id, hostname, state, resources used / total
  *   mesos framework list           frameworks: id, name, principal, state, tasks, resources used
  *   mesos task list [--all]        running tasks (with --all: also the ended ones)
+ *   mesos task log <task> [--stderr] [--follow]
+ *                                  a running task's stdout (or stderr), read from its agent;
+ *                                  --follow keeps printing what it writes, until interrupted
  *   mesos state                    the master's whole state (JSON)
  *   mesos roles                    roles with their weights and frameworks
  *
@@ -11,6 +14,7 @@
  * leader. Tables on a terminal, `--json` for scripts. Exit codes: 0 done, 1 the cluster could not
  * be asked (no master answers, none leads), 2 a bad command or flag.
  */
+import { SandboxTail } from '../runtime/http/sandbox-tail.ts';
 import { COMMON_FLAGS, exitBadFlag, packageVersion, parseFlags, usage, type FlagSpec } from './flags.ts';
 
 const COMMAND = 'mesos';
@@ -18,6 +22,8 @@ const SPECS = {
   master: { type: 'string', help: 'a master to ask (host:port); a standby sends the request on to the leader', default: '127.0.0.1:5050' },
   json: { type: 'boolean', help: 'print JSON instead of a table', default: false },
   all: { type: 'boolean', help: 'task list: the ended tasks too', default: false },
+  stderr: { type: 'boolean', help: 'task log: stderr instead of stdout', default: false },
+  follow: { type: 'boolean', help: 'task log: keep printing what the task writes', default: false },
   help: COMMON_FLAGS.help,
   version: COMMON_FLAGS.version,
 } as const satisfies Record<string, FlagSpec>;
@@ -27,6 +33,8 @@ Commands:
   agent list         the agents, their state and resources
   framework list     the frameworks, their state, tasks and resources
   task list [--all]  the running tasks (--all: the ended ones too)
+  task log <task> [--stderr] [--follow]
+                     a running task's stdout or stderr, from its agent
   state              the master's whole state, as JSON
   roles              the roles, their weights and frameworks
 ${usage(COMMAND, SPECS).split('\n').slice(1).join('\n')}`;
@@ -72,6 +80,38 @@ function table(columns: string[], rows: string[][]): void {
 
 const res = (r: Json | undefined) => `cpus ${r?.cpus ?? 0}, mem ${r?.mem ?? 0} MB`;
 
+/** `task log`: finds the task's sandbox and agent in the master's state, then reads the file from the agent. */
+async function taskLog(flags: { master: string; stderr: boolean; follow: boolean }, taskId: string | undefined): Promise<void> {
+  if (taskId === undefined) exitBadFlag(COMMAND, 'task log takes one task id: mesos task log <task> [--stderr] [--follow]');
+  const s = await ask(flags.master, '/master/frameworks');
+  const task = (s.frameworks as Json[]).flatMap((f) => f.tasks as Json[]).find((t) => t.id === taskId);
+  if (!task) {
+    const ended = [...s.frameworks, ...s.completed_frameworks].some((f: Json) => (f.completed_tasks as Json[]).some((t) => t.id === taskId));
+    process.stderr.write(`${COMMAND}: ${ended ? `task '${taskId}' has ended; the master no longer says where its sandbox was` : `no running task '${taskId}'`}\n`);
+    process.exit(1);
+  }
+  const { slaves } = await ask(flags.master, '/master/slaves');
+  const agent = (slaves as Json[]).find((a) => a.id === task.slave_id);
+  if (!task.sandbox || !agent?.http_address) {
+    process.stderr.write(`${COMMAND}: the master does not know where task '${taskId}' writes its output yet; try again shortly\n`);
+    process.exit(1);
+  }
+  const tail = new SandboxTail({
+    agentHttp: String(agent.http_address),
+    path: `${String(task.sandbox)}/${flags.stderr ? 'stderr' : 'stdout'}`,
+    write: (text) => process.stdout.write(text),
+    warn: (m) => process.stderr.write(`${COMMAND}: ${m}\n`),
+  });
+  if (flags.follow) {
+    // Until interrupted; what is left is printed on the way out.
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+  }
+  await tail.finish();
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const words = argv.filter((a) => !a.startsWith('-'));
@@ -90,6 +130,10 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   const out = (doc: unknown, print: () => void) => (flags.json ? process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`) : print());
+  if (words[0] === 'task' && words[1] === 'log') {
+    if (words.length !== 3) exitBadFlag(COMMAND, 'task log takes one task id: mesos task log <task> [--stderr] [--follow]');
+    return taskLog(flags, words[2]!);
+  }
   const cmd = words.join(' ');
   switch (cmd) {
     case 'agent list': {
@@ -114,6 +158,8 @@ async function main(): Promise<void> {
       return void out(tasks, () => table(['ID', 'FRAMEWORK', 'AGENT', 'STATE', 'RESOURCES'],
         tasks.map((t) => [t.id, t.framework_id, t.slave_id, t.state, res(t.resources)])));
     }
+    case 'task log':
+      return taskLog(flags, undefined);
     case 'state':
       return void process.stdout.write(`${JSON.stringify(await ask(flags.master, '/master/state'), null, 2)}\n`);
     case 'roles': {

@@ -106,6 +106,8 @@ export function agentJson(a: AgentEntry, offered: readonly OfferEntry[], version
     hostname: a.info.hostname,
     // The port of the agent's HTTP endpoints, as it registered (0: it serves none).
     port: a.info.http ? Number(a.info.http.slice(a.info.http.lastIndexOf(':') + 1)) : 0,
+    // This project's addition: the whole address (`host:port`) its endpoints listen on.
+    ...(a.info.http ? { http_address: a.info.http } : {}),
     registered_time: seconds(a.registeredAt),
     resources: total,
     used_resources: resourcesJson(used),

@@ -202,3 +202,26 @@ test.serial('the mesos CLI lists agents, frameworks and tasks as tables and JSON
   t.is(nobody.err.length, 1);
   t.regex(nobody.err[0]!, /^mesos: no master answers at 127\.0\.0\.1:1 /);
 });
+
+test.serial('mesos task log reads a running task’s stdout and stderr from its agent, and --follow prints lines as they are written', async (t) => {
+  t.timeout(3 * WAIT);
+  await fw.run('talker', 'echo oops >&2; echo line1; echo line2; sleep 600', 'TASK_RUNNING');
+  const follow = e2e.procs.start('mesos', ['task', 'log', 'talker', '--follow', `--master=${leaderHttp}`], { label: 'mesos task log --follow' });
+  await follow.waitForLine(/^line1$/, WAIT, { stream: 'stdout' });
+  await follow.waitForLine(/^line2$/, WAIT, { stream: 'stdout' });
+  t.is((await follow.stop(WAIT)).code, 0, follow.tail());
+  const run = async (args: string[]) => {
+    const p = e2e.procs.start('mesos', args, { label: `mesos ${args.join(' ')}` });
+    const st = await p.waitForExit(WAIT);
+    return { code: st.code, out: p.output('stdout'), err: p.texts('stderr').filter((l) => l.trim() !== '') };
+  };
+  const out = await run(['task', 'log', 'talker', `--master=${leaderHttp}`]);
+  t.is(out.code, 0, out.err.join('\n'));
+  t.is(out.out, 'line1\nline2');
+  const err = await run(['task', 'log', 'talker', '--stderr', `--master=${leaderHttp}`]);
+  // The command executor logs to the same stderr, as Mesos' does.
+  t.true(err.out.split('\n').includes('oops'), err.out);
+  const none = await run(['task', 'log', 'nobody', `--master=${leaderHttp}`]);
+  t.is(none.code, 1);
+  t.deepEqual(none.err, ["mesos: no running task 'nobody'"]);
+});
