@@ -7,6 +7,7 @@
  *   mesos task log <task> [--stderr] [--follow]
  *                                  a running task's stdout (or stderr), read from its agent;
  *                                  --follow keeps printing what it writes, until interrupted
+ *   mesos task cat <task> <file>   a file of a running task's sandbox
  *   mesos state                    the master's whole state (JSON)
  *   mesos roles                    roles with their weights and frameworks
  *
@@ -35,6 +36,8 @@ Commands:
   task list [--all]  the running tasks (--all: the ended ones too)
   task log <task> [--stderr] [--follow]
                      a running task's stdout or stderr, from its agent
+  task cat <task> <file>
+                     a file of a running task's sandbox
   state              the master's whole state, as JSON
   roles              the roles, their weights and frameworks
 ${usage(COMMAND, SPECS).split('\n').slice(1).join('\n')}`;
@@ -80,9 +83,11 @@ function table(columns: string[], rows: string[][]): void {
 
 const res = (r: Json | undefined) => `cpus ${r?.cpus ?? 0}, mem ${r?.mem ?? 0} MB`;
 
-/** `task log`: finds the task's sandbox and agent in the master's state, then reads the file from the agent. */
-async function taskLog(flags: { master: string; stderr: boolean; follow: boolean }, taskId: string | undefined): Promise<void> {
-  if (taskId === undefined) exitBadFlag(COMMAND, 'task log takes one task id: mesos task log <task> [--stderr] [--follow]');
+/**
+ * `task log` and `task cat`: finds the task's sandbox and agent in the master's state, then reads
+ * `file` of the sandbox from the agent (following it, with `follow`, until interrupted).
+ */
+async function taskFile(flags: { master: string }, taskId: string, file: string, follow: boolean): Promise<void> {
   const s = await ask(flags.master, '/master/frameworks');
   const task = (s.frameworks as Json[]).flatMap((f) => f.tasks as Json[]).find((t) => t.id === taskId);
   if (!task) {
@@ -98,11 +103,11 @@ async function taskLog(flags: { master: string; stderr: boolean; follow: boolean
   }
   const tail = new SandboxTail({
     agentHttp: String(agent.http_address),
-    path: `${String(task.sandbox)}/${flags.stderr ? 'stderr' : 'stdout'}`,
+    path: `${String(task.sandbox)}/${file}`,
     write: (text) => process.stdout.write(text),
     warn: (m) => process.stderr.write(`${COMMAND}: ${m}\n`),
   });
-  if (flags.follow) {
+  if (follow) {
     // Until interrupted; what is left is printed on the way out.
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
@@ -132,7 +137,12 @@ async function main(): Promise<void> {
   const out = (doc: unknown, print: () => void) => (flags.json ? process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`) : print());
   if (words[0] === 'task' && words[1] === 'log') {
     if (words.length !== 3) exitBadFlag(COMMAND, 'task log takes one task id: mesos task log <task> [--stderr] [--follow]');
-    return taskLog(flags, words[2]!);
+    return taskFile(flags, words[2]!, flags.stderr ? 'stderr' : 'stdout', flags.follow);
+  }
+  if (words[0] === 'task' && words[1] === 'cat') {
+    if (words.length !== 4) exitBadFlag(COMMAND, 'task cat takes a task id and a file: mesos task cat <task> <file>');
+    if (words[3]!.split('/').includes('..')) exitBadFlag(COMMAND, `'${words[3]}': a file inside the sandbox`);
+    return taskFile(flags, words[2]!, words[3]!, false);
   }
   const cmd = words.join(' ');
   switch (cmd) {
@@ -158,8 +168,6 @@ async function main(): Promise<void> {
       return void out(tasks, () => table(['ID', 'FRAMEWORK', 'AGENT', 'STATE', 'RESOURCES'],
         tasks.map((t) => [t.id, t.framework_id, t.slave_id, t.state, res(t.resources)])));
     }
-    case 'task log':
-      return taskLog(flags, undefined);
     case 'state':
       return void process.stdout.write(`${JSON.stringify(await ask(flags.master, '/master/state'), null, 2)}\n`);
     case 'roles': {

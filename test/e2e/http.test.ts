@@ -203,7 +203,7 @@ test.serial('the mesos CLI lists agents, frameworks and tasks as tables and JSON
   t.regex(nobody.err[0]!, /^mesos: no master answers at 127\.0\.0\.1:1 /);
 });
 
-test.serial('mesos task log reads a running task’s stdout and stderr from its agent, and --follow prints lines as they are written', async (t) => {
+test.serial('mesos task log reads a running task’s stdout and stderr from its agent, --follow prints lines as they are written, task cat reads a sandbox file', async (t) => {
   t.timeout(3 * WAIT);
   await fw.run('talker', 'echo oops >&2; echo line1; echo line2; sleep 600', 'TASK_RUNNING');
   const follow = e2e.procs.start('mesos', ['task', 'log', 'talker', '--follow', `--master=${leaderHttp}`], { label: 'mesos task log --follow' });
@@ -221,6 +221,9 @@ test.serial('mesos task log reads a running task’s stdout and stderr from its 
   const err = await run(['task', 'log', 'talker', '--stderr', `--master=${leaderHttp}`]);
   // The command executor logs to the same stderr, as Mesos' does.
   t.true(err.out.split('\n').includes('oops'), err.out);
+  const cat = await run(['task', 'cat', 'talker', 'stdout', `--master=${leaderHttp}`]);
+  t.is(cat.out, 'line1\nline2');
+  t.is((await run(['task', 'cat', 'talker', '../../../etc/passwd', `--master=${leaderHttp}`])).code, 2);
   const none = await run(['task', 'log', 'nobody', `--master=${leaderHttp}`]);
   t.is(none.code, 1);
   t.deepEqual(none.err, ["mesos: no running task 'nobody'"]);
