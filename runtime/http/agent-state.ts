@@ -13,6 +13,7 @@ import type { Resource } from '../../protocols/resources.ts';
 import { isTerminalState } from '../../protocols/task-states.ts';
 import type { LeaderInfo } from '../types.ts';
 import { attributesJson, resourcesJson, seconds, taskJson, type Json } from './mesos-json.ts';
+import { v1FrameworkInfo, v1Id, v1Resources, v1Status, v1Task } from './operator-events.ts';
 
 /** What the documents say besides the machine's state. */
 export interface AgentMeta {
@@ -219,46 +220,11 @@ export function agentMetrics(ctx: AgentContext, counters: Record<string, number>
   return Object.fromEntries(Object.entries(m).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
-/** `{ value }`, the v1 API's wrapper of an id. */
-const v1Id = (value: string) => ({ value });
-
-/** Resources as the v1 API's list of `Resource` messages. */
-export function v1Resources(rs: readonly Resource[]): Json[] {
-  return rs.map((r) => ({
-    name: r.name,
-    type: r.type,
-    ...(r.type === 'SCALAR' ? { scalar: { value: r.scalar ?? 0 } } : {}),
-    ...(r.type === 'RANGES' ? { ranges: { range: (r.ranges ?? []).map((x) => ({ begin: x.begin, end: x.end })) } } : {}),
-    ...(r.type === 'SET' ? { set: { item: r.set ?? [] } } : {}),
-    ...(r.role !== undefined ? { role: r.role } : {}),
-  }));
-}
-
-function v1Status(st: TaskStatus): Json {
-  return {
-    task_id: v1Id(st.taskId),
-    state: st.state,
-    timestamp: seconds(st.timestamp),
-    ...(st.source !== undefined ? { source: st.source } : {}),
-    ...(st.reason !== undefined ? { reason: st.reason } : {}),
-    ...(st.message !== undefined ? { message: st.message } : {}),
-    ...(st.agentId !== undefined ? { agent_id: v1Id(st.agentId) } : {}),
-    ...(st.executorId !== undefined ? { executor_id: v1Id(st.executorId) } : {}),
-    ...(st.uuid !== undefined ? { uuid: st.uuid } : {}),
-    ...(st.containerStatus ? { container_status: { container_id: v1Id(st.containerStatus.containerId) } } : {}),
-  };
-}
-
-function v1Task(s: AgentState, t: Task): Json {
+/** A task as v1 `Task`, with the status the agent still holds for it and the update in flight. */
+function v1AgentTask(s: AgentState, t: Task): Json {
   const st = heldStatus(s, t.frameworkId, t.taskId);
   return {
-    name: t.name,
-    task_id: v1Id(t.taskId),
-    framework_id: v1Id(t.frameworkId),
-    agent_id: v1Id(t.agentId),
-    ...(t.executorId !== undefined ? { executor_id: v1Id(t.executorId) } : {}),
-    state: t.state,
-    resources: v1Resources(t.resources),
+    ...v1Task(t),
     statuses: st ? [v1Status(st)] : [],
     ...(t.statusUpdateState !== undefined ? { status_update_state: t.statusUpdateState } : {}),
     ...(t.statusUpdateUuid !== undefined ? { status_update_uuid: t.statusUpdateUuid } : {}),
@@ -289,22 +255,6 @@ function v1ExecutorInfo(e: ExecutorEntry): Json {
   };
 }
 
-function v1FrameworkInfo(id: string, info: FrameworkInfo): Json {
-  return {
-    framework_info: {
-      id: v1Id(id),
-      name: info.name,
-      user: info.user ?? '',
-      roles: info.roles ?? ['*'],
-      ...(info.principal !== undefined ? { principal: info.principal } : {}),
-      ...(info.hostname !== undefined ? { hostname: info.hostname } : {}),
-      checkpoint: info.checkpoint ?? false,
-      failover_timeout: info.failoverTimeoutSeconds ?? 0,
-      capabilities: (info.capabilities ?? []).map((type) => ({ type })),
-    },
-  };
-}
-
 /** The v1 API's `GET_STATE` answer body (`get_state`): tasks, executors and frameworks. */
 export function v1State(s: AgentState): Json {
   const launched: Json[] = [];
@@ -316,21 +266,21 @@ export function v1State(s: AgentState): Json {
   for (const e of s.executors.values()) {
     executors.push(v1ExecutorInfo(e));
     for (const t of e.queued) queued.push(v1QueuedTask(t, e));
-    for (const t of e.tasks.values()) (isTerminalState(t.state) ? terminated : launched).push(v1Task(s, t));
-    for (const t of e.completedTasks ?? []) completed.push(v1Task(s, t));
+    for (const t of e.tasks.values()) (isTerminalState(t.state) ? terminated : launched).push(v1AgentTask(s, t));
+    for (const t of e.completedTasks ?? []) completed.push(v1AgentTask(s, t));
   }
   for (const list of [...s.completedExecutors.values(), ...s.completedFrameworks.map((f) => f.executors)]) {
     for (const e of list) {
       completedExecutors.push(v1ExecutorInfo(e));
-      for (const t of [...(e.completedTasks ?? []), ...e.tasks.values()]) completed.push(v1Task(s, t));
+      for (const t of [...(e.completedTasks ?? []), ...e.tasks.values()]) completed.push(v1AgentTask(s, t));
     }
   }
   return {
     get_tasks: { launched_tasks: launched, queued_tasks: queued, terminated_tasks: terminated, completed_tasks: completed },
     get_executors: { executors, completed_executors: completedExecutors },
     get_frameworks: {
-      frameworks: [...s.frameworks].map(([id, info]) => v1FrameworkInfo(id, info)),
-      completed_frameworks: s.completedFrameworks.map((f) => v1FrameworkInfo(f.id, f.info)),
+      frameworks: [...s.frameworks].map(([id, info]) => ({ framework_info: v1FrameworkInfo(id, info) })),
+      completed_frameworks: s.completedFrameworks.map((f) => ({ framework_info: v1FrameworkInfo(f.id, f.info) })),
     },
   };
 }

@@ -10,7 +10,9 @@ import type { FrameworkInfo, Task, TaskStatus } from '../../protocols/records.ts
 import type { Resource } from '../../protocols/resources.ts';
 import { seconds, type Json } from './mesos-json.ts';
 
-const id = (value: string) => ({ value });
+/** `{ value }`, the v1 API's wrapper of an id. */
+export const v1Id = (value: string) => ({ value });
+const id = v1Id;
 const nanos = (ms: number) => ({ nanoseconds: Math.round(ms * 1e6) });
 
 /** Resources as v1 `Resource` messages. */
@@ -25,16 +27,18 @@ export function v1Resources(rs: readonly Resource[]): Json[] {
   }));
 }
 
-/** A status as v1 `TaskStatus`. */
-export function v1Status(s: TaskStatus, task: Task): Json {
+/** A status as v1 `TaskStatus`; the agent and executor it does not name are its `task`'s. */
+export function v1Status(s: TaskStatus, task?: Task): Json {
+  const agentId = s.agentId ?? task?.agentId;
+  const executorId = s.executorId ?? task?.executorId;
   return {
     task_id: id(s.taskId),
     state: s.state,
     ...(s.message !== undefined ? { message: s.message } : {}),
     ...(s.source !== undefined ? { source: s.source } : {}),
     ...(s.reason !== undefined ? { reason: s.reason } : {}),
-    agent_id: id(s.agentId ?? task.agentId),
-    ...(s.executorId ?? task.executorId ? { executor_id: id((s.executorId ?? task.executorId)!) } : {}),
+    ...(agentId !== undefined ? { agent_id: id(agentId) } : {}),
+    ...(executorId !== undefined ? { executor_id: id(executorId) } : {}),
     timestamp: seconds(s.timestamp),
     ...(s.uuid !== undefined ? { uuid: s.uuid } : {}),
     ...(s.containerStatus ? { container_status: { container_id: id(s.containerStatus.containerId) } } : {}),
@@ -62,6 +66,7 @@ export function v1FrameworkInfo(id_: string, info: FrameworkInfo): Json {
     name: info.name,
     user: info.user ?? '',
     ...(info.principal !== undefined ? { principal: info.principal } : {}),
+    ...(info.hostname !== undefined ? { hostname: info.hostname } : {}),
     roles: info.roles ?? ['*'],
     checkpoint: info.checkpoint ?? false,
     failover_timeout: info.failoverTimeoutSeconds ?? 0,
