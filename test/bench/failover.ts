@@ -36,9 +36,7 @@ const c = await ScaleCluster.start({ bench: 'failover', agents: agentCount, mast
 const { swarm, server } = c;
 /** A master that waits for every agent after a failover, however long the swarm takes. */
 const master = (label: string) => c.startMaster(label, ['--agent_reregister_timeout=10mins']);
-let result: Record<string, unknown> | undefined;
-
-try {
+await c.run(say, async () => {
   if (bootStorm) {
     const m = await master('master');
     c.yieldToMasters();
@@ -55,7 +53,7 @@ try {
     fw.driver.start();
     while (fw.offers < agentCount && performance.now() - s0 < 120_000) await waitFor(100);
     const metrics = await c.metricsOf(l.pid);
-    result = {
+    return {
       mode: 'boot-storm',
       agents: agentCount,
       allRegisteredMs: Math.round(allRegisteredMs),
@@ -112,7 +110,7 @@ try {
     const wonAt = logTime(/^elected leading master$/);
     const readAt = logTime(/^Recovered the registry/);
     const servingAt = logTime(/^Serving: /);
-    result = {
+    return {
       mode: 'failover',
       agents: agentCount,
       tasks: taskCount,
@@ -135,12 +133,4 @@ try {
       swarmNice: c.swarmNice,
     };
   }
-} catch (e) {
-  say(`failed: ${(e as Error).stack ?? String(e)}`);
-  c.reportWarnings(say);
-  process.exitCode = 1;
-} finally {
-  await c.stop();
-}
-if (result) process.stdout.write(`${JSON.stringify(result)}\n`);
-process.exit();
+});

@@ -275,6 +275,25 @@ export class ScaleCluster {
     };
   }
 
+  /**
+   * Runs a bench on this cluster and ends the process: prints the one JSON line `measure`
+   * resolves with, or the failure and the processes' warnings (exit 1); stops everything either way.
+   */
+  async run(say: (msg: string) => void, measure: () => Promise<Record<string, unknown>>): Promise<never> {
+    let result: Record<string, unknown> | undefined;
+    try {
+      result = await measure();
+    } catch (e) {
+      say(`failed: ${(e as Error).stack ?? String(e)}`);
+      this.reportWarnings(say);
+      process.exitCode = 1;
+    } finally {
+      await this.stop();
+    }
+    if (result) process.stdout.write(`${JSON.stringify(result)}\n`);
+    return process.exit();
+  }
+
   /** Writes the last warnings and errors each process logged (after a failure). */
   reportWarnings(say: (msg: string) => void, last = 20): void {
     for (const p of this.procs.processes) {

@@ -157,8 +157,7 @@ function peakRss(pid: number): number | undefined {
 }
 
 const c = await ScaleCluster.start({ bench: 'state', agents: agentCount, masterFlags: values['master-flags'].split(' ').filter(Boolean) });
-let result: Record<string, unknown> | undefined;
-try {
+await c.run(say, async () => {
   const m = await c.startMaster('master');
   const base = `http://${m.http}`;
   await c.leaderOtherThan();
@@ -201,7 +200,7 @@ try {
   const { answers, skipped, failed } = polled!;
   const latencies = answers.map((a) => a.latencyMs).sort((a, b) => a - b);
   const pollingWorstStallMs = Math.round(polling.worstMs);
-  result = {
+  return {
     agents: agentCount,
     tasks: taskCount,
     stateBytes: Math.max(0, ...answers.map((a) => a.bytes)),
@@ -224,12 +223,4 @@ try {
     stallBudgetMs: STALL_BUDGET_MS,
     withinBudget: pollingWorstStallMs <= STALL_BUDGET_MS && skipped === 0 && failed === 0 && answers.length > 0,
   };
-} catch (e) {
-  say(`failed: ${(e as Error).stack ?? String(e)}`);
-  c.reportWarnings(say);
-  process.exitCode = 1;
-} finally {
-  await c.stop();
-}
-if (result) process.stdout.write(`${JSON.stringify(result)}\n`);
-process.exit();
+});
