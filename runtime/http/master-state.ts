@@ -12,7 +12,7 @@
  * Requests that arrive while a snapshot is being written wait for it; a finished snapshot answers
  * further requests for {@link CACHE_MS}. Many readers cost one walk.
  */
-import type { MasterContext } from '../../actors/master/master.machine.ts';
+import type { MasterState } from '../../actors/master/state.ts';
 import { v1Agent, v1Framework, v1Status, v1Task } from './operator-events.ts';
 import type { FrameworkEntry, OfferEntry } from '../../actors/master/state.ts';
 import type { Task } from '../../protocols/records.ts';
@@ -48,6 +48,17 @@ export class Slicer {
   }
 }
 
+/**
+ * What the state documents read: the master's context, or a copy of its tables kept elsewhere
+ * (`state-mirror.ts`, in the worker thread that serves the documents).
+ */
+export interface StateSource {
+  runId: string;
+  self: string;
+  hostname: string;
+  state: Pick<MasterState, 'agents' | 'frameworks' | 'offers' | 'recovered' | 'completedFrameworks'> & { registry: { unreachable: { readonly size: number } } };
+}
+
 /** What the state documents say about the master itself. */
 export interface MasterMeta {
   version: string;
@@ -78,7 +89,7 @@ async function array<T>(items: Iterable<T>, toJson: (x: T) => Json | Promise<Jso
 }
 
 /** Offers by agent and by framework. */
-async function offerIndex(ctx: MasterContext, slicer: Slicer) {
+async function offerIndex(ctx: StateSource, slicer: Slicer) {
   const byAgent = new Map<string, OfferEntry[]>();
   const byFramework = new Map<string, OfferEntry[]>();
   for (const o of ctx.state.offers.values()) {
@@ -90,7 +101,7 @@ async function offerIndex(ctx: MasterContext, slicer: Slicer) {
 }
 
 /** The header fields of `/master/state`. */
-function stateHead(ctx: MasterContext, meta: MasterMeta): Json {
+function stateHead(ctx: StateSource, meta: MasterMeta): Json {
   const s = ctx.state;
   let active = 0;
   for (const a of s.agents.values()) if (a.removing === undefined) active++;
@@ -131,7 +142,7 @@ async function usedInSlices(fw: FrameworkEntry, slicer: Slicer): Promise<Resourc
 }
 
 /** The frameworks with their tasks and offers, as a JSON array. */
-async function frameworks(ctx: MasterContext, offersOf: Map<string, OfferEntry[]>, slicer: Slicer, out: string[]): Promise<void> {
+async function frameworks(ctx: StateSource, offersOf: Map<string, OfferEntry[]>, slicer: Slicer, out: string[]): Promise<void> {
   out.push('[');
   let first = true;
   for (const fw of ctx.state.frameworks.values()) {
@@ -150,12 +161,12 @@ async function frameworks(ctx: MasterContext, offersOf: Map<string, OfferEntry[]
 }
 
 /** The frameworks that ended, as a JSON array. */
-async function completedFrameworks(ctx: MasterContext, slicer: Slicer, out: string[]): Promise<void> {
+async function completedFrameworks(ctx: StateSource, slicer: Slicer, out: string[]): Promise<void> {
   await array(ctx.state.completedFrameworks, (fw) => ({ ...frameworkHead(fw, []), tasks: [], unreachable_tasks: [], completed_tasks: fw.completedTasks.map((t) => taskJson(t, fw.role)), offers: [], executors: [] }), slicer, out);
 }
 
 /** Writes `/master/state`. */
-export async function writeState(ctx: MasterContext, meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
+export async function writeState(ctx: StateSource, meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
   const s = ctx.state;
   const out: string[] = [open(stateHead(ctx, meta))];
   const offers = await offerIndex(ctx, slicer);
@@ -172,7 +183,7 @@ export async function writeState(ctx: MasterContext, meta: MasterMeta, slicer = 
 }
 
 /** Writes `/master/state-summary`: agents and frameworks with task counts, no task lists. */
-export async function writeSummary(ctx: MasterContext, meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
+export async function writeSummary(ctx: StateSource, meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
   const s = ctx.state;
   const out: string[] = [open({ hostname: ctx.hostname, cluster: meta.cluster })];
   const offers = await offerIndex(ctx, slicer);
@@ -197,7 +208,7 @@ export async function writeSummary(ctx: MasterContext, meta: MasterMeta, slicer 
 }
 
 /** Writes `/master/frameworks`: the frameworks with their tasks, and the completed ones. */
-export async function writeFrameworks(ctx: MasterContext, _meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
+export async function writeFrameworks(ctx: StateSource, _meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
   const offers = await offerIndex(ctx, slicer);
   const out: string[] = ['{"frameworks":'];
   await frameworks(ctx, offers.byFramework, slicer, out);
@@ -208,7 +219,7 @@ export async function writeFrameworks(ctx: MasterContext, _meta: MasterMeta, sli
 }
 
 /** Writes `/master/slaves`. */
-export async function writeAgents(ctx: MasterContext, meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
+export async function writeAgents(ctx: StateSource, meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
   const offers = await offerIndex(ctx, slicer);
   const out: string[] = ['{"slaves":'];
   await array(ctx.state.agents.values(), (a) => agentJson(a, offers.byAgent.get(a.id) ?? [], meta.version), slicer, out);
@@ -222,7 +233,7 @@ export async function writeAgents(ctx: MasterContext, meta: MasterMeta, slicer =
  * Writes `/master/tasks`: every task the master knows (running, unreachable, completed), in
  * framework order (`asc`) or the reverse (`des`, the default, as in Mesos), `limit` from `offset`.
  */
-export async function writeTasks(ctx: MasterContext, q: { limit: number; offset: number; order: 'asc' | 'des' }, slicer = new Slicer()): Promise<string[]> {
+export async function writeTasks(ctx: StateSource, q: { limit: number; offset: number; order: 'asc' | 'des' }, slicer = new Slicer()): Promise<string[]> {
   const all: Json[] = [];
   for (const fw of ctx.state.frameworks.values()) {
     for (const t of fw.tasks.values()) {
@@ -243,7 +254,7 @@ export async function writeTasks(ctx: MasterContext, q: { limit: number; offset:
 }
 
 /** `/master/roles`: each role with frameworks, its weight and what its frameworks use. */
-export function rolesJson(ctx: MasterContext, weightOf: (role: string) => number): Json {
+export function rolesJson(ctx: StateSource, weightOf: (role: string) => number): Json {
   const roles = new Map<string, FrameworkEntry[]>();
   for (const fw of ctx.state.frameworks.values()) (roles.get(fw.role) ?? roles.set(fw.role, []).get(fw.role)!).push(fw);
   return {
@@ -260,7 +271,7 @@ export function rolesJson(ctx: MasterContext, weightOf: (role: string) => number
  * The v1 `GET_STATE` answer (`SUBSCRIBED` carries it too): tasks, frameworks and agents, walked
  * in slices like the other documents.
  */
-export async function v1State(ctx: MasterContext, slicer = new Slicer()): Promise<Json> {
+export async function v1State(ctx: StateSource, slicer = new Slicer()): Promise<Json> {
   const s = ctx.state;
   const tasks: Json[] = [];
   const unreachable: Json[] = [];
