@@ -16,14 +16,21 @@
  * answers 503 while no master leads. State documents are written in slices so the master's event
  * loop is never held for long (`master-state.ts`).
  *
+ * With an authenticator (`http-auth.ts`) requests may need HTTP Basic credentials; each reader
+ * sees what the `view_*` ACLs let its principal see (`view-filter.ts`): an unrestricted reader's
+ * documents are shared, a restricted one's are written for its principal. Served over HTTPS when
+ * given a certificate and key.
+ *
  * @see Mesos `docs/endpoints/master/*.md`, `docs/operator-http-api.md`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MasterContext } from '../../actors/master/master.machine.ts';
 import type { Logger } from '../log.ts';
 import type { LeaderInfo } from '../types.ts';
-import { readBody, sendJson as json, serveHttp, type HttpServer } from './server.ts';
+import { readBody, sendJson as json, serveHttp, type HttpServer, type HttpTlsFiles } from './server.ts';
 import { recordIO, type OperatorEventHub } from './operator-events.ts';
+import { callAccess, HttpAuthenticator, pathAccess, requestPrincipal } from './http-auth.ts';
+import { eventVisible, VISIBLE_ALL, type ViewFilter } from './view-filter.ts';
 import { CACHE_MS, rolesJson, Slicer, v1State, writeAgents, writeFrameworks, writeState, writeSummary, writeTasks, type MasterMeta } from './master-state.ts';
 
 /** What the endpoints read from the running master. */
@@ -56,12 +63,18 @@ export interface MasterHttpOptions {
   flags: Record<string, string>;
   /** The master's operator events, for `SUBSCRIBE`. */
   events: OperatorEventHub;
+  /** Who must authenticate (default: nobody). */
+  auth?: HttpAuthenticator;
+  /** What each principal (`undefined`: an unauthenticated reader) may see (default: everything). */
+  views?: (principal: string | undefined) => ViewFilter;
+  /** Serve HTTPS with this certificate and key. */
+  tls?: HttpTlsFiles;
 }
 
 /** A listening server. */
 export type MasterHttp = HttpServer;
 
-type Writer = (ctx: MasterContext, meta: MasterMeta) => Promise<string[]>;
+type Writer = (ctx: MasterContext, meta: MasterMeta, view: ViewFilter) => Promise<string[]>;
 
 /** Paths that show the leader's state: a standby redirects them. */
 const STATE_PATHS: Record<string, Writer> = {
@@ -143,8 +156,15 @@ async function sendChunks(res: ServerResponse, chunks: readonly Buffer[], slicer
 /** Starts the server; resolves once it listens. Rejects (with the reason) when it cannot. */
 export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHttp> {
   const startTime = Date.now();
-  /** Finished or in-progress documents, by path: one walk answers every request within {@link CACHE_MS}. */
+  /**
+   * Finished or in-progress documents, by path (and, for a restricted reader, its principal): one
+   * walk answers every request within {@link CACHE_MS}.
+   */
   const written = new Map<string, { at: number; body: Promise<Buffer[]> }>();
+  const auth = opts.auth ?? HttpAuthenticator.none(opts.logger);
+  const viewOf = (req: IncomingMessage): ViewFilter => opts.views?.(requestPrincipal(req)) ?? VISIBLE_ALL;
+  const metrics = () => ({ ...opts.view.metrics(), 'master/http_authentication_refusals': auth.refusals });
+  const forbidden = (res: ServerResponse, what: string) => json(res, 403, { error: `not permitted to view ${what}` });
 
   const meta = (): MasterMeta => {
     const ctx = opts.view.context();
@@ -175,25 +195,33 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
    * The document at `path`: the one being written, or one written less than {@link CACHE_MS}
    * ago (counted from when it was done: a walk longer than that is not started again at once).
    */
-  const cached = (path: string, write: Writer, ctx: MasterContext): Promise<Buffer[]> => {
-    const hit = written.get(path);
+  const cached = (path: string, write: Writer, ctx: MasterContext, view: ViewFilter, principal: string | undefined): Promise<Buffer[]> => {
+    const key = view.unrestricted ? path : `${path}\0${principal ?? ''}`;
+    const hit = written.get(key);
     if (hit && (hit.at === 0 || Date.now() - hit.at < CACHE_MS)) return hit.body;
-    const entry = { at: 0, body: write(ctx, meta()).then((parts) => chunked(parts)) };
-    written.set(path, entry);
-    entry.body.then(() => (entry.at = Date.now()), () => written.delete(path));
+    const entry = { at: 0, body: write(ctx, meta(), view).then((parts) => chunked(parts)) };
+    written.set(key, entry);
+    entry.body.then(() => (entry.at = Date.now()), () => written.delete(key));
     return entry.body;
   };
 
   /**
    * `SUBSCRIBE`: events announced while the state is being walked wait, and follow `SUBSCRIBED`
    * (an event the walk already saw is said twice; each says what is true, so saying it again is
-   * harmless). The stream ends when the client goes.
+   * harmless). The stream ends when the client goes. A restricted reader is not told of the
+   * frameworks and tasks it may not see.
    */
   const subscribe = async (req: IncomingMessage, res: ServerResponse) => {
     const ctx = opts.view.context();
     if (!ctx || !opts.view.leading()) return redirect(req, res);
+    const view = viewOf(req);
+    const frameworkOf = (id: string) => {
+      const now = opts.view.context()?.state;
+      return now?.frameworks.get(id)?.info ?? now?.completedFrameworks.find((f) => f.id === id)?.info;
+    };
     let waiting: string[] | undefined = [];
-    const stop = opts.events.subscribe((record) => {
+    const stop = opts.events.subscribe((record, event) => {
+      if (!eventVisible(event, view, frameworkOf)) return;
       if (waiting) waiting.push(record);
       else res.write(record);
     });
@@ -205,7 +233,7 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
     };
     res.on('close', end);
     try {
-      const state = await v1State(ctx);
+      const state = await v1State(ctx, view);
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' });
       res.write(recordIO({ type: 'SUBSCRIBED', subscribed: { get_state: state, heartbeat_interval_seconds: HEARTBEAT_SECONDS } }));
       for (const r of waiting) res.write(r);
@@ -225,19 +253,21 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
     } catch {
       return json(res, 400, { error: 'the body is not JSON' });
     }
+    if (!auth.admit(req, res, callAccess(call.type))) return;
     switch (call.type) {
       case 'GET_HEALTH':
         return json(res, 200, { type: 'GET_HEALTH', get_health: { healthy: true } });
       case 'GET_VERSION':
         return json(res, 200, { type: 'GET_VERSION', get_version: { version_info: { version: opts.version } } });
       case 'GET_FLAGS':
+        if (!viewOf(req).flags()) return forbidden(res, 'the flags');
         return json(res, 200, { type: 'GET_FLAGS', get_flags: { flags: Object.entries(opts.flags).map(([name, value]) => ({ name, value })) } });
       case 'GET_METRICS':
-        return json(res, 200, { type: 'GET_METRICS', get_metrics: { metrics: Object.entries(opts.view.metrics()).map(([name, value]) => ({ name, value })) } });
+        return json(res, 200, { type: 'GET_METRICS', get_metrics: { metrics: Object.entries(metrics()).map(([name, value]) => ({ name, value })) } });
       case 'GET_STATE': {
         const ctx = opts.view.context();
         if (!ctx || !opts.view.leading()) return redirect(req, res);
-        return json(res, 200, { type: 'GET_STATE', get_state: await v1State(ctx) });
+        return json(res, 200, { type: 'GET_STATE', get_state: await v1State(ctx, viewOf(req)) });
       }
       case 'SUBSCRIBE':
         return subscribe(req, res);
@@ -253,7 +283,9 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
       if (req.method !== 'POST') return json(res, 405, { error: 'POST a JSON call' });
       return api(req, res);
     }
+    if (!auth.admit(req, res, pathAccess(req.method, path))) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: `${String(req.method)} is not supported on ${path}` });
+    const view = viewOf(req);
     switch (path) {
       case '/master/health':
       case '/health':
@@ -263,21 +295,22 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
         return json(res, 200, { version: opts.version });
       case '/master/flags':
       case '/flags':
+        if (!view.flags()) return forbidden(res, 'the flags');
         return json(res, 200, { flags: opts.flags });
       case '/master/redirect':
       case '/redirect':
         return redirect(req, res);
       case '/metrics/snapshot':
-        return json(res, 200, opts.view.metrics());
+        return json(res, 200, metrics());
       case '/metrics':
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-        return res.end(prometheusText(opts.view.metrics()));
+        return res.end(prometheusText(metrics()));
     }
     const ctx = opts.view.context();
     const known = STATE_PATHS[path] !== undefined || path === '/master/tasks' || path === '/tasks' || path === '/master/roles' || path === '/roles';
     if (!known) return json(res, 404, { error: `no endpoint ${path}` });
     if (!ctx || !opts.view.leading()) return redirect(req, res);
-    if (path === '/master/roles' || path === '/roles') return json(res, 200, rolesJson(ctx, (r) => opts.view.weightOf(r)));
+    if (path === '/master/roles' || path === '/roles') return json(res, 200, rolesJson(ctx, (r) => opts.view.weightOf(r), view));
     if (path === '/master/tasks' || path === '/tasks') {
       const limit = Number(url.searchParams.get('limit') ?? 100);
       const offset = Number(url.searchParams.get('offset') ?? 0);
@@ -285,13 +318,13 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
       if (!(Number.isInteger(limit) && limit >= 0) || !(Number.isInteger(offset) && offset >= 0) || (order !== 'asc' && order !== 'des')) {
         return json(res, 400, { error: "limit and offset must be whole numbers; order 'asc' or 'des'" });
       }
-      const parts = await writeTasks(ctx, { limit, offset, order });
+      const parts = await writeTasks(ctx, { limit, offset, order }, view);
       return json(res, 200, parts.join(''));
     }
-    const body = await cached(path === '/state' || path === '/state.json' || path === '/master/state.json' ? '/master/state' : path, STATE_PATHS[path]!, ctx);
+    const body = await cached(path === '/state' || path === '/state.json' || path === '/master/state.json' ? '/master/state' : path, STATE_PATHS[path]!, ctx, view, requestPrincipal(req));
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.reduce((n, b) => n + b.byteLength, 0) });
     await sendChunks(res, body);
   };
 
-  return serveHttp(opts.ip, opts.port, opts.logger, handle);
+  return serveHttp(opts.ip, opts.port, opts.logger, handle, opts.tls);
 }

@@ -14,6 +14,7 @@
  */
 import type { MasterState } from '../../actors/master/state.ts';
 import { v1Agent, v1Framework, v1Status, v1Task } from './operator-events.ts';
+import { VISIBLE_ALL, type ViewFilter } from './view-filter.ts';
 import type { FrameworkEntry, OfferEntry } from '../../actors/master/state.ts';
 import type { Task } from '../../protocols/records.ts';
 import type { Resource } from '../../protocols/resources.ts';
@@ -141,85 +142,95 @@ async function usedInSlices(fw: FrameworkEntry, slicer: Slicer): Promise<Resourc
   return [...[...sums].map(([name, scalar]): Resource => ({ name, type: 'SCALAR', scalar })), ...others];
 }
 
-/** The frameworks with their tasks and offers, as a JSON array. */
-async function frameworks(ctx: StateSource, offersOf: Map<string, OfferEntry[]>, slicer: Slicer, out: string[]): Promise<void> {
+/** The frameworks `view` may see, with the tasks it may see and their offers, as a JSON array. */
+async function frameworks(ctx: StateSource, offersOf: Map<string, OfferEntry[]>, view: ViewFilter, slicer: Slicer, out: string[]): Promise<void> {
   out.push('[');
   let first = true;
   for (const fw of ctx.state.frameworks.values()) {
+    if (!view.framework(fw.info)) continue;
+    const tasksVisible = view.task(fw.info);
     const fo = offersOf.get(fw.id) ?? [];
     out.push(`${first ? '' : ','}${open(frameworkHead(fw, fo, await usedInSlices(fw, slicer)))},"tasks":`);
     first = false;
-    await array(fw.tasks.values(), (t) => taskJson(t.task, t.role, t.status), slicer, out);
+    await array(tasksVisible ? fw.tasks.values() : [], (t) => taskJson(t.task, t.role, t.status), slicer, out);
     out.push(',"unreachable_tasks":');
-    await array(fw.unreachableTasks.values(), unreachableTaskJson, slicer, out);
+    await array(tasksVisible ? fw.unreachableTasks.values() : [], unreachableTaskJson, slicer, out);
     out.push(',"completed_tasks":');
-    await array(fw.completedTasks, (t) => taskJson(t, fw.role), slicer, out);
+    await array(tasksVisible ? fw.completedTasks : [], (t) => taskJson(t, fw.role), slicer, out);
     out.push(`,"offers":${JSON.stringify(fo.map(offerJson))},"executors":[]}`);
     await slicer.tick();
   }
   out.push(']');
 }
 
-/** The frameworks that ended, as a JSON array. */
-async function completedFrameworks(ctx: StateSource, slicer: Slicer, out: string[]): Promise<void> {
-  await array(ctx.state.completedFrameworks, (fw) => ({ ...frameworkHead(fw, []), tasks: [], unreachable_tasks: [], completed_tasks: fw.completedTasks.map((t) => taskJson(t, fw.role)), offers: [], executors: [] }), slicer, out);
+/** The frameworks that ended and `view` may see, as a JSON array. */
+async function completedFrameworks(ctx: StateSource, view: ViewFilter, slicer: Slicer, out: string[]): Promise<void> {
+  const ended = view.unrestricted ? ctx.state.completedFrameworks : ctx.state.completedFrameworks.filter((fw) => view.framework(fw.info));
+  await array(ended, (fw) => ({ ...frameworkHead(fw, []), tasks: [], unreachable_tasks: [], completed_tasks: view.task(fw.info) ? fw.completedTasks.map((t) => taskJson(t, fw.role)) : [], offers: [], executors: [] }), slicer, out);
 }
 
-/** Writes `/master/state`. */
-export async function writeState(ctx: StateSource, meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
+/** Writes `/master/state` as `view` may see it (the flags only when it may see them). */
+export async function writeState(ctx: StateSource, meta: MasterMeta, view: ViewFilter = VISIBLE_ALL, slicer = new Slicer()): Promise<string[]> {
   const s = ctx.state;
-  const out: string[] = [open(stateHead(ctx, meta))];
+  const head = stateHead(ctx, meta);
+  if (!view.flags()) delete head.flags;
+  const out: string[] = [open(head)];
   const offers = await offerIndex(ctx, slicer);
   out.push(',"slaves":');
   await array(s.agents.values(), (a) => agentJson(a, offers.byAgent.get(a.id) ?? [], meta.version), slicer, out);
   out.push(',"recovered_slaves":');
   await array(s.recovered, ([id, r]) => ({ id, hostname: r.info.hostname, resources: {}, attributes: {} }), slicer, out);
   out.push(',"frameworks":');
-  await frameworks(ctx, offers.byFramework, slicer, out);
+  await frameworks(ctx, offers.byFramework, view, slicer, out);
   out.push(',"completed_frameworks":');
-  await completedFrameworks(ctx, slicer, out);
+  await completedFrameworks(ctx, view, slicer, out);
   out.push(',"orphan_tasks":[],"unregistered_frameworks":[]}');
   return out;
 }
 
-/** Writes `/master/state-summary`: agents and frameworks with task counts, no task lists. */
-export async function writeSummary(ctx: StateSource, meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
+/**
+ * Writes `/master/state-summary`: agents and frameworks with task counts, no task lists; the
+ * frameworks `view` may see, and the agents' counts and framework ids of the tasks it may see.
+ */
+export async function writeSummary(ctx: StateSource, meta: MasterMeta, view: ViewFilter = VISIBLE_ALL, slicer = new Slicer()): Promise<string[]> {
   const s = ctx.state;
   const out: string[] = [open({ hostname: ctx.hostname, cluster: meta.cluster })];
   const offers = await offerIndex(ctx, slicer);
   out.push(',"slaves":');
+  const taskVisible = (frameworkId: string) => view.unrestricted || view.task(s.frameworks.get(frameworkId)?.info);
   await array(s.agents.values(), (a) => {
-    const tasks = [...a.tasks].map((t) => t.task);
+    const tasks = [...a.tasks].map((t) => t.task).filter((t) => taskVisible(t.frameworkId));
     return { ...agentJson(a, offers.byAgent.get(a.id) ?? [], meta.version), ...taskCounts(tasks), framework_ids: [...new Set(tasks.map((t) => t.frameworkId))] };
   }, slicer, out);
   out.push(',"frameworks":');
-  await array(s.frameworks.values(), async (fw) => {
+  await array(view.unrestricted ? s.frameworks.values() : [...s.frameworks.values()].filter((fw) => view.framework(fw.info)), async (fw) => {
     const tasks: Task[] = [];
     const agents = new Set<string>();
-    for (const t of fw.tasks.values()) {
+    const tasksVisible = view.task(fw.info);
+    for (const t of tasksVisible ? fw.tasks.values() : []) {
       tasks.push(t.task);
       agents.add(t.task.agentId);
       await slicer.tick();
     }
-    return { ...frameworkHead(fw, offers.byFramework.get(fw.id) ?? [], await usedInSlices(fw, slicer)), ...taskCounts([...tasks, ...fw.completedTasks]), slave_ids: [...agents] };
+    return { ...frameworkHead(fw, offers.byFramework.get(fw.id) ?? [], await usedInSlices(fw, slicer)), ...taskCounts(tasksVisible ? [...tasks, ...fw.completedTasks] : []), slave_ids: [...agents] };
   }, slicer, out);
   out.push('}');
   return out;
 }
 
-/** Writes `/master/frameworks`: the frameworks with their tasks, and the completed ones. */
-export async function writeFrameworks(ctx: StateSource, _meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
+/** Writes `/master/frameworks`: the frameworks with their tasks, and the completed ones, as `view` may see them. */
+export async function writeFrameworks(ctx: StateSource, _meta: MasterMeta, view: ViewFilter = VISIBLE_ALL, slicer = new Slicer()): Promise<string[]> {
   const offers = await offerIndex(ctx, slicer);
   const out: string[] = ['{"frameworks":'];
-  await frameworks(ctx, offers.byFramework, slicer, out);
+  await frameworks(ctx, offers.byFramework, view, slicer, out);
   out.push(',"completed_frameworks":');
-  await completedFrameworks(ctx, slicer, out);
+  await completedFrameworks(ctx, view, slicer, out);
   out.push(',"unregistered_frameworks":[]}');
   return out;
 }
 
-/** Writes `/master/slaves`. */
-export async function writeAgents(ctx: StateSource, meta: MasterMeta, slicer = new Slicer()): Promise<string[]> {
+/** Writes `/master/slaves` (every reader sees the agents). */
+export async function writeAgents(ctx: StateSource, meta: MasterMeta, _view: ViewFilter = VISIBLE_ALL, slicer = new Slicer()): Promise<string[]> {
   const offers = await offerIndex(ctx, slicer);
   const out: string[] = ['{"slaves":'];
   await array(ctx.state.agents.values(), (a) => agentJson(a, offers.byAgent.get(a.id) ?? [], meta.version), slicer, out);
@@ -231,11 +242,13 @@ export async function writeAgents(ctx: StateSource, meta: MasterMeta, slicer = n
 
 /**
  * Writes `/master/tasks`: every task the master knows (running, unreachable, completed), in
- * framework order (`asc`) or the reverse (`des`, the default, as in Mesos), `limit` from `offset`.
+ * framework order (`asc`) or the reverse (`des`, the default, as in Mesos), `limit` from `offset`;
+ * only the tasks `view` may see.
  */
-export async function writeTasks(ctx: StateSource, q: { limit: number; offset: number; order: 'asc' | 'des' }, slicer = new Slicer()): Promise<string[]> {
+export async function writeTasks(ctx: StateSource, q: { limit: number; offset: number; order: 'asc' | 'des' }, view: ViewFilter = VISIBLE_ALL, slicer = new Slicer()): Promise<string[]> {
   const all: Json[] = [];
   for (const fw of ctx.state.frameworks.values()) {
+    if (!view.task(fw.info)) continue;
     for (const t of fw.tasks.values()) {
       all.push(taskJson(t.task, t.role, t.status));
       await slicer.tick();
@@ -253,30 +266,34 @@ export async function writeTasks(ctx: StateSource, q: { limit: number; offset: n
   return out;
 }
 
-/** `/master/roles`: each role with frameworks, its weight and what its frameworks use. */
-export function rolesJson(ctx: StateSource, weightOf: (role: string) => number): Json {
+/**
+ * `/master/roles`: each role with frameworks, its weight and what its frameworks use; only the
+ * roles `view` may see, naming only the frameworks it may see.
+ */
+export function rolesJson(ctx: StateSource, weightOf: (role: string) => number, view: ViewFilter = VISIBLE_ALL): Json {
   const roles = new Map<string, FrameworkEntry[]>();
   for (const fw of ctx.state.frameworks.values()) (roles.get(fw.role) ?? roles.set(fw.role, []).get(fw.role)!).push(fw);
   return {
-    roles: [...roles].map(([name, fws]) => ({
+    roles: [...roles].filter(([name]) => view.role(name)).map(([name, fws]) => ({
       name,
       weight: weightOf(name),
-      frameworks: fws.map((fw) => fw.id),
+      frameworks: fws.filter((fw) => view.framework(fw.info)).map((fw) => fw.id),
       resources: resourcesJson(fws.flatMap((fw) => [...fw.tasks.values()].filter(holdsResources).flatMap((t) => t.task.resources))),
     })),
   };
 }
 
 /**
- * The v1 `GET_STATE` answer (`SUBSCRIBED` carries it too): tasks, frameworks and agents, walked
- * in slices like the other documents.
+ * The v1 `GET_STATE` answer (`SUBSCRIBED` carries it too): tasks, frameworks and agents as `view`
+ * may see them, walked in slices like the other documents.
  */
-export async function v1State(ctx: StateSource, slicer = new Slicer()): Promise<Json> {
+export async function v1State(ctx: StateSource, view: ViewFilter = VISIBLE_ALL, slicer = new Slicer()): Promise<Json> {
   const s = ctx.state;
   const tasks: Json[] = [];
   const unreachable: Json[] = [];
   const completed: Json[] = [];
   for (const fw of s.frameworks.values()) {
+    if (!view.task(fw.info)) continue;
     for (const t of fw.tasks.values()) {
       tasks.push({ ...v1Task(t.task), ...(t.status ? { statuses: [v1Status(t.status, t.task)] } : {}) });
       await slicer.tick();
@@ -293,7 +310,10 @@ export async function v1State(ctx: StateSource, slicer = new Slicer()): Promise<
   return {
     get_tasks: { tasks, unreachable_tasks: unreachable, completed_tasks: completed },
     get_executors: { executors: [] },
-    get_frameworks: { frameworks: [...s.frameworks.values()].map(v1Framework), completed_frameworks: s.completedFrameworks.map(v1Framework) },
+    get_frameworks: {
+      frameworks: [...s.frameworks.values()].filter((fw) => view.framework(fw.info)).map(v1Framework),
+      completed_frameworks: s.completedFrameworks.filter((fw) => view.framework(fw.info)).map(v1Framework),
+    },
     get_agents: { agents, recovered_agents: [...s.recovered].map(([id, r]) => ({ id: { value: id }, hostname: r.info.hostname })) },
   };
 }

@@ -135,17 +135,17 @@ export function recordIO(json: Json): string {
  * once for every subscriber, and only while there is one.
  */
 export class OperatorEventHub {
-  readonly #listeners = new Set<(record: string) => void>();
+  readonly #listeners = new Set<(record: string, event: OperatorEvent) => void>();
 
   /** Called by the master for each event it announces. */
   publish(e: OperatorEvent): void {
     if (this.#listeners.size === 0) return;
     const record = recordIO(v1Event(e));
-    for (const l of this.#listeners) l(record);
+    for (const l of this.#listeners) l(record, e);
   }
 
-  /** Listens; returns how to stop. */
-  subscribe(listener: (record: string) => void): () => void {
+  /** Listens (to each record, with the event it says, for a listener that filters); returns how to stop. */
+  subscribe(listener: (record: string, event: OperatorEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }

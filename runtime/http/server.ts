@@ -1,8 +1,11 @@
 /**
  * What every HTTP surface of the project shares: JSON answers, errors that never crash the
- * process, and listening on `ip:port` (0 for a free port) with the address it got.
+ * process, and listening on `ip:port` (0 for a free port) with the address it got, over plain
+ * HTTP or, given a certificate and key, HTTPS.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.ts';
 
@@ -10,6 +13,8 @@ import type { Logger } from '../log.ts';
 export interface HttpServer {
   /** `host:port` it listens on. */
   readonly address: string;
+  /** `https` when it serves TLS, else `http`. */
+  readonly scheme: 'http' | 'https';
   close(): Promise<void>;
 }
 
@@ -29,18 +34,43 @@ export async function readBody(req: IncomingMessage, max = 1 << 20): Promise<str
   return body;
 }
 
+/** PEM files an HTTPS server presents: its certificate (chain) and its private key. */
+export interface HttpTlsFiles {
+  cert: string;
+  key: string;
+}
+
+/** HTTP TLS files that cannot be used, and why. */
+export class HttpTlsError extends Error {
+  override name = 'HttpTlsError';
+}
+
+/** Reads `files`; throws {@link HttpTlsError} naming the file that cannot be read. */
+export function readTlsFiles(files: HttpTlsFiles): { cert: Buffer; key: Buffer } {
+  const read = (what: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new HttpTlsError(`cannot read the HTTP TLS ${what} '${path}': ${(e as Error).message}`);
+    }
+  };
+  return { cert: read('certificate', files.cert), key: read('key', files.key) };
+}
+
 /**
- * Serves `handle` on `ip:port`; resolves once listening, rejects with the reason it cannot. A
- * handler that throws is logged and answered 500 (or its connection cut, if it had begun).
+ * Serves `handle` on `ip:port` (HTTPS with `tls`); resolves once listening, rejects with the
+ * reason it cannot. A handler that throws is logged and answered 500 (or its connection cut, if
+ * it had begun).
  */
-export async function serveHttp(ip: string, port: number, logger: Logger, handle: (req: IncomingMessage, res: ServerResponse) => Promise<unknown>): Promise<HttpServer> {
-  const server: Server = createServer((req, res) => {
+export async function serveHttp(ip: string, port: number, logger: Logger, handle: (req: IncomingMessage, res: ServerResponse) => Promise<unknown>, tls?: HttpTlsFiles): Promise<HttpServer> {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((err: Error) => {
       logger.error({ err, url: req.url }, 'HTTP request failed');
       if (!res.headersSent) sendJson(res, 500, { error: err.message });
       else res.destroy();
     });
-  });
+  };
+  const server: Server = tls ? createHttpsServer(readTlsFiles(tls), onRequest) : createServer(onRequest);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, ip, () => {
@@ -51,6 +81,7 @@ export async function serveHttp(ip: string, port: number, logger: Logger, handle
   const a = server.address() as AddressInfo;
   return {
     address: `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`,
+    scheme: tls ? 'https' : 'http',
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
