@@ -105,6 +105,17 @@ logger.info({ http: http.address }, `HTTP endpoints on http://${http.address}`);
 try {
   agent = startAgent({
     httpAddress: http.address,
+    // Marked gone by an operator: its executors end with it, and it exits. Its id stays
+    // checkpointed, so started again on this work dir it is refused again.
+    onShutdownRequested: (message) => {
+      logger.error({ reason: message }, 'the master asked this agent to shut down; exiting');
+      void (async () => {
+        await agent?.stop();
+        await http.close();
+        await transport.close();
+        process.exit(0);
+      })();
+    },
     ...(id.principal ? { principal: id.principal } : {}),
     transport,
     cluster: flags.cluster,

@@ -105,6 +105,8 @@ export const MESSAGES = {
   })),
   /** An agent leaves for good. @see `UnregisterSlaveMessage` */
   UnregisterAgent: spec([['agent', 'master']], Type.Object({ agentId: Id })),
+  /** The agent must end what it runs and stop: it was marked gone. @see `ShutdownMessage` */
+  ShutdownAgent: spec([['master', 'agent']], Type.Object({ message: Type.String({ maxLength: 1024 }) })),
   /** Master liveness probe. @see `PingSlaveMessage` */
   Ping: spec([['master', 'agent']], Type.Object({ connected: Type.Boolean() })),
   /** Answer to {@link MESSAGES.Ping}. @see `PongSlaveMessage` */
@@ -301,6 +303,11 @@ export const MESSAGES = {
   UpdateWhitelist: spec([['operator', 'master']], Type.Object({
     hostnames: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { maxItems: 100000 })),
   })),
+  /**
+   * The agent will never come back: it is removed, its tasks end TASK_GONE_BY_OPERATOR, it is told
+   * to shut down, and it is refused if it returns. @see v1 `MARK_AGENT_GONE`, `Master::markGone`
+   */
+  MarkAgentGone: spec([['operator', 'master']], Type.Object({ agentId: Id })),
   /** Asks the master for its metrics; answered with {@link MESSAGES.MetricsSnapshot}. @see `/metrics/snapshot` */
   GetMetrics: spec([['operator', 'master']], Type.Object({})),
   /** The master's counters and gauges, named as Mesos names them. */

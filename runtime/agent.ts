@@ -44,6 +44,11 @@ export interface AgentOptions {
    * the master in the agent's info, and stamped on status updates next to the sandbox.
    */
   httpAddress?: string;
+  /**
+   * Called when the master tells the agent to shut down (it was marked gone), once the agent has
+   * begun ending its executors; the process is expected to stop.
+   */
+  onShutdownRequested?: (message: string) => void;
   workDir: string;
   /** argv of the built-in command executor. */
   commandExecutor: string[];
@@ -297,6 +302,8 @@ export function startAgent(opts: AgentOptions): AgentHandle {
       host.send({ type: 'executor.launched', frameworkId: e.frameworkId, executorId: e.executorId, containerId: e.containerId, directory });
     } else if (e.type === 'effect.killExecutor') {
       containerizer.kill(e.containerId, e.graceMs);
+    } else if (e.type === 'effect.shutdown') {
+      opts.onShutdownRequested?.(e.message);
     } else if (e.type === 'effect.updateContainer') {
       containerizer.update?.(e.containerId, e.resources);
     } else if (e.type === 'effect.reportUsage') {

@@ -14,7 +14,8 @@ import { waitFor } from 'xstate';
 import { createMasterMachine, type MasterMachine, type MetricsEffect, type ResignEffect } from '../actors/master/master.machine.ts';
 import type { RegistryEffect } from '../actors/master/registry.ts';
 import { masterMetrics } from '../actors/master/leadership.ts';
-import type { MasterFlags, OperatorEvent, OperatorEventEffect } from '../actors/master/state.ts';
+import type { MasterFlags, OperatorAnswerEffect, OperatorEvent, OperatorEventEffect } from '../actors/master/state.ts';
+import type { Message } from '../protocols/messages.ts';
 import { pid as makePid } from '../protocols/pid.ts';
 import { depsFor, hostActor, type ActorHost } from './actor-host.ts';
 import { realClock } from './clock.ts';
@@ -74,9 +75,25 @@ export interface MasterHandle {
   serving(timeoutMs?: number): Promise<void>;
   /** Process metrics merged with the machine's (as `GetMetrics` answers). */
   metrics(): Record<string, number>;
+  /**
+   * Hands `msg` (an operator call: `TeardownFramework`, `UpdateQuota`, `UpdateWeights`,
+   * `MarkAgentGone`) to this master as an operator acting for `principal` (anonymous when
+   * undefined), and resolves with the master's answer; `timeout` when none came within
+   * `timeoutMs` (this master stopped leading, or the registry could not be written).
+   */
+  operatorCall(msg: Message, principal: string | undefined, timeoutMs?: number): Promise<OperatorAnswer>;
   /** Resigns (if leading) and stops. */
   stop(): Promise<void>;
 }
+
+/** The master's answer to an operator call. */
+export interface OperatorAnswer {
+  outcome: OperatorAnswerEffect['outcome'] | 'timeout';
+  message?: string;
+}
+
+/** How long an operator call waits for the master's answer by default, ms. */
+export const OPERATOR_CALL_TIMEOUT_MS = 30_000;
 
 /** How far back `…/event_loop_delay_recent_max_ms` looks, ms (see {@link LoopMonitor}). */
 export const RECENT_STALL_WINDOW_MS = 10_000;
@@ -212,9 +229,19 @@ export function startMaster(opts: MasterOptions): MasterHandle {
     }
   };
 
+  /** Operator calls made through {@link MasterHandle.operatorCall}, by the PID they were made as. */
+  const waiting = new Map<string, (a: OperatorAnswer) => void>();
+  let callSeq = 0;
+
   const onEffect = (ev: { type: string }) => {
     const epoch = host.actor.getSnapshot().context.epoch;
     switch (ev.type) {
+      case 'effect.operatorAnswer': {
+        // An answer to an operator on the bus has nobody waiting here: its log line is the answer.
+        const e = ev as OperatorAnswerEffect;
+        waiting.get(e.to)?.({ outcome: e.outcome, ...(e.message !== undefined ? { message: e.message } : {}) });
+        break;
+      }
       case 'effect.operatorEvent':
         opts.onOperatorEvent?.((ev as OperatorEventEffect).event);
         break;
@@ -296,6 +323,19 @@ export function startMaster(opts: MasterOptions): MasterHandle {
       const s = host.actor.getSnapshot();
       const env = { self: pid, runId, hostname, epoch: s.context.epoch, now: clock.now(), flags: s.context.flags };
       return { ...masterMetrics(s.context.state, env, s.hasTag('leading')), ...processMetrics() };
+    },
+    operatorCall: (msg, principal, timeoutMs = OPERATOR_CALL_TIMEOUT_MS) => {
+      const from = makePid(opts.cluster, 'operator', `${runId}-call${++callSeq}`, principal);
+      return new Promise<OperatorAnswer>((resolve) => {
+        const timer = clock.setTimeout(() => finish({ outcome: 'timeout', message: `no answer from the master within ${timeoutMs / 1000} s` }), timeoutMs);
+        const finish = (a: OperatorAnswer) => {
+          clock.clearTimeout(timer);
+          waiting.delete(from);
+          resolve(a);
+        };
+        waiting.set(from, finish);
+        host.send({ ...msg, from } as never);
+      });
     },
     stop: async () => {
       await candidate.stop();

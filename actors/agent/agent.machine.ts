@@ -96,7 +96,7 @@ export type AgentEvent =
   | Inbound<
       | 'AgentRegistered' | 'AgentReregistered' | 'RunTask' | 'KillTask' | 'ShutdownFramework' | 'UpdateFramework'
       | 'StatusUpdateAcknowledgement' | 'FrameworkToExecutor' | 'Ping' | 'RegisterExecutor' | 'StatusUpdate'
-      | 'ExecutorToFramework' | 'ReregisterExecutor' | 'GetContainerStatistics'
+      | 'ExecutorToFramework' | 'ReregisterExecutor' | 'GetContainerStatistics' | 'ShutdownAgent'
     >;
 
 /** Builds the agent machine. */
@@ -186,6 +186,12 @@ export function createAgentMachine(deps: ActorDeps) {
         if ('from' in event) enqueue.emit(log('warn', `Dropping ${event.type}: this agent has not registered with that master yet`, { from: event.from }));
       }),
       leave: run((s, _ev, e) => leave(s, e)),
+      /** Mesos `Slave::shutdown`: the master marked us gone; every executor ends and the process exits. */
+      shutDown: run((s, ev: Inbound<'ShutdownAgent'>, e) => [
+        log('error', `The master asked this agent to shut down: ${ev.body.message}`, { master: ev.from }),
+        ...leave(s, e),
+        { type: 'effect.shutdown', message: ev.body.message },
+      ]),
       sendUnregister: enqueueActions(({ context, enqueue }) => {
         const { master, agentId } = context.state;
         if (master && agentId) enqueue.emit(send(master.pid, { type: 'UnregisterAgent', body: { agentId } }));
@@ -305,6 +311,7 @@ export function createAgentMachine(deps: ActorDeps) {
               FrameworkToExecutor: [{ guard: 'isFromMasterKnowingUs', actions: 'frameworkToExecutor' }, { actions: 'logDroppedBeforeRegistration' }],
               UpdateFramework: [{ guard: 'isFromMasterKnowingUs', actions: 'updateFramework' }, { actions: 'logDroppedBeforeRegistration' }],
               Ping: [{ guard: 'isFromMaster', actions: 'answerPing' }, { actions: 'logNotFromMaster' }],
+              ShutdownAgent: [{ guard: 'isFromMaster', target: 'shutDown', actions: 'shutDown' }, { actions: 'logNotFromMaster' }],
             },
           },
           registered: {
@@ -325,7 +332,13 @@ export function createAgentMachine(deps: ActorDeps) {
                 { actions: 'logNotFromMaster' },
               ],
               'agent.pingTimeout': { target: 'registering', actions: ['logPingTimeout', 'resetAttempts'] },
+              ShutdownAgent: [{ guard: 'isFromMaster', target: 'shutDown', actions: 'shutDown' }, { actions: 'logNotFromMaster' }],
             },
+          },
+          /** Told to shut down by the master: no more registering, whoever leads. */
+          shutDown: {
+            tags: ['shutDown'],
+            on: { 'detector.leaderChanged': {} },
           },
         },
       },

@@ -147,6 +147,8 @@ export type AgentEffect =
       user?: string;
     }
   | { type: 'effect.killExecutor'; frameworkId: string; executorId: string; containerId: string; graceMs: number }
+  /** The master told the agent to shut down (it was marked gone): the process should end. */
+  | { type: 'effect.shutdown'; message: string }
   /** Answer `to` with what each running executor's container uses (`ContainerStatistics`). */
   | { type: 'effect.reportUsage'; to: string; containers: Array<{ frameworkId: string; executorId: string; executorName?: string; containerId: string }> }
   /** The container's limits follow the resources its executor now holds. */

@@ -143,7 +143,8 @@ export function reregisterAgent(s: MasterState, agentPid: string, report: Report
   }
   if (s.registry.gone.has(id)) {
     bump(s, 'master/invalid_reregistrations');
-    out.push(log('warn', `Ignoring re-registration of agent ${id}: it was marked gone`, { from: agentPid }));
+    out.push(log('warn', `Refusing re-registration of agent ${id}: it was marked gone; telling it to shut down`, { from: agentPid }));
+    sendTo(env, agentPid, { type: 'ShutdownAgent', body: { message: 'Agent has been marked gone' } }, out);
     return out;
   }
   const entry = s.agents.get(id);

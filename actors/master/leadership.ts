@@ -13,7 +13,8 @@ import { agentAdmitted, agentMarkedUnreachable, agentReadmitted, agentRemoved, c
 import { checkFrameworks } from './frameworks.ts';
 import { forgetStaleParts } from './reassembly.ts';
 import { applyToView, registryFromSnapshot, requestWrite, type QuotaRecord, type RegistrySnapshot } from './registry.ts';
-import { bump, InvariantError, type MasterEnv, type MasterState, type Out } from './state.ts';
+import { agentMarkedGone } from './operator.ts';
+import { answerOperator, bump, InvariantError, type MasterEnv, type MasterState, type Out } from './state.ts';
 
 /**
  * The registry was read after winning the lease: every admitted agent is *recovering* until it
@@ -46,13 +47,20 @@ export function registryApplied(s: MasterState, opId: number, env: MasterEnv): O
     case 'readmitAgent': return agentReadmitted(s, then, env);
     case 'markUnreachable': return agentMarkedUnreachable(s, then, env);
     case 'removeAgent': return agentRemoved(s, then, env);
-    case 'applyQuota':
+    case 'markGone': return agentMarkedGone(s, then, env);
+    case 'applyQuota': {
       if (then.quota) s.allocator.updateQuota(then.role, quotaOf(then.quota));
       else s.allocator.updateQuota(then.role, {});
-      return [log('info', `Quota of role '${then.role}' updated`, { quota: then.quota })];
-    case 'applyWeights':
+      const out: Out = [log('info', then.quota ? `Quota of role '${then.role}' set` : `Quota of role '${then.role}' removed`, { quota: then.quota })];
+      if (then.answer) answerOperator(out, then.answer, 'UpdateQuota', 'ok');
+      return out;
+    }
+    case 'applyWeights': {
       s.allocator.updateWeights(then.weights);
-      return [log('info', 'Weights updated', { weights: then.weights })];
+      const out: Out = [log('info', 'Weights updated', { weights: then.weights })];
+      if (then.answer) answerOperator(out, then.answer, 'UpdateWeights', 'ok');
+      return out;
+    }
     default:
       throw new InvariantError(`unknown registry continuation ${(then as { kind: string }).kind}`);
   }
@@ -77,11 +85,11 @@ export function operatorUpdate(s: MasterState, ev: Inbound<'UpdateQuota' | 'Upda
       const quota: QuotaRecord | null = ev.body.guarantees || ev.body.limits
         ? { ...(ev.body.guarantees ? { guarantees: ev.body.guarantees } : {}), ...(ev.body.limits ? { limits: ev.body.limits } : {}) }
         : null;
-      requestWrite(s, { op: 'setQuota', role: ev.body.role, quota }, { kind: 'applyQuota', role: ev.body.role, quota }, out);
+      requestWrite(s, { op: 'setQuota', role: ev.body.role, quota }, { kind: 'applyQuota', role: ev.body.role, quota, answer: ev.from }, out);
       break;
     }
     case 'UpdateWeights':
-      requestWrite(s, { op: 'setWeights', weights: ev.body.weights }, { kind: 'applyWeights', weights: ev.body.weights }, out);
+      requestWrite(s, { op: 'setWeights', weights: ev.body.weights }, { kind: 'applyWeights', weights: ev.body.weights, answer: ev.from }, out);
       break;
     case 'UpdateWhitelist':
       s.allocator.updateWhitelist(ev.body.hostnames);

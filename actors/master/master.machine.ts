@@ -28,14 +28,14 @@ import { kindOf } from '../../protocols/pid.ts';
 import { log, type ActorDeps, type Inbound } from '../common.ts';
 import { pong, registerAgent, reregisterAgent, recoveredAgentsTimedOut, unregisterAgent } from './agents.ts';
 import { deactivateFramework, frameworkOf, subscribeFramework, teardownFramework, touchFramework } from './frameworks.ts';
-import { masterMetrics, operatorUpdate, registryApplied, registryLoaded, sweep } from './leadership.ts';
+import { masterMetrics, registryApplied, registryLoaded, sweep } from './leadership.ts';
+import { markAgentGone, teardownByOperator, updateByOperator } from './operator.ts';
 import { allocationStep, declineOffers, expireOffers, planRevocations, requestResources, reviveOffers, startBatch, suppressOffers } from './offers.ts';
 import { reassemble } from './reassembly.ts';
 import { emptyQueue, hasWaitingFrom, keep, take, waiting, type DeferredQueue } from './inbox.ts';
 import type { RegistryEffect, RegistryLoadEffect, RegistrySnapshot } from './registry.ts';
 import {
   DEFAULT_MASTER_FLAGS,
-  permitted,
   allocationToRequest,
   bump,
   initialMasterState,
@@ -98,7 +98,7 @@ export type MasterMessageType =
   | 'ExecutorToFramework' | 'SubscribeFramework' | 'TeardownFramework' | 'DeactivateFramework' | 'LaunchTasks'
   | 'DeclineOffers' | 'ReviveOffers' | 'SuppressOffers' | 'KillTask' | 'AcknowledgeStatusUpdate' | 'ReconcileTasks'
   | 'FrameworkToExecutor' | 'UpdateAgentResources' | 'RequestResources' | 'UpdateQuota' | 'UpdateWeights'
-  | 'UpdateWhitelist' | 'Heartbeat' | 'GetMetrics';
+  | 'UpdateWhitelist' | 'Heartbeat' | 'GetMetrics' | 'MarkAgentGone';
 
 /** Every event the master accepts. */
 export type MasterEvent = MasterLocalEvent | Inbound<MasterMessageType>;
@@ -321,20 +321,9 @@ export function createMasterMachine(deps: ActorDeps) {
       handleRequestResources: frameworkCall('RequestResources'),
       handleHeartbeat: frameworkCall('Heartbeat'),
       // Operators.
-      handleOperatorUpdate: handle<Inbound<'UpdateQuota' | 'UpdateWeights' | 'UpdateWhitelist'>>((s, ev, e) => {
-        const out: Out = [];
-        const roles = ev.type === 'UpdateQuota' ? [ev.body.role] : ev.type === 'UpdateWeights' ? Object.keys(ev.body.weights) : [];
-        const action = ev.type === 'UpdateQuota' ? 'update_quotas' : 'update_weights';
-        for (const role of roles) if (!permitted(s, e, ev.from, action, role, out)) return out;
-        return operatorUpdate(s, ev);
-      }),
-      handleTeardownByOperator: handle<Inbound<'TeardownFramework'>>((s, ev, e) => {
-        const fw = s.frameworks.get(ev.body.frameworkId);
-        if (!fw) return [log('warn', `Ignoring TeardownFramework of unknown framework ${ev.body.frameworkId}`, { from: ev.from })];
-        const out: Out = [];
-        if (!permitted(s, e, ev.from, 'teardown_frameworks', fw.info.principal, out)) return out;
-        return teardownFramework(s, fw, e);
-      }),
+      handleOperatorUpdate: handle<Inbound<'UpdateQuota' | 'UpdateWeights' | 'UpdateWhitelist'>>(updateByOperator),
+      handleTeardownByOperator: handle<Inbound<'TeardownFramework'>>(teardownByOperator),
+      handleMarkAgentGone: handle<Inbound<'MarkAgentGone'>>(markAgentGone),
     },
     delays: {
       allocationInterval: ({ context }) => context.flags.allocationIntervalMs,
@@ -404,6 +393,7 @@ export function createMasterMachine(deps: ActorDeps) {
               UpdateQuota: { actions: 'handleOperatorUpdate' },
               UpdateWeights: { actions: 'handleOperatorUpdate' },
               UpdateWhitelist: { actions: 'handleOperatorUpdate' },
+              MarkAgentGone: { actions: 'handleMarkAgentGone' },
               GetMetrics: { actions: 'reportMetrics' },
               'registry.applied': { guard: 'isCurrentTerm', actions: 'registryApplied' },
             },

@@ -58,8 +58,10 @@ export type PendingOp =
   | { kind: 'readmitAgent'; pid: string; report: Body<'ReregisterAgent'>; wasUnreachable: boolean }
   | { kind: 'markUnreachable'; agentId: string; time: number; why: string }
   | { kind: 'removeAgent'; agentId: string }
-  | { kind: 'applyQuota'; role: string; quota: QuotaRecord | null }
-  | { kind: 'applyWeights'; weights: Record<string, number> };
+  /** `answer`: the operator to tell once it is done (`effect.operatorAnswer`). */
+  | { kind: 'markGone'; agentId: string; time: number; answer?: string }
+  | { kind: 'applyQuota'; role: string; quota: QuotaRecord | null; answer?: string }
+  | { kind: 'applyWeights'; weights: Record<string, number>; answer?: string };
 
 /** The registry as the runtime reads it (plain data, so it can cross the effect boundary). */
 export interface RegistrySnapshot {

@@ -106,7 +106,7 @@ export interface AgentEntry {
   /** Ping timeouts in a row. */
   pingMisses: number;
   /** Set while the agent is being taken out (its registry write is in flight): no pings, no offers. */
-  removing?: 'unreachable' | 'unregistered';
+  removing?: 'unreachable' | 'unregistered' | 'gone';
   /** The answer to its last re-registration, and what that reported: a retry reporting the same within the window gets it again. */
   lastAnswer?: { at: number; body: Body<'AgentReregistered'>; report: Body<'ReregisterAgent'> };
 }
@@ -259,8 +259,29 @@ export function announce(out: Out, event: OperatorEvent): void {
   out.push({ type: 'effect.operatorEvent', event });
 }
 
+/**
+ * The master's decision on an operator's call (`TeardownFramework`, `UpdateQuota`,
+ * `UpdateWeights`, `MarkAgentGone`), for the runtime to hand to whoever waits on it (an HTTP
+ * request acting as that operator): `ok` once the change is made (stored first where it must be),
+ * `forbidden` when the ACLs refuse it, `unknown` when it names no framework or agent the master
+ * knows, `conflict` when the object is busy with another change.
+ */
+export interface OperatorAnswerEffect {
+  type: 'effect.operatorAnswer';
+  /** The operator's PID (the call's sender). */
+  to: string;
+  call: string;
+  outcome: 'ok' | 'forbidden' | 'unknown' | 'conflict';
+  message?: string;
+}
+
+/** Answers the operator at `to`. */
+export function answerOperator(out: Out, to: string, call: string, outcome: OperatorAnswerEffect['outcome'], message?: string): void {
+  out.push(message === undefined ? { type: 'effect.operatorAnswer', to, call, outcome } : { type: 'effect.operatorAnswer', to, call, outcome, message });
+}
+
 /** What a handler returns: messages, log lines and effects, in order. */
-export type MasterEmitted = SendEvent | SendAllEvent | LogEvent | RegistryEffect | RegistryLoadEffect | OperatorEventEffect;
+export type MasterEmitted = SendEvent | SendAllEvent | LogEvent | RegistryEffect | RegistryLoadEffect | OperatorEventEffect | OperatorAnswerEffect;
 export type Out = MasterEmitted[];
 
 /** An empty state. */

@@ -175,6 +175,8 @@ const SAMPLES: { [T in MessageType]: Body<T> } = {
   UpdateQuota: { role: 'prod', guarantees: { cpus: 4, mem: 1024 }, limits: { cpus: 8 } },
   UpdateWeights: { weights: { prod: 2, 'dev/ci': 0.5 } },
   UpdateWhitelist: { hostnames: ['host-1', 'host-2'] },
+  MarkAgentGone: { agentId: 'run-S1' },
+  ShutdownAgent: { message: 'Agent has been marked gone' },
 };
 
 const TYPES = Object.keys(MESSAGES) as MessageType[];
