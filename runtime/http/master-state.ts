@@ -283,16 +283,12 @@ export function rolesJson(ctx: StateSource, weightOf: (role: string) => number, 
   };
 }
 
-/**
- * The v1 `GET_STATE` answer (`SUBSCRIBED` carries it too): tasks, frameworks and agents as `view`
- * may see them, walked in slices like the other documents.
- */
-export async function v1State(ctx: StateSource, view: ViewFilter = VISIBLE_ALL, slicer = new Slicer()): Promise<Json> {
-  const s = ctx.state;
+/** v1 `GET_TASKS`: the tasks `view` may see — running, unreachable, completed — walked in slices. */
+export async function v1Tasks(ctx: StateSource, view: ViewFilter = VISIBLE_ALL, slicer = new Slicer()): Promise<Json> {
   const tasks: Json[] = [];
   const unreachable: Json[] = [];
   const completed: Json[] = [];
-  for (const fw of s.frameworks.values()) {
+  for (const fw of ctx.state.frameworks.values()) {
     if (!view.task(fw.info)) continue;
     for (const t of fw.tasks.values()) {
       tasks.push({ ...v1Task(t.task), ...(t.status ? { statuses: [v1Status(t.status, t.task)] } : {}) });
@@ -302,18 +298,37 @@ export async function v1State(ctx: StateSource, view: ViewFilter = VISIBLE_ALL, 
     for (const t of fw.completedTasks) completed.push(v1Task(t));
     await slicer.tick();
   }
+  return { tasks, unreachable_tasks: unreachable, completed_tasks: completed };
+}
+
+/** v1 `GET_AGENTS`: the registered agents, and those recovered from the registry that have not re-registered. */
+export async function v1Agents(ctx: StateSource, slicer = new Slicer()): Promise<Json> {
   const agents: Json[] = [];
-  for (const a of s.agents.values()) {
+  for (const a of ctx.state.agents.values()) {
     agents.push(v1Agent(a));
     await slicer.tick();
   }
+  return { agents, recovered_agents: [...ctx.state.recovered].map(([id, r]) => ({ id: { value: id }, hostname: r.info.hostname })) };
+}
+
+/** v1 `GET_FRAMEWORKS`: the frameworks `view` may see, running and completed. */
+export function v1Frameworks(ctx: StateSource, view: ViewFilter = VISIBLE_ALL): Json {
+  const s = ctx.state;
   return {
-    get_tasks: { tasks, unreachable_tasks: unreachable, completed_tasks: completed },
+    frameworks: [...s.frameworks.values()].filter((fw) => view.framework(fw.info)).map(v1Framework),
+    completed_frameworks: s.completedFrameworks.filter((fw) => view.framework(fw.info)).map(v1Framework),
+  };
+}
+
+/**
+ * The v1 `GET_STATE` answer (`SUBSCRIBED` carries it too): tasks, frameworks and agents as `view`
+ * may see them, walked in slices like the other documents.
+ */
+export async function v1State(ctx: StateSource, view: ViewFilter = VISIBLE_ALL, slicer = new Slicer()): Promise<Json> {
+  return {
+    get_tasks: await v1Tasks(ctx, view, slicer),
     get_executors: { executors: [] },
-    get_frameworks: {
-      frameworks: [...s.frameworks.values()].filter((fw) => view.framework(fw.info)).map(v1Framework),
-      completed_frameworks: s.completedFrameworks.filter((fw) => view.framework(fw.info)).map(v1Framework),
-    },
-    get_agents: { agents, recovered_agents: [...s.recovered].map(([id, r]) => ({ id: { value: id }, hostname: r.info.hostname })) },
+    get_frameworks: v1Frameworks(ctx, view),
+    get_agents: await v1Agents(ctx, slicer),
   };
 }
