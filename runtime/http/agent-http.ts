@@ -9,6 +9,10 @@
  * - `POST /api/v1` (JSON; also `/slave(1)/api/v1`): `GET_HEALTH`, `GET_VERSION`, `GET_FLAGS`,
  *   `GET_METRICS`, `GET_STATE`, `GET_CONTAINERS`, `LIST_FILES`, `READ_FILE`.
  *
+ * With an authenticator (`http-auth.ts`) requests may need HTTP Basic credentials, as on the
+ * master; the state shows each reader the frameworks, executors and tasks its `view_*` ACLs let
+ * it see (`view-filter.ts`), and the flags only with `view_flags`. HTTPS given a certificate and key.
+ *
  * @see Mesos `docs/endpoints/slave/*.md`, `docs/endpoints/files/*.md`, `docs/operator-http-api.md`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -20,7 +24,9 @@ import type { Logger } from '../log.ts';
 import type { LeaderDetector, LeaderInfo } from '../types.ts';
 import { agentMetrics, agentStateJson, monitorJson, v1Containers, v1State } from './agent-state.ts';
 import { SandboxFiles, wholeUtf8, type FileInfo, type Refusal } from './sandbox-files.ts';
-import { readBody, sendJson as json, serveHttp, type HttpServer } from './server.ts';
+import { readBody, sendJson as json, serveHttp, type HttpServer, type HttpTlsFiles } from './server.ts';
+import { callAccess, HttpAuthenticator, pathAccess, requestPrincipal } from './http-auth.ts';
+import { VISIBLE_ALL, type ViewFilter } from './view-filter.ts';
 
 /** What the endpoints read from the running agent. */
 export interface AgentView {
@@ -77,6 +83,12 @@ export interface AgentHttpOptions {
   version: string;
   /** The agent's flags, Mesos style (all values as text). */
   flags: Record<string, string>;
+  /** Who must authenticate (default: nobody). */
+  auth?: HttpAuthenticator;
+  /** What each principal (`undefined`: an unauthenticated reader) may see (default: everything). */
+  views?: (principal: string | undefined) => ViewFilter;
+  /** Serve HTTPS with this certificate and key. */
+  tls?: HttpTlsFiles;
 }
 
 /** Paths of the state document. */
@@ -101,6 +113,9 @@ export async function startAgentHttp(opts: AgentHttpOptions): Promise<HttpServer
   const startTime = Date.now();
   const files = new SandboxFiles(opts.workDir);
   const refuse = (res: ServerResponse, r: Refusal) => json(res, r.status, { error: r.error });
+  const auth = opts.auth ?? HttpAuthenticator.none(opts.logger);
+  const viewOf = (req: IncomingMessage): ViewFilter => opts.views?.(requestPrincipal(req)) ?? VISIBLE_ALL;
+  const forbidden = (res: ServerResponse, what: string) => json(res, 403, { error: `not permitted to view ${what}` });
 
   /** The agent has not started yet: nothing to show. */
   const starting = (res: ServerResponse) => json(res, 503, { error: 'the agent is starting' });
@@ -114,6 +129,7 @@ export async function startAgentHttp(opts: AgentHttpOptions): Promise<HttpServer
     } catch {
       return json(res, 400, { error: 'the body is not JSON' });
     }
+    if (!auth.admit(req, res, callAccess(call.type))) return;
     const ctx = opts.view.context();
     switch (call.type) {
       case 'GET_HEALTH':
@@ -121,6 +137,7 @@ export async function startAgentHttp(opts: AgentHttpOptions): Promise<HttpServer
       case 'GET_VERSION':
         return json(res, 200, { type: 'GET_VERSION', get_version: { version_info: { version: opts.version } } });
       case 'GET_FLAGS':
+        if (!viewOf(req).flags()) return forbidden(res, 'the flags');
         return json(res, 200, { type: 'GET_FLAGS', get_flags: { flags: Object.entries(opts.flags).map(([name, value]) => ({ name, value })) } });
       case 'GET_METRICS': {
         if (!ctx) return starting(res);
@@ -186,7 +203,9 @@ export async function startAgentHttp(opts: AgentHttpOptions): Promise<HttpServer
       if (req.method !== 'POST') return json(res, 405, { error: 'POST a JSON call' });
       return api(req, res);
     }
+    if (!auth.admit(req, res, pathAccess(req.method, path))) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: `${String(req.method)} is not supported on ${path}` });
+    const view = viewOf(req);
     switch (path) {
       case '/health':
       case '/slave(1)/health':
@@ -196,6 +215,7 @@ export async function startAgentHttp(opts: AgentHttpOptions): Promise<HttpServer
         return json(res, 200, { version: opts.version });
       case '/flags':
       case '/slave(1)/flags':
+        if (!view.flags()) return forbidden(res, 'the flags');
         return json(res, 200, { flags: opts.flags });
       case '/files/browse':
       case '/files/browse.json': {
@@ -217,7 +237,7 @@ export async function startAgentHttp(opts: AgentHttpOptions): Promise<HttpServer
     if (STATE_PATHS.has(path)) {
       if (!ctx) return starting(res);
       const leader = opts.view.leader();
-      return json(res, 200, agentStateJson(ctx, { version: opts.version, startTime, flags: opts.flags, ...(leader ? { leader } : {}) }));
+      return json(res, 200, agentStateJson(ctx, { version: opts.version, startTime, flags: opts.flags, ...(leader ? { leader } : {}) }, view));
     }
     if (path === '/monitor/statistics' || path === '/monitor/statistics.json' || path === '/slave(1)/monitor/statistics') {
       if (!ctx) return starting(res);
@@ -230,5 +250,5 @@ export async function startAgentHttp(opts: AgentHttpOptions): Promise<HttpServer
     return json(res, 404, { error: `no endpoint ${path}` });
   };
 
-  return serveHttp(opts.ip, opts.port, opts.logger, handle);
+  return serveHttp(opts.ip, opts.port, opts.logger, handle, opts.tls);
 }

@@ -14,6 +14,7 @@ import { isTerminalState } from '../../protocols/task-states.ts';
 import type { LeaderInfo } from '../types.ts';
 import { attributesJson, resourcesJson, seconds, taskJson, type Json } from './mesos-json.ts';
 import { v1FrameworkInfo, v1Id, v1Resources, v1Status, v1Task } from './operator-events.ts';
+import { VISIBLE_ALL, type ViewFilter } from './view-filter.ts';
 
 /** What the documents say besides the machine's state. */
 export interface AgentMeta {
@@ -55,8 +56,11 @@ function tasksOf(e: ExecutorEntry, retired: boolean): { live: Task[]; ended: Tas
   return { live, ended };
 }
 
-/** An executor as Mesos' executor model: its container, sandbox (`directory`) and tasks. */
-export function executorJson(s: AgentState, e: ExecutorEntry, role: string, retired = false): Json {
+/**
+ * An executor as Mesos' executor model: its container, sandbox (`directory`) and tasks (none
+ * listed when `tasksVisible` is false).
+ */
+export function executorJson(s: AgentState, e: ExecutorEntry, role: string, retired = false, tasksVisible = true): Json {
   const { live, ended } = tasksOf(e, retired);
   const held: Resource[] = [...(e.info.resources ?? [])];
   for (const t of live) held.push(...t.resources);
@@ -70,9 +74,9 @@ export function executorJson(s: AgentState, e: ExecutorEntry, role: string, reti
     directory: e.directory ?? '',
     role,
     resources: resourcesJson(held),
-    tasks: live.map(task),
-    queued_tasks: retired ? [] : e.queued.map((t) => queuedTaskJson(t, e)),
-    completed_tasks: ended.map(task),
+    tasks: tasksVisible ? live.map(task) : [],
+    queued_tasks: retired || !tasksVisible ? [] : e.queued.map((t) => queuedTaskJson(t, e)),
+    completed_tasks: tasksVisible ? ended.map(task) : [],
   };
 }
 
@@ -92,8 +96,11 @@ function frameworkHead(id: string, info: FrameworkInfo | undefined): Json {
   };
 }
 
-/** `/slave(1)/state`: the agent, its frameworks with their executors, and what ended. */
-export function agentStateJson(ctx: AgentContext, meta: AgentMeta): Json {
+/**
+ * `/slave(1)/state`: the agent, its frameworks with their executors, and what ended; the
+ * frameworks, executors and tasks `view` may see, and the flags only when it may see them.
+ */
+export function agentStateJson(ctx: AgentContext, meta: AgentMeta, view: ViewFilter = VISIBLE_ALL): Json {
   const s = ctx.state;
   const byFramework = new Map<string, ExecutorEntry[]>();
   for (const e of s.executors.values()) {
@@ -103,13 +110,19 @@ export function agentStateJson(ctx: AgentContext, meta: AgentMeta): Json {
   }
   const ids = new Set([...s.frameworks.keys(), ...byFramework.keys(), ...s.completedExecutors.keys()]);
   const frameworks: Json[] = [];
+  /** The executors of a framework `view` may see, with their tasks if it may see those. */
+  const executors = (info: FrameworkInfo | undefined, list: readonly ExecutorEntry[], role: string, retired: boolean) => {
+    const tasksVisible = view.task(info);
+    return list.filter((e) => view.executor(info, e.info)).map((e) => executorJson(s, e, role, retired, tasksVisible));
+  };
   for (const id of ids) {
     const info = s.frameworks.get(id);
+    if (!view.framework(info)) continue;
     const role = roleOf(info);
     frameworks.push({
       ...frameworkHead(id, info),
-      executors: (byFramework.get(id) ?? []).map((e) => executorJson(s, e, role)),
-      completed_executors: (s.completedExecutors.get(id) ?? []).map((e) => executorJson(s, e, role, true)),
+      executors: executors(info, byFramework.get(id) ?? [], role, false),
+      completed_executors: executors(info, s.completedExecutors.get(id) ?? [], role, true),
     });
   }
   return {
@@ -122,12 +135,12 @@ export function agentStateJson(ctx: AgentContext, meta: AgentMeta): Json {
     resources: resourcesJson(ctx.info.resources),
     attributes: attributesJson(ctx.info.attributes),
     ...(meta.leader ? { master_hostname: meta.leader.hostname } : {}),
-    flags: meta.flags,
+    ...(view.flags() ? { flags: meta.flags } : {}),
     frameworks,
-    completed_frameworks: s.completedFrameworks.map((f) => ({
+    completed_frameworks: s.completedFrameworks.filter((f) => view.framework(f.info)).map((f) => ({
       ...frameworkHead(f.id, f.info),
       executors: [],
-      completed_executors: f.executors.map((e) => executorJson(s, e, roleOf(f.info), true)),
+      completed_executors: executors(f.info, f.executors, roleOf(f.info), true),
     })),
   };
 }

@@ -26,6 +26,8 @@ import {
 import type { StatusUpdateRecord } from '../../../protocols/records.ts';
 import type { TaskState } from '../../../protocols/task-states.ts';
 import { agentMetrics, agentStateJson, monitorJson, v1Containers, v1State } from '../../../runtime/http/agent-state.ts';
+import { viewFilter } from '../../../runtime/http/view-filter.ts';
+import { parseAcls } from '../../../actors/master/acls.ts';
 
 const MASTER = 'mesos.t.master.master.m1';
 const SELF = 'mesos.t.agent.agent.a1';
@@ -135,4 +137,25 @@ test(`completed executors are bounded per framework (${COMPLETED_LIMITS.executor
   const kept = s.completedExecutors.get('F1')!.map((e) => e.info.executorId);
   t.is(kept.length, COMPLETED_LIMITS.executorsPerFramework);
   t.deepEqual([kept[0], kept.at(-1)], ['t2', `t${n - 1}`]);
+});
+
+test('the state shows a restricted reader only what its view_* ACLs allow', (t) => {
+  const s = registeredAgent();
+  launch(s, 't1');
+  report(s, 't1', 'TASK_RUNNING');
+  // Frameworks and executors visible to anyone; tasks and flags to no one (permissive false, no rule).
+  const some = viewFilter(parseAcls(`{"permissive":false,
+    "view_frameworks":[{"principals":{"type":"ANY"},"users":{"type":"ANY"}}],
+    "view_executors":[{"principals":{"type":"ANY"},"users":{"type":"ANY"}}]}`), 'viewer');
+  const doc = agentStateJson(ctx(s), META, some);
+  t.false('flags' in doc);
+  const [f] = doc.frameworks as any[];
+  t.like(f, { id: 'F1' });
+  t.is(f.executors.length, 1);
+  t.deepEqual([f.executors[0].tasks, f.executors[0].queued_tasks, f.executors[0].completed_tasks], [[], [], []]);
+  // Nothing at all.
+  const none = agentStateJson(ctx(s), META, viewFilter(parseAcls('{"permissive":false}'), 'viewer'));
+  t.deepEqual([none.frameworks, none.completed_frameworks], [[], []]);
+  // The unrestricted reader's document is unchanged.
+  t.deepEqual(agentStateJson(ctx(s), META, viewFilter(parseAcls('{}'), 'viewer')), agentStateJson(ctx(s), META));
 });
