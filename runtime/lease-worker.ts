@@ -9,8 +9,7 @@
  */
 import { connectionOptions, type Credential } from './credentials.ts';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { bundleOf } from './node-command.ts';
+import { workerSource } from './node-command.ts';
 import { KvLeaseCandidate } from './lease.ts';
 import { createLogger } from './log.ts';
 import { connectNats } from './transport-nats.ts';
@@ -74,7 +73,7 @@ export class WorkerLeaseCandidate implements LeaseCandidate {
       ...(this.opts.connectOptions ? { connectOptions: this.opts.connectOptions } : {}),
       ...(this.opts.credential ? { credential: this.opts.credential } : {}),
     };
-    const worker = new Worker(bootstrap(), { eval: true, workerData: data });
+    const worker = new Worker(workerSource(import.meta.url), { eval: true, workerData: data });
     this.#worker = worker;
     worker.on('message', (m: FromWorker) => {
       if (m.type === 'event') {
@@ -125,15 +124,6 @@ export class WorkerLeaseCandidate implements LeaseCandidate {
     })();
     return this.#stopped;
   }
-}
-
-/** Source that loads this module in a worker: the bundle when built, else through tsx. */
-function bootstrap(): string {
-  const here = fileURLToPath(import.meta.url);
-  const bundle = bundleOf(here);
-  if (bundle) return `import(${JSON.stringify(pathToFileURL(bundle).href)});`;
-  const api = import.meta.resolve('tsx/esm/api');
-  return `import(${JSON.stringify(api)}).then(({ register }) => { register(); return import(${JSON.stringify(import.meta.url)}); });`;
 }
 
 /** The worker side: connect, contend, report, obey. */

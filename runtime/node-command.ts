@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const SOURCE_DIRS = ['protocols', 'actors', 'runtime', 'cmd'];
@@ -76,4 +76,15 @@ export function nodeCommand(module: string | URL): string {
 /** The path of a module next to `metaUrl` (pass `import.meta.url`). */
 export function siblingPath(metaUrl: string, relativePath: string): string {
   return fileURLToPath(new URL(relativePath, metaUrl));
+}
+
+/**
+ * Source for `new Worker(source, { eval: true })` that loads the module at `moduleUrl` (an
+ * `import.meta.url`) in the worker: its bundle when one is up to date, else through tsx.
+ */
+export function workerSource(moduleUrl: string): string {
+  const bundle = bundleOf(fileURLToPath(moduleUrl));
+  if (bundle) return `import(${JSON.stringify(pathToFileURL(bundle).href)});`;
+  const api = import.meta.resolve('tsx/esm/api');
+  return `import(${JSON.stringify(api)}).then(({ register }) => { register(); return import(${JSON.stringify(moduleUrl)}); });`;
 }

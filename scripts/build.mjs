@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const ENTRIES = ['cmd/mesos-executor.ts', 'cmd/pi/pi-executor.ts', 'runtime/lease-worker.ts'];
+const ENTRIES = ['cmd/mesos-executor.ts', 'cmd/pi/pi-executor.ts', 'runtime/lease-worker.ts', 'runtime/http/state-worker.ts'];
 
 await build({
   entryPoints: ENTRIES.map((e) => join(root, e)),

@@ -30,8 +30,13 @@ import type { LeaderInfo } from '../types.ts';
 import { readBody, sendJson as json, serveHttp, type HttpServer, type HttpTlsFiles } from './server.ts';
 import { recordIO, type OperatorEventHub } from './operator-events.ts';
 import { callAccess, HttpAuthenticator, pathAccess, requestPrincipal } from './http-auth.ts';
+import { isOperatorPath, OPERATOR_CALLS, operatorCall, operatorPath, type OperatorEndpoints } from './master-operator.ts';
+import type { Message } from '../../protocols/messages.ts';
+import type { OperatorAnswer } from '../master.ts';
 import { eventVisible, VISIBLE_ALL, type ViewFilter } from './view-filter.ts';
-import { CACHE_MS, rolesJson, Slicer, v1State, writeAgents, writeFrameworks, writeState, writeSummary, writeTasks, type MasterMeta } from './master-state.ts';
+import { CACHE_MS, Slicer, type MasterMeta } from './master-state.ts';
+import { StateDocuments, type DocumentRequest, type StateDocument } from './state-worker.ts';
+import type { Acls } from '../../actors/master/acls.ts';
 
 /** What the endpoints read from the running master. */
 export interface MasterView {
@@ -45,6 +50,8 @@ export interface MasterView {
   metrics(): Record<string, number>;
   /** A role's weight. */
   weightOf(role: string): number;
+  /** Hands an operator call to this process's master as `principal` and waits for its answer (`master-operator.ts`). */
+  operatorCall?(msg: Message, principal: string | undefined): Promise<OperatorAnswer>;
 }
 
 /** Seconds between two `HEARTBEAT`s on a `SUBSCRIBE` stream (Mesos' default). */
@@ -69,25 +76,25 @@ export interface MasterHttpOptions {
   views?: (principal: string | undefined) => ViewFilter;
   /** Serve HTTPS with this certificate and key. */
   tls?: HttpTlsFiles;
+  /** The master's ACLs: the state documents are written for a restricted reader by them. */
+  acls?: Acls;
 }
 
 /** A listening server. */
 export type MasterHttp = HttpServer;
 
-type Writer = (ctx: MasterContext, meta: MasterMeta, view: ViewFilter) => Promise<string[]>;
-
-/** Paths that show the leader's state: a standby redirects them. */
-const STATE_PATHS: Record<string, Writer> = {
-  '/master/state': writeState,
-  '/master/state.json': writeState,
-  '/state': writeState,
-  '/state.json': writeState,
-  '/master/state-summary': writeSummary,
-  '/state-summary': writeSummary,
-  '/master/frameworks': writeFrameworks,
-  '/frameworks': writeFrameworks,
-  '/master/slaves': writeAgents,
-  '/slaves': writeAgents,
+/** Paths that show the leader's state (a standby redirects them), and the document each serves. */
+const STATE_PATHS: Record<string, StateDocument> = {
+  '/master/state': 'state',
+  '/master/state.json': 'state',
+  '/state': 'state',
+  '/state.json': 'state',
+  '/master/state-summary': 'summary',
+  '/state-summary': 'summary',
+  '/master/frameworks': 'frameworks',
+  '/frameworks': 'frameworks',
+  '/master/slaves': 'slaves',
+  '/slaves': 'slaves',
 };
 
 /** Prometheus' name for a metric: `mesos_` and the name with anything but `[a-zA-Z0-9_]` as `_`. */
@@ -110,36 +117,16 @@ export function prometheusText(metrics: Record<string, number>): string {
 const CHUNK_BYTES = 64 * 1024;
 
 /**
- * A written document (many small texts) as pieces of about {@link CHUNK_BYTES}, encoded once for
- * every request it answers; slice by slice like the walk.
+ * Sends `doc` in pieces of {@link CHUNK_BYTES}: after each, the socket's buffer is let drain when
+ * full, and the event loop is given back when the slice has run its time. Many readers of one
+ * large document then take turns instead of each holding the loop for the whole of it. `head` is
+ * written before it and `tail` after; the response ends unless `end` is false.
  */
-async function chunked(parts: readonly string[], slicer = new Slicer()): Promise<Buffer[]> {
-  const out: Buffer[] = [];
-  let group: string[] = [];
-  let size = 0;
-  for (const p of parts) {
-    group.push(p);
-    size += p.length;
-    if (size >= CHUNK_BYTES) {
-      out.push(Buffer.from(group.join('')));
-      group = [];
-      size = 0;
-      await slicer.tick();
-    }
-  }
-  if (group.length > 0) out.push(Buffer.from(group.join('')));
-  return out;
-}
-
-/**
- * Sends `chunks` one at a time: after each, the socket's buffer is let drain when full, and the
- * event loop is given back when the slice has run its time. Many readers of one large document
- * then take turns instead of each holding the loop for the whole of it.
- */
-async function sendChunks(res: ServerResponse, chunks: readonly Buffer[], slicer = new Slicer()): Promise<void> {
-  for (const c of chunks) {
+async function sendChunks(res: ServerResponse, doc: Buffer, opts: { head?: string; tail?: string; end?: boolean } = {}, slicer = new Slicer()): Promise<void> {
+  if (opts.head !== undefined) res.write(opts.head);
+  for (let at = 0; at < doc.byteLength; at += CHUNK_BYTES) {
     if (res.destroyed) return;
-    if (!res.write(c)) await new Promise<void>((resolve) => {
+    if (!res.write(doc.subarray(at, at + CHUNK_BYTES))) await new Promise<void>((resolve) => {
       const done = () => {
         res.off('drain', done);
         res.off('close', done);
@@ -150,7 +137,8 @@ async function sendChunks(res: ServerResponse, chunks: readonly Buffer[], slicer
     });
     await slicer.tick();
   }
-  res.end();
+  if (opts.tail !== undefined) res.write(opts.tail);
+  if (opts.end !== false) res.end();
 }
 
 /** Starts the server; resolves once it listens. Rejects (with the reason) when it cannot. */
@@ -160,7 +148,14 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
    * Finished or in-progress documents, by path (and, for a restricted reader, its principal): one
    * walk answers every request within {@link CACHE_MS}.
    */
-  const written = new Map<string, { at: number; body: Promise<Buffer[]> }>();
+  const written = new Map<string, { at: number; body: Promise<Buffer> }>();
+  const documents = new StateDocuments({ logger: opts.logger, ...(opts.acls ? { acls: opts.acls } : {}) });
+  opts.events.observe((e) => documents.note(e));
+  /** Writes a document of `ctx` for the reader of `req` (off this thread). */
+  const write = (ctx: MasterContext, req: IncomingMessage, doc: StateDocument, extra: Partial<DocumentRequest> = {}): Promise<Buffer> => {
+    const restricted = !viewOf(req).unrestricted;
+    return documents.write(ctx, { doc, meta: meta(), ...(restricted ? { restrictedTo: { principal: requestPrincipal(req) } } : {}), ...extra });
+  };
   const auth = opts.auth ?? HttpAuthenticator.none(opts.logger);
   const viewOf = (req: IncomingMessage): ViewFilter => opts.views?.(requestPrincipal(req)) ?? VISIBLE_ALL;
   const metrics = () => ({ ...opts.view.metrics(), 'master/http_authentication_refusals': auth.refusals });
@@ -190,16 +185,27 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
     res.writeHead(307, { location: `//${leader.http}${req.url ?? '/'}` });
     res.end();
   };
+  /** What the operator's reads and writes use (`master-operator.ts`). */
+  const operatorEndpoints: OperatorEndpoints = {
+    context: () => opts.view.context(),
+    leading: () => opts.view.leading(),
+    meta,
+    weightOf: (role) => opts.view.weightOf(role),
+    viewOf: (req) => viewOf(req),
+    redirect,
+    ...(opts.view.operatorCall ? { call: (msg, principal) => opts.view.operatorCall!(msg, principal) } : {}),
+  };
+
 
   /**
    * The document at `path`: the one being written, or one written less than {@link CACHE_MS}
    * ago (counted from when it was done: a walk longer than that is not started again at once).
    */
-  const cached = (path: string, write: Writer, ctx: MasterContext, view: ViewFilter, principal: string | undefined): Promise<Buffer[]> => {
-    const key = view.unrestricted ? path : `${path}\0${principal ?? ''}`;
+  const cached = (path: string, doc: StateDocument, ctx: MasterContext, req: IncomingMessage): Promise<Buffer> => {
+    const key = viewOf(req).unrestricted ? path : `${path}\0${requestPrincipal(req) ?? ''}`;
     const hit = written.get(key);
     if (hit && (hit.at === 0 || Date.now() - hit.at < CACHE_MS)) return hit.body;
-    const entry = { at: 0, body: write(ctx, meta(), view).then((parts) => chunked(parts)) };
+    const entry = { at: 0, body: write(ctx, req, doc) };
     written.set(key, entry);
     entry.body.then(() => (entry.at = Date.now()), () => written.delete(key));
     return entry.body;
@@ -233,9 +239,12 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
     };
     res.on('close', end);
     try {
-      const state = await v1State(ctx, view);
+      const state = await write(ctx, req, 'v1');
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' });
-      res.write(recordIO({ type: 'SUBSCRIBED', subscribed: { get_state: state, heartbeat_interval_seconds: HEARTBEAT_SECONDS } }));
+      // The record is written around the document, which is never turned back into text here.
+      const head = '{"type":"SUBSCRIBED","subscribed":{"get_state":';
+      const tail = `,"heartbeat_interval_seconds":${HEARTBEAT_SECONDS}}}`;
+      await sendChunks(res, state, { head: `${Buffer.byteLength(head) + state.byteLength + Buffer.byteLength(tail)}\n${head}`, tail, end: false });
       for (const r of waiting) res.write(r);
       waiting = undefined;
     } catch (e) {
@@ -254,6 +263,7 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
       return json(res, 400, { error: 'the body is not JSON' });
     }
     if (!auth.admit(req, res, callAccess(call.type))) return;
+    if (OPERATOR_CALLS.has(String(call.type))) return operatorCall(operatorEndpoints, req, res, call);
     switch (call.type) {
       case 'GET_HEALTH':
         return json(res, 200, { type: 'GET_HEALTH', get_health: { healthy: true } });
@@ -267,7 +277,9 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
       case 'GET_STATE': {
         const ctx = opts.view.context();
         if (!ctx || !opts.view.leading()) return redirect(req, res);
-        return json(res, 200, { type: 'GET_STATE', get_state: await v1State(ctx, viewOf(req)) });
+        const state = await write(ctx, req, 'v1');
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return sendChunks(res, state, { head: '{"type":"GET_STATE","get_state":', tail: '}' });
       }
       case 'SUBSCRIBE':
         return subscribe(req, res);
@@ -284,6 +296,7 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
       return api(req, res);
     }
     if (!auth.admit(req, res, pathAccess(req.method, path))) return;
+    if (isOperatorPath(path)) return operatorPath(operatorEndpoints, req, res, path);
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: `${String(req.method)} is not supported on ${path}` });
     const view = viewOf(req);
     switch (path) {
@@ -310,7 +323,11 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
     const known = STATE_PATHS[path] !== undefined || path === '/master/tasks' || path === '/tasks' || path === '/master/roles' || path === '/roles';
     if (!known) return json(res, 404, { error: `no endpoint ${path}` });
     if (!ctx || !opts.view.leading()) return redirect(req, res);
-    if (path === '/master/roles' || path === '/roles') return json(res, 200, rolesJson(ctx, (r) => opts.view.weightOf(r), view));
+    if (path === '/master/roles' || path === '/roles') {
+      const weights: Record<string, number> = {};
+      for (const fw of ctx.state.frameworks.values()) weights[fw.role] ??= opts.view.weightOf(fw.role);
+      return json(res, 200, (await write(ctx, req, 'roles', { weights })).toString());
+    }
     if (path === '/master/tasks' || path === '/tasks') {
       const limit = Number(url.searchParams.get('limit') ?? 100);
       const offset = Number(url.searchParams.get('offset') ?? 0);
@@ -318,13 +335,22 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
       if (!(Number.isInteger(limit) && limit >= 0) || !(Number.isInteger(offset) && offset >= 0) || (order !== 'asc' && order !== 'des')) {
         return json(res, 400, { error: "limit and offset must be whole numbers; order 'asc' or 'des'" });
       }
-      const parts = await writeTasks(ctx, { limit, offset, order }, view);
-      return json(res, 200, parts.join(''));
+      const tasks = await write(ctx, req, 'tasks', { tasks: { limit, offset, order } });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return sendChunks(res, tasks);
     }
-    const body = await cached(path === '/state' || path === '/state.json' || path === '/master/state.json' ? '/master/state' : path, STATE_PATHS[path]!, ctx, view, requestPrincipal(req));
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.reduce((n, b) => n + b.byteLength, 0) });
+    const doc = STATE_PATHS[path]!;
+    const body = await cached(doc === 'state' ? '/master/state' : path, doc, ctx, req);
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.byteLength });
     await sendChunks(res, body);
   };
 
-  return serveHttp(opts.ip, opts.port, opts.logger, handle, opts.tls);
+  const server = await serveHttp(opts.ip, opts.port, opts.logger, handle, opts.tls);
+  return {
+    ...server,
+    close: async () => {
+      await server.close();
+      await documents.close();
+    },
+  };
 }

@@ -137,8 +137,11 @@ export function recordIO(json: Json): string {
 export class OperatorEventHub {
   readonly #listeners = new Set<(record: string, event: OperatorEvent) => void>();
 
+  readonly #observers = new Set<(event: OperatorEvent) => void>();
+
   /** Called by the master for each event it announces. */
   publish(e: OperatorEvent): void {
+    for (const o of this.#observers) o(e);
     if (this.#listeners.size === 0) return;
     const record = recordIO(v1Event(e));
     for (const l of this.#listeners) l(record, e);
@@ -148,6 +151,12 @@ export class OperatorEventHub {
   subscribe(listener: (record: string, event: OperatorEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Observes every event as announced, subscribers or not (no record is made for it); returns how to stop. */
+  observe(observer: (event: OperatorEvent) => void): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
   }
 
   get subscribers(): number {

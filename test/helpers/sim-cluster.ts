@@ -18,7 +18,7 @@ import { SchedulerDriver, type Scheduler } from '../../runtime/scheduler-driver.
 import { silentLogger } from '../../runtime/log.ts';
 import { parseResources } from '../../protocols/resources.ts';
 import type { FrameworkInfo, Offer, TaskInfo, TaskStatus } from '../../protocols/records.ts';
-import type { MasterFlags } from '../../actors/master/state.ts';
+import type { MasterFlags, OperatorEvent } from '../../actors/master/state.ts';
 import type { AgentFlags } from '../../actors/agent/state.ts';
 import type { DriverFlags } from '../../actors/scheduler-driver/scheduler-driver.machine.ts';
 import { Codec, envelope } from '../../protocols/envelope.ts';
@@ -222,6 +222,8 @@ export class SimCluster {
 
   /** Every operator event each master announced, in v1 JSON, in order. */
   readonly operatorEvents: Array<{ master: string; event: Record<string, any> }> = [];
+  /** Called with each operator event as announced, and the announcing master's run id. */
+  readonly operatorListeners: Array<(e: OperatorEvent, master: string) => void> = [];
 
   /**
    * Starts a master (a standby while another leads). The first one started by {@link SimCluster.start}
@@ -239,7 +241,10 @@ export class SimCluster {
       registry: this.registry,
       lease: (value) => this.lease.candidate(value),
       // As a SUBSCRIBE stream would carry them: turned into JSON the moment they are announced.
-      onOperatorEvent: (e) => this.operatorEvents.push({ master: runId, event: v1Event(e) }),
+      onOperatorEvent: (e) => {
+        this.operatorEvents.push({ master: runId, event: v1Event(e) });
+        for (const l of this.operatorListeners) l(e, runId);
+      },
     });
     this.masters.push(m);
     return m;
