@@ -154,6 +154,8 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
   /** Writes a document of `ctx` for the reader of `req` (off this thread). */
   const write = (ctx: MasterContext, req: IncomingMessage, doc: StateDocument, extra: Partial<DocumentRequest> = {}): Promise<Buffer> => {
     const restricted = !viewOf(req).unrestricted;
+    // Fail closed: without the ACLs the worker could only write what an unrestricted reader sees.
+    if (restricted && !opts.acls) throw new Error('a restricted reader\'s documents need the ACLs (the acls option)');
     return documents.write(ctx, { doc, meta: meta(), ...(restricted ? { restrictedTo: { principal: requestPrincipal(req) } } : {}), ...extra });
   };
   const auth = opts.auth ?? HttpAuthenticator.none(opts.logger);
