@@ -8,6 +8,7 @@
 import { builtinModules } from 'node:module';
 import { builtinRules } from 'eslint/use-at-your-own-risk';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 
 /** ESLint's own recommended rules (the set `@eslint/js` ships as `configs.recommended`). */
 const eslintRecommended = {
@@ -151,6 +152,25 @@ export default [
               caseSensitive: true,
               message: 'runtime/ must not import cmd/ or api/: entry points wire runtime/, not the reverse.',
             },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The web UI runs in the browser: browser globals, no Node built-ins, and of ours only the
+    // wire contract's plain data (it talks to the master over HTTP, not through runtime/).
+    name: 'layers/webui',
+    files: ['webui/**/*.ts'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: nodeBuiltins, caseSensitive: true, message: 'webui/ runs in the browser: no Node built-ins.' },
+            { regex: relativeInto('actors', 'runtime', 'cmd', 'api', 'test'), caseSensitive: true, message: 'webui/ talks to the master over HTTP; of ours it imports protocols/ only.' },
+            { ...NATS, message: 'webui/ never talks to NATS.' },
           ],
         },
       ],

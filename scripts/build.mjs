@@ -28,3 +28,8 @@ await build({
   logLevel: 'warning',
 });
 console.log(`[build] bundled ${ENTRIES.join(', ')} into .build/`);
+
+// The master's web UI: one script and one stylesheet (see webui/bundle.mjs).
+const { bundleWebui } = await import('../webui/bundle.mjs');
+await bundleWebui(join(root, '.build', 'webui'));
+console.log('[build] bundled the web UI into .build/webui/');

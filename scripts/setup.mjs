@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Prepares a checkout to run: installs npm dependencies when they are missing or stale, and makes
-// sure a nats-server binary exists (installing the Debian package when running as root).
+// sure a nats-server binary and Chromium (for the web UI's browser tests) exist, installing the
+// Debian packages when running as root; bundles the executors and the web UI.
 // Runs before `npm start` and `npm test` (pre-scripts). Plain Node, no dependencies.
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
@@ -91,6 +92,56 @@ function ensureNatsServer() {
   say(`nats-server installed: ${installed}`);
 }
 
+const CHROMIUM_NAMES = ['chromium', 'chromium-browser'];
+
+/** The Chromium binary the web UI's browser tests drive, when one is installed. */
+function findChromium() {
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean).concat(['/usr/bin']);
+  for (const dir of dirs) {
+    for (const name of CHROMIUM_NAMES) {
+      const candidate = join(dir, name);
+      try {
+        if (statSync(candidate).isFile()) {
+          accessSync(candidate, constants.X_OK);
+          return candidate;
+        }
+      } catch {
+        // not here
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Makes sure a headless Chromium exists for the web UI's browser tests (playwright-core drives
+ * it; its own browser download is not used): the Debian package when running as root, else a
+ * hint (only those tests need it).
+ */
+function ensureChromium() {
+  if (process.env.CHROMIUM_PATH) {
+    say(`CHROMIUM_PATH is set: ${process.env.CHROMIUM_PATH}`);
+    return;
+  }
+  const found = findChromium();
+  if (found) {
+    say(`chromium found: ${found}`);
+    return;
+  }
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot) {
+    say("chromium is missing: the web UI's browser tests need it ('sudo apt-get install -y chromium', or set CHROMIUM_PATH)");
+    return;
+  }
+  say('chromium missing: installing the Debian package');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  run('apt-get', ['update'], env);
+  run('apt-get', ['install', '-y', 'chromium'], env);
+  const installed = findChromium();
+  if (!installed) fail('apt-get installed chromium but no chromium binary was found afterwards');
+  say(`chromium installed: ${installed}`);
+}
+
 /** Bundles the executors (see scripts/build.mjs); a failure only costs start-up time. */
 function buildExecutors() {
   const res = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
@@ -99,5 +150,6 @@ function buildExecutors() {
 
 ensureDependencies();
 ensureNatsServer();
+ensureChromium();
 buildExecutors();
 say('ready');

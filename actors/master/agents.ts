@@ -458,7 +458,7 @@ export function agentMarkedUnreachable(s: MasterState, op: Extract<PendingOp, { 
   }
   s.agents.delete(a.id);
   s.agentsByPid.delete(a.pid);
-  announce(out, { kind: 'AGENT_REMOVED', agentId: a.id });
+  announce(out, { kind: 'AGENT_REMOVED', agentId: a.id, reason: 'unreachable' });
   agentLost(s, a.id, env, out);
   return out;
 }
@@ -531,7 +531,7 @@ export function agentRemoved(s: MasterState, op: Extract<PendingOp, { kind: 'rem
   }
   s.agents.delete(a.id);
   s.agentsByPid.delete(a.pid);
-  announce(out, { kind: 'AGENT_REMOVED', agentId: a.id });
+  announce(out, { kind: 'AGENT_REMOVED', agentId: a.id, reason: 'unregistered' });
   agentLost(s, a.id, env, out);
   return out;
 }

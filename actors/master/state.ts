@@ -245,7 +245,8 @@ export type OperatorEvent =
   | { kind: 'TASK_ADDED'; task: Task; role: string }
   | { kind: 'TASK_UPDATED'; task: Task; state: TaskState; status?: TaskStatus }
   | { kind: 'AGENT_ADDED'; agent: AgentEntry }
-  | { kind: 'AGENT_REMOVED'; agentId: string }
+  /** `reason` (this project's addition to Mesos' event): why it left, when the master knows. */
+  | { kind: 'AGENT_REMOVED'; agentId: string; reason?: 'unreachable' | 'unregistered' }
   | { kind: 'FRAMEWORK_ADDED' | 'FRAMEWORK_UPDATED' | 'FRAMEWORK_REMOVED'; framework: FrameworkEntry };
 
 /** An {@link OperatorEvent} for the runtime to pass on. */

@@ -29,6 +29,7 @@ import type { Logger } from '../log.ts';
 import type { LeaderInfo } from '../types.ts';
 import { readBody, sendJson as json, serveHttp, type HttpServer, type HttpTlsFiles } from './server.ts';
 import { recordIO, type OperatorEventHub } from './operator-events.ts';
+import { serveWebui } from './webui.ts';
 import { callAccess, HttpAuthenticator, pathAccess, requestPrincipal } from './http-auth.ts';
 import { isOperatorPath, OPERATOR_CALLS, operatorCall, operatorPath, type OperatorEndpoints } from './master-operator.ts';
 import type { Message } from '../../protocols/messages.ts';
@@ -321,6 +322,7 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
         return res.end(prometheusText(metrics()));
     }
+    if (await serveWebui(req, res, path, opts.view)) return;
     const ctx = opts.view.context();
     const known = STATE_PATHS[path] !== undefined || path === '/master/tasks' || path === '/tasks' || path === '/master/roles' || path === '/roles';
     if (!known) return json(res, 404, { error: `no endpoint ${path}` });

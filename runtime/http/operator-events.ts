@@ -8,6 +8,7 @@ import type { OperatorEvent } from '../../actors/master/state.ts';
 import type { FrameworkEntry, AgentEntry } from '../../actors/master/state.ts';
 import type { FrameworkInfo, Task, TaskStatus } from '../../protocols/records.ts';
 import type { Resource } from '../../protocols/resources.ts';
+import type { Attributes } from '../../protocols/attributes.ts';
 import { seconds, type Json } from './mesos-json.ts';
 
 /** `{ value }`, the v1 API's wrapper of an id. */
@@ -42,6 +43,8 @@ export function v1Status(s: TaskStatus, task?: Task): Json {
     timestamp: seconds(s.timestamp),
     ...(s.uuid !== undefined ? { uuid: s.uuid } : {}),
     ...(s.containerStatus ? { container_status: { container_id: id(s.containerStatus.containerId) } } : {}),
+    // This project's addition: where the task's files are, on its agent.
+    ...(s.sandbox !== undefined ? { sandbox: s.sandbox } : {}),
   };
 }
 
@@ -85,10 +88,27 @@ export function v1Framework(fw: FrameworkEntry): Json {
   };
 }
 
-/** An agent as v1 `Response.GetAgents.Agent`. */
+/** Attributes as v1 `Attribute` messages. */
+export function v1Attributes(attrs: Attributes): Json[] {
+  return attrs.map((a) => ({
+    name: a.name,
+    type: a.type,
+    ...(a.type === 'SCALAR' ? { scalar: { value: a.scalar ?? 0 } } : {}),
+    ...(a.type === 'RANGES' ? { ranges: { range: (a.ranges ?? []).map((x) => ({ begin: x.begin, end: x.end })) } } : {}),
+    ...(a.type === 'SET' ? { set: { item: a.set ?? [] } } : {}),
+    ...(a.type === 'TEXT' ? { text: { value: a.text ?? '' } } : {}),
+  }));
+}
+
+/**
+ * An agent as v1 `Response.GetAgents.Agent`; `http_address` (where its `/files/*` are served) is
+ * this project's addition.
+ */
 export function v1Agent(a: AgentEntry): Json {
+  const port = a.info.http ? Number(a.info.http.slice(a.info.http.lastIndexOf(':') + 1)) : undefined;
   return {
-    agent_info: { id: id(a.id), hostname: a.info.hostname, resources: v1Resources(a.total) },
+    agent_info: { id: id(a.id), hostname: a.info.hostname, ...(port !== undefined ? { port } : {}), resources: v1Resources(a.total), attributes: v1Attributes(a.info.attributes) },
+    ...(a.info.http ? { http_address: a.info.http } : {}),
     active: a.removing === undefined,
     deactivated: a.removing !== undefined,
     pid: a.pid,
@@ -114,7 +134,7 @@ export function v1Event(e: OperatorEvent): Json {
     case 'AGENT_ADDED':
       return { type: 'AGENT_ADDED', agent_added: { agent: v1Agent(e.agent) } };
     case 'AGENT_REMOVED':
-      return { type: 'AGENT_REMOVED', agent_removed: { agent_id: id(e.agentId) } };
+      return { type: 'AGENT_REMOVED', agent_removed: { agent_id: id(e.agentId), ...(e.reason ? { reason: e.reason } : {}) } };
     case 'FRAMEWORK_ADDED':
       return { type: 'FRAMEWORK_ADDED', framework_added: { framework: v1Framework(e.framework) } };
     case 'FRAMEWORK_UPDATED':
