@@ -18,7 +18,10 @@ import { nodeScriptArgv, siblingPath } from '../runtime/node-command.ts';
 import { NatsTransport } from '../runtime/transport-nats.ts';
 import { agentView, rememberingLeader, startAgentHttp } from '../runtime/http/agent-http.ts';
 import { PACKAGE_VERSION } from '../runtime/version.ts';
-import { busIdentity, commandSetup, connectBus, onShutdown } from './flags.ts';
+import { busIdentity, commandSetup, connectBus, exitBadFlag, onShutdown } from './flags.ts';
+import { HTTP_SECURITY_FLAGS, httpSecurity, jsonFlagText, shownFlags } from './http-flags.ts';
+import { AclError, PERMISSIVE_ACLS, parseAcls } from '../actors/master/acls.ts';
+import { viewFilters } from '../runtime/http/view-filter.ts';
 
 const { flags, logger, inspect } = commandSetup('mesos-agent', {
   resources: { type: 'string', help: "resources to offer, e.g. 'cpus:4;mem:4096;ports:[31000-32000]' (default: this machine's)" },
@@ -46,6 +49,8 @@ const { flags, logger, inspect } = commandSetup('mesos-agent', {
     type: 'number', help: 'port of the HTTP endpoints (0: a free one, printed at start)', default: 5051,
     check: (n: number) => (Number.isInteger(n) && n >= 0 && n <= 65535 ? undefined : 'expected a port number, 0 to 65535 (0: a free one)'),
   },
+  acls: { type: 'string', help: 'who may see what over HTTP (the view_* rules): Mesos ACLs as JSON, or a file holding them (path or file:// URL)' },
+  ...HTTP_SECURITY_FLAGS,
 });
 
 let resources;
@@ -63,6 +68,17 @@ try {
   process.stderr.write(`mesos-agent: ${(e as Error).message}\n`);
   process.exit(2);
 }
+
+let acls = PERMISSIVE_ACLS;
+if (flags.acls !== undefined) {
+  try {
+    acls = parseAcls(jsonFlagText('mesos-agent', 'acls', flags.acls));
+  } catch (e) {
+    if (!(e instanceof AclError)) throw e;
+    exitBadFlag('mesos-agent', `invalid --acls: ${e.message}`);
+  }
+}
+const httpSec = httpSecurity('mesos-agent', flags, logger);
 
 const commandExecutor = nodeScriptArgv(siblingPath(import.meta.url, './mesos-executor.ts'));
 if (flags.recover === 'cleanup') {
@@ -93,15 +109,18 @@ try {
     logger,
     workDir: flags.work_dir,
     version: PACKAGE_VERSION,
-    flags: Object.fromEntries(Object.entries(flags).filter(([k, v]) => k !== 'help' && v !== undefined).map(([k, v]) => [k, String(v)])),
+    flags: shownFlags(flags),
     view: agentView(() => agent, detector.leader),
+    auth: httpSec.auth,
+    views: viewFilters(acls),
+    ...(httpSec.tls ? { tls: httpSec.tls } : {}),
   });
 } catch (e) {
   process.stderr.write(`mesos-agent: cannot listen on ${flags.ip}:${flags.port}: ${(e as Error).message}${flags.port !== 0 ? ' (--port=0 picks a free port)' : ''}\n`);
   await transport.close();
   process.exit(1);
 }
-logger.info({ http: http.address }, `HTTP endpoints on http://${http.address}`);
+logger.info({ http: http.address }, `HTTP endpoints on ${http.scheme}://${http.address}`);
 try {
   agent = startAgent({
     httpAddress: http.address,

@@ -9,6 +9,9 @@
  *   `localhost`, `127.0.0.1` and `--hostnames`) and a client certificate per principal under
  *   `tls/`; each credential file names its principal's; `tls.conf` is the server's side.
  * - `nats.conf`: a whole nats-server configuration that includes them (`nats-server -c DIR/nats.conf`).
+ * - `http-credentials.json`: a random HTTP secret per principal (also in its credential file), for
+ *   the masters' and agents' `--http_credentials`; with TLS, the server certificate serves HTTPS
+ *   (`--http_tls_cert`, `--http_tls_key`).
  *
  * Principals are comma-separated lists; names are letters, digits and `_-~+=%:@`.
  */
@@ -83,4 +86,7 @@ writeFileSync(conf, [
   ...(set!.tlsConfig ? ['include ./tls.conf'] : []),
   '',
 ].join('\n'), { mode: 0o600 });
-process.stdout.write(`Wrote the server config ${conf}\nand credentials:\n${Object.entries(set.files).map(([k, p]) => `  ${k.padEnd(24)} ${p}`).join('\n')}\n`);
+process.stdout.write(`Wrote the server config ${conf}\nand credentials:\n${Object.entries(set.files).map(([k, p]) => `  ${k.padEnd(24)} ${p}`).join('\n')}\n` +
+  `HTTP: masters and agents take --http_credentials=${set.httpCredentials}` +
+  (set.httpTls ? ` --http_tls_cert=${set.httpTls.cert} --http_tls_key=${set.httpTls.key}` : '') +
+  ' (with --authenticate_http_readonly and --authenticate_http_readwrite); the mesos CLI takes --credential=<a principal\'s file>\n');

@@ -16,6 +16,8 @@ import { WorkerLeaseCandidate } from '../runtime/lease-worker.ts';
 import { KvRegistry } from '../runtime/registry.ts';
 import { NatsTransport } from '../runtime/transport-nats.ts';
 import { busIdentity, commandSetup, connectBus, onShutdown, packageVersion } from './flags.ts';
+import { HTTP_SECURITY_FLAGS, httpSecurity, shownFlags } from './http-flags.ts';
+import { viewFilters } from '../runtime/http/view-filter.ts';
 import { parseResources } from '../protocols/resources.ts';
 import { SORTER_POLICIES, type SorterPolicy } from '../actors/master/allocator/sorter.ts';
 
@@ -40,6 +42,7 @@ const { flags, logger, inspect } = commandSetup('mesos-master', {
   port: { type: 'number', help: 'port of the HTTP endpoints (0: a free one, printed at start)', default: 5050 },
   acls: { type: 'string', help: "who may do what: Mesos ACLs as JSON, or a file holding them (path or file:// URL)" },
   rate_limits: { type: 'string', help: 'per-principal message rates (excess dropped): Mesos RateLimits as JSON, or a file holding them (path or file:// URL)' },
+  ...HTTP_SECURITY_FLAGS,
 });
 
 /** Exits 2 naming the bad token. */
@@ -101,6 +104,7 @@ if (flags.rate_limits !== undefined) {
     badFlag(`invalid --rate_limits: ${(e as Error).message}`);
   }
 }
+const httpSec = httpSecurity('mesos-master', flags, logger);
 
 const servers = flags.nats.split(',');
 const id = busIdentity('mesos-master', flags, 'master', logger);
@@ -123,7 +127,10 @@ const http = await startMasterHttp({
   cluster: flags.cluster,
   version: packageVersion(),
   events,
-  flags: Object.fromEntries(Object.entries(flags).filter(([k, v]) => k !== 'help' && v !== undefined).map(([k, v]) => [k, String(v)])),
+  auth: httpSec.auth,
+  views: viewFilters(acls),
+  ...(httpSec.tls ? { tls: httpSec.tls } : {}),
+  flags: shownFlags(flags),
   view: {
     context: () => current.master?.host.actor.getSnapshot().context,
     leading: () => current.master?.host.actor.getSnapshot().hasTag('leading') ?? false,
@@ -135,7 +142,7 @@ const http = await startMasterHttp({
   process.stderr.write(`mesos-master: cannot listen on ${flags.ip}:${flags.port}: ${e.message}${flags.port !== 0 ? ' (--port=0 picks a free port)' : ''}\n`);
   return process.exit(1);
 });
-logger.info({ http: http.address }, `HTTP endpoints on http://${http.address}`);
+logger.info({ http: http.address }, `HTTP endpoints on ${http.scheme}://${http.address}`);
 const master = startMaster({
   httpAddress: http.address,
   onOperatorEvent: (e) => events.publish(e),

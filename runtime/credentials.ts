@@ -23,7 +23,13 @@
  * readable by its owner only, and with TLS `tls: { ca, cert, key }`: the cluster's CA and the
  * principal's client certificate and key (`tls.ts`), as paths relative to the credential file, so
  * that a credentials directory can be copied to another host whole. @see Mesos `--credential`, `--credentials`, `docs/authentication.md`.
+ *
+ * For HTTP, each principal also gets a random secret (`httpSecret` in its credential file), and
+ * the directory an `http-credentials.json` in Mesos' `--http_credentials` format naming them all:
+ * the masters and agents check HTTP Basic credentials against it, and a client (the `mesos` CLI)
+ * authenticates with the principal's own file. The server certificate also serves HTTPS.
  */
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { nkeyAuthenticator, nkeys, type ConnectionOptions } from '@nats-io/transport-node';
@@ -46,6 +52,8 @@ export interface Credential {
   seed: string;
   /** TLS files (absolute paths once loaded). */
   tls?: TlsFiles;
+  /** The principal's HTTP Basic secret, when the cluster's HTTP endpoints know it. */
+  httpSecret?: string;
 }
 
 /** A credential file that cannot be used, and why. */
@@ -95,7 +103,8 @@ export function loadCredential(path: string): Credential {
       tls[k] = resolve(dirname(path), t[k]);
     }
   }
-  return { principal: c.principal, kind: c.kind as PrincipalKind, cluster: c.cluster, seed: c.seed, ...(tls ? { tls } : {}) };
+  if (c.httpSecret !== undefined && (typeof c.httpSecret !== 'string' || c.httpSecret === '')) throw new CredentialError(`credential ${path}: 'httpSecret' must be a non-empty string`);
+  return { principal: c.principal, kind: c.kind as PrincipalKind, cluster: c.cluster, seed: c.seed, ...(tls ? { tls } : {}), ...(c.httpSecret !== undefined ? { httpSecret: c.httpSecret } : {}) };
 }
 
 /** Checks that a credential is for `kind` in `cluster`; throws {@link CredentialError} otherwise. */
@@ -195,6 +204,10 @@ export interface CredentialSet {
   /** What the server's config needs: the text of `auth.conf` and, with TLS, of `tls.conf`. */
   serverConfig: string;
   credentials: Credential[];
+  /** Every principal's HTTP secret, as `--http_credentials` reads them (`http-credentials.json`). */
+  httpCredentials: string;
+  /** With TLS: the certificate and key an HTTPS endpoint serves (the server's, for the same hosts). */
+  httpTls?: { cert: string; key: string };
 }
 
 /** Who gets a credential: principals per kind. */
@@ -236,8 +249,11 @@ export function writeCredentials(dir: string, plan: CredentialPlan): CredentialS
   });
   const files: Record<string, string> = {};
   const credentials: Credential[] = [];
+  const httpSecrets = new Map<string, string>();
   for (const { kind, principal } of principals) {
     const c = createCredential(principal, kind, plan.cluster);
+    // One HTTP secret per principal name, also when it names principals of two kinds.
+    c.httpSecret = httpSecrets.get(principal) ?? httpSecrets.set(principal, randomBytes(24).toString('base64url')).get(principal)!;
     const path = credentialFile(dir, kind, principal);
     const client = tls?.clients[`${kind}-${principal}`];
     if (tls && client) c.tls = { ca: tls.ca, cert: client.cert, key: client.key };
@@ -256,5 +272,12 @@ export function writeCredentials(dir: string, plan: CredentialPlan): CredentialS
     tlsConfig = join(dir, 'tls.conf');
     writeFileSync(tlsConfig, tls.serverConfig, { mode: 0o600 });
   }
-  return { files, authConfig, ...(tlsConfig ? { tlsConfig } : {}), serverConfig: authText + (tls?.serverConfig ?? ''), credentials };
+  const httpCredentials = join(dir, 'http-credentials.json');
+  const http = { credentials: [...httpSecrets].map(([principal, secret]) => ({ principal, secret })) };
+  writeFileSync(httpCredentials, `${JSON.stringify(http, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(httpCredentials, 0o600);
+  return {
+    files, authConfig, ...(tlsConfig ? { tlsConfig } : {}), serverConfig: authText + (tls?.serverConfig ?? ''), credentials, httpCredentials,
+    ...(tls ? { httpTls: { cert: tls.server.cert, key: tls.server.key } } : {}),
+  };
 }

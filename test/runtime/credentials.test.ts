@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { checkServerIdentity } from 'node:tls';
 import { join } from 'node:path';
 import { CredentialError, expectCredential, loadCredential, permissionsFor, publicKeyOf, writeCredentials } from '../../runtime/credentials.ts';
+import { parseHttpCredentials } from '../../runtime/http/http-auth.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'creds-test-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -82,4 +83,21 @@ test("with TLS (the default) each credential names the cluster CA and its own cl
   const other = writeCredentials(join(dir, 'u'), { cluster: 'c2' });
   t.false(server.verify(new X509Certificate(readFileSync(loadCredential(other.files['master:master']!).tls!.ca!)).publicKey));
   t.falsy(writeCredentials(join(dir, 'v'), { cluster: 'c3', tls: false }).tlsConfig);
+});
+
+test('writeCredentials gives each principal an HTTP secret, in its file and in http-credentials.json (owner-only), and the HTTPS certificate', (t) => {
+  const set = writeCredentials(join(dir, 'http'), { cluster: 'c1', frameworks: ['alice'], operators: ['ops', 'alice'] });
+  t.is(statSync(set.httpCredentials).mode & 0o777, 0o600);
+  const http = parseHttpCredentials(readFileSync(set.httpCredentials, 'utf8'));
+  t.deepEqual([...http.keys()].sort(), ['agent', 'alice', 'master', 'ops']);
+  const ops = loadCredential(set.files['operator:ops']!);
+  t.is(typeof ops.httpSecret, 'string');
+  t.is(http.get('ops'), ops.httpSecret);
+  t.is(loadCredential(set.files['scheduler:alice']!).httpSecret, loadCredential(set.files['operator:alice']!).httpSecret, 'one secret per principal name');
+  t.not(http.get('ops'), http.get('master'));
+  t.truthy(set.httpTls);
+  t.is(checkServerIdentity('127.0.0.1', new X509Certificate(readFileSync(set.httpTls!.cert)).toLegacyObject()), undefined, 'the HTTPS certificate names 127.0.0.1');
+  const bad = join(dir, 'bad-http.json');
+  writeFileSync(bad, JSON.stringify({ ...JSON.parse(readFileSync(set.files['operator:ops']!, 'utf8')), httpSecret: 7 }));
+  t.throws(() => loadCredential(bad), { instanceOf: CredentialError, message: /'httpSecret' must be a non-empty string/ });
 });
