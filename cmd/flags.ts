@@ -88,7 +88,7 @@ export const COMMON_FLAGS = {
   nats_tls_ca: { type: 'string', help: "CA certificate (PEM) the NATS server's certificate must chain to; turns TLS on (default: the credential's)" },
   nats_tls_cert: { type: 'string', help: "this process's TLS client certificate (PEM) (default: the credential's)" },
   nats_tls_key: { type: 'string', help: "this process's TLS client key (PEM) (default: the credential's)" },
-  inspect: { type: 'string', help: INSPECT_HELP, implicit: 'log', check: inspectValueProblem },
+  inspect: { type: 'string', help: INSPECT_HELP, implicit: 'ui', check: inspectValueProblem },
   log_level: { type: 'string', help: 'trace, debug, info, warn, error or silent', default: 'info', check: logLevelProblem },
   help: { type: 'boolean', help: 'print this help and exit (also -h)', default: false, env: false },
   version: { type: 'boolean', help: 'print the version and exit', default: false, env: false },

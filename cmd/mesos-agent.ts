@@ -13,6 +13,7 @@ import { parseAttributes } from '../protocols/attributes.ts';
 import { ISOLATORS, cleanUpAgent, startAgent, type AgentHandle } from '../runtime/agent.ts';
 import { CheckpointError } from '../runtime/checkpoint.ts';
 import { KvLeaderDetector } from '../runtime/lease.ts';
+import { InspectionHub, inspectAll } from '../runtime/inspection.ts';
 import { channelEndpoint, channelInUse } from '../runtime/executor-channel.ts';
 import { nodeScriptArgv, siblingPath } from '../runtime/node-command.ts';
 import { NatsTransport } from '../runtime/transport-nats.ts';
@@ -100,7 +101,9 @@ const nc = await connectBus('mesos-agent', flags, { name: 'mesos-agent', logger,
 const transport = new NatsTransport(nc, { logger });
 // HTTP first: its address goes into the agent's info and onto its status updates.
 let agent: AgentHandle | undefined;
-const detector = rememberingLeader(new KvLeaderDetector({ nc, cluster: flags.cluster, logger }));
+// Every machine of this process, for the statechart view (`/inspect`).
+const inspection = new InspectionHub();
+const detector = rememberingLeader(new KvLeaderDetector({ nc, cluster: flags.cluster, logger, inspect: inspection.inspect }));
 let http;
 try {
   http = await startAgentHttp({
@@ -114,6 +117,7 @@ try {
     auth: httpSec.auth,
     views: viewFilters(acls),
     ...(httpSec.tls ? { tls: httpSec.tls } : {}),
+    inspection,
   });
 } catch (e) {
   process.stderr.write(`mesos-agent: cannot listen on ${flags.ip}:${flags.port}: ${(e as Error).message}${flags.port !== 0 ? ' (--port=0 picks a free port)' : ''}\n`);
@@ -121,6 +125,7 @@ try {
   process.exit(1);
 }
 logger.info({ http: http.address }, `HTTP endpoints on ${http.scheme}://${http.address}`);
+if (flags.inspect === 'ui') logger.info({ inspect: `${http.scheme}://${http.address}/inspect` }, `statecharts of this agent's machines on ${http.scheme}://${http.address}/inspect`);
 try {
   agent = startAgent({
     httpAddress: http.address,
@@ -139,7 +144,7 @@ try {
     transport,
     cluster: flags.cluster,
     logger,
-    inspect,
+    inspect: inspectAll(inspection.inspect, inspect),
     detector: detector.detector,
     resources,
     attributes,

@@ -14,6 +14,7 @@ import type { LeaderInfo } from '../runtime/types.ts';
 import { parseRateLimits, type RateLimits } from '../runtime/rate-limits.ts';
 import { WorkerLeaseCandidate } from '../runtime/lease-worker.ts';
 import { KvRegistry } from '../runtime/registry.ts';
+import { InspectionHub, inspectAll } from '../runtime/inspection.ts';
 import { NatsTransport } from '../runtime/transport-nats.ts';
 import { busIdentity, commandSetup, connectBus, onShutdown, packageVersion } from './flags.ts';
 import { HTTP_SECURITY_FLAGS, httpSecurity, shownFlags } from './http-flags.ts';
@@ -112,7 +113,9 @@ const nc = await connectBus('mesos-master', flags, { name: 'mesos-master', logge
 const transport = new NatsTransport(nc, { logger });
 // HTTP first: its address goes into the lease, for standbys to redirect to.
 if (!(Number.isInteger(flags.port) && flags.port >= 0 && flags.port <= 65535)) badFlag(`invalid --port '${flags.port}': expected 0 to 65535`);
-const leaderDetector = new KvLeaderDetector({ nc, cluster: flags.cluster, leaseMs: flags.lease, logger });
+// Every machine of this process, for the statechart view (`/inspect`).
+const inspection = new InspectionHub();
+const leaderDetector = new KvLeaderDetector({ nc, cluster: flags.cluster, leaseMs: flags.lease, logger, inspect: inspection.inspect });
 let leader: LeaderInfo | undefined;
 leaderDetector.start((l) => {
   leader = l;
@@ -127,6 +130,7 @@ const http = await startMasterHttp({
   cluster: flags.cluster,
   version: packageVersion(),
   events,
+  inspection,
   auth: httpSec.auth,
   views: viewFilters(acls),
   ...(httpSec.tls ? { tls: httpSec.tls } : {}),
@@ -143,6 +147,7 @@ const http = await startMasterHttp({
   return process.exit(1);
 });
 logger.info({ http: http.address }, `HTTP endpoints on ${http.scheme}://${http.address}`);
+if (flags.inspect === 'ui') logger.info({ inspect: `${http.scheme}://${http.address}/inspect` }, `statecharts of this master's machines on ${http.scheme}://${http.address}/inspect`);
 const master = startMaster({
   httpAddress: http.address,
   onOperatorEvent: (e) => events.publish(e),
@@ -151,7 +156,7 @@ const master = startMaster({
   cluster: flags.cluster,
   hostname: flags.hostname,
   logger,
-  inspect,
+  inspect: inspectAll(inspection.inspect, inspect),
   registry: new KvRegistry(nc, flags.cluster),
   ...(rateLimits ? { rateLimits } : {}),
   flags: {
@@ -172,7 +177,7 @@ const master = startMaster({
       seed: flags.seed,
     },
   },
-  lease: (value) => new WorkerLeaseCandidate({ servers, cluster: flags.cluster, leaseMs: flags.lease, value, logLevel: String(flags.log_level), ...(id.credential ? { credential: id.credential } : { connectOptions: id.options }) }),
+  lease: (value) => new WorkerLeaseCandidate({ servers, cluster: flags.cluster, leaseMs: flags.lease, value, logLevel: String(flags.log_level), inspection, ...(id.credential ? { credential: id.credential } : { connectOptions: id.options }) }),
 });
 current.master = master;
 logger.info({ actorPid: master.pid, cluster: flags.cluster, http: http.address }, 'master started; contending for leadership');

@@ -1,12 +1,15 @@
 /**
- * `--inspect`: stream a process's machines to the XState inspector.
+ * `--inspect`: where a process's machines are shown, besides the local statechart view that the
+ * master and the agent always serve (`/inspect`, `inspection.ts`).
  *
- * - `--inspect` on its own, or `--inspect=log`: every inspection record (events, snapshots) written
- *   to the log at info level — works offline, and `jq` turns it into a timeline (a local statechart
- *   view comes with the web UI);
+ * - `--inspect` on its own, or `--inspect=ui`: that local view only; a master or agent logs its URL.
+ *   Never a hosted service;
+ * - `--inspect=log`: every inspection record (events, snapshots) also written to the log at info
+ *   level — works offline, and `jq` turns it into a timeline;
  * - `--inspect=ws://host:port`: the `@statelyai/inspect` WebSocket inspector server; while it
  *   cannot be reached a warning is logged (once per outage) and records wait, a bounded number;
- * - `--inspect=sky`: Stately's hosted Sky inspector (needs internet; fails harmlessly offline).
+ * - `--inspect=sky`: Stately's hosted Sky inspector, only when asked for by name (needs internet;
+ *   fails harmlessly offline).
  */
 import { createSkyInspector, createWebSocketInspector } from '@statelyai/inspect';
 import type { InspectionEvent, Observer } from 'xstate';
@@ -16,11 +19,11 @@ import type { Logger } from './log.ts';
 export type Inspect = Observer<InspectionEvent> | ((e: InspectionEvent) => void) | undefined;
 
 /** The help of the `--inspect` flag. */
-export const INSPECT_HELP = 'stream machines to the XState inspector: log (what --inspect alone means: records in the log), ws://host:port (a @statelyai/inspect server), or sky (Stately\'s hosted viewer, needs internet)';
+export const INSPECT_HELP = 'where to show the machines: ui (what --inspect alone means: the local statechart view at /inspect, logged at start), log (records in the log), ws://host:port (a @statelyai/inspect server), or sky (Stately\'s hosted viewer, needs internet)';
 
 /** What is wrong with an `--inspect` value, or `undefined` when it is one {@link createInspect} takes. */
 export function inspectValueProblem(value: string): string | undefined {
-  if (value === 'log' || value === 'sky') return undefined;
+  if (value === 'ui' || value === 'log' || value === 'sky') return undefined;
   if (/^wss?:\/\//i.test(value)) {
     try {
       if (new URL(value).hostname !== '') return undefined;
@@ -28,13 +31,14 @@ export function inspectValueProblem(value: string): string | undefined {
       // not a URL: refused below
     }
   }
-  return 'expected log, ws://host:port or sky';
+  return 'expected ui, log, ws://host:port or sky';
 }
 
 /** Builds the inspector the `--inspect` flag value asks for. */
 export function createInspect(flag: string | boolean | undefined, logger: Logger): Inspect {
-  if (flag === undefined || flag === false || flag === '') return undefined;
-  if (flag === true || flag === 'log') {
+  // The local view needs nothing more: the master's and agent's hubs are always on.
+  if (flag === undefined || flag === false || flag === '' || flag === true || flag === 'ui') return undefined;
+  if (flag === 'log') {
     return (e: InspectionEvent) => {
       const actor = (e.actorRef as { id?: string }).id;
       if (e.type === '@xstate.event') logger.info({ inspect: 'event', actor, event: e.event.type, source: (e.sourceRef as { id?: string } | undefined)?.id }, 'inspect event');

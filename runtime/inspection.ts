@@ -211,10 +211,23 @@ function scalarFields(event: Record<string, unknown>): Record<string, string | n
   return out;
 }
 
+/**
+ * A machine the hub follows that runs elsewhere (another thread): its host reports what the
+ * machine's inspection records said.
+ */
+export interface RemoteMachine {
+  /** The machine was sent an event; `token` names it in the {@link RemoteMachine.snapshot} it leads to. */
+  event(token: unknown, event: { type: string } & Record<string, unknown>, source?: string): void;
+  /** The machine is in `value` now, after the event named `token`. */
+  snapshot(token: unknown, status: string, value: unknown): void;
+}
+
 /** One machine the hub follows. */
 interface Tracked {
   key: string;
-  ref: AnyActorRef;
+  id: string;
+  /** The actor, when it runs in this thread. */
+  ref?: AnyActorRef;
   machine: AnyStateMachine;
   definition?: StateJson;
   status: string;
@@ -236,7 +249,8 @@ export class InspectionHub {
   readonly #perMachine: number;
   readonly #maxMachines: number;
   readonly #now: () => number;
-  readonly #byRef = new Map<AnyActorRef, Tracked>();
+  /** By actor, or by the entry itself for a machine running elsewhere. */
+  readonly #byRef = new Map<object, Tracked>();
   readonly #listeners = new Set<(c: HubChange) => void>();
   #seq = 0;
   #keys = 0;
@@ -290,14 +304,14 @@ export class InspectionHub {
   #json(t: Tracked): MachineJson {
     t.definition ??= machineDefinition(t.machine);
     // The actor's own snapshot is the truth (stopping one sends no inspection record).
-    const s = t.ref.getSnapshot() as { status?: string; value?: unknown } | undefined;
+    const s = t.ref?.getSnapshot() as { status?: string; value?: unknown } | undefined;
     if (s && s.status !== undefined) {
       if (s.value !== t.value) t.active = activePaths(s.value);
       t.status = s.status;
       t.value = s.value;
     }
     const events = t.ring.length < this.#perMachine ? [...t.ring] : [...t.ring.slice(t.next), ...t.ring.slice(0, t.next)];
-    return { key: t.key, id: t.ref.id, machine: t.machine.id, status: t.status, value: t.value, active: t.active, definition: t.definition, events };
+    return { key: t.key, id: t.id, machine: t.machine.id, status: t.status, value: t.value, active: t.active, definition: t.definition, events };
   }
 
   #track(ref: AnyActorRef): Tracked | undefined {
@@ -305,18 +319,30 @@ export class InspectionHub {
     if (existing) return existing;
     const logic = (ref as { logic?: unknown }).logic;
     if (!isMachine(logic)) return undefined;
+    return this.#add({ key: `m${++this.#keys}`, id: ref.id, ref, machine: logic, status: 'active', value: undefined, active: [], ring: [], next: 0, pending: [] });
+  }
+
+  #add(t: Tracked): Tracked {
     if (this.#byRef.size >= this.#maxMachines) this.#forgetOne();
-    const t: Tracked = { key: `m${++this.#keys}`, ref, machine: logic, status: 'active', value: undefined, active: [], ring: [], next: 0, pending: [] };
-    this.#byRef.set(ref, t);
+    this.#byRef.set(t.ref ?? t, t);
     if (this.#listeners.size > 0) this.#emit({ kind: 'machine', machine: this.#json(t) });
     return t;
   }
 
+  /** Follows `machine`, running elsewhere as actor `id`: its host reports through the handle returned. */
+  follow(id: string, machine: AnyStateMachine): RemoteMachine {
+    const t = this.#add({ key: `m${++this.#keys}`, id, machine, status: 'active', value: undefined, active: [], ring: [], next: 0, pending: [] });
+    return {
+      event: (token, event, source) => this.#record(t, token, event, source),
+      snapshot: (token, status, value) => this.#settle(t, token, { status, value }),
+    };
+  }
+
   /** Forgets the oldest stopped machine, or the oldest one when all run. */
   #forgetOne(): void {
-    let victim: AnyActorRef | undefined;
-    for (const [ref] of this.#byRef) {
-      if ((ref.getSnapshot() as { status?: string } | undefined)?.status !== 'active') {
+    let victim: object | undefined;
+    for (const [ref, t] of this.#byRef) {
+      if (((t.ref?.getSnapshot() as { status?: string } | undefined)?.status ?? t.status) !== 'active') {
         victim = ref;
         break;
       }
@@ -328,9 +354,13 @@ export class InspectionHub {
   #event(ref: AnyActorRef, event: { type: string } & Record<string, unknown>, source: unknown): void {
     const t = this.#byRef.get(ref) ?? this.#track(ref);
     if (!t) return;
+    const sourceId = source !== ref ? (source as { id?: unknown } | undefined)?.id : undefined;
+    this.#record(t, event, event, typeof sourceId === 'string' ? sourceId : undefined);
+  }
+
+  #record(t: Tracked, token: unknown, event: { type: string } & Record<string, unknown>, source: string | undefined): void {
     const record: EventRecord = { seq: ++this.#seq, type: event.type, at: this.#now() };
-    const sourceId = (source as { id?: unknown } | undefined)?.id;
-    if (typeof sourceId === 'string' && source !== ref) record.source = sourceId;
+    if (source !== undefined) record.source = source;
     const fields = scalarFields(event);
     if (fields) record.fields = fields;
     if (t.ring.length < this.#perMachine) t.ring.push(record);
@@ -343,12 +373,15 @@ export class InspectionHub {
       if (this.#listeners.size > 0) this.#emit({ kind: 'event', key: t.key, event: record });
       return;
     }
-    t.pending.push({ event, record });
+    t.pending.push({ event: token, record });
   }
 
   #snapshot(ref: AnyActorRef, event: unknown, snapshot: { status: string; value?: unknown }): void {
     const t = this.#byRef.get(ref) ?? this.#track(ref);
-    if (!t) return;
+    if (t) this.#settle(t, event, snapshot);
+  }
+
+  #settle(t: Tracked, event: unknown, snapshot: { status: string; value?: unknown }): void {
     const changed = snapshot.value !== t.value && JSON.stringify(snapshot.value) !== JSON.stringify(t.value);
     const statusChanged = snapshot.status !== t.status;
     t.value = snapshot.value;

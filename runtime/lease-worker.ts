@@ -14,6 +14,9 @@ import { KvLeaseCandidate } from './lease.ts';
 import { createLogger } from './log.ts';
 import { connectNats } from './transport-nats.ts';
 import type { LeaderInfo, LeaseCandidate, LeaseEvent } from './types.ts';
+import type { InspectionEvent } from 'xstate';
+import { createCandidateMachine } from '../actors/lease/candidate.machine.ts';
+import type { InspectionHub } from './inspection.ts';
 
 /** What the worker is started with. */
 interface LeaseWorkerData {
@@ -26,10 +29,15 @@ interface LeaseWorkerData {
   watchdogMs: number;
   connectOptions?: Record<string, unknown>;
   credential?: Credential;
+  /** Report the candidate machine's events and states to the master thread. */
+  inspect?: boolean;
 }
 
+/** What the worker reports of its candidate machine: an event (numbered), or the state event `n` led to. */
+type Inspected = { kind: 'event'; n: number; event: { type: string } & Record<string, unknown> } | { kind: 'snapshot'; n: number; status: string; value: unknown };
+
 type ToWorker = { type: 'alive' } | { type: 'resign'; reason: string } | { type: 'stop' };
-type FromWorker = { type: 'event'; event: LeaseEvent } | { type: 'stopped' } | { type: 'error'; message: string };
+type FromWorker = { type: 'event'; event: LeaseEvent } | { type: 'stopped' } | { type: 'error'; message: string } | { type: 'inspect'; record: Inspected };
 
 /** Options of {@link WorkerLeaseCandidate}. */
 export interface WorkerLeaseOptions {
@@ -44,6 +52,8 @@ export interface WorkerLeaseOptions {
   connectOptions?: Record<string, unknown>;
   /** The master's credential: the worker connects as the master's principal. */
   credential?: Credential;
+  /** Follows the worker's candidate machine here (as `lease-candidate`). */
+  inspection?: InspectionHub;
 }
 
 /** A {@link LeaseCandidate} whose protocol runs in a worker thread on its own NATS connection. */
@@ -72,7 +82,9 @@ export class WorkerLeaseCandidate implements LeaseCandidate {
       watchdogMs: (this.opts.watchdogLeases ?? 5) * this.opts.leaseMs,
       ...(this.opts.connectOptions ? { connectOptions: this.opts.connectOptions } : {}),
       ...(this.opts.credential ? { credential: this.opts.credential } : {}),
+      ...(this.opts.inspection ? { inspect: true } : {}),
     };
+    const remote = this.opts.inspection?.follow('lease-candidate', createCandidateMachine({ now: () => 0 }));
     const worker = new Worker(workerSource(import.meta.url), { eval: true, workerData: data });
     this.#worker = worker;
     worker.on('message', (m: FromWorker) => {
@@ -80,6 +92,9 @@ export class WorkerLeaseCandidate implements LeaseCandidate {
         if (m.event.type === 'lease.acquired') this.#leading = true;
         if (m.event.type === 'lease.lost') this.#leading = false;
         onEvent(m.event);
+      } else if (m.type === 'inspect') {
+        if (m.record.kind === 'event') remote?.event(m.record.n, m.record.event);
+        else remote?.snapshot(m.record.n, m.record.status, m.record.value);
       } else if (m.type === 'error') {
         process.stderr.write(`lease worker: ${m.message}\n`);
       }
@@ -126,6 +141,26 @@ export class WorkerLeaseCandidate implements LeaseCandidate {
   }
 }
 
+/**
+ * An inspection observer that posts the candidate machine's events (type and scalar fields only)
+ * and the states they led to, numbered so that each state names its event.
+ */
+function inspectToParent(post: (m: FromWorker) => void): (e: InspectionEvent) => void {
+  const numbers = new WeakMap<object, number>();
+  let n = 0;
+  return (e) => {
+    if (e.type === '@xstate.event') {
+      numbers.set(e.event, ++n);
+      const event: { type: string } & Record<string, unknown> = { type: e.event.type };
+      for (const [k, v] of Object.entries(e.event)) if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') event[k] = v;
+      post({ type: 'inspect', record: { kind: 'event', n, event } });
+    } else if (e.type === '@xstate.snapshot') {
+      const s = e.snapshot as { status: string; value?: unknown };
+      post({ type: 'inspect', record: { kind: 'snapshot', n: numbers.get(e.event) ?? 0, status: s.status, value: s.value } });
+    }
+  };
+}
+
 /** The worker side: connect, contend, report, obey. */
 async function runWorker(data: LeaseWorkerData): Promise<void> {
   const port = parentPort!;
@@ -137,7 +172,7 @@ async function runWorker(data: LeaseWorkerData): Promise<void> {
     logger,
     options: { waitOnFirstConnect: true, ...data.connectOptions, ...(data.credential ? connectionOptions(data.credential) : {}) },
   });
-  const candidate = new KvLeaseCandidate({ nc, cluster: data.cluster, leaseMs: data.leaseMs, value: data.value, logger });
+  const candidate = new KvLeaseCandidate({ nc, cluster: data.cluster, leaseMs: data.leaseMs, value: data.value, logger, ...(data.inspect ? { inspect: inspectToParent(post) } : {}) });
   let lastAlive = Date.now();
   let leading = false;
   candidate.start((event) => {

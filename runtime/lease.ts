@@ -21,6 +21,7 @@ import { createCandidateMachine, type CandidateMachine, type KvEffect, type KvEv
 import { createDetectorMachine, type DetectorMachine } from '../actors/lease/detector.machine.ts';
 import { requestTimeoutMs, type LeaderRecord, type LeaseEntry } from '../actors/lease/tracking.ts';
 import { realClock } from './clock.ts';
+import type { Inspect } from './inspect.ts';
 import { silentLogger, type LoggerLike } from './transport-nats.ts';
 import type { Clock, LeaderDetector, LeaderInfo, LeaseCandidate, LeaseEvent } from './types.ts';
 
@@ -160,6 +161,8 @@ export interface LeaseCandidateOptions {
   watchFirst?: boolean;
   clock?: Clock;
   logger?: LoggerLike;
+  /** Inspection of the candidate machine (actor id `lease-candidate`). */
+  inspect?: Inspect;
 }
 
 /**
@@ -198,6 +201,8 @@ export class LeaseCandidateHost implements LeaseCandidate {
     const actor = createActor(createCandidateMachine({ now: () => clock.now() }), {
       input: { value: this.#opts.value, leaseMs: this.#opts.leaseMs ?? DEFAULT_LEASE_MS, watchFirst: this.#opts.watchFirst ?? true },
       clock: clock as never,
+      id: 'lease-candidate',
+      ...(this.#opts.inspect ? { inspect: this.#opts.inspect } : {}),
     });
     this.#actor = actor;
     const send = (ev: KvEvent) => {
@@ -258,6 +263,8 @@ export interface LeaderDetectorOptions {
   leaseMs?: number;
   clock?: Clock;
   logger?: LoggerLike;
+  /** Inspection of the detector machine (actor id `leader-detector`). */
+  inspect?: Inspect;
 }
 
 /** Follows who leads: the detector machine hosted against a KV. */
@@ -283,6 +290,8 @@ export class LeaderDetectorHost implements LeaderDetector {
     const actor = createActor(createDetectorMachine({ now: () => clock.now() }), {
       input: { leaseMs: this.#opts.leaseMs ?? DEFAULT_LEASE_MS },
       clock: clock as never,
+      id: 'leader-detector',
+      ...(this.#opts.inspect ? { inspect: this.#opts.inspect } : {}),
     });
     this.#actor = actor;
     const send = (ev: KvEvent) => {
@@ -485,6 +494,7 @@ export interface KvLeaseCandidateOptions {
   watchFirst?: boolean;
   clock?: Clock;
   logger?: LoggerLike;
+  inspect?: Inspect;
 }
 
 /** A candidacy for the lease in JetStream KV on `nc` (see {@link LeaseCandidateHost}). */
@@ -498,6 +508,7 @@ export class KvLeaseCandidate extends LeaseCandidateHost {
       ...(opts.watchFirst !== undefined ? { watchFirst: opts.watchFirst } : {}),
       clock: opts.clock,
       logger: opts.logger,
+      ...(opts.inspect ? { inspect: opts.inspect } : {}),
     });
   }
 }
@@ -510,6 +521,7 @@ export interface KvLeaderDetectorOptions {
   logger?: LoggerLike;
   /** The lease to assume until the bucket's TTL is known. A detector never makes the bucket. */
   leaseMs?: number;
+  inspect?: Inspect;
 }
 
 /** Follows the lease in JetStream KV on `nc` (see {@link LeaderDetectorHost}). */
@@ -520,6 +532,7 @@ export class KvLeaderDetector extends LeaderDetectorHost {
       leaseMs: opts.leaseMs,
       clock: opts.clock,
       logger: opts.logger,
+      ...(opts.inspect ? { inspect: opts.inspect } : {}),
     });
   }
 }

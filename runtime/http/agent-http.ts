@@ -27,6 +27,8 @@ import { SandboxFiles, wholeUtf8, type FileInfo, type Refusal } from './sandbox-
 import { readBody, sendJson as json, serveHttp, type HttpServer, type HttpTlsFiles } from './server.ts';
 import { callAccess, HttpAuthenticator, pathAccess, requestPrincipal } from './http-auth.ts';
 import { VISIBLE_ALL, type ViewFilter } from './view-filter.ts';
+import { serveInspect } from './inspect-http.ts';
+import type { InspectionHub } from '../inspection.ts';
 
 /** What the endpoints read from the running agent. */
 export interface AgentView {
@@ -89,6 +91,8 @@ export interface AgentHttpOptions {
   views?: (principal: string | undefined) => ViewFilter;
   /** Serve HTTPS with this certificate and key. */
   tls?: HttpTlsFiles;
+  /** This process's machines, for the statechart view (`/inspect/…`, `inspect-http.ts`). */
+  inspection?: InspectionHub;
 }
 
 /** Paths of the state document. */
@@ -247,6 +251,7 @@ export async function startAgentHttp(opts: AgentHttpOptions): Promise<HttpServer
       if (!ctx) return starting(res);
       return json(res, 200, agentMetrics(ctx, opts.view.counters(), startTime, Date.now()));
     }
+    if (await serveInspect(req, res, path, opts.inspection)) return;
     return json(res, 404, { error: `no endpoint ${path}` });
   };
 

@@ -30,6 +30,8 @@ import type { LeaderInfo } from '../types.ts';
 import { readBody, sendJson as json, serveHttp, type HttpServer, type HttpTlsFiles } from './server.ts';
 import { recordIO, type OperatorEventHub } from './operator-events.ts';
 import { serveWebui } from './webui.ts';
+import { serveInspect } from './inspect-http.ts';
+import type { InspectionHub } from '../inspection.ts';
 import { callAccess, HttpAuthenticator, pathAccess, requestPrincipal } from './http-auth.ts';
 import { isOperatorPath, OPERATOR_CALLS, operatorCall, operatorPath, type OperatorEndpoints } from './master-operator.ts';
 import type { Message } from '../../protocols/messages.ts';
@@ -71,6 +73,8 @@ export interface MasterHttpOptions {
   flags: Record<string, string>;
   /** The master's operator events, for `SUBSCRIBE`. */
   events: OperatorEventHub;
+  /** This process's machines, for the statechart view (`/inspect/…`, `inspect-http.ts`). */
+  inspection?: InspectionHub;
   /** Who must authenticate (default: nobody). */
   auth?: HttpAuthenticator;
   /** What each principal (`undefined`: an unauthenticated reader) may see (default: everything). */
@@ -322,6 +326,7 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
         return res.end(prometheusText(metrics()));
     }
+    if (await serveInspect(req, res, path, opts.inspection)) return;
     if (await serveWebui(req, res, path, opts.view)) return;
     const ctx = opts.view.context();
     const known = STATE_PATHS[path] !== undefined || path === '/master/tasks' || path === '/tasks' || path === '/master/roles' || path === '/roles';

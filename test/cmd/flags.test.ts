@@ -32,13 +32,13 @@ test('a bad value from the environment names the variable; one the command line 
   t.is(parseFlags(['--log_level=info'], SPECS, { MESOS_LOG_LEVEL: 'bogus' }).log_level, 'info');
 });
 
-test('defaults are not judged; -h is --help; a bare --inspect means log', (t) => {
+test('defaults are not judged; -h is --help; a bare --inspect means the local view (ui)', (t) => {
   const f = parseFlags(['-h', '--inspect'], SPECS);
   t.true(f.help);
-  t.is(f.inspect, 'log');
+  t.is(f.inspect, 'ui');
   t.is(f.nats_connect_timeout, 60_000);
   t.is(parseFlags(['--inspect=ws://127.0.0.1:8080'], SPECS).inspect, 'ws://127.0.0.1:8080');
-  t.throws(() => parseFlags(['--inspect=sky-high'], SPECS), { message: "invalid value 'sky-high' for '--inspect': expected log, ws://host:port or sky" });
+  t.throws(() => parseFlags(['--inspect=sky-high'], SPECS), { message: "invalid value 'sky-high' for '--inspect': expected ui, log, ws://host:port or sky" });
 });
 
 const URLS: Array<[string, RegExp | undefined]> = [

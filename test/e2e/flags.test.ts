@@ -97,7 +97,7 @@ const BAD: Array<{ cmd: CommandName; args: () => string[]; env?: Record<string, 
   { cmd: 'mesos-execute', args: () => ['--command=true', '--nats=http://127.0.0.1:4222'], line: /^mesos-execute: invalid value 'http:\/\/127\.0\.0\.1:4222' for '--nats': unsupported scheme 'http:\/\/' \(expected nats:\/\/host:port or tls:\/\/host:port\)$/ },
   { cmd: 'mesos-agent', args: () => [agentDir(), '--nats=nats://127.0.0.1:4222,ws://127.0.0.1:8080'], line: /^mesos-agent: invalid value 'nats:\/\/127\.0\.0\.1:4222,ws:\/\/127\.0\.0\.1:8080' for '--nats': 'ws:\/\/127\.0\.0\.1:8080': WebSocket URLs are not supported here/ },
   { cmd: 'mesos-pi', args: () => ['--nats=nats://'], line: /^mesos-pi: invalid value 'nats:\/\/' for '--nats': not a server URL/ },
-  { cmd: 'mesos-master', args: () => ['--inspect=sky-high'], line: /^mesos-master: invalid value 'sky-high' for '--inspect': expected log, ws:\/\/host:port or sky$/ },
+  { cmd: 'mesos-master', args: () => ['--inspect=sky-high'], line: /^mesos-master: invalid value 'sky-high' for '--inspect': expected ui, log, ws:\/\/host:port or sky$/ },
   { cmd: 'mesos-master', args: () => ['--insecure', '--lease=0secs'], line: /^mesos-master: invalid --lease '0ms': must be positive$/ },
   { cmd: 'mesos-master', args: () => ['--nats_connect_timeout=soon'], line: /^mesos-master: invalid value for '--nats_connect_timeout': invalid duration 'soon'/ },
   { cmd: 'mesos-pi', args: () => ['--tasks=0'], line: /^mesos-pi: invalid value '0' for '--tasks': expected a whole number of at least 1$/ },
@@ -138,7 +138,7 @@ test('-h and --help print the flags, the common ones and the environment rule in
     const out = p.output('stdout');
     t.regex(out, new RegExp(`^Usage: ${cmd} \\[flags\\]`));
     t.regex(out, /--nats_connect_timeout=VALUE {2}how long to wait at start-up for a NATS server/);
-    t.regex(out, /--inspect\[=VALUE\] {2}stream machines to the XState inspector: log \(what --inspect alone means/);
+    t.regex(out, /--inspect\[=VALUE\] {2}where to show the machines: ui \(what --inspect alone means: the local statechart view/);
     t.regex(out, /MESOS_<FLAG>/);
     t.deepEqual(stderrLines(p), []);
   }
