@@ -13,9 +13,20 @@
  *
  * `--master=host:port` names any master (default `127.0.0.1:5050`): a standby's 307 leads to the
  * leader. Tables on a terminal, `--json` for scripts. Exit codes: 0 done, 1 the cluster could not
- * be asked (no master answers, none leads), 2 a bad command or flag.
+ * be asked (no master answers, none leads, the credentials are refused), 2 a bad command or flag.
+ *
+ * A cluster whose endpoints authenticate is asked with HTTP Basic: `--credential=<file>` (a
+ * principal's credential file from `mesos-credentials init`: its HTTP secret, and the cluster's CA
+ * for HTTPS) or `--principal` and `--secret`. With a CA (the credential's or `--ca`) the master is
+ * asked over HTTPS and its certificate must chain to that CA; `--master=https://…` or `http://…`
+ * says which outright.
  */
+import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { SandboxTail } from '../runtime/http/sandbox-tail.ts';
+import { basicHeader } from '../runtime/http/http-auth.ts';
+import { CredentialError, loadCredential } from '../runtime/credentials.ts';
 import { COMMON_FLAGS, exitBadFlag, packageVersion, parseFlags, usage, type FlagSpec } from './flags.ts';
 
 const COMMAND = 'mesos';
@@ -25,6 +36,10 @@ const SPECS = {
   all: { type: 'boolean', help: 'task list: the ended tasks too', default: false },
   stderr: { type: 'boolean', help: 'task log: stderr instead of stdout', default: false },
   follow: { type: 'boolean', help: 'task log: keep printing what the task writes', default: false },
+  credential: { type: 'string', help: "a principal's credential file (mesos-credentials init): its HTTP secret, and the cluster's CA for HTTPS" },
+  principal: { type: 'string', help: 'the principal to authenticate as (with --secret)' },
+  secret: { type: 'string', help: "the principal's HTTP secret (with --principal)" },
+  ca: { type: 'string', help: "CA certificate (PEM) the master's HTTPS certificate must chain to (default: the credential's)" },
   help: COMMON_FLAGS.help,
   version: COMMON_FLAGS.version,
 } as const satisfies Record<string, FlagSpec>;
@@ -44,31 +59,106 @@ ${usage(COMMAND, SPECS).split('\n').slice(1).join('\n')}`;
 
 type Json = Record<string, any>;
 
+/** How the master is asked: HTTP or HTTPS (trusting `ca`), with or without Basic credentials. */
+interface Client {
+  scheme: 'http' | 'https';
+  authorization?: string;
+  ca?: Buffer;
+}
+const client: Client = { scheme: 'http' };
+
+/** A `GET` of `url` as {@link client}: its status, `Location` and body. */
+function get(url: string): Promise<{ status: number; location?: string; text: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const headers = client.authorization ? { authorization: client.authorization } : {};
+    const done = (res: import('node:http').IncomingMessage) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, ...(res.headers.location ? { location: res.headers.location } : {}), text }));
+      res.on('error', reject);
+    };
+    const req = u.protocol === 'https:'
+      ? httpsRequest(u, { headers, ...(client.ca ? { ca: client.ca } : {}), timeout: 30_000 }, done)
+      : httpRequest(u, { headers, timeout: 30_000 }, done);
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The master's base URL: `--master` as given with a scheme, else {@link client}'s scheme. */
+const baseUrl = (master: string) => (/^https?:\/\//.test(master) ? master.replace(/\/+$/, '') : `${client.scheme}://${master}`);
+
+/** Sets {@link client} up from the flags; a bad combination exits 2. */
+function setUpClient(flags: { credential?: string; principal?: string; secret?: string; ca?: string }): void {
+  let principal = flags.principal;
+  let secret = flags.secret;
+  let ca = flags.ca;
+  if ((principal === undefined) !== (secret === undefined)) exitBadFlag(COMMAND, '--principal and --secret go together');
+  if (flags.credential !== undefined) {
+    if (principal !== undefined) exitBadFlag(COMMAND, '--credential or --principal and --secret, not both');
+    try {
+      const c = loadCredential(flags.credential);
+      if (c.httpSecret === undefined) exitBadFlag(COMMAND, `--credential: ${flags.credential} has no HTTP secret (written by an older mesos-credentials init?)`);
+      principal = c.principal;
+      secret = c.httpSecret;
+      ca ??= c.tls?.ca;
+    } catch (e) {
+      if (!(e instanceof CredentialError)) throw e;
+      exitBadFlag(COMMAND, `--credential: ${e.message}`);
+    }
+  }
+  if (principal !== undefined && secret !== undefined) client.authorization = basicHeader(principal, secret);
+  if (ca !== undefined) {
+    try {
+      client.ca = readFileSync(ca);
+    } catch (e) {
+      exitBadFlag(COMMAND, `--ca: cannot read '${ca}': ${(e as Error).message}`);
+    }
+    client.scheme = 'https';
+  }
+}
+
 /** Asks the cluster for `path`; a standby's 307 is followed to the leader. Exits 1 when it cannot. */
 async function ask(master: string, path: string): Promise<Json> {
-  let url = `http://${master}${path}`;
+  let url = `${baseUrl(master)}${path}`;
   for (let hop = 0; hop < 3; hop++) {
-    let r: Response;
+    let r: { status: number; location?: string; text: string };
     try {
-      r = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(30_000) });
+      r = await get(url);
     } catch (e) {
-      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+      const cause = (e as { code?: string }).code ?? (e as Error).message;
       process.stderr.write(`${COMMAND}: no master answers at ${master} (${cause}); give one with --master=host:port\n`);
       process.exit(1);
     }
     if (r.status === 307) {
-      url = new URL(r.headers.get('location') ?? '/', url).toString();
+      url = new URL(r.location ?? '/', url).toString();
       continue;
+    }
+    if (r.status === 401) {
+      process.stderr.write(`${COMMAND}: the master refused the credentials (401)${client.authorization ? '' : '; give --credential, or --principal and --secret'}\n`);
+      process.exit(1);
+    }
+    if (r.status === 403) {
+      process.stderr.write(`${COMMAND}: not permitted (403): ${url}\n`);
+      process.exit(1);
     }
     if (r.status === 503) {
       process.stderr.write(`${COMMAND}: no master leads the cluster right now; try again shortly\n`);
       process.exit(1);
     }
     if (r.status !== 200) {
-      process.stderr.write(`${COMMAND}: ${url} answered ${r.status}: ${(await r.text()).slice(0, 200)}\n`);
+      process.stderr.write(`${COMMAND}: ${url} answered ${r.status}: ${r.text.slice(0, 200)}\n`);
       process.exit(1);
     }
-    return (await r.json()) as Json;
+    try {
+      return JSON.parse(r.text) as Json;
+    } catch {
+      process.stderr.write(`${COMMAND}: ${url} answered something other than JSON\n`);
+      return process.exit(1);
+    }
   }
   process.stderr.write(`${COMMAND}: too many redirects from ${master}\n`);
   return process.exit(1);
@@ -134,6 +224,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${COMMAND} ${packageVersion()}\n`);
     process.exit(0);
   }
+  setUpClient(flags);
   const out = (doc: unknown, print: () => void) => (flags.json ? process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`) : print());
   if (words[0] === 'task' && words[1] === 'log') {
     if (words.length !== 3) exitBadFlag(COMMAND, 'task log takes one task id: mesos task log <task> [--stderr] [--follow]');
