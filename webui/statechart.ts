@@ -135,12 +135,14 @@ function stateBox(doc: Document, s: StateDef, parent: StateDef | undefined, boxe
 function valueText(value: unknown): string {
   if (typeof value === 'string') return value;
   if (value === undefined) return '(not started)';
-  const flat = (v: unknown): string => (typeof v === 'string' ? v : Object.entries(v as Record<string, unknown>).map(([k, c]) => `${k}.${flat(c)}`).join(' | '));
-  try {
-    return flat(value);
-  } catch {
-    return JSON.stringify(value);
-  }
+  // One path per active leaf: `on.light.dim | on.fan.still`.
+  const leaves = (v: unknown, prefix: string): string[] => {
+    if (typeof v === 'string') return [prefix + v];
+    if (typeof v !== 'object' || v === null) return [];
+    const entries = Object.entries(v as Record<string, unknown>);
+    return entries.length === 0 ? [prefix.slice(0, -1)] : entries.flatMap(([k, c]) => leaves(c, `${prefix}${k}.`));
+  };
+  return leaves(value, '').join(' | ');
 }
 
 /** An event's line: type, then time, sender, kept fields and the state it led to. */
