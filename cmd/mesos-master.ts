@@ -141,6 +141,8 @@ const http = await startMasterHttp({
     leader: () => leader,
     metrics: () => current.master?.metrics() ?? {},
     weightOf: (role) => current.master?.host.actor.getSnapshot().context.state.allocator.weightOf(role) ?? 1,
+    // Writes go into the master as an operator acting for the request's principal.
+    operatorCall: (msg, principal) => current.master?.operatorCall(msg, principal) ?? Promise.resolve({ outcome: 'timeout', message: 'the master is not started yet' }),
   },
 }).catch((e: Error) => {
   process.stderr.write(`mesos-master: cannot listen on ${flags.ip}:${flags.port}: ${e.message}${flags.port !== 0 ? ' (--port=0 picks a free port)' : ''}\n`);

@@ -6,7 +6,8 @@
  *
  * Marking an agent gone is for an operator who knows the machine will not come back (it was
  * decommissioned or wiped): written to the registry first, then the agent is removed, its tasks
- * end TASK_GONE_BY_OPERATOR (`REASON_AGENT_REMOVED_BY_OPERATOR`), it is told to shut down, and a
+ * end TASK_GONE_BY_OPERATOR (TASK_LOST for a framework that is not partition aware;
+ * `REASON_AGENT_REMOVED_BY_OPERATOR`), it is told to shut down, and a
  * re-registration under its id is refused (and told to shut down again) for as long as the
  * registry remembers it.
  *
@@ -25,9 +26,11 @@ import {
   bump,
   check,
   dropTask,
+  isPartitionAware,
   masterUpdate,
   permitted,
   sendTo,
+  type FrameworkEntry,
   type MasterEnv,
   type MasterState,
   type Out,
@@ -124,7 +127,8 @@ export function markAgentGone(s: MasterState, ev: Inbound<'MarkAgentGone'>, env:
  */
 export function agentMarkedGone(s: MasterState, op: Extract<PendingOp, { kind: 'markGone' }>, env: MasterEnv): Out {
   const out: Out = [];
-  const state: TaskState = 'TASK_GONE_BY_OPERATOR';
+  // A framework that is not partition aware hears TASK_LOST, as in Mesos.
+  const stateFor = (fw: FrameworkEntry): TaskState => (isPartitionAware(fw) ? 'TASK_GONE_BY_OPERATOR' : 'TASK_LOST');
   const why = `Agent ${op.agentId} has been marked gone by an operator`;
   bump(s, 'master/slave_removals');
   bump(s, 'master/slave_removals/reason_unregistered');
@@ -141,9 +145,10 @@ export function agentMarkedGone(s: MasterState, op: Extract<PendingOp, { kind: '
         fw.completedTasks.push(t.task);
         continue;
       }
+      const state = stateFor(fw);
       const task = { ...t.task, state };
       fw.completedTasks.push(task);
-      bump(s, 'master/tasks_gone_by_operator');
+      bump(s, `master/tasks_${state.slice(5).toLowerCase()}`);
       announce(out, { kind: 'TASK_UPDATED', task, state });
       masterUpdate(s, env, fw, task.taskId, state, 'REASON_AGENT_REMOVED_BY_OPERATOR', why, out, { agentId: a.id });
       s.revocations.delete(`${fw.id}/${task.taskId}`);
@@ -161,9 +166,10 @@ export function agentMarkedGone(s: MasterState, op: Extract<PendingOp, { kind: '
     for (const [taskId, u] of fw.unreachableTasks) {
       if (u.task.agentId !== op.agentId) continue;
       fw.unreachableTasks.delete(taskId);
+      const state = stateFor(fw);
       const task = { ...u.task, state };
       fw.completedTasks.push(task);
-      bump(s, 'master/tasks_gone_by_operator');
+      bump(s, `master/tasks_${state.slice(5).toLowerCase()}`);
       announce(out, { kind: 'TASK_UPDATED', task, state });
       masterUpdate(s, env, fw, taskId, state, 'REASON_AGENT_REMOVED_BY_OPERATOR', why, out, { agentId: op.agentId });
     }
