@@ -81,6 +81,14 @@ export interface E2EOptions {
   ownServer?: boolean;
   /** Framework principals besides `framework` (each gets a credential). */
   frameworks?: string[];
+  /** Operator principals besides `operator` (each gets a credential, with an HTTP secret). */
+  operators?: string[];
+  /**
+   * Opt-in (the default stays plain, open HTTP): masters and agents serve HTTPS with the cluster's
+   * server certificate and require HTTP Basic credentials (`http-credentials.json`) for read-only
+   * and read-write endpoints. Needs the test's own server (credentials), so not with `NATS_URL`.
+   */
+  httpAuth?: boolean;
 }
 
 /** A master, agents and a NATS server for one test file; {@link E2ECluster.stop} undoes it all. */
@@ -103,6 +111,8 @@ export class E2ECluster {
   #taps: NatsConnection[] = [];
   /** The principals, when the server checks them (else every process runs `--insecure`). */
   principals?: TestPrincipals;
+  /** With `httpAuth`: the principals, whose credential files carry HTTP secrets and the CA. */
+  httpPrincipals?: TestPrincipals;
   #serverConfig?: string;
 
   constructor(prefix: string) {
@@ -138,7 +148,13 @@ export class E2ECluster {
   async start(agents = 2, timeoutMs = DEFAULT_WAIT_MS, opts: E2EOptions = {}): Promise<void> {
     this.#opts = opts;
     this.workRoot = await mkdtemp(join(tmpdir(), `mesos-e2e-${this.cluster}-`));
-    const principals = new TestPrincipals(this.cluster, this.workRoot, opts.frameworks);
+    const principals = new TestPrincipals(this.cluster, this.workRoot, opts.frameworks, opts.operators);
+    if (opts.httpAuth) {
+      const { httpCredentials, httpTls } = principals.set;
+      const http = [`--http_credentials=${httpCredentials}`, '--authenticate_http_readonly', '--authenticate_http_readwrite', ...(httpTls ? [`--http_tls_cert=${httpTls.cert}`, `--http_tls_key=${httpTls.key}`] : [])];
+      this.#opts = { ...opts, masterArgs: [...http, ...(opts.masterArgs ?? [])], agentArgs: [...http, ...(opts.agentArgs ?? [])] };
+      this.httpPrincipals = principals;
+    }
     this.#serverConfig = principals.serverConfig;
     if (opts.ownServer) {
       this.#storeDir = join(this.workRoot, 'nats-store');

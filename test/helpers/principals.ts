@@ -37,9 +37,9 @@ export class TestPrincipals {
   /** The server's `authorization` block: every principal and the fuzzer. */
   readonly serverConfig: string;
 
-  /** `frameworks`: framework principals besides `framework`. */
-  constructor(readonly cluster: string, dir: string, frameworks: readonly string[] = []) {
-    this.set = writeCredentials(join(dir, 'credentials'), { cluster, frameworks: ['framework', ...frameworks], observers: ['tap'] });
+  /** `frameworks`: framework principals besides `framework`; `operators`: operator principals besides `operator`. */
+  constructor(readonly cluster: string, dir: string, frameworks: readonly string[] = [], operators: readonly string[] = []) {
+    this.set = writeCredentials(join(dir, 'credentials'), { cluster, frameworks: ['framework', ...frameworks], operators: ['operator', ...operators], observers: ['tap'] });
     this.fuzzer = createCredential(FUZZER, 'scheduler', cluster);
     // TLS certificates are not identities here (NKeys are): the fuzzer shows a framework's.
     const tls = this.set.credentials.find((c) => c.kind === 'scheduler')?.tls;
@@ -53,6 +53,13 @@ export class TestPrincipals {
     const file = this.set.files[`${kind}:${principal}`];
     if (!file) throw new Error(`no credential for ${kind} '${principal}'`);
     return `--credential=${file}`;
+  }
+
+  /** The credential file of `principal` of `kind`. */
+  file(kind: Kind, principal: string = DEFAULT_PRINCIPAL[kind]): string {
+    const file = this.set.files[`${kind}:${principal}`];
+    if (!file) throw new Error(`no credential for ${kind} '${principal}'`);
+    return file;
   }
 
   /** Connection options that authenticate as `principal` of `kind`, or as the fuzzer. */
