@@ -6,7 +6,6 @@
  * @see Mesos `Master::_recover`, `Registrar`, `Master::updateQuota`, `Master::updateWeights`,
  * `master/metrics.cpp`.
  */
-import { isTerminalState } from '../../protocols/task-states.ts';
 import { log, type Inbound } from '../common.ts';
 import { quantities as toQuantities } from './allocator/quantities.ts';
 import { agentAdmitted, agentMarkedUnreachable, agentReadmitted, agentRemoved, checkAgents } from './agents.ts';
@@ -101,6 +100,9 @@ export function operatorUpdate(s: MasterState, ev: Inbound<'UpdateQuota' | 'Upda
   return out;
 }
 
+/** The task states counted by `master/tasks_<state>` gauges (those of tasks that have not ended). */
+const COUNTED_STATES: Partial<Record<string, string>> = { TASK_STAGING: 'staging', TASK_STARTING: 'starting', TASK_RUNNING: 'running', TASK_KILLING: 'killing', TASK_UNREACHABLE: 'unreachable' };
+
 /**
  * The master's metrics, named as Mesos names them: the counters kept as things happen, and the
  * gauges computed now (agents and frameworks by state, tasks by state, outstanding offers).
@@ -124,10 +126,10 @@ export function masterMetrics(s: MasterState, env: MasterEnv, leading: boolean):
   for (const fw of s.frameworks.values()) {
     if (fw.connected) connected++;
     if (fw.active) fwActive++;
+    // No text made per task: this walks every task the master holds each time metrics are read.
     for (const t of fw.tasks.values()) {
-      if (isTerminalState(t.task.state)) continue;
-      const k = t.task.state.slice(5).toLowerCase();
-      if (k in byState) byState[k]! += 1;
+      const k = COUNTED_STATES[t.task.state];
+      if (k !== undefined) byState[k]! += 1;
     }
     for (const u of fw.unreachableTasks.values()) if (u.task.state === 'TASK_UNREACHABLE') byState.unreachable! += 1;
   }
