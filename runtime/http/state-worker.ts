@@ -77,7 +77,8 @@ export class StateDocuments {
   #flushing: Promise<void> = Promise.resolve();
   #closed = false;
 
-  constructor(private readonly opts: { logger: Logger; acls?: Acls }) {}
+  /** `onWorker` is told of each worker started (the first, and each that replaces a failed one). */
+  constructor(private readonly opts: { logger: Logger; acls?: Acls; onWorker?: (w: Worker) => void }) {}
 
   /** Takes note of an operator event (call it for every event the master announces). */
   note(e: OperatorEvent): void {
@@ -127,6 +128,7 @@ export class StateDocuments {
     };
     worker.on('error', (err) => gone(err.message));
     worker.on('exit', (code) => gone(`exit code ${code}`));
+    this.opts.onWorker?.(worker);
     return worker;
   }
 

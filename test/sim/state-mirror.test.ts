@@ -9,25 +9,11 @@
  */
 import test from 'ava';
 import { RecordingScheduler, SimCluster, commandTask } from '../helpers/sim-cluster.ts';
+import { canonical } from '../helpers/canonical-json.ts';
 import { StateFeed, StateMirror, type StateDelta } from '../../runtime/http/state-mirror.ts';
 import { rolesJson, v1State, writeAgents, writeFrameworks, writeState, writeSummary, writeTasks, type MasterMeta, type StateSource } from '../../runtime/http/master-state.ts';
 
 const META: MasterMeta = { version: 'test', cluster: 'sim', startTime: 0, electedTime: 0, flags: {} };
-
-/** Arrays of entities in id order (a mirror's tables may keep another order than the master's). */
-function canonical(v: unknown): unknown {
-  if (Array.isArray(v)) {
-    const items = v.map(canonical);
-    const key = (x: unknown) => {
-      if (typeof x !== 'object' || x === null) return JSON.stringify(x);
-      const o = x as Record<string, unknown>;
-      return JSON.stringify(o.id ?? o.task_id ?? o.framework_info ?? o.agent_info ?? o.name ?? o);
-    };
-    return items.every((x) => typeof x === 'object' && x !== null) ? items.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)) : items;
-  }
-  if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, canonical(x)]));
-  return v;
-}
 
 async function documents(src: StateSource) {
   const text = async (parts: Promise<string[]>) => canonical(JSON.parse((await parts).join('')));
