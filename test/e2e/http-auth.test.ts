@@ -8,7 +8,7 @@
  * - `viewer`, whose `view_frameworks` / `view_tasks` allow only user `alice`, sees only alice's
  *   framework and its tasks in `/master/state`, state-summary, tasks, the agent's state and a
  *   `SUBSCRIBE` stream (bob's events are not sent to it); `operator` (no rule) sees both;
- * - writes need credentials too, and the viewer's valid ones do not tear a framework down;
+ * - writes need credentials too, and the viewer's valid ones are refused (403, `teardown_frameworks`);
  * - the `mesos` CLI with `--credential` lists, and without it says 401 and exits 1.
  */
 import test from 'ava';
@@ -192,12 +192,14 @@ test.serial('SUBSCRIBE: the viewer gets alice\'s state and events, never bob\'s'
   t.false(named.includes(bobId), 'no event about bob\'s tasks');
 });
 
-test.serial('writes need credentials, and the viewer\'s do not tear a framework down', async (t) => {
+test.serial('writes need credentials; the viewer\'s are refused by teardown_frameworks (403) and tear nothing down', async (t) => {
   t.is((await https(master, '/master/teardown', { method: 'POST', body: `frameworkId=${bobId}` })).status, 401);
   t.is((await https(master, '/api/v1', { method: 'POST', body: JSON.stringify({ type: 'TEARDOWN', teardown: { framework_id: { value: bobId } } }) })).status, 401);
   t.is((await https(master, '/api/v1', { method: 'POST', auth: basicHeader('viewer', 'wrong'), body: JSON.stringify({ type: 'TEARDOWN', teardown: { framework_id: { value: bobId } } }) })).status, 401);
   const r = await https(master, '/api/v1', { method: 'POST', auth: authOf('viewer'), body: JSON.stringify({ type: 'TEARDOWN', teardown: { framework_id: { value: bobId } } }) });
-  t.true(r.status >= 400 && r.status !== 401, `authenticated, then refused: ${r.status} ${r.text}`);
+  t.is(r.status, 403, `authenticated, then refused by teardown_frameworks: ${r.text}`);
+  const form = await https(master, '/master/teardown', { method: 'POST', auth: authOf('viewer'), body: `frameworkId=${bobId}` });
+  t.is(form.status, 403, form.text);
   const all = await json(master, '/master/state', 'operator');
   t.true(all.frameworks.some((f: any) => f.id === bobId), 'bob\'s framework is still there');
 });
