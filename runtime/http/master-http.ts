@@ -59,6 +59,8 @@ export interface MasterView {
 
 /** Seconds between two `HEARTBEAT`s on a `SUBSCRIBE` stream (Mesos' default). */
 export const HEARTBEAT_SECONDS = 15;
+/** How often a `SUBSCRIBE` stream checks that its master still leads, ms. */
+const LEADERSHIP_CHECK_MS = 1000;
 
 /** How to serve. */
 export interface MasterHttpOptions {
@@ -240,8 +242,15 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
     });
     const heartbeat = setInterval(() => res.write(recordIO({ type: 'HEARTBEAT' })), HEARTBEAT_SECONDS * 1000);
     heartbeat.unref();
+    // A master that stops leading ends its streams (as Mesos' does): the subscriber goes to the
+    // next leader instead of waiting on a master that no longer hears of any change.
+    const leadership = setInterval(() => {
+      if (!opts.view.leading()) res.end();
+    }, LEADERSHIP_CHECK_MS);
+    leadership.unref();
     const end = () => {
       clearInterval(heartbeat);
+      clearInterval(leadership);
       stop();
     };
     res.on('close', end);
