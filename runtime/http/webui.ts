@@ -69,7 +69,7 @@ function send(res: ServerResponse, type: string, text: string): void {
 const AGENT_PATHS = new Set(['browse', 'read']);
 
 /** Forwards `GET /files/<what>?<query>` to the agent `agentId` registered as. */
-async function forward(res: ServerResponse, view: WebuiView, agentId: string, what: string, query: string): Promise<void> {
+async function forward(req: IncomingMessage, res: ServerResponse, view: WebuiView, agentId: string, what: string, query: string): Promise<void> {
   if (!AGENT_PATHS.has(what)) return sendJson(res, 404, { error: `no agent endpoint files/${what} through the master` });
   const ctx = view.context();
   if (!ctx || !view.leading()) return sendJson(res, 503, { error: 'this master does not lead: ask the leader' });
@@ -77,7 +77,9 @@ async function forward(res: ServerResponse, view: WebuiView, agentId: string, wh
   if (!http) return sendJson(res, 404, { error: `no registered agent ${agentId} with an HTTP address` });
   let answer: Response;
   try {
-    answer = await fetch(`http://${http}/files/${what}${query}`, { signal: AbortSignal.timeout(AGENT_TIMEOUT_MS) });
+    // The reader's own credentials go with it: the agent decides what it may read, as if asked directly.
+    const auth = req.headers.authorization;
+    answer = await fetch(`http://${http}/files/${what}${query}`, { signal: AbortSignal.timeout(AGENT_TIMEOUT_MS), ...(auth ? { headers: { authorization: auth } } : {}) });
   } catch (e) {
     return sendJson(res, 502, { error: `agent ${agentId} at ${http} did not answer: ${(e as Error).message}` });
   }
@@ -105,7 +107,7 @@ export async function serveWebui(req: IncomingMessage, res: ServerResponse, path
     const m = /^\/webui\/agents\/([^/]+)\/files\/([a-z]+)$/.exec(path);
     if (!m) return false;
     const url = new URL(req.url ?? '/', 'http://x');
-    await forward(res, view, decodeURIComponent(m[1]!), m[2]!, url.search);
+    await forward(req, res, view, decodeURIComponent(m[1]!), m[2]!, url.search);
   }
   return true;
 }
