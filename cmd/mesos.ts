@@ -10,9 +10,12 @@
  *   mesos task cat <task> <file>   a file of a running task's sandbox
  *   mesos state                    the master's whole state (JSON)
  *   mesos roles                    roles with their weights and frameworks
+ *   mesos framework teardown <id>, mesos quota [set|remove], mesos weights [set], mesos top
+ *                                  the operator's writes and a live view (`operator-commands.ts`)
  *
- * `--master=host:port` names any master (default `127.0.0.1:5050`): a standby's 307 leads to the
- * leader. Tables on a terminal, `--json` for scripts. Exit codes: 0 done, 1 the cluster could not
+ * `--master=host:port` names any master: a standby's 307 leads to the leader. Without it, the
+ * leader's HTTP address is read from the bus (`--nats`, with `--credential` or `--insecure`),
+ * else `127.0.0.1:5050` is asked. Tables on a terminal, `--json` for scripts. Exit codes: 0 done, 1 the cluster could not
  * be asked (no master answers, none leads, the credentials are refused), 2 a bad command or flag.
  *
  * A cluster whose endpoints authenticate is asked with HTTP Basic: `--credential=<file>` (a
@@ -28,14 +31,24 @@ import { SandboxTail } from '../runtime/http/sandbox-tail.ts';
 import { basicHeader } from '../runtime/http/http-auth.ts';
 import { CredentialError, loadCredential } from '../runtime/credentials.ts';
 import { COMMON_FLAGS, exitBadFlag, packageVersion, parseFlags, usage, type FlagSpec } from './flags.ts';
+import { findMaster, isOperatorCommand, runOperatorCommand } from './operator-commands.ts';
 
 const COMMAND = 'mesos';
 const SPECS = {
-  master: { type: 'string', help: 'a master to ask (host:port); a standby sends the request on to the leader', default: '127.0.0.1:5050' },
+  master: { type: 'string', help: 'a master to ask (host:port); a standby sends the request on to the leader (default: the leader the bus names, else 127.0.0.1:5050)' },
   json: { type: 'boolean', help: 'print JSON instead of a table', default: false },
   all: { type: 'boolean', help: 'task list: the ended tasks too', default: false },
   stderr: { type: 'boolean', help: 'task log: stderr instead of stdout', default: false },
   follow: { type: 'boolean', help: 'task log: keep printing what the task writes', default: false },
+  once: { type: 'boolean', help: 'top: print one snapshot and exit (also when stdout is not a terminal)', default: false },
+  limit: { type: 'string', help: 'quota set: the limits too (cpus=4,mem=1024)' },
+  nats: COMMON_FLAGS.nats,
+  nats_connect_timeout: { ...COMMON_FLAGS.nats_connect_timeout, default: '5secs' },
+  cluster: COMMON_FLAGS.cluster,
+  insecure: { type: 'boolean', help: 'find the leader on a bus without credentials', default: false },
+  nats_tls_ca: COMMON_FLAGS.nats_tls_ca,
+  nats_tls_cert: COMMON_FLAGS.nats_tls_cert,
+  nats_tls_key: COMMON_FLAGS.nats_tls_key,
   credential: { type: 'string', help: "a principal's credential file (mesos-credentials init): its HTTP secret, and the cluster's CA for HTTPS" },
   principal: { type: 'string', help: 'the principal to authenticate as (with --secret)' },
   secret: { type: 'string', help: "the principal's HTTP secret (with --principal)" },
@@ -55,6 +68,14 @@ Commands:
                      a file of a running task's sandbox
   state              the master's whole state, as JSON
   roles              the roles, their weights and frameworks
+  framework teardown <id>
+                     end a framework: its tasks are killed
+  quota              the roles' quota
+  quota set <role> cpus=…,mem=… [--limit=cpus=…]
+  quota remove <role>
+  weights            the roles' weights
+  weights set <role>=<weight> …
+  top [--once]       agents' and frameworks' usage, live on a terminal
 ${usage(COMMAND, SPECS).split('\n').slice(1).join('\n')}`;
 
 type Json = Record<string, any>;
@@ -173,6 +194,17 @@ function table(columns: string[], rows: string[][]): void {
 
 const res = (r: Json | undefined) => `cpus ${r?.cpus ?? 0}, mem ${r?.mem ?? 0} MB`;
 
+/** Whether the agent at `agentHttp` has a file at `path` (its size is asked: a missing file is 404). */
+async function sandboxHas(agentHttp: string, path: string): Promise<boolean> {
+  try {
+    const r = await fetch(`http://${agentHttp}/files/read?path=${encodeURIComponent(path)}&offset=-1`, { signal: AbortSignal.timeout(30_000) });
+    return r.status !== 404;
+  } catch {
+    // The agent does not answer: the read says so.
+    return true;
+  }
+}
+
 /**
  * `task log` and `task cat`: finds the task's sandbox and agent in the master's state, then reads
  * `file` of the sandbox from the agent (following it, with `follow`, until interrupted).
@@ -189,6 +221,10 @@ async function taskFile(flags: { master: string }, taskId: string, file: string,
   const agent = (slaves as Json[]).find((a) => a.id === task.slave_id);
   if (!task.sandbox || !agent?.http_address) {
     process.stderr.write(`${COMMAND}: the master does not know where task '${taskId}' writes its output yet; try again shortly\n`);
+    process.exit(1);
+  }
+  if (!follow && !(await sandboxHas(String(agent.http_address), `${String(task.sandbox)}/${file}`))) {
+    process.stderr.write(`${COMMAND}: task '${taskId}' has no file '${file}' in its sandbox\n`);
     process.exit(1);
   }
   const tail = new SandboxTail({
@@ -225,32 +261,36 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   setUpClient(flags);
+  const master = await findMaster(flags.master, flags);
+  if (isOperatorCommand(words)) {
+    return runOperatorCommand(words, { client, master, json: flags.json, once: flags.once, ...(flags.limit !== undefined ? { limit: flags.limit } : {}) });
+  }
   const out = (doc: unknown, print: () => void) => (flags.json ? process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`) : print());
   if (words[0] === 'task' && words[1] === 'log') {
     if (words.length !== 3) exitBadFlag(COMMAND, 'task log takes one task id: mesos task log <task> [--stderr] [--follow]');
-    return taskFile(flags, words[2]!, flags.stderr ? 'stderr' : 'stdout', flags.follow);
+    return taskFile({ master }, words[2]!, flags.stderr ? 'stderr' : 'stdout', flags.follow);
   }
   if (words[0] === 'task' && words[1] === 'cat') {
     if (words.length !== 4) exitBadFlag(COMMAND, 'task cat takes a task id and a file: mesos task cat <task> <file>');
     if (words[3]!.split('/').includes('..')) exitBadFlag(COMMAND, `'${words[3]}': a file inside the sandbox`);
-    return taskFile(flags, words[2]!, words[3]!, false);
+    return taskFile({ master }, words[2]!, words[3]!, false);
   }
   const cmd = words.join(' ');
   switch (cmd) {
     case 'agent list': {
-      const { slaves } = await ask(flags.master, '/master/slaves');
+      const { slaves } = await ask(master, '/master/slaves');
       return void out(slaves, () => table(['ID', 'HOSTNAME', 'STATE', 'USED', 'TOTAL'],
         (slaves as Json[]).map((a) => [a.id, a.hostname, a.active ? 'active' : 'inactive', res(a.used_resources), res(a.resources)])));
     }
     case 'framework list': {
-      const s = await ask(flags.master, '/master/frameworks');
+      const s = await ask(master, '/master/frameworks');
       const rows: Json[] = [...(s.frameworks as Json[]).map((f) => ({ ...f, state: f.connected ? 'connected' : 'disconnected' })),
         ...(s.completed_frameworks as Json[]).map((f) => ({ ...f, state: 'completed' }))];
       return void out(rows, () => table(['ID', 'NAME', 'PRINCIPAL', 'STATE', 'TASKS', 'USED'],
         rows.map((f) => [f.id, f.name, f.principal ?? '', f.state, String(f.tasks.length), res(f.used_resources)])));
     }
     case 'task list': {
-      const s = await ask(flags.master, '/master/frameworks');
+      const s = await ask(master, '/master/frameworks');
       const tasks: Json[] = [];
       for (const f of [...s.frameworks, ...s.completed_frameworks] as Json[]) {
         tasks.push(...f.tasks, ...(f.unreachable_tasks ?? []));
@@ -260,14 +300,14 @@ async function main(): Promise<void> {
         tasks.map((t) => [t.id, t.framework_id, t.slave_id, t.state, res(t.resources)])));
     }
     case 'state':
-      return void process.stdout.write(`${JSON.stringify(await ask(flags.master, '/master/state'), null, 2)}\n`);
+      return void process.stdout.write(`${JSON.stringify(await ask(master, '/master/state'), null, 2)}\n`);
     case 'roles': {
-      const { roles } = await ask(flags.master, '/master/roles');
+      const { roles } = await ask(master, '/master/roles');
       return void out(roles, () => table(['ROLE', 'WEIGHT', 'FRAMEWORKS', 'USED'],
         (roles as Json[]).map((r) => [r.name, String(r.weight), String(r.frameworks.length), res(r.resources)])));
     }
     default:
-      exitBadFlag(COMMAND, `unknown command '${cmd}' (try: agent list, framework list, task list, state, roles)`);
+      exitBadFlag(COMMAND, `unknown command '${cmd}' (try: agent list, framework list, task list, state, roles, quota, weights, top)`);
   }
 }
 

@@ -196,7 +196,7 @@ test.serial('the mesos CLI lists agents, frameworks and tasks as tables and JSON
   // Scripts can tell a bad command (2) from a cluster that cannot be asked (1).
   const bad = await run(['nonsense']);
   t.is(bad.code, 2);
-  t.deepEqual(bad.err, ["mesos: unknown command 'nonsense' (try: agent list, framework list, task list, state, roles)"]);
+  t.deepEqual(bad.err, ["mesos: unknown command 'nonsense' (try: agent list, framework list, task list, state, roles, quota, weights, top)"]);
   const nobody = await run(['agent', 'list', '--master=127.0.0.1:1']);
   t.is(nobody.code, 1);
   t.is(nobody.err.length, 1);

@@ -185,6 +185,13 @@ test.serial('MARK_AGENT_GONE on a live agent: its task ends TASK_GONE_BY_OPERATO
   await e2e.master!.waitForLine(logMsg(new RegExp(`^Refusing re-registration of agent ${agent.agentId}: it was marked gone`)), WAIT);
 });
 
+test.serial('mesos task cat of a file the sandbox does not have prints one line naming it and exits 1', async (t) => {
+  const p = e2e.procs.start('mesos', ['task', 'cat', 'long', 'no-such-file', `--master=${leaderHttp}`], { label: 'mesos task cat missing' });
+  t.is((await p.waitForExit(WAIT)).code, 1);
+  t.is(p.output('stdout'), '');
+  t.deepEqual(p.texts('stderr').filter((l) => l.trim() !== ''), ["mesos: task 'long' has no file 'no-such-file' in its sandbox"]);
+});
+
 test.serial('TEARDOWN over HTTP ends the framework: its task is killed and it moves to completed_frameworks', async (t) => {
   t.timeout(3 * WAIT);
   const unknown = await fetch(`http://${leaderHttp}/master/teardown`, { method: 'POST', body: 'frameworkId=nobody', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
