@@ -60,7 +60,7 @@ export type LeaseEvent =
   /** The lease is gone; the candidate contends again. */
   | { type: 'lease.lost'; reason: string }
   /** Who leads, as a standing-by candidate sees it (`undefined`: nobody known). */
-  | { type: 'lease.leader'; leader?: { pid: string; epoch: number } };
+  | { type: 'lease.leader'; leader?: { pid: string; epoch: number; http?: string } };
 
 /**
  * One master's candidacy for the leader lease.

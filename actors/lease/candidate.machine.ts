@@ -58,7 +58,8 @@ export type KvEffect =
 export type CandidateReport =
   | { type: 'lease.acquired'; epoch: number }
   | { type: 'lease.lost'; reason: string }
-  | { type: 'lease.leader'; leader?: { pid: string; epoch: number } };
+  /** Who leads, while standing by; `http` is the HTTP address it advertised, when it did. */
+  | { type: 'lease.leader'; leader?: { pid: string; epoch: number; http?: string } };
 
 /** A log line for the runtime to write. */
 export interface CandidateLog {
@@ -191,7 +192,7 @@ export function createCandidateMachine(deps: Pick<ActorDeps, 'now'>) {
         else if (event.type === 'leader.announced') r = observeAnnouncement(t, event.info, deps.now());
         else if (event.type === 'kv.read' && event.entry) r = observeEntry(t, event.entry, deps.now());
         if (r === 'changed' && !(t.leader?.pid === context.value.pid)) {
-          enqueue.emit({ type: 'lease.leader', ...(t.leader ? { leader: { pid: t.leader.pid, epoch: t.leader.epoch } } : {}) });
+          enqueue.emit({ type: 'lease.leader', ...(t.leader ? { leader: { pid: t.leader.pid, epoch: t.leader.epoch, ...(t.leader.http ? { http: t.leader.http } : {}) } } : {}) });
         }
         enqueue.assign({ tracker: { ...t } });
       }),

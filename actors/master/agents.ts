@@ -459,6 +459,7 @@ export function agentMarkedUnreachable(s: MasterState, op: Extract<PendingOp, { 
   s.agents.delete(a.id);
   s.agentsByPid.delete(a.pid);
   announce(out, { kind: 'AGENT_REMOVED', agentId: a.id, reason: 'unreachable' });
+  out.push(log('info', `Agent ${a.id} (${a.info.hostname}) marked unreachable: ${op.why}`, { agent: a.pid }));
   agentLost(s, a.id, env, out);
   return out;
 }
@@ -532,6 +533,7 @@ export function agentRemoved(s: MasterState, op: Extract<PendingOp, { kind: 'rem
   s.agents.delete(a.id);
   s.agentsByPid.delete(a.pid);
   announce(out, { kind: 'AGENT_REMOVED', agentId: a.id, reason: 'unregistered' });
+  out.push(log('info', `Agent ${a.id} (${a.info.hostname}) removed: it unregistered`, { agent: a.pid }));
   agentLost(s, a.id, env, out);
   return out;
 }

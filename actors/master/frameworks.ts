@@ -119,6 +119,7 @@ export function subscribeFramework(s: MasterState, ev: Inbound<'SubscribeFramewo
     }
     let fw = s.frameworks.get(info.id);
     if (fw) {
+      const failedOver = fw.pid !== undefined && fw.pid !== ev.from;
       if (fw.pid && fw.pid !== ev.from) {
         // SchedulerFailover: the old scheduler is told, its offers are rescinded.
         if (fw.connected) sendTo(env, fw.pid, { type: 'FrameworkError', body: { message: 'Framework failed over' } }, out);
@@ -129,7 +130,7 @@ export function subscribeFramework(s: MasterState, ev: Inbound<'SubscribeFramewo
       fw.role = roleOf(info);
       s.allocator.updateFramework(fw.id, { roles: [fw.role], capabilities: info.capabilities ?? [] });
       bump(s, 'master/frameworks_reregistered');
-      out.push(log('info', `Framework ${fw.id} (${info.name}) re-subscribed`, { scheduler: ev.from }));
+      out.push(log('info', failedOver ? `Framework ${fw.id} (${info.name}) failed over to a new scheduler` : `Framework ${fw.id} (${info.name}) re-subscribed`, { scheduler: ev.from }));
     } else {
       // A framework a previous leader knew: take it back with its id.
       fw = newFramework(s, info.id, ev.from, info, env);

@@ -85,7 +85,7 @@ export type MasterLocalEvent =
   | { type: 'lease.acquired'; epoch: number }
   | { type: 'lease.lost'; reason: string }
   /** Who leads, as a standby's lease sees it. */
-  | { type: 'lease.leader'; leader?: { pid: string; epoch: number } }
+  | { type: 'lease.leader'; leader?: { pid: string; epoch: number; http?: string } }
   | { type: 'registry.loaded'; epoch: number; snapshot: RegistrySnapshot }
   | { type: 'registry.applied'; epoch: number; opId: number }
   | { type: 'registry.failed'; epoch: number; opId?: number; error: string }
@@ -236,7 +236,10 @@ export function createMasterMachine(deps: ActorDeps) {
       }),
       logLeader: enqueueActions(({ event, enqueue }) => {
         if (event.type !== 'lease.leader') return;
-        enqueue.emit(log('info', event.leader ? `Standing by; the leading master is ${event.leader.pid} (epoch ${event.leader.epoch})` : 'Standing by; no master leads at the moment'));
+        const l = event.leader;
+        enqueue.emit(l
+          ? log('info', `Standing by; the leading master is ${l.pid} (epoch ${l.epoch})${l.http ? `, HTTP at ${l.http}` : ''}`, { leader: l.pid, ...(l.http ? { http: l.http } : {}) })
+          : log('info', 'Standing by; no master leads at the moment'));
       }),
       logIgnoredWhileStandby: enqueueActions(({ context, event, enqueue }) => {
         for (const ev of messagesOf(event)) {

@@ -93,6 +93,7 @@ export function launchTasks(s: MasterState, fw: FrameworkEntry, ev: Inbound<'Lau
     addTask(s, fw, entry);
     announce(out, { kind: 'TASK_ADDED', task: entry.task, role });
     bump(s, 'master/tasks_launched');
+    out.push(log('info', `Launching task ${task.taskId} of framework ${fw.id} on agent ${agent.id} (${agent.info.hostname})`));
     sendTo(env, agent.pid, { type: 'RunTask', body: { frameworkId: fw.id, framework: fw.info, task, schedulerPid: fw.pid } }, out);
   }
   if (!isEmpty(remaining)) {
@@ -216,6 +217,8 @@ export function statusUpdate(s: MasterState, ev: Inbound<'StatusUpdate'>, env: M
     if (isTerminalState(latest) && !t.freed) {
       freeTaskResources(s, fw, t);
       bump(s, `master/tasks_${latest.slice(5).toLowerCase()}`);
+      const reason = update.status.reason;
+      out.push(log('info', `Task ${t.task.taskId} of framework ${fw.id} on agent ${agent.id} is ${latest}${reason !== undefined ? ` (${reason})` : ''}`));
     }
     bump(s, 'master/valid_status_updates');
   } else if (fw.unreachableTasks.get(update.status.taskId)?.task.agentId === agent.id && isTerminalState(update.status.state)) {

@@ -186,10 +186,12 @@ test.serial('MARK_AGENT_GONE on a live agent: its task ends TASK_GONE_BY_OPERATO
 });
 
 test.serial('mesos task cat of a file the sandbox does not have prints one line naming it and exits 1', async (t) => {
-  const p = e2e.procs.start('mesos', ['task', 'cat', 'long', 'no-such-file', `--master=${leaderHttp}`], { label: 'mesos task cat missing' });
+  t.timeout(3 * WAIT);
+  await fw.run('cat-me', 'sleep 600', 'TASK_RUNNING');
+  const p = e2e.procs.start('mesos', ['task', 'cat', 'cat-me', 'no-such-file', `--master=${leaderHttp}`], { label: 'mesos task cat missing' });
   t.is((await p.waitForExit(WAIT)).code, 1);
   t.is(p.output('stdout'), '');
-  t.deepEqual(p.texts('stderr').filter((l) => l.trim() !== ''), ["mesos: task 'long' has no file 'no-such-file' in its sandbox"]);
+  t.deepEqual(p.texts('stderr').filter((l) => l.trim() !== ''), ["mesos: task 'cat-me' has no file 'no-such-file' in its sandbox"]);
 });
 
 test.serial('TEARDOWN over HTTP ends the framework: its task is killed and it moves to completed_frameworks', async (t) => {
@@ -201,8 +203,29 @@ test.serial('TEARDOWN over HTTP ends the framework: its task is killed and it mo
   const fws = (await v1({ type: 'GET_FRAMEWORKS' })).get_frameworks;
   t.deepEqual(fws.frameworks, []);
   t.is(fws.completed_frameworks[0].framework_info.id.value, frameworkId);
-  const done = (await getJson('/master/frameworks')).completed_frameworks.find((f: J) => f.id === frameworkId);
-  t.like(done.completed_tasks.find((x: J) => x.id === 'long'), { state: 'TASK_KILLED' });
+  // The state documents follow the master's events a moment later.
+  let done: J | undefined;
+  t.true(await until(async () => {
+    done = (await getJson('/master/frameworks')).completed_frameworks.find((f: J) => f.id === frameworkId);
+    return done !== undefined;
+  }, WAIT), '/master/frameworks lists it completed');
+  t.like(done!.completed_tasks.find((x: J) => x.id === 'cat-me'), { state: 'TASK_KILLED' });
   // The agent was told to shut the framework down: the task's process ends.
   await e2e.master!.waitForLine(logMsg(`Framework ${frameworkId} (op-fw) torn down`), WAIT);
+});
+
+test.serial('the master logs agents, frameworks and tasks coming and going at info, one line each; the standby logs who leads and where', async (t) => {
+  const leader = e2e.master!;
+  const info = (re: RegExp) => leader.waitForLine(logMsg(re, (j) => j.level === 30 || j.level === 'info'), WAIT);
+  for (const a of e2e.agents) await info(new RegExp(`^Agent ${a.agentId} \\(\\S+\\) registered$`));
+  await info(new RegExp(`^Framework ${frameworkId} \\(op-fw\\) subscribed$`));
+  await info(new RegExp(`^Launching task long of framework ${frameworkId} on agent \\S+ \\(\\S+\\)$`));
+  await info(new RegExp(`^Task done of framework ${frameworkId} on agent \\S+ is TASK_FINISHED`));
+  await info(/^Agent \S+ \(\S+\) marked unreachable: health check timed out$/);
+  await info(/^Agent \S+ \(\S+\) removed: marked gone$/);
+  await info(new RegExp(`^Framework ${frameworkId} \\(op-fw\\) torn down$`));
+  const standby = e2e.masters[1]!.proc;
+  const line = await standby.waitForLine(logMsg(/^Standing by; the leading master is /), WAIT);
+  t.true(line.text.includes(`the leading master is ${e2e.masterPid} (epoch `), line.text);
+  t.true(line.text.includes(`HTTP at ${leaderHttp}`), line.text);
 });
