@@ -13,7 +13,7 @@ import { parseAttributes } from '../protocols/attributes.ts';
 import { ISOLATORS, cleanUpAgent, startAgent, type AgentHandle } from '../runtime/agent.ts';
 import { CheckpointError } from '../runtime/checkpoint.ts';
 import { KvLeaderDetector } from '../runtime/lease.ts';
-import { InspectionHub, inspectAll } from '../runtime/inspection.ts';
+import { InspectionHub } from '../runtime/inspection.ts';
 import { channelEndpoint, channelInUse } from '../runtime/executor-channel.ts';
 import { nodeScriptArgv, siblingPath } from '../runtime/node-command.ts';
 import { NatsTransport } from '../runtime/transport-nats.ts';
@@ -103,7 +103,7 @@ const transport = new NatsTransport(nc, { logger });
 let agent: AgentHandle | undefined;
 // Every machine of this process, for the statechart view (`/inspect`).
 const inspection = new InspectionHub();
-const detector = rememberingLeader(new KvLeaderDetector({ nc, cluster: flags.cluster, logger, inspect: inspection.inspect }));
+const detector = rememberingLeader(new KvLeaderDetector({ nc, cluster: flags.cluster, logger, inspection, ...(inspect ? { inspect } : {}) }));
 let http;
 try {
   http = await startAgentHttp({
@@ -144,7 +144,9 @@ try {
     transport,
     cluster: flags.cluster,
     logger,
-    inspect: inspectAll(inspection.inspect, inspect),
+    // The view's records are taken without XState's inspection; --inspect=log or ws:// add it.
+    inspection,
+    inspect,
     detector: detector.detector,
     resources,
     attributes,

@@ -14,7 +14,7 @@ import type { LeaderInfo } from '../runtime/types.ts';
 import { parseRateLimits, type RateLimits } from '../runtime/rate-limits.ts';
 import { WorkerLeaseCandidate } from '../runtime/lease-worker.ts';
 import { KvRegistry } from '../runtime/registry.ts';
-import { InspectionHub, inspectAll } from '../runtime/inspection.ts';
+import { InspectionHub } from '../runtime/inspection.ts';
 import { NatsTransport } from '../runtime/transport-nats.ts';
 import { busIdentity, commandSetup, connectBus, onShutdown, packageVersion } from './flags.ts';
 import { HTTP_SECURITY_FLAGS, httpSecurity, shownFlags } from './http-flags.ts';
@@ -115,7 +115,7 @@ const transport = new NatsTransport(nc, { logger });
 if (!(Number.isInteger(flags.port) && flags.port >= 0 && flags.port <= 65535)) badFlag(`invalid --port '${flags.port}': expected 0 to 65535`);
 // Every machine of this process, for the statechart view (`/inspect`).
 const inspection = new InspectionHub();
-const leaderDetector = new KvLeaderDetector({ nc, cluster: flags.cluster, leaseMs: flags.lease, logger, inspect: inspection.inspect });
+const leaderDetector = new KvLeaderDetector({ nc, cluster: flags.cluster, leaseMs: flags.lease, logger, inspection, ...(inspect ? { inspect } : {}) });
 let leader: LeaderInfo | undefined;
 leaderDetector.start((l) => {
   leader = l;
@@ -158,7 +158,9 @@ const master = startMaster({
   cluster: flags.cluster,
   hostname: flags.hostname,
   logger,
-  inspect: inspectAll(inspection.inspect, inspect),
+  // The view's records are taken without XState's inspection; --inspect=log or ws:// add it.
+  inspection,
+  inspect,
   registry: new KvRegistry(nc, flags.cluster),
   ...(rateLimits ? { rateLimits } : {}),
   flags: {

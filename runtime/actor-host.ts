@@ -20,6 +20,7 @@ import type { Clock, Subscription, Transport } from './types.ts';
 import type { Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import type { Inspect } from './inspect.ts';
+import type { ActorRecorder } from './inspection.ts';
 import { realClock } from './clock.ts';
 import { RETRIED_VERBATIM, RepeatFilter, contentId, type RecordedAnswer } from './repeats.ts';
 
@@ -31,7 +32,13 @@ export interface HostOptions {
   clock?: Clock;
   codec?: Codec;
   metrics?: Metrics;
+  /** XState's inspection (`--inspect=log`, `ws://…`): every record XState makes, at its price. */
   inspect?: Inspect;
+  /**
+   * Where the actor's events and states are recorded without XState's inspection (the process's
+   * `InspectionHub`, for the statechart view): cheap enough to stay on.
+   */
+  inspection?: ActorRecorder;
   /**
    * A verbatim repeat of a retried request (a registration retry, `repeats.ts`) that the machine
    * answered at once less than this many ms ago is not decoded: it gets the same answer bytes
@@ -136,9 +143,10 @@ export function hostActor<TLogic extends AnyStateMachine>(
   const actor = createActor(machine, {
     input,
     clock: clock as never,
-    inspect: opts.inspect as never,
+    ...(opts.inspect ? { inspect: opts.inspect } : {}),
     id: opts.pid,
   } as never) as Actor<TLogic>;
+  opts.inspection?.record(actor);
 
   actor.subscribe({
     error: (err) => {

@@ -23,6 +23,7 @@ import { cgroupsUnusable, detectCgroups } from './cgroups.ts';
 import { AgentCheckpoint, CheckpointError, currentBootId, incompatibility, type AgentIdentity, type ContainerRecord } from './checkpoint.ts';
 import { SandboxGc } from './gc.ts';
 import type { Inspect } from './inspect.ts';
+import type { ActorRecorder } from './inspection.ts';
 import type { Logger } from './log.ts';
 import type { Clock, LeaderDetector, Transport } from './types.ts';
 import { AgentTransport, ExecutorChannelServer, channelEndpoint, endpointForEnv, loadExecutorSecret } from './executor-channel.ts';
@@ -54,7 +55,10 @@ export interface AgentOptions {
   commandExecutor: string[];
   flags?: Partial<AgentFlags>;
   clock?: Clock;
+  /** XState's inspection (`--inspect=log`, `ws://…`), at XState's price. */
   inspect?: Inspect;
+  /** Records the machine's events and states for the statechart view, without XState's inspection. */
+  inspection?: ActorRecorder;
   id?: string;
   /** Runs executors; the POSIX containerizer (child processes) by default. */
   containerizer?: Containerizer;
@@ -332,6 +336,7 @@ export function startAgent(opts: AgentOptions): AgentHandle {
     clock,
     metrics,
     inspect: opts.inspect,
+    ...(opts.inspection ? { inspection: opts.inspection } : {}),
     onEmit: onEffect,
   });
   const listening = channel ? channel.listen() : Promise.resolve();

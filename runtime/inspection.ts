@@ -3,11 +3,21 @@
  * where it is (its state value) and what it was sent lately (a bounded ring of events), for the
  * local statechart view (`/inspect/machines`, `/inspect/stream`, `webui/statechart.ts`).
  *
- * The hub is an XState inspection observer: pass {@link InspectionHub.inspect} to `createActor`
- * (or `hostActor`) and it learns each state machine actor as it is created, and every event and
- * snapshot after that. It keeps only the event's type, its sender, the time, the state it led to
- * and a few scalar fields of the event (never a payload), and at most {@link InspectionHubOptions.eventsPerMachine}
- * of them per machine, so it can stay on in every master and agent.
+ * The hub follows a machine in one of two ways:
+ *
+ * - {@link InspectionHub.record} (what the runtime's hosts use, always on): the actor's events are
+ *   taken where XState hands them to it and its states from a subscription ({@link watchActor}),
+ *   so XState builds none of its inspection records. Those records (`@xstate.microstep`,
+ *   `@xstate.action`, … for every event, once any `inspect` observer is given) are what made
+ *   inspection cost a busy master a tenth of its throughput or more;
+ * - {@link InspectionHub.inspect}, an XState inspection observer: pass it to `createActor` and it
+ *   learns every machine actor of that actor's system as it is created. It gives the same
+ *   records, at XState's price: for when inspection is paid for anyway.
+ *
+ * Either way it keeps only the event's type, its sender, the time, the state it led to (the
+ * snapshot's own value, by reference: XState's snapshots are immutable) and a few scalar fields
+ * of the event (never a payload), and at most {@link InspectionHubOptions.eventsPerMachine} of
+ * them per machine, so it can stay on in every master and agent.
  *
  * @see the XState inspector (`@statelyai/inspect`), whose statechart view this serves offline.
  */
@@ -196,6 +206,19 @@ export function activePaths(value: unknown): string[] {
   return out;
 }
 
+/** Whether two state values name the same states (values are strings, or objects of values). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  let n = 0;
+  for (const k in a) {
+    if (!sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+    n++;
+  }
+  for (const k in b) if (--n < 0 || !(k in a)) return false;
+  return n === 0;
+}
+
 /** The few scalar fields of an event that are kept; `undefined` when there are none. */
 function scalarFields(event: Record<string, unknown>): Record<string, string | number | boolean> | undefined {
   let out: Record<string, string | number | boolean> | undefined;
@@ -222,6 +245,103 @@ export interface RemoteMachine {
   snapshot(token: unknown, status: string, value: unknown): void;
 }
 
+/** Options of {@link watchActor} (and {@link ActorRecorder.record}). */
+export interface WatchOptions {
+  /**
+   * Let an error of the actor still reach the process as an unhandled one. XState throws an
+   * actor's error out of the actor only when no observer of it handles errors; the watcher's own
+   * subscription handles them, so an actor that nothing else observes for errors (its failure
+   * should end the process) needs this to keep failing loudly.
+   */
+  reportErrors?: boolean;
+}
+
+/** Something that follows actors without XState's inspection: the hub, or a reporter to another thread. */
+export interface ActorRecorder {
+  /** Follows `actor` (a state machine actor) from now on; call it before `actor.start()`. */
+  record(actor: AnyActorRef, opts?: WatchOptions): void;
+}
+
+/** The part of XState's actor system the watcher hooks: where every event to one of its actors passes. */
+interface RelayingSystem {
+  _relay?: (source: AnyActorRef | undefined, target: AnyActorRef, event: { type: string }) => void;
+}
+
+/** Per actor system, the watchers of its actors (the system's relay is wrapped once). */
+const relayWatchers = new WeakMap<object, Map<AnyActorRef, (event: { type: string } & Record<string, unknown>, source: AnyActorRef | undefined) => void>>();
+
+/**
+ * Reports `actor`'s events and the states they lead to into `to` (a {@link RemoteMachine}: each
+ * event numbered by a token, each state naming the token of the event it followed), without
+ * XState's inspection. Call it before `actor.start()`: the start is reported as `xstate.init`.
+ *
+ * - Events: XState hands every event for an actor — sent by `actor.send`, by another actor, or a
+ *   delayed one firing — through its system's relay (the same place its `@xstate.event` record
+ *   is made); the relay is wrapped once per system and tells each watcher of its own actor's.
+ * - States: a subscription. The actor handles its events one at a time in the order they were
+ *   relayed, and tells its observers once per event, so each snapshot settles the oldest event
+ *   not settled yet. Stopping, finishing and failing are reported with the actor's last state.
+ *
+ * Returns a function that stops watching. Where the relay cannot be found (another XState), it
+ * falls back to XState's inspection records, at their price.
+ */
+export function watchActor(actor: AnyActorRef, to: RemoteMachine, opts: WatchOptions = {}): () => void {
+  let token = 0;
+  /** Tokens of the events reported and not settled yet, oldest first. */
+  const unsettled: number[] = [];
+  const system = actor.system as unknown as RelayingSystem;
+  if (typeof system._relay !== 'function') {
+    const sub = actor.system.inspect((e: InspectionEvent) => {
+      if (e.actorRef !== actor) return;
+      if (e.type === '@xstate.event') {
+        unsettled.push(++token);
+        const source = e.sourceRef !== actor ? (e.sourceRef as { id?: unknown } | undefined)?.id : undefined;
+        to.event(token, e.event, typeof source === 'string' ? source : undefined);
+      } else if (e.type === '@xstate.snapshot') {
+        const s = e.snapshot as { status: string; value?: unknown };
+        to.snapshot(unsettled.shift(), s.status, s.value);
+      }
+    });
+    return () => sub.unsubscribe();
+  }
+  let watchers = relayWatchers.get(system);
+  if (!watchers) {
+    const byTarget = new Map<AnyActorRef, (event: { type: string } & Record<string, unknown>, source: AnyActorRef | undefined) => void>();
+    watchers = byTarget;
+    relayWatchers.set(system, byTarget);
+    const relay = system._relay;
+    system._relay = function relayWatched(this: unknown, source, target, event) {
+      const watcher = byTarget.get(target);
+      if (watcher !== undefined) watcher(event as { type: string } & Record<string, unknown>, source);
+      relay.call(this, source, target, event);
+    };
+  }
+  const onEvent = (event: { type: string } & Record<string, unknown>, source: AnyActorRef | undefined): void => {
+    unsettled.push(++token);
+    to.event(token, event, source !== undefined && source !== actor ? source.id : undefined);
+  };
+  watchers.set(actor, onEvent);
+  // XState reports the start as the event `xstate.init` carrying the input, sent by the parent.
+  const parent = (actor as { _parent?: AnyActorRef })._parent;
+  onEvent({ type: 'xstate.init', input: (actor as { options?: { input?: unknown } }).options?.input }, parent);
+  const last = (): { status: string; value?: unknown } => actor.getSnapshot() as { status: string; value?: unknown };
+  const sub = actor.subscribe({
+    next: (s: { status: string; value?: unknown }) => to.snapshot(unsettled.shift(), s.status, s.value),
+    error: (err: unknown) => {
+      to.snapshot(undefined, 'error', last().value);
+      if (opts.reportErrors) throw err;
+    },
+    complete: () => {
+      const s = last();
+      to.snapshot(undefined, s.status, s.value);
+    },
+  });
+  return () => {
+    sub.unsubscribe();
+    if (watchers.get(actor) === onEvent) watchers.delete(actor);
+  };
+}
+
 /** One machine the hub follows. */
 interface Tracked {
   key: string;
@@ -245,7 +365,7 @@ const isMachine = (logic: unknown): logic is AnyStateMachine =>
   typeof logic === 'object' && logic !== null && 'root' in logic && typeof (logic as { getInitialSnapshot?: unknown }).getInitialSnapshot === 'function';
 
 /** The machines of one process, their current states and recent events. See the module comment. */
-export class InspectionHub {
+export class InspectionHub implements ActorRecorder {
   readonly #perMachine: number;
   readonly #maxMachines: number;
   readonly #now: () => number;
@@ -338,6 +458,18 @@ export class InspectionHub {
     };
   }
 
+  /**
+   * Follows `actor` (a state machine actor, before its start) without XState's inspection: see
+   * {@link watchActor}. An actor that is not a state machine is ignored.
+   */
+  record(actor: AnyActorRef, opts?: WatchOptions): void {
+    if (this.#byRef.has(actor)) return;
+    const logic = (actor as { logic?: unknown }).logic;
+    if (!isMachine(logic)) return;
+    const t = this.#add({ key: `m${++this.#keys}`, id: actor.id, ref: actor, machine: logic, status: 'active', value: undefined, active: [], ring: [], next: 0, pending: [] });
+    watchActor(actor, { event: (token, event, source) => this.#record(t, token, event, source), snapshot: (token, status, value) => this.#settle(t, token, { status, value }) }, opts);
+  }
+
   /** Forgets the oldest stopped machine, or the oldest one when all run. */
   #forgetOne(): void {
     let victim: object | undefined;
@@ -382,19 +514,30 @@ export class InspectionHub {
   }
 
   #settle(t: Tracked, event: unknown, snapshot: { status: string; value?: unknown }): void {
-    const changed = snapshot.value !== t.value && JSON.stringify(snapshot.value) !== JSON.stringify(t.value);
+    const changed = !sameValue(snapshot.value, t.value);
     const statusChanged = snapshot.status !== t.status;
     t.value = snapshot.value;
     t.status = snapshot.status;
     if (changed) t.active = activePaths(snapshot.value);
     // Events delivered before this one without a snapshot of their own (dropped while stopping)
     // are reported as they are; this one with the state it led to.
-    const i = t.pending.findIndex((p) => p.event === event);
-    const done = i >= 0 ? t.pending.splice(0, i + 1) : [];
-    if (done.length > 0) done[done.length - 1]!.record.after = snapshot.value;
-    if (this.#listeners.size === 0) return;
+    if (this.#listeners.size === 0) {
+      // Nobody listens: only the record needs its state (the usual case, kept cheap).
+      if (t.pending.length > 0 && t.pending[0]!.event === event) t.pending.shift()!.record.after = snapshot.value;
+      else this.#settled(t, event, snapshot.value);
+      return;
+    }
+    const done = this.#settled(t, event, snapshot.value);
     if (changed || statusChanged) this.#emit({ kind: 'snapshot', key: t.key, status: t.status, value: t.value, active: t.active });
     for (const d of done) this.#emit({ kind: 'event', key: t.key, event: d.record });
+  }
+
+  /** Takes the pending events up to the one named `event` off `t`, the last with the state `value`. */
+  #settled(t: Tracked, event: unknown, value: unknown): Array<{ event: unknown; record: EventRecord }> {
+    const i = t.pending.findIndex((p) => p.event === event);
+    const done = i >= 0 ? t.pending.splice(0, i + 1) : [];
+    if (done.length > 0) done[done.length - 1]!.record.after = value;
+    return done;
   }
 }
 

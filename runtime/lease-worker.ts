@@ -14,9 +14,8 @@ import { KvLeaseCandidate } from './lease.ts';
 import { createLogger } from './log.ts';
 import { connectNats } from './transport-nats.ts';
 import type { LeaderInfo, LeaseCandidate, LeaseEvent } from './types.ts';
-import type { InspectionEvent } from 'xstate';
 import { createCandidateMachine } from '../actors/lease/candidate.machine.ts';
-import type { InspectionHub } from './inspection.ts';
+import { watchActor, type ActorRecorder, type InspectionHub } from './inspection.ts';
 
 /** What the worker is started with. */
 interface LeaseWorkerData {
@@ -142,22 +141,24 @@ export class WorkerLeaseCandidate implements LeaseCandidate {
 }
 
 /**
- * An inspection observer that posts the candidate machine's events (type and scalar fields only)
- * and the states they led to, numbered so that each state names its event.
+ * Records the candidate machine for the master thread without XState's inspection: its events
+ * (type and scalar fields only) and the states they led to, each state naming its event's token.
  */
-function inspectToParent(post: (m: FromWorker) => void): (e: InspectionEvent) => void {
-  const numbers = new WeakMap<object, number>();
-  let n = 0;
-  return (e) => {
-    if (e.type === '@xstate.event') {
-      numbers.set(e.event, ++n);
-      const event: { type: string } & Record<string, unknown> = { type: e.event.type };
-      for (const [k, v] of Object.entries(e.event)) if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') event[k] = v;
-      post({ type: 'inspect', record: { kind: 'event', n, event } });
-    } else if (e.type === '@xstate.snapshot') {
-      const s = e.snapshot as { status: string; value?: unknown };
-      post({ type: 'inspect', record: { kind: 'snapshot', n: numbers.get(e.event) ?? 0, status: s.status, value: s.value } });
-    }
+function recordToParent(post: (m: FromWorker) => void): ActorRecorder {
+  return {
+    record: (actor, opts) => {
+      watchActor(actor, {
+        event: (token, e) => {
+          const event: { type: string } & Record<string, unknown> = { type: e.type };
+          for (const k in e) {
+            const v = e[k];
+            if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') event[k] = v;
+          }
+          post({ type: 'inspect', record: { kind: 'event', n: token as number, event } });
+        },
+        snapshot: (token, status, value) => post({ type: 'inspect', record: { kind: 'snapshot', n: (token as number | undefined) ?? 0, status, value } }),
+      }, opts);
+    },
   };
 }
 
@@ -172,7 +173,7 @@ async function runWorker(data: LeaseWorkerData): Promise<void> {
     logger,
     options: { waitOnFirstConnect: true, ...data.connectOptions, ...(data.credential ? connectionOptions(data.credential) : {}) },
   });
-  const candidate = new KvLeaseCandidate({ nc, cluster: data.cluster, leaseMs: data.leaseMs, value: data.value, logger, ...(data.inspect ? { inspect: inspectToParent(post) } : {}) });
+  const candidate = new KvLeaseCandidate({ nc, cluster: data.cluster, leaseMs: data.leaseMs, value: data.value, logger, ...(data.inspect ? { inspection: recordToParent(post) } : {}) });
   let lastAlive = Date.now();
   let leading = false;
   candidate.start((event) => {

@@ -22,6 +22,7 @@ import { createDetectorMachine, type DetectorMachine } from '../actors/lease/det
 import { requestTimeoutMs, type LeaderRecord, type LeaseEntry } from '../actors/lease/tracking.ts';
 import { realClock } from './clock.ts';
 import type { Inspect } from './inspect.ts';
+import type { ActorRecorder } from './inspection.ts';
 import { silentLogger, type LoggerLike } from './transport-nats.ts';
 import type { Clock, LeaderDetector, LeaderInfo, LeaseCandidate, LeaseEvent } from './types.ts';
 
@@ -161,8 +162,10 @@ export interface LeaseCandidateOptions {
   watchFirst?: boolean;
   clock?: Clock;
   logger?: LoggerLike;
-  /** Inspection of the candidate machine (actor id `lease-candidate`). */
+  /** XState's inspection of the candidate machine (actor id `lease-candidate`). */
   inspect?: Inspect;
+  /** Records the candidate machine for the statechart view, without XState's inspection. */
+  inspection?: ActorRecorder;
 }
 
 /**
@@ -204,6 +207,8 @@ export class LeaseCandidateHost implements LeaseCandidate {
       id: 'lease-candidate',
       ...(this.#opts.inspect ? { inspect: this.#opts.inspect } : {}),
     });
+    // Nothing else watches the machine's errors: they stay unhandled (and end the process).
+    this.#opts.inspection?.record(actor, { reportErrors: true });
     this.#actor = actor;
     const send = (ev: KvEvent) => {
       if (actor.getSnapshot().status === 'active') actor.send(ev);
@@ -263,8 +268,10 @@ export interface LeaderDetectorOptions {
   leaseMs?: number;
   clock?: Clock;
   logger?: LoggerLike;
-  /** Inspection of the detector machine (actor id `leader-detector`). */
+  /** XState's inspection of the detector machine (actor id `leader-detector`). */
   inspect?: Inspect;
+  /** Records the detector machine for the statechart view, without XState's inspection. */
+  inspection?: ActorRecorder;
 }
 
 /** Follows who leads: the detector machine hosted against a KV. */
@@ -293,6 +300,8 @@ export class LeaderDetectorHost implements LeaderDetector {
       id: 'leader-detector',
       ...(this.#opts.inspect ? { inspect: this.#opts.inspect } : {}),
     });
+    // Nothing else watches the machine's errors: they stay unhandled (and end the process).
+    this.#opts.inspection?.record(actor, { reportErrors: true });
     this.#actor = actor;
     const send = (ev: KvEvent) => {
       if (actor.getSnapshot().status === 'active') actor.send(ev);
@@ -495,6 +504,7 @@ export interface KvLeaseCandidateOptions {
   clock?: Clock;
   logger?: LoggerLike;
   inspect?: Inspect;
+  inspection?: ActorRecorder;
 }
 
 /** A candidacy for the lease in JetStream KV on `nc` (see {@link LeaseCandidateHost}). */
@@ -509,6 +519,7 @@ export class KvLeaseCandidate extends LeaseCandidateHost {
       clock: opts.clock,
       logger: opts.logger,
       ...(opts.inspect ? { inspect: opts.inspect } : {}),
+      ...(opts.inspection ? { inspection: opts.inspection } : {}),
     });
   }
 }
@@ -522,6 +533,7 @@ export interface KvLeaderDetectorOptions {
   /** The lease to assume until the bucket's TTL is known. A detector never makes the bucket. */
   leaseMs?: number;
   inspect?: Inspect;
+  inspection?: ActorRecorder;
 }
 
 /** Follows the lease in JetStream KV on `nc` (see {@link LeaderDetectorHost}). */
@@ -533,6 +545,7 @@ export class KvLeaderDetector extends LeaderDetectorHost {
       clock: opts.clock,
       logger: opts.logger,
       ...(opts.inspect ? { inspect: opts.inspect } : {}),
+      ...(opts.inspection ? { inspection: opts.inspection } : {}),
     });
   }
 }

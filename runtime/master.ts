@@ -20,6 +20,7 @@ import { pid as makePid } from '../protocols/pid.ts';
 import { depsFor, hostActor, type ActorHost } from './actor-host.ts';
 import { realClock } from './clock.ts';
 import type { Inspect } from './inspect.ts';
+import type { ActorRecorder } from './inspection.ts';
 import type { Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { RateLimiter, type RateLimits } from './rate-limits.ts';
@@ -53,7 +54,10 @@ export interface MasterOptions {
   hostname?: string;
   flags?: Partial<MasterFlags>;
   clock?: Clock;
+  /** XState's inspection (`--inspect=log`, `ws://…`), at XState's price. */
   inspect?: Inspect;
+  /** Records the machine's events and states for the statechart view, without XState's inspection. */
+  inspection?: ActorRecorder;
   runId?: string;
   /** Called with every operator event the master announces (for `SUBSCRIBE` streams). */
   onOperatorEvent?: (event: OperatorEvent) => void;
@@ -290,6 +294,7 @@ export function startMaster(opts: MasterOptions): MasterHandle {
     clock,
     metrics,
     inspect: opts.inspect,
+    ...(opts.inspection ? { inspection: opts.inspection } : {}),
     ...(limiter ? { admit: (subject: string) => limiter.admit(subject) } : {}),
     onEmit: onEffect,
     repeatWindowMs: REGISTRATION_REPEAT_WINDOW_MS,

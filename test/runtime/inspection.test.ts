@@ -7,7 +7,7 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createActor, setup, type AnyStateMachine } from 'xstate';
+import { createActor, fromCallback, sendTo, setup, type AnyActorRef, type AnyStateMachine } from 'xstate';
 import { createAgentMachine } from '../../actors/agent/agent.machine.ts';
 import { createExecutorMachine } from '../../actors/executor/executor.machine.ts';
 import { createCandidateMachine } from '../../actors/lease/candidate.machine.ts';
@@ -15,7 +15,7 @@ import { createDetectorMachine } from '../../actors/lease/detector.machine.ts';
 import { createMasterMachine } from '../../actors/master/master.machine.ts';
 import { createSchedulerDriverMachine } from '../../actors/scheduler-driver/scheduler-driver.machine.ts';
 import { SimClock } from '../../runtime/clock.ts';
-import { activePaths, inspectAll, InspectionHub, machineDefinition, type HubChange, type StateJson } from '../../runtime/inspection.ts';
+import { activePaths, inspectAll, InspectionHub, machineDefinition, watchActor, type HubChange, type MachineJson, type StateJson } from '../../runtime/inspection.ts';
 import { extractDiagram } from '../../scripts/diagrams.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -185,4 +185,110 @@ test('the hub ignores actors that are not state machines, and inspectAll hands r
   t.true(other > 0);
   t.is(inspectAll(undefined, undefined), undefined);
   actor.stop();
+});
+
+/**
+ * A bell: pulling it makes its clapper (a child actor) swing, which rings the bell (an event from
+ * the child, arriving while the bell still handles the pull), and a ringing bell falls quiet
+ * after a while (a delayed event).
+ */
+const bell = setup({
+  types: { events: {} as { type: 'PULL'; times: number; by?: string } | { type: 'RANG'; times: number } },
+  actors: {
+    clapper: fromCallback<{ type: 'SWING'; times: number }>(({ sendBack, receive }) => {
+      receive((e) => sendBack({ type: 'RANG', times: e.times }));
+    }),
+  },
+  delays: { fade: 10 },
+}).createMachine({
+  id: 'bell',
+  initial: 'quiet',
+  invoke: { id: 'clapper', src: 'clapper' },
+  states: {
+    quiet: { on: { PULL: { actions: sendTo('clapper', ({ event }) => ({ type: 'SWING' as const, times: event.times })) }, RANG: 'ringing' } },
+    ringing: { after: { fade: 'quiet' }, on: { PULL: {} } },
+  },
+});
+
+/**
+ * Runs the same story on `door` and `bell`, each followed by a hub through XState's inspection
+ * (`inspect`) or without it (`record`), and returns what the hub kept and told.
+ */
+function story(how: 'inspect' | 'record'): { machines: MachineJson[]; events: unknown[] } {
+  const clock = new SimClock();
+  const hub = new InspectionHub({ now: () => clock.now(), eventsPerMachine: 6 });
+  const events: unknown[] = [];
+  hub.subscribe((c) => {
+    if (c.kind === 'event') events.push(c.event);
+  });
+  const actors = [door, bell].map((m, i) => {
+    const a: AnyActorRef = createActor(m as AnyStateMachine, { id: `a${i}`, clock: clock as never, ...(how === 'inspect' ? { inspect: hub.inspect } : {}) });
+    if (how === 'record') hub.record(a);
+    a.start();
+    return a;
+  });
+  const [d, b] = [actors[0]!, actors[1]!];
+  d.send({ type: 'OPEN', by: 'alice', count: 2, body: { secret: 'never kept' } });
+  b.send({ type: 'PULL', times: 3, by: 'bob' });
+  clock.advance(5);
+  b.send({ type: 'PULL', times: 1 }); // ringing: handled, stays
+  d.send({ type: 'CLOSE' });
+  d.send({ type: 'CLOSE' }); // not handled in `closed`
+  clock.advance(1000);
+  for (let i = 0; i < 4; i++) b.send({ type: 'PULL', times: i }); // more than the ring keeps
+  clock.advance(20);
+  d.stop();
+  d.send({ type: 'OPEN' }); // to a stopped actor
+  return { machines: hub.machines(), events };
+}
+
+test('recording without XState inspection keeps the same records as the inspection observer: events, senders, fields, times and the states they led to', (t) => {
+  const inspected = story('inspect');
+  const recorded = story('record');
+  t.deepEqual(recorded.machines, inspected.machines);
+  t.deepEqual(recorded.events, inspected.events);
+  // What the story should have left, so that the comparison above compares something.
+  const [d, b] = recorded.machines;
+  t.deepEqual(d!.events.map((e) => [e.type, e.after]), [['xstate.init', 'closed'], ['OPEN', 'open'], ['CLOSE', 'closed'], ['CLOSE', 'closed'], ['xstate.after.lockDelay.door.closed', 'locked'], ['OPEN', undefined]]);
+  t.is(d!.status, 'stopped');
+  t.deepEqual(d!.events[1]!.fields, { by: 'alice', count: 2 });
+  t.deepEqual(b!.events.map((e) => `${e.type}${e.source ? ` from ${e.source}` : ''} → ${String(e.after)}`), [
+    'PULL → quiet', 'RANG from clapper → ringing', 'PULL → ringing', 'PULL → ringing', 'PULL → ringing', 'xstate.after.fade.bell.ringing → quiet',
+  ]);
+  t.is(b!.value, 'quiet');
+});
+
+test('a recorded machine whose actor fails reads as failed', (t) => {
+  const failing = setup({}).createMachine({ id: 'fragile', on: { BREAK: { actions: () => { throw new Error('broken'); } } } });
+  const hub = new InspectionHub();
+  const actor = createActor(failing);
+  hub.record(actor);
+  actor.subscribe({ error: () => {} });
+  actor.start();
+  actor.send({ type: 'BREAK' });
+  t.is(hub.machines()[0]!.status, 'error');
+  t.deepEqual(hub.machines()[0]!.events.map((e) => e.type), ['xstate.init', 'BREAK']);
+});
+
+test('watchActor reports to a machine followed elsewhere, as a lease worker does: tokens name the events the states followed', (t) => {
+  const hub = new InspectionHub();
+  const remote = hub.follow('front-door', door);
+  const reports: string[] = [];
+  const actor = createActor(door);
+  const stop = watchActor(actor, {
+    event: (token, event, source) => {
+      reports.push(`event ${String(token)} ${event.type}`);
+      remote.event(token, event, source);
+    },
+    snapshot: (token, status, value) => {
+      reports.push(`state ${String(token)} ${String(value)}`);
+      remote.snapshot(token, status, value);
+    },
+  });
+  actor.start();
+  actor.send({ type: 'OPEN' });
+  stop();
+  actor.send({ type: 'CLOSE' });
+  t.deepEqual(reports, ['event 1 xstate.init', 'state 1 closed', 'event 2 OPEN', 'state 2 open']);
+  t.deepEqual(hub.machines()[0]!.events.map((e) => [e.type, e.after]), [['xstate.init', 'closed'], ['OPEN', 'open']]);
 });
