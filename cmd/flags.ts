@@ -230,7 +230,11 @@ export function commandSetup<T extends Record<string, FlagSpec>>(
   command: string,
   specs: T,
   argv = process.argv.slice(2),
-  loggerOpts: { stderr?: boolean } = {},
+  loggerOpts: {
+    stderr?: boolean;
+    /** The command serves the statechart view (`/inspect`): `--inspect=ui` needs nothing more here. */
+    statechartView?: boolean;
+  } = {},
 ): { flags: Parsed<T & typeof COMMON_FLAGS>; logger: Logger; inspect: Inspect } {
   const all = withCommon(specs);
   const asked = (flag: string) => argv.some((a) => a === `--${flag}` || a === `--${flag}=true` || (flag === 'help' && a === '-h'));
@@ -253,6 +257,10 @@ export function commandSetup<T extends Record<string, FlagSpec>>(
   }
   const logger = createLogger({ name: command, level: String(flags.log_level), stderr: loggerOpts.stderr });
   const inspect = createInspect(flags.inspect as string | undefined, logger);
+  // A bare --inspect asks for the statechart view: say so where there is none, rather than nothing.
+  if (flags.inspect === 'ui' && !loggerOpts.statechartView) {
+    logger.warn({ inspect: 'ui' }, `--inspect=ui: ${command} serves no statechart view (mesos-master, mesos-agent and mesos-local do, at /inspect); --inspect=log or --inspect=ws://host:port show this process's machines`);
+  }
   return { flags, logger, inspect };
 }
 

@@ -52,7 +52,7 @@ const { flags, logger, inspect } = commandSetup('mesos-agent', {
   },
   acls: { type: 'string', help: 'who may see what over HTTP (the view_* rules): Mesos ACLs as JSON, or a file holding them (path or file:// URL)' },
   ...HTTP_SECURITY_FLAGS,
-});
+}, process.argv.slice(2), { statechartView: true });
 
 let resources;
 let attributes;

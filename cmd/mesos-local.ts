@@ -5,6 +5,7 @@
 import { commandSetup, exitNatsUnavailable, localBus, localNatsReporting, onShutdown, positiveCount } from './flags.ts';
 import { join } from 'node:path';
 import { startLocalCluster } from '../runtime/local-cluster.ts';
+import { InspectionHub } from '../runtime/inspection.ts';
 import { nodeScriptArgv, siblingPath } from '../runtime/node-command.ts';
 import { NatsConnectError } from '../runtime/transport-nats.ts';
 
@@ -16,14 +17,18 @@ const { flags, logger, inspect } = commandSetup('mesos-local', {
   resources: { type: 'string', help: "resources of each agent (default: this machine's)" },
   work_dir: { type: 'string', help: 'root of the agents’ sandboxes (default: a new temporary directory)' },
   cleanup: { type: 'boolean', help: 'remove the sandboxes when stopping (only a temporary directory mesos-local made; a --work_dir always stays)', default: false },
-});
+}, process.argv.slice(2), { statechartView: true });
 
+// Every machine of the cluster (all run in this process), for the statechart view each agent's
+// HTTP endpoints serve (`/inspect`).
+const inspection = new InspectionHub({ maxMachines: 2 + 2 * flags.agents });
 let cluster;
 try {
   cluster = await startLocalCluster({
     agents: flags.agents,
     logger,
     inspect,
+    inspection,
     cluster: flags.cluster,
     commandExecutor: nodeScriptArgv(siblingPath(import.meta.url, './mesos-executor.ts')),
     ...localBus(flags, 'mesos-local'),
@@ -40,6 +45,7 @@ process.stdout.write(
   `mesos-local is up: master ${cluster.master.pid}, ${cluster.agents.length} agent(s)\n` +
   `  NATS: ${cluster.natsUrl}   cluster: ${cluster.cluster}   sandboxes: ${cluster.workDir}\n` +
   `  agents' HTTP (state, sandbox files): ${cluster.agentHttp.map((a) => `http://${a}`).join(' ')}\n` +
+  `  statecharts of the cluster's machines: http://${cluster.agentHttp[0]}/inspect\n` +
   (cluster.credentialsDir !== undefined ? `  credentials: ${cluster.credentialsDir}\n` : '') +
   `  try: npx mesos-execute --nats=${cluster.natsUrl} --cluster=${cluster.cluster} ${cluster.credentialsDir !== undefined ? `--credential=${join(cluster.credentialsDir, 'scheduler-framework.json')}` : '--insecure'} --command="echo hello" --tail\n`,
 );

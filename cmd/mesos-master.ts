@@ -44,7 +44,7 @@ const { flags, logger, inspect } = commandSetup('mesos-master', {
   acls: { type: 'string', help: "who may do what: Mesos ACLs as JSON, or a file holding them (path or file:// URL)" },
   rate_limits: { type: 'string', help: 'per-principal message rates (excess dropped): Mesos RateLimits as JSON, or a file holding them (path or file:// URL)' },
   ...HTTP_SECURITY_FLAGS,
-});
+}, process.argv.slice(2), { statechartView: true });
 
 /** Exits 2 naming the bad token. */
 function badFlag(message: string): never {

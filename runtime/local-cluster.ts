@@ -20,6 +20,7 @@ import { startAgent, type AgentHandle } from './agent.ts';
 import { agentView, rememberingLeader, startAgentHttp } from './http/agent-http.ts';
 import { connectionOptions, credentialFile, loadCredential, writeCredentials, type PrincipalKind } from './credentials.ts';
 import type { Inspect } from './inspect.ts';
+import type { InspectionHub } from './inspection.ts';
 import { KvLeaderDetector, KvLeaseCandidate } from './lease.ts';
 import type { Logger } from './log.ts';
 import { startMaster, type MasterHandle } from './master.ts';
@@ -70,6 +71,12 @@ export interface LocalClusterOptions {
   /** Parent of the agents' control groups in each hierarchy (`AgentOptions.cgroupsRoot`); default: the agent's. */
   cgroupsRoot?: string;
   inspect?: Inspect;
+  /**
+   * Records every machine of the cluster (the master, its lease candidate, each agent and its
+   * leader detector) for the statechart view, which each agent's HTTP endpoints then serve
+   * (`/inspect`). Size its `maxMachines` for 2 + 2 × agents.
+   */
+  inspection?: InspectionHub;
 }
 
 /** A running local cluster. */
@@ -164,10 +171,11 @@ async function start(opts: LocalClusterOptions, cluster: string, cleanups: Array
     logger: opts.logger,
     flags: opts.masterFlags,
     inspect: opts.inspect,
+    ...(opts.inspection ? { inspection: opts.inspection } : {}),
     registry: new KvRegistry(m.nc, cluster),
     // A server started just now has a brand-new store: no lost lease can be held in it, so the
     // master need not watch one lease before contending.
-    lease: (value) => new KvLeaseCandidate({ nc: m.nc, cluster, leaseMs, value, logger: opts.logger, watchFirst: server === undefined }),
+    lease: (value) => new KvLeaseCandidate({ nc: m.nc, cluster, leaseMs, value, logger: opts.logger, watchFirst: server === undefined, ...(opts.inspection ? { inspection: opts.inspection } : {}) }),
   });
   cleanups.push(() => master.stop());
   await master.elected();
@@ -179,10 +187,11 @@ async function start(opts: LocalClusterOptions, cluster: string, cleanups: Array
     const agentWorkDir = join(workDir, `agent-${i}`);
     // Each agent serves its state and sandboxes on a free port of its own.
     const started: { agent?: AgentHandle } = {};
-    const detector = rememberingLeader(new KvLeaderDetector({ nc: a.nc, cluster, leaseMs, logger: opts.logger }));
+    const detector = rememberingLeader(new KvLeaderDetector({ nc: a.nc, cluster, leaseMs, logger: opts.logger, ...(opts.inspection ? { inspection: opts.inspection } : {}) }));
     const http = await startAgentHttp({
       ip: '127.0.0.1', port: 0, logger: opts.logger, workDir: agentWorkDir, version: PACKAGE_VERSION,
       flags: { cluster, work_dir: agentWorkDir }, view: agentView(() => started.agent, detector.leader),
+      ...(opts.inspection ? { inspection: opts.inspection } : {}),
     });
     cleanups.push(() => http.close());
     agentHttp.push(http.address);
@@ -198,6 +207,7 @@ async function start(opts: LocalClusterOptions, cluster: string, cleanups: Array
       commandExecutor: opts.commandExecutor,
       flags: opts.agentFlags,
       inspect: opts.inspect,
+      ...(opts.inspection ? { inspection: opts.inspection } : {}),
       isolation: opts.isolation,
       cgroupsRoot: opts.cgroupsRoot,
     });
