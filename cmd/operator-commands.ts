@@ -126,9 +126,12 @@ function request(client: AskClient, url: string, method: string, body: string | 
       res.on('end', () => resolve({ status: res.statusCode ?? 0, ...(res.headers.location ? { location: res.headers.location } : {}), text, res }));
       res.on('error', reject);
     };
-    const opts = { method, headers, ...(onData ? {} : { timeout: 60_000 }) };
+    // A stream may be quiet for long (a heartbeat every 15 s): it gets a connection of its own,
+    // without the shared agent's idle timeout.
+    const opts = { method, headers, ...(onData ? { agent: false } : { timeout: 60_000 }) };
     const req = u.protocol === 'https:' ? httpsRequest(u, { ...opts, ...(client.ca ? { ca: client.ca } : {}) }, done) : httpRequest(u, opts, done);
-    req.on('timeout', () => req.destroy(new Error('timed out')));
+    if (onData) req.setTimeout(0);
+    else req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', reject);
     req.end(body);
   });
@@ -394,7 +397,7 @@ async function top(ctx: CommandContext): Promise<void> {
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
-    res.on('end', () => {
+    res.on('close', () => {
       process.stderr.write(`${COMMAND}: the master ended the event stream\n`);
       resolve();
     });
