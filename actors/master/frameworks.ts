@@ -34,6 +34,7 @@ import {
   roleOf,
   sendTo,
   unindexTask,
+  countTaskState,
   type FrameworkEntry,
   type MasterEnv,
   type MasterState,
@@ -277,6 +278,7 @@ export function removeFramework(s: MasterState, fw: FrameworkEntry, env: MasterE
   let left = fw.tasks.size;
   for (const t of fw.tasks.values()) {
     unindexTask(s, t);
+    countTaskState(s, t.task.state, -1);
     t.freed = true;
     t.task.state = 'TASK_KILLED';
     if (left-- <= keep) fw.completedTasks.push(t.task);

@@ -126,17 +126,13 @@ export function masterMetrics(s: MasterState, env: MasterEnv, leading: boolean):
   for (const fw of s.frameworks.values()) {
     if (fw.connected) connected++;
     if (fw.active) fwActive++;
-    // No text made per task: this walks every task the master holds each time metrics are read.
-    for (const t of fw.tasks.values()) {
-      const k = COUNTED_STATES[t.task.state];
-      if (k !== undefined) byState[k]! += 1;
-    }
     for (const u of fw.unreachableTasks.values()) if (u.task.state === 'TASK_UNREACHABLE') byState.unreachable! += 1;
   }
   m['master/frameworks_connected'] = connected;
   m['master/frameworks_disconnected'] = s.frameworks.size - connected;
   m['master/frameworks_active'] = fwActive;
   m['master/frameworks_inactive'] = s.frameworks.size - fwActive;
+  for (const [state, k] of Object.entries(COUNTED_STATES)) byState[k!]! += s.taskStates[state] ?? 0;
   for (const [k, v] of Object.entries(byState)) m[`master/tasks_${k}`] = v;
   m['master/outstanding_offers'] = s.offers.size;
   m['master/registry_writes_pending'] = s.pendingOps.size;

@@ -224,6 +224,12 @@ export interface MasterState {
   /** When this leadership began (0 while standing by). */
   electedAt: number;
   metrics: MasterMetrics;
+  /**
+   * How many tasks the frameworks' tables hold in each state, kept as tasks come, change state
+   * and go ({@link addTask}, {@link setTaskState}, {@link dropTask}): the metrics read it instead
+   * of walking 100,000 tasks.
+   */
+  taskStates: Record<string, number>;
 }
 
 /** What handlers need besides the state. */
@@ -308,6 +314,7 @@ export function initialMasterState(flags: MasterFlags = DEFAULT_MASTER_FLAGS): M
     nextUpdateSeq: 0,
     electedAt: 0,
     metrics: {},
+    taskStates: {},
   };
 }
 
@@ -435,8 +442,12 @@ export function taskKey(frameworkId: string, taskId: string): string {
 /** Puts a task in its framework's table and its agent's index. */
 export function addTask(s: MasterState, fw: FrameworkEntry, entry: TaskEntry): void {
   const old = fw.tasks.get(entry.task.taskId);
-  if (old) unindexTask(s, old);
+  if (old) {
+    unindexTask(s, old);
+    countTaskState(s, old.task.state, -1);
+  }
   fw.tasks.set(entry.task.taskId, entry);
+  countTaskState(s, entry.task.state, 1);
   const agent = s.agents.get(entry.task.agentId);
   if (agent) {
     agent.tasks.add(entry);
@@ -457,6 +468,19 @@ export function dropTask(s: MasterState, fw: FrameworkEntry, taskId: string): Ta
   const t = fw.tasks.get(taskId);
   if (!t) return undefined;
   fw.tasks.delete(taskId);
+  countTaskState(s, t.task.state, -1);
   unindexTask(s, t);
   return t;
+}
+
+/** Counts `n` more (or fewer) tasks in `state` in the frameworks' tables. */
+export function countTaskState(s: MasterState, state: string, n: number): void {
+  s.taskStates[state] = (s.taskStates[state] ?? 0) + n;
+}
+
+/** Sets the state of a task in its framework's table, keeping the counts by state. */
+export function setTaskState(s: MasterState, t: TaskEntry, state: TaskState): void {
+  countTaskState(s, t.task.state, -1);
+  countTaskState(s, state, 1);
+  t.task.state = state;
 }

@@ -16,6 +16,7 @@ import { refuseSeconds, removeOffer } from './offers.ts';
 import {
   announce,
   addTask,
+  setTaskState,
   bump,
   permitted,
   dropTask,
@@ -210,7 +211,7 @@ export function statusUpdate(s: MasterState, ev: Inbound<'StatusUpdate'>, env: M
   if (t && t.task.agentId === agent.id) {
     const latest = update.latestState ?? update.status.state;
     t.status = update.status;
-    t.task.state = latest;
+    setTaskState(s, t, latest);
     t.task.statusUpdateState = update.status.state;
     t.task.statusUpdateUuid = update.uuid;
     announce(out, { kind: 'TASK_UPDATED', task: t.task, state: latest, status: update.status });

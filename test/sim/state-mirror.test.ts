@@ -5,7 +5,8 @@
  * back, an agent that leaves, a framework that disconnects and comes back, one torn down, and a
  * master failover); after each step the feed sends what changed, a mirror applies it, and
  * `/master/state`, `state-summary`, `frameworks`, `slaves`, `tasks`, `roles` and the v1 state
- * written from the mirror must equal the same documents written from the master.
+ * written from the mirror must equal the same documents written from the master. The master's
+ * task counts by state (what its metrics read) must equal a walk of its tables too.
  */
 import test from 'ava';
 import { RecordingScheduler, SimCluster, commandTask } from '../helpers/sim-cluster.ts';
@@ -49,6 +50,10 @@ test('documents written from the mirror equal those written from the master afte
       p.deltas++;
       p.mirror.apply(structuredClone(d));
     });
+    // The master's counts by state, kept as tasks change, equal a walk of its tables.
+    const walked: Record<string, number> = {};
+    for (const fw of ctx.state.frameworks.values()) for (const t of fw.tasks.values()) walked[t.task.state] = (walked[t.task.state] ?? 0) + 1;
+    t.deepEqual(Object.fromEntries(Object.entries(ctx.state.taskStates).filter(([, n]) => n !== 0)), walked, `${step}: task counts by state`);
     const want = await documents(ctx);
     const got = await documents(p.mirror.ready());
     for (const k of Object.keys(want) as Array<keyof typeof want>) t.deepEqual(got[k], want[k], `${step}: ${k}`);
