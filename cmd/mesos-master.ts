@@ -130,10 +130,11 @@ const http = await startMasterHttp({
   cluster: flags.cluster,
   version: packageVersion(),
   events,
-  inspection,
   auth: httpSec.auth,
   views: viewFilters(acls),
+  acls,
   ...(httpSec.tls ? { tls: httpSec.tls } : {}),
+  inspection,
   flags: shownFlags(flags),
   view: {
     context: () => current.master?.host.actor.getSnapshot().context,
