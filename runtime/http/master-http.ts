@@ -27,7 +27,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MasterContext } from '../../actors/master/master.machine.ts';
 import type { Logger } from '../log.ts';
 import type { LeaderInfo } from '../types.ts';
-import { readBody, sendJson as json, serveHttp, type HttpServer, type HttpTlsFiles } from './server.ts';
+import { readBody, sendChunks, sendJson as json, serveHttp, type HttpServer, type HttpTlsFiles } from './server.ts';
 import { recordIO, type OperatorEventHub } from './operator-events.ts';
 import { serveWebui } from './webui.ts';
 import { serveInspect } from './inspect-http.ts';
@@ -37,7 +37,7 @@ import { isOperatorPath, OPERATOR_CALLS, operatorCall, operatorPath, type Operat
 import type { Message } from '../../protocols/messages.ts';
 import type { OperatorAnswer } from '../master.ts';
 import { eventVisible, VISIBLE_ALL, type ViewFilter } from './view-filter.ts';
-import { CACHE_MS, Slicer, type MasterMeta } from './master-state.ts';
+import { CACHE_MS, type MasterMeta } from './master-state.ts';
 import { StateDocuments, type DocumentRequest, type StateDocument } from './state-worker.ts';
 import type { Acls } from '../../actors/master/acls.ts';
 
@@ -120,34 +120,6 @@ export function prometheusText(metrics: Record<string, number>): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Bytes per piece a document is sent in. */
-const CHUNK_BYTES = 64 * 1024;
-
-/**
- * Sends `doc` in pieces of {@link CHUNK_BYTES}: after each, the socket's buffer is let drain when
- * full, and the event loop is given back when the slice has run its time. Many readers of one
- * large document then take turns instead of each holding the loop for the whole of it. `head` is
- * written before it and `tail` after; the response ends unless `end` is false.
- */
-async function sendChunks(res: ServerResponse, doc: Buffer, opts: { head?: string; tail?: string; end?: boolean } = {}, slicer = new Slicer()): Promise<void> {
-  if (opts.head !== undefined) res.write(opts.head);
-  for (let at = 0; at < doc.byteLength; at += CHUNK_BYTES) {
-    if (res.destroyed) return;
-    if (!res.write(doc.subarray(at, at + CHUNK_BYTES))) await new Promise<void>((resolve) => {
-      const done = () => {
-        res.off('drain', done);
-        res.off('close', done);
-        resolve();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
-    await slicer.tick();
-  }
-  if (opts.tail !== undefined) res.write(opts.tail);
-  if (opts.end !== false) res.end();
-}
-
 /** Starts the server; resolves once it listens. Rejects (with the reason) when it cannot. */
 export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHttp> {
   const startTime = Date.now();
@@ -202,6 +174,7 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
     weightOf: (role) => opts.view.weightOf(role),
     viewOf: (req) => viewOf(req),
     redirect,
+    document: (ctx, req, doc) => write(ctx, req, doc),
     ...(opts.view.operatorCall ? { call: (msg, principal) => opts.view.operatorCall!(msg, principal) } : {}),
   };
 
@@ -343,7 +316,8 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
     if (!ctx || !opts.view.leading()) return redirect(req, res);
     if (path === '/master/roles' || path === '/roles') {
       const weights: Record<string, number> = {};
-      for (const fw of ctx.state.frameworks.values()) weights[fw.role] ??= opts.view.weightOf(fw.role);
+      const { registry } = ctx.state;
+      for (const role of [...[...ctx.state.frameworks.values()].map((fw) => fw.role), ...registry.weights.keys(), ...registry.quotas.keys()]) weights[role] ??= opts.view.weightOf(role);
       return json(res, 200, (await write(ctx, req, 'roles', { weights })).toString());
     }
     if (path === '/master/tasks' || path === '/tasks') {

@@ -27,10 +27,10 @@ import type { QuotaRecord } from '../../actors/master/registry.ts';
 import type { Message } from '../../protocols/messages.ts';
 import type { OperatorAnswer } from '../master.ts';
 import { requestPrincipal } from './http-auth.ts';
-import { v1Agents, v1Frameworks, v1Tasks, type MasterMeta } from './master-state.ts';
+import { v1Frameworks, type MasterMeta } from './master-state.ts';
 import { resourcesJson, holdsResources, type Json } from './mesos-json.ts';
 import { v1Id, v1Resources } from './operator-events.ts';
-import { readBody, sendJson as json } from './server.ts';
+import { readBody, sendChunks, sendJson as json } from './server.ts';
 import type { ViewFilter } from './view-filter.ts';
 
 /** What the operator's calls need from the server. */
@@ -42,6 +42,8 @@ export interface OperatorEndpoints {
   viewOf(req: IncomingMessage): ViewFilter;
   /** Answers a request only the leader can serve: 307 to it, or 503. */
   redirect(req: IncomingMessage, res: ServerResponse): void;
+  /** A large answer (`GET_TASKS`, `GET_AGENTS`), written off the master's thread (`state-worker.ts`). */
+  document(ctx: MasterContext, req: IncomingMessage, doc: 'v1-tasks' | 'v1-agents'): Promise<Buffer>;
   /** Hands an operator message to the master as `principal`; `undefined` when this process has no master yet. */
   call?: (msg: Message, principal: string | undefined) => Promise<OperatorAnswer>;
 }
@@ -246,6 +248,12 @@ function leaderContext(o: OperatorEndpoints, req: IncomingMessage, res: ServerRe
   return ctx;
 }
 
+/** Answers a v1 call whose answer (`{ type, [field]: … }`) is written already. */
+function sendAnswer(res: ServerResponse, type: string, field: string, doc: Buffer): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  return sendChunks(res, doc, { head: `{"type":${JSON.stringify(type)},${JSON.stringify(field)}:`, tail: '}' });
+}
+
 /** Answers one v1 call of {@link OPERATOR_CALLS}. */
 export async function operatorCall(o: OperatorEndpoints, req: IncomingMessage, res: ServerResponse, call: Json): Promise<void> {
   const type = String(call.type);
@@ -256,13 +264,13 @@ export async function operatorCall(o: OperatorEndpoints, req: IncomingMessage, r
   try {
     switch (type) {
       case 'GET_AGENTS':
-        return json(res, 200, { type, get_agents: await v1Agents(ctx) });
+        return await sendAnswer(res, type, 'get_agents', await o.document(ctx, req, 'v1-agents'));
       case 'GET_FRAMEWORKS':
         return json(res, 200, { type, get_frameworks: v1Frameworks(ctx, view) });
       case 'GET_EXECUTORS':
         return json(res, 200, { type, get_executors: v1Executors(ctx, view) });
       case 'GET_TASKS':
-        return json(res, 200, { type, get_tasks: await v1Tasks(ctx, view) });
+        return await sendAnswer(res, type, 'get_tasks', await o.document(ctx, req, 'v1-tasks'));
       case 'GET_ROLES':
         return json(res, 200, { type, get_roles: { roles: v1Roles(ctx, view, weightOf) } });
       case 'GET_MASTER':

@@ -15,6 +15,7 @@
 import type { MasterState } from '../../actors/master/state.ts';
 import { v1Agent, v1Framework, v1Status, v1Task } from './operator-events.ts';
 import { VISIBLE_ALL, type ViewFilter } from './view-filter.ts';
+import { Slicer } from './slicer.ts';
 import type { FrameworkEntry, OfferEntry } from '../../actors/master/state.ts';
 import type { Task } from '../../protocols/records.ts';
 import type { Resource } from '../../protocols/resources.ts';
@@ -31,23 +32,8 @@ import {
   type Json,
 } from './mesos-json.ts';
 
-/** Longest stretch of work between two turns of the event loop, ms. */
-export const SLICE_MS = 4;
 /** How long a written snapshot answers further requests, ms. */
 export const CACHE_MS = 1000;
-
-/** Gives the event loop back when the current slice has run its time. */
-export class Slicer {
-  #start = performance.now();
-  constructor(readonly budgetMs = SLICE_MS) {}
-
-  /** Resolves at once within the budget, else after one turn of the event loop. */
-  async tick(): Promise<void> {
-    if (performance.now() - this.#start < this.budgetMs) return;
-    await new Promise<void>((r) => setImmediate(r));
-    this.#start = performance.now();
-  }
-}
 
 /**
  * What the state documents read: the master's context, or a copy of its tables kept elsewhere
@@ -267,11 +253,12 @@ export async function writeTasks(ctx: StateSource, q: { limit: number; offset: n
 }
 
 /**
- * `/master/roles`: each role with frameworks, its weight and what its frameworks use; only the
+ * `/master/roles`: each role with frameworks or in `known` (a weight or quota set), its weight and what its frameworks use; only the
  * roles `view` may see, naming only the frameworks it may see.
  */
-export function rolesJson(ctx: StateSource, weightOf: (role: string) => number, view: ViewFilter = VISIBLE_ALL): Json {
-  const roles = new Map<string, FrameworkEntry[]>();
+export function rolesJson(ctx: StateSource, weightOf: (role: string) => number, view: ViewFilter = VISIBLE_ALL, known: Iterable<string> = []): Json {
+  // Roles with a weight or quota set are listed without frameworks, as Mesos lists them.
+  const roles = new Map<string, FrameworkEntry[]>([...known].map((r) => [r, []]));
   for (const fw of ctx.state.frameworks.values()) (roles.get(fw.role) ?? roles.set(fw.role, []).get(fw.role)!).push(fw);
   return {
     roles: [...roles].filter(([name]) => view.role(name)).map(([name, fws]) => ({

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.ts';
+import { BACKGROUND, type SharedSlicer, type Slicer } from './slicer.ts';
 
 /** A listening server. */
 export interface HttpServer {
@@ -87,4 +88,32 @@ export async function serveHttp(ip: string, port: number, logger: Logger, handle
       server.close(() => resolve());
     }),
   };
+}
+
+/** Bytes per piece a document is sent in. */
+const CHUNK_BYTES = 64 * 1024;
+
+/**
+ * Sends `doc` in pieces of {@link CHUNK_BYTES}: after each, the socket's buffer is let drain when
+ * full, and the event loop is given back when the turn's shared budget is spent. Many readers of
+ * one large document then take turns instead of each holding the loop for the whole of it. `head` is
+ * written before it and `tail` after; the response ends unless `end` is false.
+ */
+export async function sendChunks(res: ServerResponse, doc: Buffer, opts: { head?: string; tail?: string; end?: boolean } = {}, slicer: Slicer | SharedSlicer = BACKGROUND): Promise<void> {
+  if (opts.head !== undefined) res.write(opts.head);
+  for (let at = 0; at < doc.byteLength; at += CHUNK_BYTES) {
+    if (res.destroyed) return;
+    if (!res.write(doc.subarray(at, at + CHUNK_BYTES))) await new Promise<void>((resolve) => {
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+    await slicer.tick();
+  }
+  if (opts.tail !== undefined) res.write(opts.tail);
+  if (opts.end !== false) res.end();
 }

@@ -16,7 +16,8 @@
  */
 import type { AgentEntry, FrameworkEntry, MasterState, OfferEntry, OperatorEvent, TaskEntry, UnreachableTask } from '../../actors/master/state.ts';
 import type { AgentInfo, Task } from '../../protocols/records.ts';
-import { Slicer, type StateSource } from './master-state.ts';
+import type { StateSource } from './master-state.ts';
+import { BACKGROUND, type SharedSlicer, type Slicer } from './slicer.ts';
 
 /** An agent as sent: everything the documents read (its tasks are found from the frameworks'). */
 export type AgentRecord = Omit<AgentEntry, 'tasks' | 'lastAnswer'>;
@@ -104,7 +105,7 @@ export class StateFeed {
    * Sends, through `post`, what changed in `src` since the last flush: one or more deltas, the
    * event loop given back between slices.
    */
-  async flush(src: StateSource & { state: MasterState }, post: (d: StateDelta) => void, slicer = new Slicer()): Promise<void> {
+  async flush(src: StateSource & { state: MasterState }, post: (d: StateDelta) => void, slicer: Slicer | SharedSlicer = BACKGROUND): Promise<void> {
     const s = src.state;
     let d: StateDelta = {};
     let size = 0;

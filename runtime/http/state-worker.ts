@@ -16,12 +16,16 @@ import type { MasterContext } from '../../actors/master/master.machine.ts';
 import type { OperatorEvent } from '../../actors/master/state.ts';
 import type { Logger } from '../log.ts';
 import { workerSource } from '../node-command.ts';
-import { rolesJson, Slicer, v1State, writeAgents, writeFrameworks, writeState, writeSummary, writeTasks, type MasterMeta } from './master-state.ts';
+import { Slicer } from './slicer.ts';
+import { rolesJson, v1Agents, v1State, v1Tasks, writeAgents, writeFrameworks, writeState, writeSummary, writeTasks, type MasterMeta } from './master-state.ts';
 import { StateFeed, StateMirror, type StateDelta } from './state-mirror.ts';
 import { VISIBLE_ALL, viewFilter, type ViewFilter } from './view-filter.ts';
 
-/** The documents a worker writes. `v1` is the v1 `GET_STATE` answer (what `SUBSCRIBED` carries). */
-export type StateDocument = 'state' | 'summary' | 'frameworks' | 'slaves' | 'tasks' | 'roles' | 'v1';
+/**
+ * The documents a worker writes. `v1` is the v1 `GET_STATE` answer (what `SUBSCRIBED` carries),
+ * `v1-tasks` and `v1-agents` the `GET_TASKS` and `GET_AGENTS` answers.
+ */
+export type StateDocument = 'state' | 'summary' | 'frameworks' | 'slaves' | 'tasks' | 'roles' | 'v1' | 'v1-tasks' | 'v1-agents';
 
 /** What one document is written with. */
 export interface DocumentRequest {
@@ -31,7 +35,7 @@ export interface DocumentRequest {
   restrictedTo?: { principal: string | undefined };
   /** `tasks`: which. */
   tasks?: { limit: number; offset: number; order: 'asc' | 'des' };
-  /** `roles`: each role's weight (a role not named weighs 1). */
+  /** `roles`: each role's weight (a role not named weighs 1); every role named is listed. */
   weights?: Record<string, number>;
 }
 
@@ -61,9 +65,13 @@ async function write(src: StateMirror, req: DocumentRequest, view: ViewFilter): 
     case 'tasks':
       return (await writeTasks(s, req.tasks ?? { limit: 100, offset: 0, order: 'des' }, view, UNSLICED())).join('');
     case 'roles':
-      return JSON.stringify(rolesJson(s, (r) => req.weights?.[r] ?? 1, view));
+      return JSON.stringify(rolesJson(s, (r) => req.weights?.[r] ?? 1, view, Object.keys(req.weights ?? {})));
     case 'v1':
       return JSON.stringify(await v1State(s, view, UNSLICED()));
+    case 'v1-tasks':
+      return JSON.stringify(await v1Tasks(s, view, UNSLICED()));
+    case 'v1-agents':
+      return JSON.stringify(await v1Agents(s, UNSLICED()));
   }
 }
 
