@@ -38,7 +38,7 @@ import type { Message } from '../../protocols/messages.ts';
 import type { OperatorAnswer } from '../master.ts';
 import { eventVisible, VISIBLE_ALL, type ViewFilter } from './view-filter.ts';
 import { CACHE_MS, type MasterMeta } from './master-state.ts';
-import { StateDocuments, type DocumentRequest, type StateDocument } from './state-worker.ts';
+import { StateDocuments, withDocument, type DocumentRequest, type SharedDocument, type StateDocument } from './state-worker.ts';
 import type { Acls } from '../../actors/master/acls.ts';
 
 /** What the endpoints read from the running master. */
@@ -127,11 +127,11 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
    * Finished or in-progress documents, by path (and, for a restricted reader, its principal): one
    * walk answers every request within {@link CACHE_MS}.
    */
-  const written = new Map<string, { at: number; body: Promise<Buffer> }>();
+  const written = new Map<string, { at: number; body: Promise<SharedDocument> }>();
   const documents = new StateDocuments({ logger: opts.logger, ...(opts.acls ? { acls: opts.acls } : {}) });
   opts.events.observe((e) => documents.note(e));
   /** Writes a document of `ctx` for the reader of `req` (off this thread). */
-  const write = (ctx: MasterContext, req: IncomingMessage, doc: StateDocument, extra: Partial<DocumentRequest> = {}): Promise<Buffer> => {
+  const write = (ctx: MasterContext, req: IncomingMessage, doc: StateDocument, extra: Partial<DocumentRequest> = {}): Promise<SharedDocument> => {
     const restricted = !viewOf(req).unrestricted;
     // Fail closed: without the ACLs the worker could only write what an unrestricted reader sees.
     if (restricted && !opts.acls) throw new Error('a restricted reader\'s documents need the ACLs (the acls option)');
@@ -182,15 +182,17 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
   /**
    * The document at `path`: the one being written, or one written less than {@link CACHE_MS}
    * ago (counted from when it was done: a walk longer than that is not started again at once).
+   * The cache holds it until it is replaced; the caller holds it too, and lets go when sent.
    */
-  const cached = (path: string, doc: StateDocument, ctx: MasterContext, req: IncomingMessage): Promise<Buffer> => {
+  const cached = (path: string, doc: StateDocument, ctx: MasterContext, req: IncomingMessage): Promise<SharedDocument> => {
     const key = viewOf(req).unrestricted ? path : `${path}\0${requestPrincipal(req) ?? ''}`;
     const hit = written.get(key);
-    if (hit && (hit.at === 0 || Date.now() - hit.at < CACHE_MS)) return hit.body;
+    if (hit && (hit.at === 0 || Date.now() - hit.at < CACHE_MS)) return hit.body.then((d) => d.hold());
+    hit?.body.then((d) => d.release(), () => {});
     const entry = { at: 0, body: write(ctx, req, doc) };
     written.set(key, entry);
     entry.body.then(() => (entry.at = Date.now()), () => written.delete(key));
-    return entry.body;
+    return entry.body.then((d) => d.hold());
   };
 
   /**
@@ -228,12 +230,13 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
     };
     res.on('close', end);
     try {
-      const state = await write(ctx, req, 'v1');
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' });
-      // The record is written around the document, which is never turned back into text here.
-      const head = '{"type":"SUBSCRIBED","subscribed":{"get_state":';
-      const tail = `,"heartbeat_interval_seconds":${HEARTBEAT_SECONDS}}}`;
-      await sendChunks(res, state, { head: `${Buffer.byteLength(head) + state.byteLength + Buffer.byteLength(tail)}\n${head}`, tail, end: false });
+      await withDocument(write(ctx, req, 'v1'), (state) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' });
+        // The record is written around the document, which is never turned back into text here.
+        const head = '{"type":"SUBSCRIBED","subscribed":{"get_state":';
+        const tail = `,"heartbeat_interval_seconds":${HEARTBEAT_SECONDS}}}`;
+        return sendChunks(res, state, { head: `${Buffer.byteLength(head) + state.byteLength + Buffer.byteLength(tail)}\n${head}`, tail, end: false });
+      });
       for (const r of waiting) res.write(r);
       waiting = undefined;
     } catch (e) {
@@ -266,9 +269,10 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
       case 'GET_STATE': {
         const ctx = opts.view.context();
         if (!ctx || !opts.view.leading()) return redirect(req, res);
-        const state = await write(ctx, req, 'v1');
-        res.writeHead(200, { 'content-type': 'application/json' });
-        return sendChunks(res, state, { head: '{"type":"GET_STATE","get_state":', tail: '}' });
+        return withDocument(write(ctx, req, 'v1'), (state) => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          return sendChunks(res, state, { head: '{"type":"GET_STATE","get_state":', tail: '}' });
+        });
       }
       case 'SUBSCRIBE':
         return subscribe(req, res);
@@ -318,7 +322,7 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
       const weights: Record<string, number> = {};
       const { registry } = ctx.state;
       for (const role of [...[...ctx.state.frameworks.values()].map((fw) => fw.role), ...registry.weights.keys(), ...registry.quotas.keys()]) weights[role] ??= opts.view.weightOf(role);
-      return json(res, 200, (await write(ctx, req, 'roles', { weights })).toString());
+      return json(res, 200, await withDocument(write(ctx, req, 'roles', { weights }), (roles) => roles.toString()));
     }
     if (path === '/master/tasks' || path === '/tasks') {
       const limit = Number(url.searchParams.get('limit') ?? 100);
@@ -327,14 +331,16 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
       if (!(Number.isInteger(limit) && limit >= 0) || !(Number.isInteger(offset) && offset >= 0) || (order !== 'asc' && order !== 'des')) {
         return json(res, 400, { error: "limit and offset must be whole numbers; order 'asc' or 'des'" });
       }
-      const tasks = await write(ctx, req, 'tasks', { tasks: { limit, offset, order } });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      return sendChunks(res, tasks);
+      return withDocument(write(ctx, req, 'tasks', { tasks: { limit, offset, order } }), (tasks) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return sendChunks(res, tasks);
+      });
     }
     const doc = STATE_PATHS[path]!;
-    const body = await cached(doc === 'state' ? '/master/state' : path, doc, ctx, req);
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.byteLength });
-    await sendChunks(res, body);
+    await withDocument(cached(doc === 'state' ? '/master/state' : path, doc, ctx, req), (body) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.byteLength });
+      return sendChunks(res, body);
+    });
   };
 
   const server = await serveHttp(opts.ip, opts.port, opts.logger, handle, opts.tls);

@@ -31,6 +31,7 @@ import { v1Frameworks, type MasterMeta } from './master-state.ts';
 import { resourcesJson, holdsResources, type Json } from './mesos-json.ts';
 import { v1Id, v1Resources } from './operator-events.ts';
 import { readBody, sendChunks, sendJson as json } from './server.ts';
+import { withDocument, type SharedDocument } from './state-worker.ts';
 import type { ViewFilter } from './view-filter.ts';
 
 /** What the operator's calls need from the server. */
@@ -43,7 +44,7 @@ export interface OperatorEndpoints {
   /** Answers a request only the leader can serve: 307 to it, or 503. */
   redirect(req: IncomingMessage, res: ServerResponse): void;
   /** A large answer (`GET_TASKS`, `GET_AGENTS`), written off the master's thread (`state-worker.ts`). */
-  document(ctx: MasterContext, req: IncomingMessage, doc: 'v1-tasks' | 'v1-agents'): Promise<Buffer>;
+  document(ctx: MasterContext, req: IncomingMessage, doc: 'v1-tasks' | 'v1-agents'): Promise<SharedDocument>;
   /** Hands an operator message to the master as `principal`; `undefined` when this process has no master yet. */
   call?: (msg: Message, principal: string | undefined) => Promise<OperatorAnswer>;
 }
@@ -249,9 +250,11 @@ function leaderContext(o: OperatorEndpoints, req: IncomingMessage, res: ServerRe
 }
 
 /** Answers a v1 call whose answer (`{ type, [field]: … }`) is written already. */
-function sendAnswer(res: ServerResponse, type: string, field: string, doc: Buffer): Promise<void> {
-  res.writeHead(200, { 'content-type': 'application/json' });
-  return sendChunks(res, doc, { head: `{"type":${JSON.stringify(type)},${JSON.stringify(field)}:`, tail: '}' });
+function sendAnswer(res: ServerResponse, type: string, field: string, doc: Promise<SharedDocument>): Promise<void> {
+  return withDocument(doc, (bytes) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    return sendChunks(res, bytes, { head: `{"type":${JSON.stringify(type)},${JSON.stringify(field)}:`, tail: '}' });
+  });
 }
 
 /** Answers one v1 call of {@link OPERATOR_CALLS}. */
@@ -264,13 +267,13 @@ export async function operatorCall(o: OperatorEndpoints, req: IncomingMessage, r
   try {
     switch (type) {
       case 'GET_AGENTS':
-        return await sendAnswer(res, type, 'get_agents', await o.document(ctx, req, 'v1-agents'));
+        return await sendAnswer(res, type, 'get_agents', o.document(ctx, req, 'v1-agents'));
       case 'GET_FRAMEWORKS':
         return json(res, 200, { type, get_frameworks: v1Frameworks(ctx, view) });
       case 'GET_EXECUTORS':
         return json(res, 200, { type, get_executors: v1Executors(ctx, view) });
       case 'GET_TASKS':
-        return await sendAnswer(res, type, 'get_tasks', await o.document(ctx, req, 'v1-tasks'));
+        return await sendAnswer(res, type, 'get_tasks', o.document(ctx, req, 'v1-tasks'));
       case 'GET_ROLES':
         return json(res, 200, { type, get_roles: { roles: v1Roles(ctx, view, weightOf) } });
       case 'GET_MASTER':

@@ -4,8 +4,11 @@
  * The master thread holds a {@link StateDocuments}: it notes the master's operator events, and
  * for each document asked for it first sends what changed since the last one (a few entries in a
  * quiet cluster), then asks the worker to write the document from its copy. The worker answers
- * with the document's bytes, moved (not copied) back to the master thread, which only has to put
- * them on the socket.
+ * with the document's bytes in shared memory, which the master thread only has to put on the
+ * socket. The worker reuses that memory once every reader is done with it
+ * ({@link SharedDocument.release}): documents of 30 MB a second, each a new buffer on the master
+ * thread, would count against its heap's external memory and set off a full collection of its
+ * large heap every few seconds.
  *
  * A worker that fails is logged and replaced by a new one on the next request; the new one is
  * sent everything again.
@@ -44,8 +47,42 @@ interface StateWorkerData {
   acls?: Acls;
 }
 
-type ToWorker = { type: 'delta'; delta: StateDelta } | ({ type: 'write'; id: number } & DocumentRequest);
-type FromWorker = { type: 'written'; id: number; bytes: Uint8Array } | { type: 'failed'; id: number; message: string };
+type ToWorker = { type: 'delta'; delta: StateDelta } | ({ type: 'write'; id: number } & DocumentRequest) | { type: 'release'; memory: SharedArrayBuffer };
+type FromWorker = { type: 'written'; id: number; memory: SharedArrayBuffer; length: number } | { type: 'failed'; id: number; message: string };
+
+/** Free buffers the worker keeps for the next documents. */
+const POOL_SIZE = 8;
+/** Room a new buffer leaves for the document to grow. */
+const HEADROOM = 1.25;
+
+/**
+ * A written document in memory shared with the worker. Whoever keeps or sends it holds it
+ * ({@link hold}) and lets go when done ({@link release}); when the last holder lets go, the
+ * memory goes back to the worker for another document.
+ */
+export class SharedDocument {
+  #holders = 1;
+  readonly #free: () => void;
+  constructor(
+    readonly bytes: Buffer,
+    free: () => void,
+  ) {
+    this.#free = free;
+  }
+
+  /** One more holder. */
+  hold(): this {
+    if (this.#holders === 0) throw new Error('SharedDocument.hold: the document was released');
+    this.#holders++;
+    return this;
+  }
+
+  /** One holder fewer. */
+  release(): void {
+    if (this.#holders === 0) return;
+    if (--this.#holders === 0) this.#free();
+  }
+}
 
 /** A writing slicer that never yields: the worker has nothing else to do meanwhile. */
 const UNSLICED = () => new Slicer(Number.POSITIVE_INFINITY);
@@ -75,11 +112,21 @@ async function write(src: StateMirror, req: DocumentRequest, view: ViewFilter): 
   }
 }
 
+/** Hands a document's bytes to `use`, and lets go of the document once `use` is done. */
+export async function withDocument<T>(doc: Promise<SharedDocument>, use: (bytes: Buffer) => T | Promise<T>): Promise<T> {
+  const d = await doc;
+  try {
+    return await use(d.bytes);
+  } finally {
+    d.release();
+  }
+}
+
 /** The master thread's handle on the worker. */
 export class StateDocuments {
   readonly #feed = new StateFeed();
   #worker: Worker | undefined;
-  readonly #waiting = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void }>();
+  readonly #waiting = new Map<number, { resolve: (d: SharedDocument) => void; reject: (e: Error) => void }>();
   #seq = 0;
   /** Deltas are made one flush at a time, in order. */
   #flushing: Promise<void> = Promise.resolve();
@@ -93,15 +140,15 @@ export class StateDocuments {
     this.#feed.note(e);
   }
 
-  /** Writes a document of `ctx` (the leading master's context) in the worker. */
-  async write(ctx: MasterContext, req: DocumentRequest): Promise<Buffer> {
+  /** Writes a document of `ctx` (the leading master's context) in the worker; the caller holds it. */
+  async write(ctx: MasterContext, req: DocumentRequest): Promise<SharedDocument> {
     if (this.#closed) throw new Error('the state documents are closed');
     const worker = this.#start();
     const flush = this.#flushing.then(() => this.#feed.flush(ctx, (delta) => worker.postMessage({ type: 'delta', delta } satisfies ToWorker)));
     this.#flushing = flush.catch(() => {});
     await flush;
     const id = ++this.#seq;
-    return new Promise<Buffer>((resolve, reject) => {
+    return new Promise<SharedDocument>((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
       worker.postMessage({ type: 'write', id, ...req } satisfies ToWorker);
     });
@@ -125,7 +172,12 @@ export class StateDocuments {
     worker.on('message', (m: FromWorker) => {
       const w = this.#waiting.get(m.id);
       this.#waiting.delete(m.id);
-      if (m.type === 'written') w?.resolve(Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
+      if (m.type === 'written') {
+        const memory = m.memory;
+        const doc = new SharedDocument(Buffer.from(memory, 0, m.length), () => worker.postMessage({ type: 'release', memory } satisfies ToWorker));
+        if (w) w.resolve(doc);
+        else doc.release();
+      }
       else w?.reject(new Error(m.message));
     });
     const gone = (why: string) => {
@@ -151,6 +203,14 @@ function runWorker(data: StateWorkerData): void {
   const port = parentPort!;
   const mirror = new StateMirror();
   const encoder = new TextEncoder();
+  const pool: SharedArrayBuffer[] = [];
+  /** The smallest free buffer that holds `length` bytes, or a new one with room to grow. */
+  const memoryFor = (length: number): SharedArrayBuffer => {
+    let best = -1;
+    for (let i = 0; i < pool.length; i++) if (pool[i]!.byteLength >= length && (best < 0 || pool[i]!.byteLength < pool[best]!.byteLength)) best = i;
+    if (best >= 0) return pool.splice(best, 1)[0]!;
+    return new SharedArrayBuffer(Math.max(64 * 1024, Math.ceil(length * HEADROOM)));
+  };
   const views = new Map<string, ViewFilter>();
   const viewOf = (r: DocumentRequest['restrictedTo']) => {
     if (!r || !data.acls) return VISIBLE_ALL;
@@ -164,11 +224,19 @@ function runWorker(data: StateWorkerData): void {
       mirror.apply(m.delta);
       return;
     }
+    if (m.type === 'release') {
+      pool.push(m.memory);
+      // Beyond the pool's size, the smallest buffers go.
+      if (pool.length > POOL_SIZE) pool.sort((a, b) => b.byteLength - a.byteLength).length = POOL_SIZE;
+      return;
+    }
     // Written without yielding, so no delta lands halfway through a document.
     write(mirror, m, viewOf(m.restrictedTo)).then(
       (text) => {
-        const bytes = encoder.encode(text);
-        port.postMessage({ type: 'written', id: m.id, bytes } satisfies FromWorker, [bytes.buffer]);
+        const length = Buffer.byteLength(text);
+        const memory = memoryFor(length);
+        encoder.encodeInto(text, new Uint8Array(memory, 0, length));
+        port.postMessage({ type: 'written', id: m.id, memory, length } satisfies FromWorker);
       },
       (err: Error) => port.postMessage({ type: 'failed', id: m.id, message: err.message } satisfies FromWorker),
     );

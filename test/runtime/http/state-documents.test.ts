@@ -8,7 +8,7 @@ import type { Worker } from 'node:worker_threads';
 import { RecordingScheduler, SimCluster, commandTask } from '../../helpers/sim-cluster.ts';
 import { canonical } from '../../helpers/canonical-json.ts';
 import { silentLogger } from '../../../runtime/log.ts';
-import { StateDocuments } from '../../../runtime/http/state-worker.ts';
+import { StateDocuments, type SharedDocument } from '../../../runtime/http/state-worker.ts';
 import { writeState, writeTasks, type MasterMeta } from '../../../runtime/http/master-state.ts';
 
 const META: MasterMeta = { version: 'test', cluster: 'sim', startTime: 0, electedTime: 0, flags: {} };
@@ -32,15 +32,28 @@ test('documents come from the worker as the master would write them, and a dead 
   await sim.settle();
 
   const ctx = () => sim.leader()!.host.actor.getSnapshot().context;
+  const text = (d: SharedDocument) => {
+    const t = d.bytes.toString();
+    d.release();
+    return t;
+  };
   const same = async (step: string) => {
-    const got = JSON.parse((await docs.write(ctx(), { doc: 'state', meta: META })).toString());
+    const got = JSON.parse(text(await docs.write(ctx(), { doc: 'state', meta: META })));
     t.deepEqual(canonical(got), canonical(JSON.parse((await writeState(ctx(), META)).join(''))), `${step}: /master/state`);
-    const tasks = JSON.parse((await docs.write(ctx(), { doc: 'tasks', meta: META, tasks: { limit: 1000, offset: 0, order: 'asc' } })).toString());
+    const tasks = JSON.parse(text(await docs.write(ctx(), { doc: 'tasks', meta: META, tasks: { limit: 1000, offset: 0, order: 'asc' } })));
     t.deepEqual(canonical(tasks), canonical(JSON.parse((await writeTasks(ctx(), { limit: 1000, offset: 0, order: 'asc' })).join(''))), `${step}: /master/tasks`);
     return got as { frameworks: Array<{ tasks: unknown[] }> };
   };
   const first = await same('first launch');
   t.is(first.frameworks[0]!.tasks.length, 2);
+
+  // A document held by a reader keeps its bytes while others are written and let go (the memory
+  // of those is reused; the held one's is not).
+  const held = await docs.write(ctx(), { doc: 'state', meta: META });
+  const before = held.bytes.toString();
+  for (let i = 0; i < 5; i++) text(await docs.write(ctx(), { doc: i % 2 === 0 ? 'summary' : 'tasks', meta: META, tasks: { limit: 1, offset: 0, order: 'asc' } }));
+  t.is(held.bytes.toString(), before);
+  held.release();
 
   // The worker dies; the master goes on changing meanwhile.
   const dead = workers[0]!;
