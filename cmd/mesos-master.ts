@@ -8,6 +8,7 @@ import { PERMISSIVE_ACLS, parseAcls } from '../actors/master/acls.ts';
 import { hostname } from 'node:os';
 import { startMaster } from '../runtime/master.ts';
 import { startMasterHttp } from '../runtime/http/master-http.ts';
+import { SLICE_MS } from '../runtime/slicer.ts';
 import { OperatorEventHub } from '../runtime/http/operator-events.ts';
 import { KvLeaderDetector } from '../runtime/lease.ts';
 import type { LeaderInfo } from '../runtime/types.ts';
@@ -153,6 +154,8 @@ logger.info({ http: http.address }, `HTTP endpoints on ${http.scheme}://${http.a
 if (flags.inspect === 'ui') logger.info({ inspect: `${http.scheme}://${http.address}/inspect` }, `statecharts of this master's machines on ${http.scheme}://${http.address}/inspect`);
 const master = startMaster({
   httpAddress: http.address,
+  // A burst of thousands of messages is handled a slice at a time, with timers and HTTP between.
+  inboundSliceMs: SLICE_MS,
   onOperatorEvent: (e) => events.publish(e),
   ...(id.principal ? { principal: id.principal } : {}),
   transport,

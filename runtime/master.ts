@@ -42,6 +42,8 @@ const COALESCED: ReadonlySet<string> = new Set(['RegisterAgent', 'ReregisterAgen
 
 /** How to start a master. */
 export interface MasterOptions {
+  /** Handle inbound messages at most this many ms at a time (`ActorHostOptions.inboundSliceMs`); off when absent. */
+  inboundSliceMs?: number;
   /** The principal it connects to the bus as (its PID names it). Default `anonymous`. */
   principal?: string;
   transport: Transport;
@@ -299,6 +301,7 @@ export function startMaster(opts: MasterOptions): MasterHandle {
     onEmit: onEffect,
     repeatWindowMs: REGISTRATION_REPEAT_WINDOW_MS,
     coalesce: COALESCED,
+    ...(opts.inboundSliceMs !== undefined ? { inboundSliceMs: opts.inboundSliceMs } : {}),
   });
   // A standby keeps its copy of the registry current, so that it can lead without reading it all.
   registry.follow?.();

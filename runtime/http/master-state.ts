@@ -15,7 +15,7 @@
 import type { MasterState } from '../../actors/master/state.ts';
 import { v1Agent, v1Framework, v1Status, v1Task } from './operator-events.ts';
 import { VISIBLE_ALL, type ViewFilter } from './view-filter.ts';
-import { Slicer } from './slicer.ts';
+import { Slicer } from '../slicer.ts';
 import type { FrameworkEntry, OfferEntry } from '../../actors/master/state.ts';
 import type { Task } from '../../protocols/records.ts';
 import type { Resource } from '../../protocols/resources.ts';

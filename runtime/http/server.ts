@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.ts';
-import { BACKGROUND, type SharedSlicer, type Slicer } from './slicer.ts';
+import { BACKGROUND, type SharedSlicer, type Slicer } from '../slicer.ts';
 
 /** A listening server. */
 export interface HttpServer {

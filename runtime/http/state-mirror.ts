@@ -17,7 +17,7 @@
 import type { AgentEntry, FrameworkEntry, MasterState, OfferEntry, OperatorEvent, TaskEntry, UnreachableTask } from '../../actors/master/state.ts';
 import type { AgentInfo, Task } from '../../protocols/records.ts';
 import type { StateSource } from './master-state.ts';
-import { BACKGROUND, type SharedSlicer, type Slicer } from './slicer.ts';
+import { BACKGROUND, type SharedSlicer, type Slicer } from '../slicer.ts';
 
 /** An agent as sent: everything the documents read (its tasks are found from the frameworks'). */
 export type AgentRecord = Omit<AgentEntry, 'tasks' | 'lastAnswer'>;

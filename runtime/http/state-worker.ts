@@ -19,7 +19,7 @@ import type { MasterContext } from '../../actors/master/master.machine.ts';
 import type { OperatorEvent } from '../../actors/master/state.ts';
 import type { Logger } from '../log.ts';
 import { workerSource } from '../node-command.ts';
-import { Slicer } from './slicer.ts';
+import { Slicer } from '../slicer.ts';
 import { rolesJson, v1Agents, v1State, v1Tasks, writeAgents, writeFrameworks, writeState, writeSummary, writeTasks, type MasterMeta } from './master-state.ts';
 import { StateFeed, StateMirror, type StateDelta } from './state-mirror.ts';
 import { VISIBLE_ALL, viewFilter, type ViewFilter } from './view-filter.ts';
