@@ -16,7 +16,7 @@ import type { MasterState } from '../../actors/master/state.ts';
 import { v1Agent, v1Framework, v1Status, v1Task } from './operator-events.ts';
 import { VISIBLE_ALL, type ViewFilter } from './view-filter.ts';
 import { Slicer } from '../slicer.ts';
-import type { FrameworkEntry, OfferEntry } from '../../actors/master/state.ts';
+import type { FrameworkEntry, OfferEntry, TaskEntry } from '../../actors/master/state.ts';
 import type { Task } from '../../protocols/records.ts';
 import type { Resource } from '../../protocols/resources.ts';
 import {
@@ -44,7 +44,12 @@ export interface StateSource {
   self: string;
   hostname: string;
   state: Pick<MasterState, 'agents' | 'frameworks' | 'offers' | 'recovered' | 'completedFrameworks'> & { registry: { unreachable: { readonly size: number } } };
+  /** A task's JSON text, when the source keeps it (a copy whose entries change only by being replaced). */
+  taskText?(t: TaskEntry): string;
 }
+
+/** A task's JSON text in `/master/state`: the source's, or written now. */
+const taskText = (ctx: StateSource, t: TaskEntry): string => ctx.taskText?.(t) ?? JSON.stringify(taskJson(t.task, t.role, t.status));
 
 /** What the state documents say about the master itself. */
 export interface MasterMeta {
@@ -65,10 +70,15 @@ export interface Written {
 
 /** Joins JSON values (each already text) into an array, slice by slice. */
 async function array<T>(items: Iterable<T>, toJson: (x: T) => Json | Promise<Json>, slicer: Slicer, out: string[]): Promise<void> {
+  await texts(items, async (x) => JSON.stringify(await toJson(x)), slicer, out);
+}
+
+/** Joins JSON texts into an array, slice by slice. */
+async function texts<T>(items: Iterable<T>, toText: (x: T) => string | Promise<string>, slicer: Slicer, out: string[]): Promise<void> {
   out.push('[');
   let first = true;
   for (const x of items) {
-    out.push(`${first ? '' : ','}${JSON.stringify(await toJson(x))}`);
+    out.push(`${first ? '' : ','}${await toText(x)}`);
     first = false;
     await slicer.tick();
   }
@@ -138,7 +148,7 @@ async function frameworks(ctx: StateSource, offersOf: Map<string, OfferEntry[]>,
     const fo = offersOf.get(fw.id) ?? [];
     out.push(`${first ? '' : ','}${open(frameworkHead(fw, fo, await usedInSlices(fw, slicer)))},"tasks":`);
     first = false;
-    await array(tasksVisible ? fw.tasks.values() : [], (t) => taskJson(t.task, t.role, t.status), slicer, out);
+    await texts(tasksVisible ? fw.tasks.values() : [], (t) => taskText(ctx, t), slicer, out);
     out.push(',"unreachable_tasks":');
     await array(tasksVisible ? fw.unreachableTasks.values() : [], unreachableTaskJson, slicer, out);
     out.push(',"completed_tasks":');

@@ -17,6 +17,7 @@
 import type { AgentEntry, FrameworkEntry, MasterState, OfferEntry, OperatorEvent, TaskEntry, UnreachableTask } from '../../actors/master/state.ts';
 import type { AgentInfo, Task } from '../../protocols/records.ts';
 import type { StateSource } from './master-state.ts';
+import { taskJson } from './mesos-json.ts';
 import { BACKGROUND, type SharedSlicer, type Slicer } from '../slicer.ts';
 
 /** An agent as sent: everything the documents read (its tasks are found from the frameworks'). */
@@ -233,6 +234,17 @@ export class StateMirror implements StateSource {
   };
   /** The agents' task sets are rebuilt before the next read. */
   #agentTasksStale = true;
+  /**
+   * Each task's JSON text, written once: an entry that changes is replaced by a new one (a delta
+   * carries copies), so a text is never stale, and one of an entry gone goes with it.
+   */
+  readonly #taskTexts = new WeakMap<TaskEntry, string>();
+
+  taskText(t: TaskEntry): string {
+    let text = this.#taskTexts.get(t);
+    if (text === undefined) this.#taskTexts.set(t, (text = JSON.stringify(taskJson(t.task, t.role, t.status))));
+    return text;
+  }
 
   apply(d: StateDelta): void {
     const s = this.state;
