@@ -18,7 +18,7 @@ import type { AgentInfo, ExecutorInfo, FrameworkInfo, Task } from '../../protoco
 import type { Body } from '../../protocols/messages.ts';
 import { agentIdFor } from '../../protocols/ids.ts';
 import { isTerminalState, type TaskReason, type TaskState } from '../../protocols/task-states.ts';
-import { jitter, log, type Inbound } from '../common.ts';
+import { jitter, log, sendAll, type Inbound } from '../common.ts';
 import { isCompleted, recoverFramework } from './frameworks.ts';
 import { rescindOffersOnAgent } from './offers.ts';
 import { requestWrite, type PendingOp } from './registry.ts';
@@ -366,6 +366,8 @@ function resetAgentInAllocator(s: MasterState, entry: AgentEntry, env: MasterEnv
  */
 export function checkAgents(s: MasterState, env: MasterEnv): Out {
   const out: Out = [];
+  // One message for every agent pinged (encoded once): a sweep pings thousands in a large cluster.
+  const pinged: string[] = [];
   for (const a of s.agents.values()) {
     if (a.removing || env.now < a.nextPingAt) continue;
     if (a.awaitingPong) {
@@ -377,8 +379,9 @@ export function checkAgents(s: MasterState, env: MasterEnv): Out {
     }
     a.awaitingPong = true;
     a.nextPingAt = env.now + env.flags.agentPingTimeoutMs;
-    sendTo(env, a.pid, { type: 'Ping', body: { connected: true } }, out);
+    pinged.push(a.pid);
   }
+  if (pinged.length > 0) out.push(sendAll(pinged, { type: 'Ping', body: { connected: true } }, env.epoch));
   return out;
 }
 
