@@ -13,8 +13,9 @@
  *
  * A standby answers `/master/health` and `/master/redirect` itself and sends every state request
  * to the leader (307, `Location` the leader's address as it advertised it in the lease), or
- * answers 503 while no master leads. State documents are written in slices so the master's event
- * loop is never held for long (`master-state.ts`).
+ * answers 503 while no master leads. State documents are written in a worker thread from a copy
+ * of the master's tables (`state-worker.ts`) and come back in shared memory; the master's thread
+ * only sends them, a slice of its loop at a time.
  *
  * With an authenticator (`http-auth.ts`) requests may need HTTP Basic credentials; each reader
  * sees what the `view_*` ACLs let its principal see (`view-filter.ts`): an unrestricted reader's
@@ -198,8 +199,8 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
   /**
    * `SUBSCRIBE`: events announced while the state is being walked wait, and follow `SUBSCRIBED`
    * (an event the walk already saw is said twice; each says what is true, so saying it again is
-   * harmless). The stream ends when the client goes. A restricted reader is not told of the
-   * frameworks and tasks it may not see.
+   * harmless). The stream ends when the client goes, or when this master no longer leads. A
+   * restricted reader is not told of the frameworks and tasks it may not see.
    */
   const subscribe = async (req: IncomingMessage, res: ServerResponse) => {
     const ctx = opts.view.context();
@@ -210,37 +211,46 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
       return now?.frameworks.get(id)?.info ?? now?.completedFrameworks.find((f) => f.id === id)?.info;
     };
     let waiting: string[] | undefined = [];
+    /** Writes to the stream while it is open (it may end, or be ended, at any time). */
+    const put = (text: string) => {
+      if (!res.writableEnded && !res.destroyed) res.write(text);
+    };
     const stop = opts.events.subscribe((record, event) => {
       if (!eventVisible(event, view, frameworkOf)) return;
       if (waiting) waiting.push(record);
-      else res.write(record);
+      else put(record);
     });
-    const heartbeat = setInterval(() => res.write(recordIO({ type: 'HEARTBEAT' })), HEARTBEAT_SECONDS * 1000);
-    heartbeat.unref();
+    let heartbeat: NodeJS.Timeout | undefined;
     // A master that stops leading ends its streams (as Mesos' does): the subscriber goes to the
     // next leader instead of waiting on a master that no longer hears of any change.
     const leadership = setInterval(() => {
-      if (!opts.view.leading()) res.end();
+      if (!opts.view.leading()) finish();
     }, LEADERSHIP_CHECK_MS);
     leadership.unref();
-    const end = () => {
+    /** Stops everything that writes to the stream, then ends it. */
+    function finish() {
       clearInterval(heartbeat);
       clearInterval(leadership);
       stop();
-    };
-    res.on('close', end);
+      if (!res.writableEnded && !res.destroyed) res.end();
+    }
+    res.on('close', finish);
     try {
       await withDocument(write(ctx, req, 'v1'), (state) => {
+        if (res.writableEnded || res.destroyed) return;
         res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' });
         // The record is written around the document, which is never turned back into text here.
         const head = '{"type":"SUBSCRIBED","subscribed":{"get_state":';
         const tail = `,"heartbeat_interval_seconds":${HEARTBEAT_SECONDS}}}`;
         return sendChunks(res, state, { head: `${Buffer.byteLength(head) + state.byteLength + Buffer.byteLength(tail)}\n${head}`, tail, end: false });
       });
-      for (const r of waiting) res.write(r);
+      for (const r of waiting) put(r);
       waiting = undefined;
+      // Heartbeats only once SUBSCRIBED is out: none may land inside it.
+      heartbeat = setInterval(() => put(recordIO({ type: 'HEARTBEAT' })), HEARTBEAT_SECONDS * 1000);
+      heartbeat.unref();
     } catch (e) {
-      end();
+      finish();
       throw e;
     }
   };
@@ -312,6 +322,8 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
         return res.end(prometheusText(metrics()));
     }
+    // The machines' events name senders (schedulers, operators): only an unrestricted reader sees them.
+    if ((path === '/inspect' || path.startsWith('/inspect/')) && !viewOf(req).unrestricted) return forbidden(res, 'the machines');
     if (await serveInspect(req, res, path, opts.inspection)) return;
     if (await serveWebui(req, res, path, opts.view)) return;
     const ctx = opts.view.context();

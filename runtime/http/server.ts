@@ -100,9 +100,11 @@ const CHUNK_BYTES = 64 * 1024;
  * written before it and `tail` after; the response ends unless `end` is false.
  */
 export async function sendChunks(res: ServerResponse, doc: Buffer, opts: { head?: string; tail?: string; end?: boolean } = {}, slicer: Slicer | SharedSlicer = BACKGROUND): Promise<void> {
+  const closed = () => res.destroyed || res.writableEnded;
+  if (closed()) return;
   if (opts.head !== undefined) res.write(opts.head);
   for (let at = 0; at < doc.byteLength; at += CHUNK_BYTES) {
-    if (res.destroyed) return;
+    if (closed()) return;
     if (!res.write(doc.subarray(at, at + CHUNK_BYTES))) await new Promise<void>((resolve) => {
       const done = () => {
         res.off('drain', done);
@@ -114,6 +116,7 @@ export async function sendChunks(res: ServerResponse, doc: Buffer, opts: { head?
     });
     await slicer.tick();
   }
+  if (closed()) return;
   if (opts.tail !== undefined) res.write(opts.tail);
   if (opts.end !== false) res.end();
 }

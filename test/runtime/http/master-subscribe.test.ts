@@ -11,6 +11,7 @@ import { OperatorEventHub } from '../../../runtime/http/operator-events.ts';
 test('a SUBSCRIBE stream gets SUBSCRIBED, and ends when its master stops leading', async (t) => {
   const sim = await SimCluster.start({ agents: 1 });
   let leading = true;
+  const events = new OperatorEventHub();
   const http = await startMasterHttp({
     ip: '127.0.0.1',
     port: 0,
@@ -18,7 +19,7 @@ test('a SUBSCRIBE stream gets SUBSCRIBED, and ends when its master stops leading
     cluster: 'sim',
     version: 'test',
     flags: {},
-    events: new OperatorEventHub(),
+    events,
     view: {
       context: () => sim.leader()?.host.actor.getSnapshot().context,
       leading: () => leading,
@@ -44,8 +45,20 @@ test('a SUBSCRIBE stream gets SUBSCRIBED, and ends when its master stops leading
   t.regex(text, /"agents":\[\{/, 'the state names the agent');
 
   leading = false;
+  // Events announced as it ends are not written to the ended stream.
+  events.publish({ kind: 'AGENT_REMOVED', agentId: 'gone-1' });
   // The stream ends by itself (the read resolves done) instead of staying open.
   let done = false;
-  while (!done) done = (await reader.read()).done;
+  while (!done) {
+    done = (await reader.read()).done;
+    events.publish({ kind: 'AGENT_REMOVED', agentId: 'gone-2' });
+  }
   t.true(done);
+  events.publish({ kind: 'AGENT_REMOVED', agentId: 'gone-3' });
+
+  // The server goes on: leading again, a new stream gets its SUBSCRIBED.
+  leading = true;
+  const again = await fetch(`http://${http.address}/api/v1`, { method: 'POST', body: JSON.stringify({ type: 'SUBSCRIBE' }) });
+  t.is(again.status, 200);
+  await again.body!.cancel();
 });
