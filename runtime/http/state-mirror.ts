@@ -47,7 +47,9 @@ export interface StateDelta {
 }
 
 /** Entries per posted delta: a larger one is split, so no one copy holds the loop long. */
-export const BATCH = 2000;
+const BATCH = 2000;
+/** Tasks noted between two flushes beyond which the next flush sends everything. */
+const MAX_DIRTY = 200_000;
 
 /** What was last sent of an agent: the entry and its fields that change in place. */
 interface AgentMark {
@@ -90,16 +92,23 @@ export class StateFeed {
   #recovered = new Set<string>();
   #completedFrameworks: { length: number; last: FrameworkEntry | undefined } = { length: 0, last: undefined };
 
-  /** Takes note of an operator event (the master's announcement of a change). */
+  /**
+   * Takes note of an operator event (the master's announcement of a change). Nothing is noted
+   * before the first flush (it sends everything), and past {@link MAX_DIRTY} tasks noted the
+   * next flush sends everything again instead: a master nobody asks keeps no growing list.
+   */
   note(e: OperatorEvent): void {
+    if (this.#state === undefined) return;
     if (e.kind === 'TASK_ADDED' || e.kind === 'TASK_UPDATED') {
       this.#dirty.set(taskKey(e.task.frameworkId, e.task.taskId), { framework: e.task.frameworkId, id: e.task.taskId, agent: e.task.agentId });
+      if (this.#dirty.size > MAX_DIRTY) this.reset();
     }
   }
 
   /** Everything is sent again by the next {@link flush} (its receiver starts from nothing). */
   reset(): void {
     this.#state = undefined;
+    this.#dirty.clear();
   }
 
   /**

@@ -147,6 +147,8 @@ export class StateDocuments {
     const flush = this.#flushing.then(() => this.#feed.flush(ctx, (delta) => worker.postMessage({ type: 'delta', delta } satisfies ToWorker)));
     this.#flushing = flush.catch(() => {});
     await flush;
+    // A worker that stopped meanwhile never answers: its replacement was sent everything anew.
+    if (this.#worker !== worker) throw new Error('the state documents worker stopped while the document was asked for');
     const id = ++this.#seq;
     return new Promise<SharedDocument>((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
