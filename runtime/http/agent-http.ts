@@ -150,10 +150,10 @@ export async function startAgentHttp(opts: AgentHttpOptions): Promise<HttpServer
       }
       case 'GET_STATE':
         if (!ctx) return starting(res);
-        return json(res, 200, { type: 'GET_STATE', get_state: v1State(ctx.state) });
+        return json(res, 200, { type: 'GET_STATE', get_state: v1State(ctx.state, viewOf(req)) });
       case 'GET_CONTAINERS':
         if (!ctx) return starting(res);
-        return json(res, 200, { type: 'GET_CONTAINERS', get_containers: v1Containers(ctx.state, (id) => opts.view.usage(id)) });
+        return json(res, 200, { type: 'GET_CONTAINERS', get_containers: v1Containers(ctx.state, (id) => opts.view.usage(id), viewOf(req)) });
       case 'LIST_FILES': {
         const listed = await files.browse(call.list_files?.path);
         if ('status' in listed) return refuse(res, listed);
@@ -251,6 +251,8 @@ export async function startAgentHttp(opts: AgentHttpOptions): Promise<HttpServer
       if (!ctx) return starting(res);
       return json(res, 200, agentMetrics(ctx, opts.view.counters(), startTime, Date.now()));
     }
+    // The machines' events name senders (schedulers, operators): only an unrestricted reader sees them.
+    if ((path === '/inspect' || path.startsWith('/inspect/')) && !viewOf(req).unrestricted) return forbidden(res, 'the machines');
     if (await serveInspect(req, res, path, opts.inspection)) return;
     return json(res, 404, { error: `no endpoint ${path}` });
   };

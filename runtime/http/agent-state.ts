@@ -268,23 +268,35 @@ function v1ExecutorInfo(e: ExecutorEntry): Json {
   };
 }
 
-/** The v1 API's `GET_STATE` answer body (`get_state`): tasks, executors and frameworks. */
-export function v1State(s: AgentState): Json {
+/**
+ * The v1 API's `GET_STATE` answer body (`get_state`): tasks, executors and frameworks, as `view`
+ * may see them (as `/slave(1)/state` shows them).
+ */
+export function v1State(s: AgentState, view: ViewFilter = VISIBLE_ALL): Json {
   const launched: Json[] = [];
   const queued: Json[] = [];
   const terminated: Json[] = [];
   const completed: Json[] = [];
   const executors: Json[] = [];
   const completedExecutors: Json[] = [];
+  const infoOf = (frameworkId: string) => s.frameworks.get(frameworkId) ?? s.completedFrameworks.find((f) => f.id === frameworkId)?.info;
+  const visible = (e: ExecutorEntry) => {
+    const info = infoOf(e.frameworkId);
+    return view.framework(info) && view.executor(info, e.info);
+  };
   for (const e of s.executors.values()) {
+    if (!visible(e)) continue;
     executors.push(v1ExecutorInfo(e));
+    if (!view.task(infoOf(e.frameworkId))) continue;
     for (const t of e.queued) queued.push(v1QueuedTask(t, e));
     for (const t of e.tasks.values()) (isTerminalState(t.state) ? terminated : launched).push(v1AgentTask(s, t));
     for (const t of e.completedTasks ?? []) completed.push(v1AgentTask(s, t));
   }
   for (const list of [...s.completedExecutors.values(), ...s.completedFrameworks.map((f) => f.executors)]) {
     for (const e of list) {
+      if (!visible(e)) continue;
       completedExecutors.push(v1ExecutorInfo(e));
+      if (!view.task(infoOf(e.frameworkId))) continue;
       for (const t of [...(e.completedTasks ?? []), ...e.tasks.values()]) completed.push(v1AgentTask(s, t));
     }
   }
@@ -292,16 +304,19 @@ export function v1State(s: AgentState): Json {
     get_tasks: { launched_tasks: launched, queued_tasks: queued, terminated_tasks: terminated, completed_tasks: completed },
     get_executors: { executors, completed_executors: completedExecutors },
     get_frameworks: {
-      frameworks: [...s.frameworks].map(([id, info]) => ({ framework_info: v1FrameworkInfo(id, info) })),
-      completed_frameworks: s.completedFrameworks.map((f) => ({ framework_info: v1FrameworkInfo(f.id, f.info) })),
+      frameworks: [...s.frameworks].filter(([, info]) => view.framework(info)).map(([id, info]) => ({ framework_info: v1FrameworkInfo(id, info) })),
+      completed_frameworks: s.completedFrameworks.filter((f) => view.framework(f.info)).map((f) => ({ framework_info: v1FrameworkInfo(f.id, f.info) })),
     },
   };
 }
 
-/** The v1 API's `GET_CONTAINERS` answer body: each running executor's container and what it uses. */
-export function v1Containers(s: AgentState, usage: (containerId: string) => ResourceStatistics | undefined): Json {
+/** The v1 API's `GET_CONTAINERS` answer body: each running executor's container and what it uses, those `view` may see. */
+export function v1Containers(s: AgentState, usage: (containerId: string) => ResourceStatistics | undefined, view: ViewFilter = VISIBLE_ALL): Json {
   return {
-    containers: runningExecutors(s).map((e) => {
+    containers: runningExecutors(s).filter((e) => {
+      const info = s.frameworks.get(e.frameworkId);
+      return view.framework(info) && view.executor(info, e.info);
+    }).map((e) => {
       const st = usage(e.containerId);
       return {
         framework_id: v1Id(e.frameworkId),

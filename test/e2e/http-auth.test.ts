@@ -141,6 +141,9 @@ test.serial('the viewer sees only alice\'s framework and its tasks; the operator
   t.deepEqual(v1.get_state.get_tasks.tasks.map((x: any) => x.task_id.value), ['a1']);
   const agent = await json(agentHttp, '/slave(1)/state', 'viewer');
   t.deepEqual(mine(agent.frameworks), [aliceId]);
+  const agentV1 = JSON.parse((await https(agentHttp, '/api/v1', { method: 'POST', auth: authOf('viewer'), body: '{"type":"GET_STATE"}' })).text);
+  t.deepEqual(agentV1.get_state.get_frameworks.frameworks.map((f: any) => f.framework_info.id.value), [aliceId], "the agent's v1 state too");
+  t.deepEqual(agentV1.get_state.get_tasks.launched_tasks.map((x: any) => x.task_id.value), ['a1']);
 
   const all = await json(master, '/master/state', 'operator');
   t.deepEqual(mine(all.frameworks), [aliceId, bobId].sort());
