@@ -69,7 +69,7 @@ function send(res: ServerResponse, type: string, text: string): void {
 const AGENT_PATHS = new Set(['browse', 'read']);
 
 /** Forwards `GET /files/<what>?<query>` to the agent `agentId` registered as. */
-async function forward(req: IncomingMessage, res: ServerResponse, view: WebuiView, agentId: string, what: string, query: string): Promise<void> {
+async function forward(res: ServerResponse, view: WebuiView, agentId: string, what: string, query: string): Promise<void> {
   if (!AGENT_PATHS.has(what)) return sendJson(res, 404, { error: `no agent endpoint files/${what} through the master` });
   const ctx = view.context();
   if (!ctx || !view.leading()) return sendJson(res, 503, { error: 'this master does not lead: ask the leader' });
@@ -77,9 +77,11 @@ async function forward(req: IncomingMessage, res: ServerResponse, view: WebuiVie
   if (!http) return sendJson(res, 404, { error: `no registered agent ${agentId} with an HTTP address` });
   let answer: Response;
   try {
-    // The reader's own credentials go with it: the agent decides what it may read, as if asked directly.
-    const auth = req.headers.authorization;
-    answer = await fetch(`http://${http}/files/${what}${query}`, { signal: AbortSignal.timeout(AGENT_TIMEOUT_MS), ...(auth ? { headers: { authorization: auth } } : {}) });
+    // Only to the host and port the agent registered with, never on to a redirect. The reader's
+    // credentials are not passed on: an address is only what the agent claimed it to be.
+    const url = new URL(`http://${http}/files/${what}${query}`);
+    if (url.host !== http.toLowerCase()) return sendJson(res, 502, { error: `agent ${agentId} registered an address that is not host:port` });
+    answer = await fetch(url, { signal: AbortSignal.timeout(AGENT_TIMEOUT_MS), redirect: 'error' });
   } catch (e) {
     return sendJson(res, 502, { error: `agent ${agentId} at ${http} did not answer: ${(e as Error).message}` });
   }
@@ -107,7 +109,14 @@ export async function serveWebui(req: IncomingMessage, res: ServerResponse, path
     const m = /^\/webui\/agents\/([^/]+)\/files\/([a-z]+)$/.exec(path);
     if (!m) return false;
     const url = new URL(req.url ?? '/', 'http://x');
-    await forward(req, res, view, decodeURIComponent(m[1]!), m[2]!, url.search);
+    let agentId: string;
+    try {
+      agentId = decodeURIComponent(m[1]!);
+    } catch {
+      sendJson(res, 400, { error: 'the agent id is not valid percent-encoding' });
+      return true;
+    }
+    await forward(res, view, agentId, m[2]!, url.search);
   }
   return true;
 }
