@@ -19,6 +19,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.ts';
+import { ANONYMOUS_PRINCIPAL, isToken } from '../../protocols/pid.ts';
 
 const principals = new WeakMap<IncomingMessage, string>();
 
@@ -116,7 +117,10 @@ export function parseHttpCredentials(text: string): HttpCredentials {
   list.forEach((c: unknown, i) => {
     const e = c as { principal?: unknown; secret?: unknown } | null;
     if (typeof e !== 'object' || e === null) throw new HttpCredentialsError(`credentials[${i}]: expected an object`);
-    if (typeof e.principal !== 'string' || e.principal === '' || e.principal.includes(':')) throw new HttpCredentialsError(`credentials[${i}].principal: a non-empty string without ':'`);
+    // A principal acts on the bus under its own name (operator calls): it must be a bus token.
+    if (typeof e.principal !== 'string' || !isToken(e.principal) || e.principal.includes(':') || e.principal === ANONYMOUS_PRINCIPAL) {
+      throw new HttpCredentialsError(`credentials[${i}].principal: one word without dots, spaces, wildcards or ':' (a bus name), not '${ANONYMOUS_PRINCIPAL}'`);
+    }
     if (typeof e.secret !== 'string' || e.secret === '') throw new HttpCredentialsError(`credentials[${i}].secret: a non-empty string`);
     if (out.has(e.principal)) throw new HttpCredentialsError(`credentials[${i}]: principal '${e.principal}' appears twice`);
     out.set(e.principal, e.secret);

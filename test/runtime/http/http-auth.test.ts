@@ -49,7 +49,9 @@ test('parseHttpCredentials names what is wrong', (t) => {
     ['{}', /expected \{"credentials"/],
     ['{"credentials":[1]}', /credentials\[0\]: expected an object/],
     ['{"credentials":[{"secret":"x"}]}', /credentials\[0\]\.principal/],
-    ['{"credentials":[{"principal":"a:b","secret":"x"}]}', /without ':'/],
+    ['{"credentials":[{"principal":"a:b","secret":"x"}]}', /or ':'/],
+    ['{"credentials":[{"principal":"ops.admin","secret":"x"}]}', /without dots/],
+    ['{"credentials":[{"principal":"anonymous","secret":"x"}]}', /not 'anonymous'/],
     ['{"credentials":[{"principal":"a"}]}', /credentials\[0\]\.secret/],
     ['{"credentials":[{"principal":"a","secret":"x"},{"principal":"a","secret":"y"}]}', /appears twice/],
   ];
