@@ -13,9 +13,10 @@
  * CLI's principal; the master's answer (refused, unknown, …) is printed as one line, exit 1.
  *
  * Without `--master`, the leader's HTTP address is read from the bus (the lease names it), with
- * `--credential` or `--insecure` as the other commands connect; when the bus cannot be asked, or
- * names no leader in time, `127.0.0.1:5050` is asked. On a terminal a spinner on stderr says what
- * is being waited for.
+ * `--credential` or `--insecure` as the other commands connect; when the bus names no leader with
+ * an HTTP address in time, `127.0.0.1:5050` is asked (a bus that cannot be reached at all is one
+ * line and exit 1, after `--nats_connect_timeout`). On a terminal a spinner on stderr says what is
+ * being waited for.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';

@@ -1,16 +1,15 @@
 /**
- * `/master/state` and its relatives, written without stalling the master.
+ * `/master/state` and its relatives, written from a {@link StateSource}: in production the state
+ * worker's copy of the master's tables (`state-mirror.ts`, `state-worker.ts`), so the master's
+ * own thread never walks them for a document. The writers are the same for the master's own
+ * context, which the tests compare against.
  *
- * The state can be large (10,000 agents, 100,000 tasks) and the master's event loop is what
- * renews its lease and answers its agents: building the whole JSON in one go would hold it for a
- * second or more. So a snapshot is written as a list of text chunks, entity by entity, and the
- * writer gives the loop back whenever it has worked for {@link SLICE_MS} (a `setImmediate` between
- * slices: whatever waits, messages and timers, goes first). A snapshot is therefore a walk over a
- * state that may change under it: each agent, framework and task is consistent in itself, as
- * Mesos' own state is between two events.
+ * A document is a list of text chunks, entity by entity, joined by the caller. The writers take a
+ * {@link Slicer} and tick it between entities: the worker passes one that never yields (nothing
+ * else runs there, and no delta may land halfway through a document).
  *
- * Requests that arrive while a snapshot is being written wait for it; a finished snapshot answers
- * further requests for {@link CACHE_MS}. Many readers cost one walk.
+ * `master-http.ts` caches a written `/master/state` family document for {@link CACHE_MS}: many
+ * readers cost one walk.
  */
 import type { MasterState } from '../../actors/master/state.ts';
 import { v1Agent, v1Framework, v1Status, v1Task } from './operator-events.ts';
