@@ -44,7 +44,8 @@ test.serial('an agent SIGKILLed and started again on its work dir re-registers a
 
   agent!.proc.signal('SIGKILL');
   await agent!.proc.waitForExit(WAIT);
-  t.true(alive(taskPid), 'a SIGKILLed agent leaves its executors running');
+  // Whether the task still runs now is a race, not a property: the executor of a framework that
+  // does not checkpoint shuts itself down as soon as it sees its agent gone (it may have already).
   const masterMark = e2e.master!.mark();
   const again = await e2e.awaitAgent(e2e.spawnAgent(1), WAIT);
   e2e.agents.splice(0, 1, again);
