@@ -11,7 +11,7 @@ import { VirtualTable } from './table.ts';
 import { sparkline } from './sparkline.ts';
 import { sandboxView } from './sandbox.ts';
 import { machinesPage } from './machines.ts';
-import { TASK_STATES } from '../protocols/task-states.ts';
+import { isTerminalState, TASK_STATES, type TaskState } from '../protocols/task-states.ts';
 
 const store = new ClusterStore();
 
@@ -158,7 +158,7 @@ function frameworksPage(): Page {
   ], { key: (f) => f.id, name: 'frameworks', onClick: (f) => (location.hash = `#/tasks?q=${encodeURIComponent(f.id)}`), empty: 'No frameworks' });
   const update = () => {
     taskCount.clear();
-    for (const t of store.tasks.values()) if (!['TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED', 'TASK_LOST', 'TASK_ERROR', 'TASK_DROPPED', 'TASK_GONE'].includes(t.state)) taskCount.set(t.frameworkId, (taskCount.get(t.frameworkId) ?? 0) + 1);
+    for (const t of store.tasks.values()) if (!isTerminalState(t.state as TaskState)) taskCount.set(t.frameworkId, (taskCount.get(t.frameworkId) ?? 0) + 1);
     table.setRows([...store.frameworks.values()].sort((a, b) => Number(a.status === 'removed') - Number(b.status === 'removed')));
   };
   queueMicrotask(update);

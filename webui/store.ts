@@ -158,7 +158,8 @@ export class ClusterStore {
         const id = idOf(e.agent_removed?.agent_id);
         const a = id !== undefined ? this.agents.get(id) : undefined;
         if (!a) return false;
-        a.status = e.agent_removed.reason === 'unregistered' ? 'removed' : 'unreachable';
+        // An agent that left or was marked gone is removed; one that stopped answering may come back.
+        a.status = e.agent_removed.reason === 'unregistered' || e.agent_removed.reason === 'gone' ? 'removed' : 'unreachable';
         return true;
       }
       case 'FRAMEWORK_ADDED':

@@ -39,6 +39,7 @@ import {
   type MasterEnv,
   type MasterState,
   type Out,
+  keepCompleted,
 } from './state.ts';
 
 type Report = Body<'ReregisterAgent'>;
@@ -447,7 +448,7 @@ export function agentMarkedUnreachable(s: MasterState, op: Extract<PendingOp, { 
     dropTask(s, fw, taskId);
     t.freed = true; // the allocator let go of everything on the agent
     if (isTerminalState(t.task.state)) {
-      fw.completedTasks.push(t.task);
+      keepCompleted(fw, t.task, env);
       continue;
     }
     const pa = isPartitionAware(fw);
@@ -530,7 +531,7 @@ export function agentRemoved(s: MasterState, op: Extract<PendingOp, { kind: 'rem
       masterUpdate(s, env, fw, taskId, state, reason, `Agent ${a.id} removed: it unregistered`, out, { agentId: a.id });
     }
     const task = { ...t.task, state };
-    fw.completedTasks.push(task);
+    keepCompleted(fw, task, env);
     if (state !== t.task.state) announce(out, { kind: 'TASK_UPDATED', task, state });
   }
   s.agents.delete(a.id);

@@ -34,6 +34,7 @@ import {
   type MasterEnv,
   type MasterState,
   type Out,
+  keepCompleted,
 } from './state.ts';
 
 /** What an operator's gone agent is told. */
@@ -142,12 +143,12 @@ export function agentMarkedGone(s: MasterState, op: Extract<PendingOp, { kind: '
       dropTask(s, fw, t.task.taskId);
       t.freed = true; // the allocator let go of everything on the agent
       if (isTerminalState(t.task.state)) {
-        fw.completedTasks.push(t.task);
+        keepCompleted(fw, t.task, env);
         continue;
       }
       const state = stateFor(fw);
       const task = { ...t.task, state };
-      fw.completedTasks.push(task);
+      keepCompleted(fw, task, env);
       bump(s, `master/tasks_${state.slice(5).toLowerCase()}`);
       announce(out, { kind: 'TASK_UPDATED', task, state });
       masterUpdate(s, env, fw, task.taskId, state, 'REASON_AGENT_REMOVED_BY_OPERATOR', why, out, { agentId: a.id });
@@ -156,7 +157,7 @@ export function agentMarkedGone(s: MasterState, op: Extract<PendingOp, { kind: '
     sendTo(env, a.pid, { type: 'ShutdownAgent', body: { message: GONE_MESSAGE } }, out);
     s.agents.delete(a.id);
     s.agentsByPid.delete(a.pid);
-    announce(out, { kind: 'AGENT_REMOVED', agentId: a.id });
+    announce(out, { kind: 'AGENT_REMOVED', agentId: a.id, reason: 'gone' });
     out.push(log('info', `Agent ${a.id} (${a.info.hostname}) removed: marked gone`, { agent: a.pid }));
   } else {
     out.push(log('info', `Agent ${op.agentId} removed: marked gone`));
@@ -168,7 +169,7 @@ export function agentMarkedGone(s: MasterState, op: Extract<PendingOp, { kind: '
       fw.unreachableTasks.delete(taskId);
       const state = stateFor(fw);
       const task = { ...u.task, state };
-      fw.completedTasks.push(task);
+      keepCompleted(fw, task, env);
       bump(s, `master/tasks_${state.slice(5).toLowerCase()}`);
       announce(out, { kind: 'TASK_UPDATED', task, state });
       masterUpdate(s, env, fw, taskId, state, 'REASON_AGENT_REMOVED_BY_OPERATOR', why, out, { agentId: op.agentId });

@@ -252,7 +252,7 @@ export type OperatorEvent =
   | { kind: 'TASK_UPDATED'; task: Task; state: TaskState; status?: TaskStatus }
   | { kind: 'AGENT_ADDED'; agent: AgentEntry }
   /** `reason` (this project's addition to Mesos' event): why it left, when the master knows. */
-  | { kind: 'AGENT_REMOVED'; agentId: string; reason?: 'unreachable' | 'unregistered' }
+  | { kind: 'AGENT_REMOVED'; agentId: string; reason?: 'unreachable' | 'unregistered' | 'gone' }
   | { kind: 'FRAMEWORK_ADDED' | 'FRAMEWORK_UPDATED' | 'FRAMEWORK_REMOVED'; framework: FrameworkEntry };
 
 /** An {@link OperatorEvent} for the runtime to pass on. */
@@ -471,6 +471,12 @@ export function dropTask(s: MasterState, fw: FrameworkEntry, taskId: string): Ta
   countTaskState(s, t.task.state, -1);
   unindexTask(s, t);
   return t;
+}
+
+/** Keeps an ended task among its framework's completed ones, the oldest let go past the flag's limit. */
+export function keepCompleted(fw: FrameworkEntry, task: Task, env: MasterEnv): void {
+  fw.completedTasks.push(task);
+  if (fw.completedTasks.length > env.flags.maxCompletedTasksPerFramework) fw.completedTasks.shift();
 }
 
 /** Counts `n` more (or fewer) tasks in `state` in the frameworks' tables. */

@@ -30,6 +30,7 @@ import {
   type MasterState,
   type Out,
   type TaskEntry,
+  keepCompleted,
 } from './state.ts';
 
 // ── launches ───────────────────────────────────────────────────────────────────────────────
@@ -152,8 +153,7 @@ export function completeTask(s: MasterState, fw: FrameworkEntry, taskId: string,
   if (!t) return;
   freeTaskResources(s, fw, t);
   t.task.state = state;
-  fw.completedTasks.push(t.task);
-  if (fw.completedTasks.length > env.flags.maxCompletedTasksPerFramework) fw.completedTasks.shift();
+  keepCompleted(fw, t.task, env);
 }
 
 /** Gives a task's resources back to the allocator, exactly once. */
@@ -227,7 +227,7 @@ export function statusUpdate(s: MasterState, ev: Inbound<'StatusUpdate'>, env: M
     const u = fw.unreachableTasks.get(update.status.taskId)!;
     fw.unreachableTasks.delete(update.status.taskId);
     const task = { ...u.task, state: update.status.state };
-    fw.completedTasks.push(task);
+    keepCompleted(fw, task, env);
     announce(out, { kind: 'TASK_UPDATED', task, state: task.state, status: update.status });
     bump(s, 'master/valid_status_updates');
   } else {
