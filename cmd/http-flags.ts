@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { HttpAuthenticator, HttpCredentialsError, parseHttpCredentials } from '../runtime/http/http-auth.ts';
 import { HttpTlsError, readTlsFiles, type HttpTlsFiles } from '../runtime/http/server.ts';
 import type { Logger } from '../runtime/log.ts';
+import { parseAcls, PERMISSIVE_ACLS, type Acls } from '../actors/master/acls.ts';
 import { exitBadFlag, type FlagSpec } from './flags.ts';
 
 /** The flags, to spread into a command's. */
@@ -38,6 +39,17 @@ export function jsonFlagText(command: string, name: string, value: string): stri
     return readFileSync(path, 'utf8');
   } catch (e) {
     return exitBadFlag(command, `invalid --${name}: cannot read '${path}': ${(e as Error).message}`);
+  }
+}
+
+/** `--acls` (inline JSON, a path or a file:// URL) as ACLs: permissive when absent; exits 2 naming what is wrong. */
+export function aclsFlag(command: string, value: string | undefined): Acls {
+  if (value === undefined) return PERMISSIVE_ACLS;
+  const text = jsonFlagText(command, 'acls', value);
+  try {
+    return parseAcls(text);
+  } catch (e) {
+    return exitBadFlag(command, `invalid --acls: ${(e as Error).message}`);
   }
 }
 

@@ -19,9 +19,8 @@ import { nodeScriptArgv, siblingPath } from '../runtime/node-command.ts';
 import { NatsTransport } from '../runtime/transport-nats.ts';
 import { agentView, rememberingLeader, startAgentHttp } from '../runtime/http/agent-http.ts';
 import { PACKAGE_VERSION } from '../runtime/version.ts';
-import { busIdentity, commandSetup, connectBus, exitBadFlag, onShutdown } from './flags.ts';
-import { HTTP_SECURITY_FLAGS, httpSecurity, jsonFlagText, shownFlags } from './http-flags.ts';
-import { AclError, PERMISSIVE_ACLS, parseAcls } from '../actors/master/acls.ts';
+import { busIdentity, commandSetup, connectBus, onShutdown } from './flags.ts';
+import { aclsFlag, HTTP_SECURITY_FLAGS, httpSecurity, shownFlags } from './http-flags.ts';
 import { viewFilters } from '../runtime/http/view-filter.ts';
 
 const { flags, logger, inspect } = commandSetup('mesos-agent', {
@@ -70,15 +69,7 @@ try {
   process.exit(2);
 }
 
-let acls = PERMISSIVE_ACLS;
-if (flags.acls !== undefined) {
-  try {
-    acls = parseAcls(jsonFlagText('mesos-agent', 'acls', flags.acls));
-  } catch (e) {
-    if (!(e instanceof AclError)) throw e;
-    exitBadFlag('mesos-agent', `invalid --acls: ${e.message}`);
-  }
-}
+const acls = aclsFlag('mesos-agent', flags.acls);
 const httpSec = httpSecurity('mesos-agent', flags, logger);
 
 const commandExecutor = nodeScriptArgv(siblingPath(import.meta.url, './mesos-executor.ts'));

@@ -3,8 +3,6 @@
  * master that loses the leadership stands by again in the same process and contends anew; the
  * lease is renewed from a worker thread with its own NATS connection.
  */
-import { readFileSync } from 'node:fs';
-import { PERMISSIVE_ACLS, parseAcls } from '../actors/master/acls.ts';
 import { hostname } from 'node:os';
 import { startMaster } from '../runtime/master.ts';
 import { startMasterHttp } from '../runtime/http/master-http.ts';
@@ -18,7 +16,7 @@ import { KvRegistry } from '../runtime/registry.ts';
 import { InspectionHub } from '../runtime/inspection.ts';
 import { NatsTransport } from '../runtime/transport-nats.ts';
 import { busIdentity, commandSetup, connectBus, onShutdown, packageVersion } from './flags.ts';
-import { HTTP_SECURITY_FLAGS, httpSecurity, shownFlags } from './http-flags.ts';
+import { aclsFlag, HTTP_SECURITY_FLAGS, httpSecurity, jsonFlagText, shownFlags } from './http-flags.ts';
 import { viewFilters } from '../runtime/http/view-filter.ts';
 import { parseResources } from '../protocols/resources.ts';
 import { SORTER_POLICIES, type SorterPolicy } from '../actors/master/allocator/sorter.ts';
@@ -77,29 +75,10 @@ try {
   badFlag(`invalid --min_allocatable_resources: ${(e as Error).message}`);
 }
 
-/** The JSON of flag `--<name>`: given inline (it starts with `{`), or read from the path or file:// URL given. */
-function jsonFlag(name: string, value: string): string {
-  if (value.trimStart().startsWith('{')) return value;
-  const path = value.replace(/^file:\/\//, '');
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    return badFlag(`invalid --${name}: cannot read '${path}': ${(e as Error).message}`);
-  }
-}
-
-let acls = PERMISSIVE_ACLS;
-if (flags.acls !== undefined) {
-  const text = jsonFlag('acls', flags.acls);
-  try {
-    acls = parseAcls(text);
-  } catch (e) {
-    badFlag(`invalid --acls: ${(e as Error).message}`);
-  }
-}
+const acls = aclsFlag('mesos-master', flags.acls);
 let rateLimits: RateLimits | undefined;
 if (flags.rate_limits !== undefined) {
-  const text = jsonFlag('rate_limits', flags.rate_limits);
+  const text = jsonFlagText('mesos-master', 'rate_limits', flags.rate_limits);
   try {
     rateLimits = parseRateLimits(text);
   } catch (e) {
