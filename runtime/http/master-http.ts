@@ -128,7 +128,7 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
    * Finished or in-progress documents, by path (and, for a restricted reader, its principal): one
    * walk answers every request within {@link CACHE_MS}.
    */
-  const written = new Map<string, { at: number; body: Promise<SharedDocument> }>();
+  const written = new Map<StateDocument, { at: number; body: Promise<SharedDocument> }>();
   const documents = new StateDocuments({ logger: opts.logger, ...(opts.acls ? { acls: opts.acls } : {}) });
   opts.events.observe((e) => documents.note(e));
   /** Writes a document of `ctx` for the reader of `req` (off this thread). */
@@ -181,18 +181,20 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
 
 
   /**
-   * The document at `path`: the one being written, or one written less than {@link CACHE_MS}
-   * ago (counted from when it was done: a walk longer than that is not started again at once).
-   * The cache holds it until it is replaced; the caller holds it too, and lets go when sent.
+   * Document `doc` (whichever of its paths was asked): the one being written, or one written less
+   * than {@link CACHE_MS} ago (counted from when it was done: a walk longer than that is not
+   * started again at once). The cache holds it until it is replaced; the caller holds it too, and
+   * lets go when sent. A restricted reader's document is written for it each time and not kept:
+   * one kept per principal would hold its memory for as long as the master runs.
    */
-  const cached = (path: string, doc: StateDocument, ctx: MasterContext, req: IncomingMessage): Promise<SharedDocument> => {
-    const key = viewOf(req).unrestricted ? path : `${path}\0${requestPrincipal(req) ?? ''}`;
-    const hit = written.get(key);
+  const cached = (doc: StateDocument, ctx: MasterContext, req: IncomingMessage): Promise<SharedDocument> => {
+    if (!viewOf(req).unrestricted) return write(ctx, req, doc);
+    const hit = written.get(doc);
     if (hit && (hit.at === 0 || Date.now() - hit.at < CACHE_MS)) return hit.body.then((d) => d.hold());
     hit?.body.then((d) => d.release(), () => {});
     const entry = { at: 0, body: write(ctx, req, doc) };
-    written.set(key, entry);
-    entry.body.then(() => (entry.at = Date.now()), () => written.delete(key));
+    written.set(doc, entry);
+    entry.body.then(() => (entry.at = Date.now()), () => written.delete(doc));
     return entry.body.then((d) => d.hold());
   };
 
@@ -349,7 +351,7 @@ export async function startMasterHttp(opts: MasterHttpOptions): Promise<MasterHt
       });
     }
     const doc = STATE_PATHS[path]!;
-    await withDocument(cached(doc === 'state' ? '/master/state' : path, doc, ctx, req), (body) => {
+    await withDocument(cached(doc, ctx, req), (body) => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.byteLength });
       return sendChunks(res, body);
     });
