@@ -269,6 +269,55 @@ export async function runOperatorCommand(words: readonly string[], ctx: CommandC
 
 // ── top ───────────────────────────────────────────────────────────────────────────────────────
 
+/**
+ * Reads RecordIO (a length, a newline, that many bytes of JSON) from chunks as they come, and
+ * hands each record to `onRecord`. Chunks are kept until a record is whole and joined once then,
+ * not at every chunk (a SUBSCRIBED of 30 MB comes in thousands). A record that is not JSON is
+ * skipped, and a length that is not a number drops what was read: `onProblem` says so.
+ */
+export function recordReader(onRecord: (record: Json) => void, onProblem: (why: string) => void): (chunk: string | Uint8Array) => void {
+  let chunks: Buffer[] = [];
+  /** The record being read: its whole length (header included) once its header is in, else -1. */
+  let wanted = -1;
+  let headerLength = 0;
+  let have = 0;
+  return (chunk) => {
+    const b = Buffer.from(chunk);
+    chunks.push(b);
+    have += b.length;
+    for (;;) {
+      if (wanted < 0) {
+        if (chunks.length > 1) chunks = [Buffer.concat(chunks)];
+        const nl = chunks[0]!.indexOf(10);
+        if (nl < 0) return;
+        const length = Number(chunks[0]!.subarray(0, nl).toString());
+        if (!Number.isInteger(length) || length < 0) {
+          onProblem('the master sent a record length that is not a number; dropping what was read');
+          chunks = [];
+          have = 0;
+          return;
+        }
+        headerLength = nl + 1;
+        wanted = headerLength + length;
+      }
+      if (have < wanted) return;
+      const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      const text = buf.subarray(headerLength, wanted).toString();
+      chunks = [buf.subarray(wanted)];
+      have -= wanted;
+      wanted = -1;
+      let record: Json;
+      try {
+        record = JSON.parse(text) as Json;
+      } catch {
+        onProblem('the master sent a record that is not JSON; skipping it');
+        continue;
+      }
+      onRecord(record);
+    }
+  };
+}
+
 /** What `top` keeps of the cluster, updated from the master's events. */
 export class TopModel {
   readonly agents = new Map<string, { hostname: string; total: Record<string, number> }>();
@@ -372,7 +421,6 @@ async function top(ctx: CommandContext): Promise<void> {
     model.load((JSON.parse(text) as Json).get_state);
     return void print(ctx, model.render(), () => topText(model.render(), ctx.master));
   }
-  let buf = Buffer.alloc(0);
   let dirty = false;
   const redraw = () => {
     if (!dirty) return;
@@ -380,21 +428,16 @@ async function top(ctx: CommandContext): Promise<void> {
     process.stdout.write(`\x1b[H\x1b[2J${topText(model.render(), ctx.master)}\n(ctrl-c to quit)\n`);
   };
   const timer = setInterval(redraw, REDRAW_MS);
+  // The cursor comes back however the process ends (a failed call exits).
+  const showCursor = () => process.stdout.write('\x1b[?25h');
+  process.once('exit', showCursor);
   process.stdout.write('\x1b[?25l');
-  const { res } = await v1Call(ctx.client, ctx.master, { type: 'SUBSCRIBE' }, (chunk) => {
-    buf = Buffer.concat([buf, Buffer.from(chunk)]);
-    for (;;) {
-      const nl = buf.indexOf(10);
-      if (nl < 0) break;
-      const len = Number(buf.subarray(0, nl).toString());
-      if (buf.length < nl + 1 + len) break;
-      const e = JSON.parse(buf.subarray(nl + 1, nl + 1 + len).toString()) as Json;
-      buf = buf.subarray(nl + 1 + len);
-      if (model.apply(e)) dirty = true;
-      // The whole state is drawn at once; events are drawn at most every REDRAW_MS.
-      if (e.type === 'SUBSCRIBED') redraw();
-    }
-  });
+  const read = recordReader((e) => {
+    if (model.apply(e)) dirty = true;
+    // The whole state is drawn at once; events are drawn at most every REDRAW_MS.
+    if (e.type === 'SUBSCRIBED') redraw();
+  }, (why) => process.stderr.write(`${COMMAND}: ${why}\n`));
+  const { res } = await v1Call(ctx.client, ctx.master, { type: 'SUBSCRIBE' }, read);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -405,5 +448,6 @@ async function top(ctx: CommandContext): Promise<void> {
   });
   clearInterval(timer);
   res.destroy();
-  process.stdout.write('\x1b[?25h');
+  process.off('exit', showCursor);
+  showCursor();
 }

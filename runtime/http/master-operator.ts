@@ -325,7 +325,13 @@ export async function operatorPath(o: OperatorEndpoints, req: IncomingMessage, r
     }
     if (base === '/quota' && method !== 'POST') return json(res, 200, quotaStatus(ctx.state.registry.quotas, view));
     if (base.startsWith('/quota/')) {
-      const r = role(decodeURIComponent(base.slice('/quota/'.length)), 'the role in the path');
+      let named: string;
+      try {
+        named = decodeURIComponent(base.slice('/quota/'.length));
+      } catch {
+        throw new BadCall('the role in the path is not valid percent-encoding');
+      }
+      const r = role(named, 'the role in the path');
       return await write(o, req, res, [{ type: 'UpdateQuota', body: { role: r } }]);
     }
     const body = await readBody(req);

@@ -1,9 +1,10 @@
 /**
  * `mesos top`'s model: the whole state from `SUBSCRIBED`, then each event, counted as the screen
- * shows it (the resources of tasks that have not ended, per agent and per framework).
+ * shows it (the resources of tasks that have not ended, per agent and per framework); and its
+ * reader of the RecordIO stream.
  */
 import test from 'ava';
-import { TopModel, topText, parseQuantities } from '../../cmd/operator-commands.ts';
+import { TopModel, topText, parseQuantities, recordReader } from '../../cmd/operator-commands.ts';
 
 const cpus = (v: number) => ({ name: 'cpus', type: 'SCALAR', scalar: { value: v } });
 const mem = (v: number) => ({ name: 'mem', type: 'SCALAR', scalar: { value: v } });
@@ -36,4 +37,17 @@ test('top counts the resources of tasks that have not ended, per agent and per f
 
 test('quantities read as cpus=2,mem=512', (t) => {
   t.deepEqual(parseQuantities('cpus=2,mem=512.5', 'x'), { cpus: { value: 2 }, mem: { value: 512.5 } });
+});
+
+test('the RecordIO reader gives whole records however the stream is cut, skips a record that is not JSON, and drops the rest after a bad length', (t) => {
+  const record = (json: string) => `${Buffer.byteLength(json)}\n${json}`;
+  const stream = Buffer.from(record('{"type":"SUBSCRIBED","n":"é"}') + record('not json') + record('{"type":"HEARTBEAT"}') + 'x\n{"type":"LOST"}');
+  for (const size of [1, 2, 7, stream.length]) {
+    const got: string[] = [];
+    const problems: string[] = [];
+    const read = recordReader((r) => got.push(String(r.type) + (r.n ?? '')), (why) => problems.push(why));
+    for (let at = 0; at < stream.length; at += size) read(stream.subarray(at, at + size));
+    t.deepEqual(got, ['SUBSCRIBEDé', 'HEARTBEAT'], `cut every ${size} bytes`);
+    t.deepEqual(problems.map((p) => (/not JSON/.test(p) ? 'json' : /length/.test(p) ? 'length' : p)), ['json', 'length'], `cut every ${size} bytes`);
+  }
 });
