@@ -134,7 +134,7 @@ test.serial('/inspect/stream: the machines first, then the events a framework re
   t.true(JSON.stringify(subscribed.data.after).includes('serving'), 'with the state it led to');
   t.is(typeof subscribed.data.fields?.from, 'string', 'and its sender');
   await fw.run('t1', 'sleep 600', 'TASK_RUNNING');
-  await stream.next((m) => m.event === 'event' && m.data.key === master.key && m.data.type === 'LaunchTasks', from);
-  await stream.next((m) => m.event === 'event' && m.data.key === master.key && m.data.type === 'StatusUpdate', from);
-  t.pass();
+  const launch = await stream.next((m) => m.event === 'event' && m.data.key === master.key && m.data.type === 'LaunchTasks', from);
+  const update = await stream.next((m) => m.event === 'event' && m.data.key === master.key && m.data.type === 'StatusUpdate', from);
+  t.true(stream.seen.indexOf(launch) < stream.seen.indexOf(update), 'the launch came before its status update');
 });
